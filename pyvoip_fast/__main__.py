@@ -1,0 +1,8 @@
+"""``python -m pyvoip_fast``: the command-line peer."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

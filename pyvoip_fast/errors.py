@@ -1,0 +1,114 @@
+"""The one exception tree shared by the compiled modules and their pure-Python twins.
+
+Both implementations raise exactly these classes with the same messages, so callers (and tests) never need to
+know which one is loaded.
+
+    PyVoipError
+    ├── ProtocolError
+    │   ├── LocalProtocolError        we were asked to do something the protocol forbids
+    │   └── RemoteProtocolError       the peer did something the protocol forbids (carries ``status_hint``)
+    ├── ParseError (also ValueError)  bytes on the wire (or in a file) that do not parse
+    │   ├── RtpParseError
+    │   ├── RtcpParseError
+    │   ├── SipParseError             (carries ``status_hint``, 400 unless said otherwise)
+    │   └── SdpParseError
+    ├── AudioFileError                an audio file that is missing, unreadable, empty or corrupt
+    ├── AudioDeviceError              no usable sound device
+    ├── CallError                     a call that ended in failure (carries ``status_code`` and ``reason``)
+    └── TransportError                socket-level trouble: bad address, port in use, network unreachable
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "PyVoipError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "ParseError",
+    "RtpParseError",
+    "RtcpParseError",
+    "SipParseError",
+    "SdpParseError",
+    "AudioFileError",
+    "AudioDeviceError",
+    "CallError",
+    "TransportError",
+]
+
+
+class PyVoipError(Exception):
+    """Root of every exception this package raises on purpose."""
+
+
+class ProtocolError(PyVoipError):
+    """A protocol rule was broken, by us or by the peer."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The local application asked for something the protocol does not allow in the current state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The remote peer broke a protocol rule.
+
+    Args:
+        msg: what was wrong.
+        status_hint: the SIP status code a server should answer with (400, 413, 420, 481, 513, ...).
+    """
+
+    def __init__(self, msg: str, *, status_hint: int = 400) -> None:
+        super().__init__(msg)
+        self.status_hint = status_hint
+
+
+class ParseError(PyVoipError, ValueError):
+    """Bytes that do not parse. A ``ValueError`` too, so generic callers can catch that."""
+
+
+class RtpParseError(ParseError):
+    """A malformed RTP packet."""
+
+
+class RtcpParseError(ParseError):
+    """A malformed RTCP packet or compound packet."""
+
+
+class SipParseError(ParseError):
+    """A malformed SIP message. ``status_hint`` is what a UAS should answer (400 by default, 413, 513...)."""
+
+    def __init__(self, msg: str, *, status_hint: int = 400) -> None:
+        super().__init__(msg)
+        self.status_hint = status_hint
+
+
+class SdpParseError(ParseError):
+    """A malformed SDP body."""
+
+
+class AudioFileError(PyVoipError):
+    """An audio file that cannot be used (missing, unreadable, empty, corrupt, not audio)."""
+
+
+class AudioDeviceError(PyVoipError):
+    """No usable audio device, or PyAudio/PortAudio is not available."""
+
+
+class CallError(PyVoipError):
+    """A call that failed: rejected (4xx/5xx/6xx), timed out, or torn down by an error.
+
+    Attributes:
+        status_code: the SIP status code (408 for a transaction timeout, 0 when no SIP response applies).
+        reason: the reason phrase or a description of the failure.
+    """
+
+    def __init__(self, status_code: int, reason: str, msg: Optional[str] = None) -> None:
+        super().__init__(msg or (f"{status_code} {reason}" if status_code else reason))
+        self.status_code = status_code
+        self.reason = reason
+
+
+class TransportError(PyVoipError):
+    """Socket trouble: an address that cannot be bound or reached, a port already in use."""

@@ -1,0 +1,59 @@
+"""Build script: only declares the Cython extensions (metadata lives in pyproject.toml).
+
+Every ``ext/<name>.pyx`` becomes the compiled module ``pyvoip_fast._<name>``.
+
+Environment switches:
+  PYVOIP_FAST_NO_EXTENSIONS=1  pure-Python build (the package then uses its ``_*_py`` twins)
+  PYVOIP_FAST_DEBUG_BUILD=1    -O0 -g, line tracing and annotated HTML next to each .pyx
+  PYVOIP_FAST_ONLY=g711,rtp    build only these extensions (development convenience)
+"""
+
+import glob
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+
+NO_EXTENSIONS = bool(os.environ.get("PYVOIP_FAST_NO_EXTENSIONS")) or platform.python_implementation() != "CPython"
+DEBUG = bool(os.environ.get("PYVOIP_FAST_DEBUG_BUILD"))
+ONLY = [n for n in os.environ.get("PYVOIP_FAST_ONLY", "").split(",") if n]
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def extensions():
+    from Cython.Build import cythonize
+    import numpy
+
+    mods = []
+    for src in sorted(glob.glob(os.path.join("ext", "*.pyx"))):
+        stem = os.path.splitext(os.path.basename(src))[0]
+        if ONLY and stem not in ONLY:
+            continue
+        macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        if DEBUG:
+            macros.append(("CYTHON_TRACE", "1"))
+        mods.append(
+            Extension(
+                f"pyvoip_fast._{stem}",
+                [src],
+                include_dirs=[numpy.get_include(), "ext"],
+                define_macros=macros,
+                extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+            )
+        )
+    directives = {"language_level": "3", "embedsignature": True}
+    if DEBUG:
+        directives["linetrace"] = True
+    return cythonize(mods, include_path=["ext"], compiler_directives=directives, annotate=DEBUG, quiet=True)
+
+
+if NO_EXTENSIONS:
+    print("*** pyvoip_fast: Pure Python build (PYVOIP_FAST_NO_EXTENSIONS or non-CPython) ***", file=sys.stderr)
+    ext_modules = []
+else:
+    print("*** pyvoip_fast: Accelerated build (Cython extensions) ***", file=sys.stderr)
+    ext_modules = extensions()
+
+setup(ext_modules=ext_modules)
