@@ -1,0 +1,477 @@
+"""Adaptive jitter buffer for one RTP stream: pure logic, arrival times and "now" passed in.
+
+Strategy
+--------
+The playout side is clocked by the caller: :meth:`JitterBuffer.get` is called once per frame period (the media
+clock) and each call consumes one frame slot. The slot to play is tracked as an *extended* RTP timestamp
+(``next_ts``), so the buffer works on timestamps, not arrival order: reordered packets fall into their slots,
+talk-spurt gaps (DTX) and irregular sequence numbering do no harm, and the payload is never looked at (encoded
+G.711 bytes, anything).
+
+Timing model. A packet with extended timestamp ``ts`` arriving at ``a`` has the relative transit
+``r = a - ts / clock_rate`` (sender clock offset plus network delay). The frame in slot ``next_ts`` is played at
+the ``get`` time ``now``, which defines the playout offset ``o = now - next_ts / clock_rate``; a packet is on
+time iff ``r < o`` (in slot terms: ``ts >= next_ts`` when it arrives). With ``r_min`` the smallest transit seen
+in a sliding window (the fastest path), the buffering delay is ``delay_now = o - r_min`` and each packet's
+jitter is its ``spread = r - r_min``.
+
+Adaptation. The target delay is ``clamp(max(peak_spread, k * J) + frame, min_delay, max_delay)`` where ``J``
+is the RFC 3550 §6.4.1 / A.8 smoothed transit variation and ``peak_spread`` follows the largest recent spread:
+it jumps up at once when a packet arrives with a bigger spread (late packets count: they are the spike), and
+decays exponentially (``release_time``) while the network is calm. ``get`` then steers ``delay_now`` toward the
+target:
+
+* too short by more than half a frame: **stretch** -- return a ``"lost"`` slot (the caller conceals, i.e.
+  synthesises pitch periods) without consuming a frame; one frame per call, so it grows by a frame per tick;
+* too long: **shrink** -- skip one buffered frame. A frame the optional ``silence_detector`` calls silent may
+  be skipped (every 4 frames at most) once the excess is over one frame; speech only when the excess is over
+  2.5 frames and at most once a second, so shrinking is slow, mostly inaudible, and a clean path played from
+  the default 60 ms pre-buffer never loses a frame to it.
+
+Stream life cycle. Before the first packet ``get`` returns ``"empty"``; playout starts once the first packet is
+``initial_delay`` old (pre-buffering, to half a frame). A missing slot inside a talk spurt is ``"lost"`` (the caller conceals).
+After ``max_delay`` of consecutive missing slots with nothing buffered the stream is idle (``"empty"``, not loss)
+and the next packet starts a new spurt with fresh pre-buffering at the target delay: that is where most of the
+delay shrinking of a real call happens, for free.
+
+Sequence numbers (uint16) and timestamps (uint32) are unwrapped into extended values (RFC 3550 A.1 style), so
+wrap-around is invisible. Sequence numbers also detect duplicates and count loss (``lost`` = sequence numbers
+skipped at playout that never arrived; a late packet is counted under ``late``, not ``lost``). An SSRC change,
+or a sequence jump beyond RFC 3550 A.1's MAX_DROPOUT / MAX_MISORDER confirmed by a second sequential packet,
+resets the buffer: a new stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Callable, Deque, Dict, Optional, Tuple
+
+__all__ = ["JitterBuffer", "JitterStats"]
+
+logger = logging.getLogger(__name__)
+
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+_SEQ_MOD = 1 << 16
+_TS_MOD = 1 << 32
+
+
+@dataclass
+class JitterStats:
+    """Counters of one jitter buffer (cumulative over resets)."""
+
+    received: int = 0
+    """Packets accepted into the buffer."""
+    played: int = 0
+    """Frames returned as ``"frame"``."""
+    lost: int = 0
+    """Sequence numbers skipped at playout that never arrived."""
+    late: int = 0
+    """Packets that arrived after their slot was played (dropped)."""
+    duplicates: int = 0
+    """Packets seen twice (dropped)."""
+    resets: int = 0
+    """New streams: SSRC change or sequence jump."""
+    max_depth: int = 0
+    """Most packets buffered at once."""
+    concealed: int = 0
+    """``"lost"`` slots returned (gaps, underruns and stretches): frames the caller concealed."""
+    stretched: int = 0
+    """Slots inserted to grow the delay (included in ``concealed``)."""
+    shrunk: int = 0
+    """Frames skipped to shrink the delay."""
+    overflow: int = 0
+    """Packets dropped because the buffer was full or too far ahead."""
+    invalid: int = 0
+    """Lone packets far outside the sequence window, dropped pending confirmation."""
+
+    def as_dict(self) -> Dict[str, int]:
+        """A plain dict (for JSON)."""
+        return asdict(self)
+
+
+class _Unwrapper:
+    """Extends a modular counter (uint16 sequence numbers, uint32 timestamps) to an unbounded integer."""
+
+    __slots__ = ("mod", "half", "last")
+
+    def __init__(self, mod: int) -> None:
+        self.mod = mod
+        self.half = mod >> 1
+        self.last: Optional[int] = None
+
+    def extend(self, value: int) -> int:
+        if self.last is None:
+            self.last = value
+            return value
+        delta = (value - self.last) % self.mod
+        if delta >= self.half:
+            delta -= self.mod
+        ext = self.last + delta
+        if delta > 0:
+            self.last = ext
+        return ext
+
+    def peek(self, value: int) -> int:
+        """The extension of ``value`` without moving the reference."""
+        if self.last is None:
+            return value
+        delta = (value - self.last) % self.mod
+        if delta >= self.half:
+            delta -= self.mod
+        return self.last + delta
+
+
+class JitterBuffer:
+    """Reorders, de-duplicates and times the packets of one stream for playout.
+
+    Args:
+        clock_rate: RTP clock rate (8000 for G.711).
+        frame_samples: timestamp units per frame (160 for 20 ms).
+        min_delay: lower bound of the target delay, seconds.
+        max_delay: upper bound of the target delay, seconds.
+        initial_delay: target delay before any jitter was measured, seconds.
+        jitter_factor: ``k`` in ``k * J`` (default 4).
+        release_time: time constant of the peak-spread decay when calm, seconds.
+        window: how long the minimum transit is remembered, seconds.
+        capacity: most packets held (beyond it, packets are dropped and counted as ``overflow``).
+        silence_detector: optional ``payload -> bool``; silent frames are preferred when shrinking.
+
+    Raises:
+        ValueError: inconsistent parameters.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock_rate: int = 8000,
+        frame_samples: int = 160,
+        min_delay: float = 0.02,
+        max_delay: float = 0.30,
+        initial_delay: float = 0.06,
+        jitter_factor: float = 4.0,
+        release_time: float = 4.0,
+        window: float = 10.0,
+        capacity: int = 1024,
+        silence_detector: Optional[Callable[[bytes], bool]] = None,
+    ) -> None:
+        if clock_rate <= 0 or frame_samples <= 0:
+            raise ValueError("clock_rate and frame_samples must be positive")
+        if not 0 <= min_delay <= max_delay:
+            raise ValueError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
+        if capacity < 4:
+            raise ValueError("capacity must be at least 4 packets")
+        self.clock_rate = clock_rate
+        self.frame_samples = frame_samples
+        self.frame_seconds = frame_samples / clock_rate
+        self.min_delay = float(min_delay)
+        self.max_delay = float(max_delay)
+        self.initial_delay = min(max(float(initial_delay), self.min_delay), self.max_delay)
+        self.jitter_factor = float(jitter_factor)
+        self.release_time = float(release_time)
+        self.window = float(window)
+        self.capacity = capacity
+        self.silence_detector = silence_detector
+        self.stats = JitterStats()
+        self.ssrc: Optional[int] = None
+        # jitter estimate survives resets (it describes the network, not the stream)
+        self._jitter = 0.0  # RFC 3550 style smoothed |D|, seconds
+        self._peak = max(0.0, self.initial_delay - self.frame_seconds)
+        self._peak_time: Optional[float] = None
+        self._last_shrink = -math.inf
+        self._reset_stream()
+
+    # ------------------------------------------------------------------ state
+    def _reset_stream(self) -> None:
+        self._seq = _Unwrapper(_SEQ_MOD)
+        self._ts = _Unwrapper(_TS_MOD)
+        self._buf: Dict[int, Tuple[int, bytes, bool]] = {}  # ext ts -> (ext seq, payload, marker)
+        self._seen: Dict[int, None] = {}  # recent ext seqs (insertion ordered, bounded)
+        self._next_ts: Optional[int] = None  # slot to play next; None = not playing (pre-buffering / idle)
+        self._horizon: Optional[int] = None  # first slot not yet played (kept while idle)
+        self._last_played_seq: Optional[int] = None
+        self._lost_seqs: Dict[int, None] = {}  # recently skipped seqs, to move them from lost to late
+        self._first_arrival: Optional[float] = None  # arrival of the first packet of the pending spurt
+        self._missing_run = 0  # consecutive missing slots with nothing buffered
+        self._transits: Deque[Tuple[float, float]] = deque()  # (arrival, r) monotonic for sliding min
+        self._prev_transit: Optional[float] = None
+        self._offset: Optional[float] = None  # playout offset o of the last get
+        self._bad_seq: Optional[int] = None  # RFC 3550 A.1 probation of a big jump
+        self._bad_packet: Optional[Tuple[int, int, bytes, float, bool]] = None
+
+    @property
+    def delay(self) -> float:
+        """Current target playout delay, seconds."""
+        base = max(self._peak, self.jitter_factor * self._jitter)
+        return min(self.max_delay, max(self.min_delay, base + self.frame_seconds))
+
+    @property
+    def jitter(self) -> float:
+        """Smoothed interarrival jitter estimate (RFC 3550 A.8 style), seconds."""
+        return self._jitter
+
+    @property
+    def current_delay(self) -> Optional[float]:
+        """Measured buffering delay of the fastest packets (``o - r_min``), or ``None`` when not playing."""
+        if self._offset is None or not self._transits or self._next_ts is None:
+            return None
+        return self._offset - self._transits[0][1]
+
+    @property
+    def depth(self) -> int:
+        """Packets buffered now."""
+        return len(self._buf)
+
+    @property
+    def playing(self) -> bool:
+        """True while inside a talk spurt (slots are being consumed)."""
+        return self._next_ts is not None
+
+    # ------------------------------------------------------------------ input
+    def put(
+        self,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        arrival: float,
+        ssrc: Optional[int] = None,
+        marker: bool = False,
+    ) -> str:
+        """Offer one received RTP packet.
+
+        Args:
+            sequence_number: RTP sequence number (0-65535).
+            timestamp: RTP timestamp (0-2^32-1).
+            payload: the payload bytes (stored as given).
+            arrival: arrival time, seconds on the caller's monotonic clock (the same clock as ``get``'s ``now``).
+            ssrc: the packet's SSRC; a change starts a new stream.
+            marker: the RTP marker bit (start of a talk spurt).
+
+        Returns:
+            ``"ok"`` (buffered), ``"duplicate"``, ``"late"`` (its slot was already played: dropped),
+            ``"reset"`` (a new stream started with this packet), ``"overflow"`` (buffer full / absurdly early:
+            dropped) or ``"invalid"`` (a lone packet far outside the sequence window: dropped unless the next
+            packet confirms the jump).
+        """
+        sequence_number &= 0xFFFF
+        timestamp &= 0xFFFFFFFF
+        status = "ok"
+        if ssrc is not None and self.ssrc is not None and ssrc != self.ssrc:
+            logger.info("[Jitter] SSRC changed %08x -> %08x: new stream", self.ssrc, ssrc)
+            self._new_stream()
+            status = "reset"
+        if ssrc is not None:
+            self.ssrc = ssrc
+
+        # RFC 3550 A.1: a big jump needs a second, sequential packet before we believe it
+        if self._seq.last is not None and status == "ok":
+            udelta = (sequence_number - self._seq.last) % _SEQ_MOD
+            if MAX_DROPOUT <= udelta < _SEQ_MOD - MAX_MISORDER:
+                if self._bad_seq is not None and sequence_number == self._bad_seq:
+                    logger.info("[Jitter] sequence jump confirmed: new stream")
+                    held = self._bad_packet
+                    self._new_stream()
+                    if held is not None:
+                        self._accept(*held)
+                    status = "reset"
+                else:
+                    self._bad_seq = (sequence_number + 1) % _SEQ_MOD
+                    self._bad_packet = (sequence_number, timestamp, bytes(payload), arrival, marker)
+                    self.stats.invalid += 1
+                    return "invalid"
+        self._bad_seq = None
+        self._bad_packet = None
+        result = self._accept(sequence_number, timestamp, payload, arrival, marker)
+        return "reset" if status == "reset" and result == "ok" else result
+
+    def _new_stream(self) -> None:
+        self.stats.resets += 1
+        self._reset_stream()
+
+    def _accept(self, seq: int, ts: int, payload: bytes, arrival: float, marker: bool) -> str:
+        eseq = self._seq.peek(seq)
+        if eseq in self._seen:
+            self.stats.duplicates += 1
+            return "duplicate"
+        ets = self._ts.peek(ts)
+        self._observe_transit(ets, arrival)
+        horizon = self._next_ts if self._next_ts is not None else self._horizon
+        if horizon is not None and ets < horizon:
+            self.stats.late += 1
+            if eseq in self._lost_seqs:
+                del self._lost_seqs[eseq]
+                self.stats.lost -= 1
+            self._remember(eseq)
+            self._seq.extend(seq)
+            return "late"
+        if self._next_ts is not None and ets - self._next_ts > 2 * self.max_delay * self.clock_rate + 10 * self.frame_samples:
+            # absurdly far ahead of playout: not something we will ever play in time
+            self.stats.overflow += 1
+            return "overflow"
+        if len(self._buf) >= self.capacity:
+            self.stats.overflow += 1
+            return "overflow"
+        self._seq.extend(seq)
+        self._ts.extend(ts)
+        self._remember(eseq)
+        if ets in self._buf:  # same timestamp, different sequence number: keep the first
+            self.stats.duplicates += 1
+            return "duplicate"
+        self._buf[ets] = (eseq, bytes(payload), marker)
+        if self._first_arrival is None and self._next_ts is None:
+            self._first_arrival = arrival
+        self.stats.received += 1
+        if len(self._buf) > self.stats.max_depth:
+            self.stats.max_depth = len(self._buf)
+        return "ok"
+
+    def _remember(self, eseq: int) -> None:
+        self._seen[eseq] = None
+        if len(self._seen) > 2048:
+            del self._seen[next(iter(self._seen))]
+
+    def _observe_transit(self, ets: int, arrival: float) -> None:
+        r = arrival - ets / self.clock_rate
+        q = self._transits
+        if q and abs(r - q[0][1]) > 2 * self.max_delay + 1.0:
+            # a timing discontinuity (sender clock or timestamp step): old transit times mean nothing now
+            logger.debug("[Jitter] transit time jumped by %.3f s: restarting the estimate", r - q[0][1])
+            q.clear()
+            self._prev_transit = None
+        # sliding-window minimum (monotonic deque)
+        while q and q[-1][1] >= r:
+            q.pop()
+        q.append((arrival, r))
+        while q[0][0] < arrival - self.window:
+            q.popleft()
+        # RFC 3550 A.8 style jitter, in seconds
+        if self._prev_transit is not None:
+            d = abs(r - self._prev_transit)
+            if d < 1.0:  # ignore a clock step (DTX restarts etc. keep the same offset; this is a discontinuity)
+                self._jitter += (d - self._jitter) / 16.0
+        self._prev_transit = r
+        # peak spread: instant attack, exponential release
+        spread = r - q[0][1]
+        if self._peak_time is not None and arrival > self._peak_time:
+            self._peak *= math.exp(-(arrival - self._peak_time) / self.release_time)
+        self._peak_time = arrival
+        if spread > self._peak:
+            self._peak = min(spread, self.max_delay)
+
+    # ------------------------------------------------------------------ output
+    def get(self, now: float) -> Tuple[str, Optional[bytes]]:
+        """Take the frame for this playout tick. Call once per frame period.
+
+        Args:
+            now: the current time on the same clock as the arrival times.
+
+        Returns:
+            ``("frame", payload)``; ``("lost", None)`` for a slot inside a talk spurt with no packet (a loss,
+            an underrun or a delay stretch: conceal it); ``("empty", None)`` when not playing (before the first
+            packet, while pre-buffering, or when the stream is idle).
+        """
+        if self._next_ts is None:
+            if not self._buf or self._first_arrival is None:
+                return "empty", None
+            if now - self._first_arrival < self.delay - self.frame_seconds / 2:
+                return "empty", None
+            # start a talk spurt at the earliest buffered packet
+            self._next_ts = min(self._buf)
+            self._missing_run = 0
+        assert self._next_ts is not None
+        self._offset = now - self._next_ts / self.clock_rate
+        target = self.delay
+        current = self.current_delay
+        if current is not None and current < target - self.frame_seconds / 2:
+            # grow: a synthetic slot, no frame consumed
+            self.stats.concealed += 1
+            self.stats.stretched += 1
+            return "lost", None
+        entry = self._take_slot()
+        if entry is not None and current is not None and current > target + self.frame_seconds:
+            if self._may_shrink(now, entry[1], current - target):
+                self.stats.shrunk += 1
+                self._last_shrink = now
+                self._mark_played(entry[0])
+                self._advance()
+                self._offset = now - self._next_ts / self.clock_rate
+                entry = self._take_slot()
+        if entry is None:
+            self.stats.concealed += 1
+            self._advance()
+            if not self._buf:
+                self._missing_run += 1
+                if self._missing_run * self.frame_seconds >= self.max_delay:
+                    self._go_idle()
+            return "lost", None
+        eseq, payload, _marker = entry
+        self._mark_played(eseq)
+        self._missing_run = 0
+        self.stats.played += 1
+        self._advance()
+        return "frame", payload
+
+    def _take_slot(self) -> Optional[Tuple[int, bytes, bool]]:
+        """Remove and return the packet playing in slot ``next_ts`` (realigning to a packet inside the slot)."""
+        assert self._next_ts is not None
+        entry = self._buf.pop(self._next_ts, None)
+        if entry is not None or not self._buf:
+            return entry
+        first = min(self._buf)
+        if first < self._next_ts + self.frame_samples:
+            # a packet starting inside this slot (sender frame grid differs): realign the slot to it
+            self._next_ts = first
+            return self._buf.pop(first)
+        return None
+
+    def _advance(self) -> None:
+        assert self._next_ts is not None
+        self._next_ts += self.frame_samples
+        # anything that is now behind the slot can no longer be played
+        if self._buf:
+            for k in [k for k in self._buf if k < self._next_ts]:
+                eseq, _p, _m = self._buf.pop(k)
+                self.stats.late += 1
+                self._mark_played(eseq, count_gap=False)
+
+    def _mark_played(self, eseq: int, *, count_gap: bool = True) -> None:
+        last = self._last_played_seq
+        if last is not None and count_gap and eseq > last + 1:
+            for s in range(last + 1, min(eseq, last + 1 + MAX_DROPOUT)):
+                if s not in self._seen:
+                    self.stats.lost += 1
+                    self._lost_seqs[s] = None
+            while len(self._lost_seqs) > 1024:
+                del self._lost_seqs[next(iter(self._lost_seqs))]
+        if last is None or eseq > last:
+            self._last_played_seq = eseq
+
+    def _may_shrink(self, now: float, payload: bytes, excess: float) -> bool:
+        """Whether to skip this frame: silent frames once ``excess`` > 1 frame (every 4 frames at most), speech
+        only when ``excess`` > 2.5 frames and at most once a second (a clean path never loses a frame)."""
+        since = now - self._last_shrink
+        if self.silence_detector is not None:
+            try:
+                silent = bool(self.silence_detector(payload))
+            except Exception:  # a detector bug must not stop playout
+                logger.exception("[Jitter] silence detector failed")
+                silent = False
+            if silent:
+                return since >= 4 * self.frame_seconds
+        return excess > 2.5 * self.frame_seconds and since >= 1.0
+
+    def _go_idle(self) -> None:
+        logger.debug("[Jitter] stream idle")
+        self._horizon = self._next_ts
+        self._next_ts = None
+        self._first_arrival = None
+        self._offset = None
+        self._missing_run = 0
+
+    def reset(self) -> None:
+        """Forget the stream (keeps statistics and the jitter estimate)."""
+        self._reset_stream()
+        self.ssrc = None
