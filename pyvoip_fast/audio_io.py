@@ -41,6 +41,7 @@ from typing import Any, Deque, Iterator, Optional, Protocol, Union
 import numpy as np
 
 from .errors import AudioDeviceError, AudioFileError
+from ._native import quiet_native_stderr
 
 __all__ = [
     "TARGET_RATE",
@@ -222,7 +223,8 @@ class FileSource(_BaseSource):
         name = self.path.name or str(self.path)
         _check_file(self.path)
         try:
-            self._sf = sf.SoundFile(str(self.path), "r")
+            with quiet_native_stderr():  # mpg123 prints "Note: Illegal Audio-MPEG-Header" on non-audio input
+                self._sf = sf.SoundFile(str(self.path), "r")
         except sf.LibsndfileError as exc:
             raise AudioFileError(f"{name}: {_sndfile_cause(exc)}") from None
         except (RuntimeError, OSError, ValueError, TypeError) as exc:
@@ -279,10 +281,11 @@ class FileSource(_BaseSource):
         name = self.path.name
         while self._pending_len < need and not self._input_done:
             try:
-                if self.passthrough:
-                    block = self._sf.read(self._block, dtype="int16", always_2d=False)
-                else:
-                    block = self._sf.read(self._block, dtype="float64", always_2d=True)
+                with quiet_native_stderr():
+                    if self.passthrough:
+                        block = self._sf.read(self._block, dtype="int16", always_2d=False)
+                    else:
+                        block = self._sf.read(self._block, dtype="float64", always_2d=True)
             except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                 raise AudioFileError(f"{name}: corrupt audio data ({_one_line(exc)})") from None
             if len(block) == 0:
@@ -517,7 +520,8 @@ class MicrophoneSource(_BaseSource):
         self._max = int(max_buffer_seconds * rate)
         self.eof = False
         try:
-            self._pa = pyaudio.PyAudio()
+            with quiet_native_stderr():  # PortAudio's ALSA/JACK probing is noisy on machines without sound
+                self._pa = pyaudio.PyAudio()
         except Exception as exc:
             raise AudioDeviceError(f"cannot initialise PortAudio: {_one_line(exc)}") from None
         try:
@@ -699,14 +703,16 @@ class PyAudioSink(_BaseSink):
         self._cond = threading.Condition()
         self._closing = False
         try:
-            self._pa = pyaudio.PyAudio()
+            with quiet_native_stderr():  # PortAudio's ALSA/JACK probing is noisy on machines without sound
+                self._pa = pyaudio.PyAudio()
         except Exception as exc:
             raise AudioDeviceError(f"cannot initialise PortAudio: {_one_line(exc)}") from None
         try:
-            if device is None:
-                self._pa.get_default_output_device_info()
-            self._stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
-                                         output_device_index=device, frames_per_buffer=frames_per_buffer)
+            with quiet_native_stderr():
+                if device is None:
+                    self._pa.get_default_output_device_info()
+                self._stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
+                                             output_device_index=device, frames_per_buffer=frames_per_buffer)
         except Exception as exc:
             self._pa.terminate()
             raise AudioDeviceError(f"no usable audio output device ({_one_line(exc)})") from None

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine, List, Optional, Sequence, Tuple
 
 from . import IMPLEMENTATION, __version__
+from ._native import quiet_native_stderr
 from .errors import AudioDeviceError, AudioFileError, CallError, PyVoipError, TransportError
 
 logger = logging.getLogger("pyvoip_fast.cli")
@@ -227,19 +228,28 @@ class _Formatter(logging.Formatter):
         return msg
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
+def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
+    """Log plain lines to stdout; returns a function that restores the previous logging set-up."""
     root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
+    saved_level = root.level
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_Formatter())
     root.addHandler(handler)
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     root.setLevel(level)
-    # protocol internals (transactions, retransmissions) only at -vv; per-packet lines at -v
+    quiet_names = ("pyvoip_fast.sip", "pyvoip_fast.useragent")
+    # protocol internals (transactions, retransmissions) only at -vv; per-packet lines already at -v
     if verbose == 1:
-        for name in ("pyvoip_fast.sip", "pyvoip_fast.useragent"):
+        for name in quiet_names:
             logging.getLogger(name).setLevel(logging.INFO)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        for name in quiet_names:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+    return restore
 
 
 def _fail(code: int, message: str) -> int:
@@ -253,7 +263,9 @@ def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
     lines = [title]
     lines.append(f"  Codec:             {s.codec or '-'}/{s.clock_rate}, ptime {s.ptime_ms} ms")
     lines.append(f"  Duration:          {s.duration:.1f} s")
-    kbps = (s.bytes_sent * 8 / s.duration / 1000) if s.duration > 0 else 0.0
+    # over the time spent sending (packets x ptime), as the original program reported it
+    send_seconds = s.packets_sent * s.ptime_ms / 1000.0
+    kbps = (s.bytes_sent * 8 / send_seconds / 1000) if send_seconds > 0 else 0.0
     lines.append(f"  Total Packets Sent: {s.packets_sent:,}   Total Data Sent: {s.bytes_sent:,} bytes   "
                  f"Average Bitrate: {kbps:.1f} kbps")
     lines.append(f"  Packets Received:  {s.packets_received:,}   Total Bytes: {s.bytes_received:,} bytes")
@@ -292,20 +304,6 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
                  media_options=media_options)
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Any:
-    """Silence file descriptor 2 (PortAudio's ALSA/JACK probing prints pages of noise on a machine without sound)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _sound_device_problem() -> Optional[str]:
     """None when PyAudio can open the default output device, else why not."""
     try:
@@ -313,7 +311,7 @@ def _sound_device_problem() -> Optional[str]:
     except ImportError:
         return "PyAudio is not installed (pip install 'pyvoip-fast[audio]')"
     try:
-        with _quiet_stderr():
+        with quiet_native_stderr():
             pa = pyaudio.PyAudio()
             try:
                 pa.get_default_output_device_info()
@@ -542,7 +540,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not legacy and args.command is None:
         parser.print_help()
         return EXIT_OK
-    _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    restore_logging = _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     started = time.monotonic()
     try:
         if legacy:
@@ -563,7 +561,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             status = _run_bench(args)
     finally:
-        logging.getLogger("pyvoip_fast.cli").debug("finished in %.2f s", time.monotonic() - started)
+        logger.debug("finished in %.2f s", time.monotonic() - started)
+        restore_logging()
     return status
 
 

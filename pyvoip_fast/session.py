@@ -121,7 +121,6 @@ class Call:
         when ``timeout`` seconds pass (then it is hung up), or — with ``hangup_when_done`` — when the audio
         source is finished (then it is hung up with BYE).
         """
-        loop = asyncio.get_running_loop()
         waiters: List["asyncio.Future[Any]"] = [
             asyncio.ensure_future(self.sip.wait_ended()),
             asyncio.ensure_future(self.media.peer_lost.wait()),
@@ -139,10 +138,10 @@ class Call:
                 if not w.done():
                     w.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
-        del loop
         if waiters[0] in done and not waiters[0].cancelled() and waiters[0].exception() is None:
-            reason = CallEnd.REMOTE_HANGUP if not self.sip_hung_up_locally else CallEnd.LOCAL_HANGUP
-            logger.info("[Call] Remote party ended the session" if reason == CallEnd.REMOTE_HANGUP else "[Call] Ended")
+            # the SIP side ended first: a BYE from the peer (the user agent logs it) or a dialog failure
+            sip_reason = str(waiters[0].result())
+            reason = CallEnd.REMOTE_HANGUP if sip_reason == "remote hangup" else sip_reason
             await self._close(reason)
         elif waiters[1] in done:
             logger.error("[Call] Network error: the remote party stopped responding (no media, ICMP unreachable)")
@@ -155,10 +154,6 @@ class Call:
             await self.hangup(CallEnd.SOURCE_DONE)
         assert self._end_reason is not None
         return self._end_reason
-
-    @property
-    def sip_hung_up_locally(self) -> bool:
-        return self._end_reason == CallEnd.LOCAL_HANGUP
 
     async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP) -> None:
         """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent."""
@@ -357,9 +352,11 @@ class Phone:
                 raise
             if ring:
                 await incoming.ring()
+            # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
+            # sending on our 200 OK, before its ACK reaches us
+            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
             sip = await incoming.answer(answer)
             logger.info("[Call] Session established - Ready to receive audio")
-            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
         except BaseException:
             if media is not None:
                 await media.stop("call failed")

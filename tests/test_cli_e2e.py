@@ -29,6 +29,9 @@ RATE = 8000
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    # the package as the tests import it (an editable install or the source tree), whatever the cwd
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else root
     return env
 
 
@@ -123,19 +126,41 @@ def g711_round_trip_snr(pcm: np.ndarray) -> float:
     return 10 * np.log10(np.sum(ref**2) / max(np.sum((ref - back) ** 2), 1e-9))
 
 
-def aligned_snr(sent: np.ndarray, received: np.ndarray) -> Tuple[float, int]:
-    """Align ``received`` to ``sent`` by cross-correlation; SNR over the whole sent signal, and the lag."""
+def chunk_snrs(sent: np.ndarray, received: np.ndarray, chunk: int = RATE // 4) -> List[float]:
+    """SNR of every 250 ms chunk of ``sent`` at its best alignment in ``received``, searched in order.
+
+    A jitter buffer that adapts its delay inserts or drops a frame now and then; one global alignment would call
+    the rest of the call garbage. Chunk by chunk, every part of the file must be found, in order, intact.
+    """
     s = sent.astype(np.float64)
     r = received.astype(np.float64)
-    n = len(s) + len(r)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(r, size) * np.conj(np.fft.rfft(s, size)), size)
-    lag = int(np.argmax(corr[: len(r)]))
-    seg = r[lag : lag + len(s)]
-    if len(seg) < len(s):
-        seg = np.concatenate([seg, np.zeros(len(s) - len(seg))])
-    noise = np.sum((s - seg) ** 2)
-    return 10 * np.log10(np.sum(s**2) / max(noise, 1e-9)), lag
+    out: List[float] = []
+    pos = 0
+    for start in range(0, len(s) - chunk + 1, chunk):
+        ref = s[start : start + chunk]
+        if np.sqrt(np.mean(ref**2)) < 300:  # a pause in the speech: nothing to recognise it by
+            continue
+        window = r[pos : max(pos, start) + chunk + RATE]  # from the last match to well past the expected place
+        if len(window) < chunk:
+            out.append(-99.0)
+            continue
+        corr = np.correlate(window, ref, mode="valid")
+        energy = np.convolve(window**2, np.ones(chunk), mode="valid")
+        score = corr / np.sqrt(np.maximum(energy, 1e-9))
+        lag = int(np.argmax(score))
+        seg = window[lag : lag + chunk]
+        out.append(float(10 * np.log10(np.sum(ref**2) / max(np.sum((ref - seg) ** 2), 1e-9))))
+        pos = pos + lag + chunk
+    return out
+
+
+def assert_audio_intact(sent: np.ndarray, received: np.ndarray, reference_snr: float) -> None:
+    """Every chunk of ``sent`` is in ``received`` in order; nearly all at G.711 round-trip quality."""
+    snrs = np.array(chunk_snrs(sent, received))
+    assert len(snrs) > 0
+    assert np.all(snrs > 6.0), snrs  # every part of the file arrived (a concealed frame still scores > 6 dB)
+    assert np.median(snrs) > reference_snr - 1.0, (np.median(snrs), reference_snr, snrs)
+    assert np.mean(snrs > reference_snr - 3.0) >= 0.8, snrs
 
 
 def to_int16_8k_mono(data: np.ndarray, rate: int) -> np.ndarray:
@@ -179,11 +204,8 @@ def check_complete_call(caller: Peer, receiver: Peer, rec: Path, sent: np.ndarra
     assert "Traceback" not in out_c + out_r
     received, rate = sf.read(str(rec), dtype="int16")
     assert rate == RATE and received.ndim == 1
-    snr, lag = aligned_snr(sent, received)
-    reference = g711_round_trip_snr(sent)
-    # the whole file arrived: every sample of it is in the recording, within a dB of G.711's own round trip
-    assert snr > reference - 1.0, (snr, reference, lag)
-    assert len(received) >= len(sent) + lag - RATE // 50
+    # the whole file arrived: every part of it is in the recording, at G.711's own round-trip quality
+    assert_audio_intact(sent, received, g711_round_trip_snr(sent))
 
 
 @pytest.mark.parametrize("caller_port,receiver_port", [(5060, 5061), (5060, 5070)], ids=["case1-5061", "case2-5070"])
@@ -221,10 +243,12 @@ def test_multi_format_caller(peers, tmp_path, ext, fmt, subtype, rate, channels)
     assert "[Audio] Converting" in out and "8000 Hz mono int16" in out, out
     received = sf.read(str(rec), dtype="int16")[0]
     expected = to_int16_8k_mono(data, rate)
-    snr, _ = aligned_snr(expected, received)
-    # lossy codecs (MP3, Vorbis) change the waveform; the lossless ones must match to G.711 precision
-    floor = 8.0 if ext in ("mp3", "ogg") else g711_round_trip_snr(expected) - 1.5
-    assert snr > floor, (ext, snr, floor)
+    if ext in ("mp3", "ogg"):
+        # lossy codecs change the waveform (and MP3 adds encoder delay): the audio must still be all there
+        snrs = np.array(chunk_snrs(expected, received))
+        assert np.median(snrs) > 8.0, snrs
+    else:
+        assert_audio_intact(expected, received, g711_round_trip_snr(expected) - 0.5)
 
 
 def test_invalid_audio_file_fails_cleanly(tmp_path):
@@ -257,8 +281,8 @@ def test_renamed_but_valid_file_is_handled_by_content(peers, tmp_path):
     assert caller.wait(30) == 0, caller.output()
     assert receiver.wait(10) == 0, receiver.output()
     received = sf.read(str(rec), dtype="int16")[0]
-    snr, _ = aligned_snr(to_int16_8k_mono(data, 16000), received)
-    assert snr > 20, snr
+    expected = to_int16_8k_mono(data, 16000)
+    assert_audio_intact(expected, received, g711_round_trip_snr(expected) - 0.5)
 
 
 def test_receiver_killed_mid_call(peers, tmp_path):
@@ -326,5 +350,4 @@ def test_demo_runs(tmp_path):
     d = json.loads(stats.read_text())
     assert d["packets_received"] > 250 and d["packets_lost"] == 0 and d["mos"] > 4.0
     sample = sf.read(str(Path(__file__).parent.parent / "pyvoip_fast" / "data" / "sample.wav"), dtype="int16")[0]
-    snr, _ = aligned_snr(sample, sf.read(str(rec), dtype="int16")[0])
-    assert snr > g711_round_trip_snr(sample) - 1.0
+    assert_audio_intact(sample, sf.read(str(rec), dtype="int16")[0], g711_round_trip_snr(sample))
