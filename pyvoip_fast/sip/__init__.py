@@ -1,0 +1,54 @@
+"""Sans-IO SIP (RFC 3261) for two peers talking directly: messages, URIs, transactions, dialogs, endpoint.
+
+Nothing in this package performs I/O or reads a clock: ``SipEndpoint`` takes datagrams and the current time and
+gives back datagrams, events and its next deadline. ``pyvoip_fast.useragent`` runs it on asyncio.
+"""
+
+from __future__ import annotations
+
+from .endpoint import ALLOWED_METHODS, CallState, SipEndpoint
+from .events import (
+    CallAnswered,
+    CallCancelled,
+    CallConfirmed,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    Event,
+    IncomingCall,
+    MalformedMessage,
+    ReInviteReceived,
+    RequestAnswered,
+)
+from .message import Headers, MessageLimits, SipRequest, SipResponse, Via, make_response, parse_message
+from .transaction import TimerConfig
+from .uri import AbsoluteUri, NameAddress, SipUri, parse_uri
+
+__all__ = [
+    "SipEndpoint",
+    "CallState",
+    "ALLOWED_METHODS",
+    "TimerConfig",
+    "MessageLimits",
+    "Headers",
+    "SipRequest",
+    "SipResponse",
+    "Via",
+    "parse_message",
+    "make_response",
+    "SipUri",
+    "AbsoluteUri",
+    "NameAddress",
+    "parse_uri",
+    "Event",
+    "IncomingCall",
+    "CallProgress",
+    "CallAnswered",
+    "CallConfirmed",
+    "CallFailed",
+    "CallCancelled",
+    "CallEnded",
+    "ReInviteReceived",
+    "RequestAnswered",
+    "MalformedMessage",
+]

@@ -1,0 +1,171 @@
+"""Events the sans-IO ``SipEndpoint`` gives its user (h11 / aioquic style).
+
+Strategy
+--------
+(``slots``/``kw_only`` dataclasses need Python 3.10 or later.) Every event is a frozen, slotted, keyword-only dataclass; fields are documented in the class body. Calls are
+identified by ``handle``, an integer the endpoint assigns (unique for the endpoint's life, so a call to
+ourselves — same Call-ID on both sides — stays unambiguous). The events describe the call (INVITE usage,
+RFC 3261 §13, §15) rather than raw transactions: retransmissions, ACKs, ``100 Trying`` and the answers the
+endpoint gives on its own (OPTIONS, 481, 405, 400) happen inside and are only reported for observability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from .message import SipRequest
+
+__all__ = [
+    "Event",
+    "IncomingCall",
+    "CallProgress",
+    "CallAnswered",
+    "CallConfirmed",
+    "CallFailed",
+    "CallCancelled",
+    "CallEnded",
+    "ReInviteReceived",
+    "RequestAnswered",
+    "MalformedMessage",
+]
+
+Addr = Tuple[str, int]
+
+def _check_status(code: int, low: int, high: int, name: str) -> None:
+    if not isinstance(code, int) or not low <= code <= high:
+        raise ValueError(f"{name}: status code must be {low}-{high}, not {code!r}")
+
+
+class Event:
+    """Base class of every endpoint event."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingCall(Event):
+    """A new INVITE created a dialog (``100 Trying`` was already sent; retransmissions never repeat this)."""
+
+    #: the call's handle (pass it to ``ring``/``answer``/``reject``)
+    handle: int
+    #: the Call-ID
+    call_id: str
+    #: the INVITE as received
+    request: SipRequest
+    #: where it came from (address, port)
+    remote_addr: Addr
+    #: the caller's From URI and the To URI, as text
+    from_uri: str
+    to_uri: str
+    #: the body (an SDP offer normally; may be empty for a delayed offer)
+    body: bytes
+    #: the body's media type (``application/sdp``) or None
+    content_type: Optional[str] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallProgress(Event):
+    """A provisional response (1xx) to our INVITE."""
+
+    handle: int
+    status_code: int
+    reason: str
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 100, 199, "CallProgress")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(Event):
+    """Our INVITE got a 2xx; the ACK has been sent."""
+
+    handle: int
+    status_code: int
+    reason: str
+    #: the answer (SDP normally)
+    body: bytes
+    content_type: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 200, 299, "CallAnswered")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallConfirmed(Event):
+    """The ACK for our 2xx arrived (UAS side): the call is up."""
+
+    handle: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFailed(Event):
+    """A call ended without being established, or an answered call never got its ACK.
+
+    ``status_code`` is the final response (4xx/5xx/6xx), 408 for a timeout (Timer B on the caller, no ACK
+    on the callee) or 503 for a transport error.
+    """
+
+    handle: int
+    status_code: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 300, 699, "CallFailed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCancelled(Event):
+    """The caller CANCELled our unanswered incoming call (we sent 200 to the CANCEL and 487 to the INVITE)."""
+
+    handle: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(Event):
+    """An established call ended.
+
+    ``reason`` is ``"remote hangup"`` (BYE received and answered 200) or ``"local hangup"`` (our BYE was
+    answered, ``status_code`` its status; 408 when it timed out).
+    """
+
+    handle: int
+    reason: str
+    status_code: int = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReInviteReceived(Event):
+    """A re-INVITE inside an established call (hold / resume / media change); answer with
+    ``SipEndpoint.answer_reinvite``."""
+
+    handle: int
+    request: SipRequest
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestAnswered(Event):
+    """The endpoint answered a request on its own (OPTIONS 200, 481, 405, 420, 483...), for observability."""
+
+    remote_addr: Addr
+    method: str
+    status_code: int
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 200, 699, "RequestAnswered")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MalformedMessage(Event):
+    """A datagram that did not parse; ``answered`` is the status sent back (400, 505...) or None if dropped."""
+
+    remote_addr: Addr
+    error: str
+    answered: Optional[int] = None
+
+
+def describe(event: Any) -> str:
+    """Short text form of an event for logs."""
+    return f"{type(event).__name__}({', '.join(f'{k}={getattr(event, k)!r}' for k in getattr(event, '__dataclass_fields__', {}))})"

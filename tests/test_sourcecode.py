@@ -1,0 +1,51 @@
+"""Source-code rules checked as tests (uvloop's test_sourcecode.py idea).
+
+The SIP core is sans-IO: nothing under ``pyvoip_fast/sip/`` may import asyncio, socket, time, threading (or
+other I/O/clock modules), so every timer path stays testable without sleeping.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SIP_DIR = Path(__file__).resolve().parent.parent / "pyvoip_fast" / "sip"
+FORBIDDEN = {"asyncio", "socket", "time", "threading", "selectors", "select", "trio", "concurrent", "datetime"}
+SIP_FILES = sorted(SIP_DIR.glob("*.py"))
+
+
+def _imported_modules(path: Path) -> set:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+            names.add("__import__")
+    return names
+
+
+def test_sip_package_has_the_expected_modules() -> None:
+    names = {p.stem for p in SIP_FILES}
+    assert {"__init__", "message", "uri", "events", "transaction", "dialog", "endpoint"} <= names
+
+
+@pytest.mark.parametrize("path", SIP_FILES, ids=lambda p: p.name)
+def test_sip_core_is_sans_io(path: Path) -> None:
+    bad = _imported_modules(path) & (FORBIDDEN | {"__import__"})
+    assert not bad, f"{path.name} imports {sorted(bad)}: the SIP core must stay sans-IO"
+
+
+def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\nfrom time import monotonic\nimport asyncio.tasks\n")
+    assert {"time", "asyncio"} <= _imported_modules(sample)
+
+
+def test_sdp_is_sans_io_too() -> None:
+    sdp = SIP_DIR.parent / "sdp.py"
+    assert not (_imported_modules(sdp) & FORBIDDEN)
