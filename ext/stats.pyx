@@ -1,0 +1,416 @@
+# cython: language_level=3, embedsignature=True
+#
+# pyvoip_fast._stats: RFC 3550 receiver and sender statistics, compiled.
+#
+# Strategy
+# --------
+# The per-packet path (ReceiverStats.update) runs on C integers and doubles only: no allocation, no Python
+# objects touched after the arguments are converted. Same API, same results, same exceptions and messages as the
+# pure-Python twin pyvoip_fast/_stats_py.py, whose module docstring states the rules precisely (the tests drive
+# both with the same streams and compare them packet by packet).
+#
+# Implements: RFC 3550 appendix A.1 (probation with MIN_SEQUENTIAL, MAX_DROPOUT, MAX_MISORDER, cycles, resync
+# after two sequential bad packets), A.3 (expected / lost / fraction lost per interval, signed 24-bit clamp),
+# A.8 (interarrival jitter from a monotonic arrival clock converted to timestamp units), plus duplicate
+# recognition over a ring of the last DUPLICATE_WINDOW extended sequence numbers and a reordered-packet count.
+
+import logging
+
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+from pyvoip_fast import _compat
+
+logger = logging.getLogger("pyvoip_fast._stats")
+
+# the report blocks are those of the RTP module this process uses (compiled when available)
+ReportBlock = _compat.load("_rtp").ReportBlock
+
+__all__ = [
+    "ReceiverStats",
+    "SenderStats",
+    "ACCEPTED",
+    "DUPLICATE",
+    "PROBATION",
+    "BAD",
+    "RESTARTED",
+    "MIN_SEQUENTIAL",
+    "MAX_DROPOUT",
+    "MAX_MISORDER",
+    "RTP_SEQ_MOD",
+    "DUPLICATE_WINDOW",
+]
+
+ACCEPTED = 0
+DUPLICATE = 1
+PROBATION = 2
+BAD = 3
+RESTARTED = 4
+
+MIN_SEQUENTIAL = 2
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+RTP_SEQ_MOD = 1 << 16
+DUPLICATE_WINDOW = 128
+
+cdef enum:
+    C_ACCEPTED = 0
+    C_DUPLICATE = 1
+    C_PROBATION = 2
+    C_BAD = 3
+    C_RESTARTED = 4
+    C_MIN_SEQUENTIAL = 2
+    C_MAX_DROPOUT = 3000
+    C_MAX_MISORDER = 100
+    C_SEQ_MOD = 65536
+    C_WINDOW = 128
+    C_RING_MASK = 127
+
+cdef int64_t C_EMPTY = -(<int64_t>1 << 62)
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object obj, int* overflow)
+    object PyNumber_Index(object o)
+
+
+cdef inline long long _index(object v) except? -1:
+    """operator.index(v) as a C value; the twin's messages for non-integers (TypeError from PyNumber_Index)."""
+    cdef int overflow = 0
+    cdef long long x
+    v = PyNumber_Index(v)
+    x = PyLong_AsLongLongAndOverflow(v, &overflow)
+    if overflow > 0:
+        return 0x7FFFFFFFFFFFFFFF
+    if overflow < 0:
+        return -0x7FFFFFFFFFFFFFFF
+    return x
+
+
+cdef class ReceiverStats:
+    """Reception statistics of one RTP source (RFC 3550 appendix A.1, A.3, A.8).
+
+    Args:
+        clock_rate: the RTP timestamp clock rate in Hz (8000 for G.711).
+
+    Raises:
+        ValueError: a clock rate that is not positive.
+    """
+
+    cdef int64_t _clock_rate
+    cdef bint _started
+    cdef int _probation
+    cdef int64_t _max_seq
+    cdef int64_t _cycles
+    cdef int64_t _base_seq
+    cdef int64_t _bad_seq
+    cdef int64_t _received
+    cdef int64_t _received_prior
+    cdef int64_t _expected_prior
+    cdef double _jitter
+    cdef bint _have_transit
+    cdef double _last_arrival
+    cdef uint32_t _last_ts
+    cdef int64_t _duplicates
+    cdef int64_t _reordered
+    cdef int64_t _octets
+    cdef int64_t _ring[C_WINDOW]
+
+    def __init__(self, clock_rate=8000):
+        cdef long long rate = _index(clock_rate)
+        if rate <= 0 or rate > 0x7FFFFFFF:
+            raise ValueError(f"clock_rate must be in 1..2147483647, got {PyNumber_Index(clock_rate)}")
+        self._clock_rate = rate
+        self.reset()
+
+    def reset(self):
+        """Forget everything: the next packet is the first of a new source (on probation)."""
+        self._started = False
+        self._probation = 0
+        self._max_seq = 0
+        self._cycles = 0
+        self._base_seq = 0
+        self._bad_seq = C_SEQ_MOD + 1
+        self._received = 0
+        self._received_prior = 0
+        self._expected_prior = 0
+        self._jitter = 0.0
+        self._have_transit = False
+        self._last_arrival = 0.0
+        self._last_ts = 0
+        self._duplicates = 0
+        self._reordered = 0
+        self._octets = 0
+        self._clear_ring()
+
+    cdef inline void _clear_ring(self) noexcept:
+        cdef int i
+        for i in range(C_WINDOW):
+            self._ring[i] = C_EMPTY
+
+    cdef inline void _init_seq(self, int64_t seq) noexcept:
+        self._base_seq = seq
+        self._max_seq = seq
+        self._bad_seq = C_SEQ_MOD + 1
+        self._cycles = 0
+        self._received = 0
+        self._received_prior = 0
+        self._expected_prior = 0
+        self._clear_ring()
+
+    cdef inline int _count(self, int64_t ext, uint32_t ts, double arrival, int64_t octets, int status) noexcept:
+        cdef double d
+        cdef uint32_t dts
+        self._ring[ext & C_RING_MASK] = ext
+        self._received += 1
+        self._octets += octets
+        if self._have_transit and status == C_ACCEPTED:
+            dts = ts - self._last_ts
+            d = (arrival - self._last_arrival) * <double>self._clock_rate
+            if dts & 0x80000000u:
+                d -= <double>(<int64_t>dts - 0x100000000)
+            else:
+                d -= <double>dts
+            if d < 0.0:
+                d = -d
+            self._jitter += (d - self._jitter) * 0.0625
+        self._have_transit = True
+        self._last_arrival = arrival
+        self._last_ts = ts
+        return status
+
+    def update(self, sequence_number, rtp_timestamp, double arrival_seconds, payload_octets):
+        """Account for one received RTP packet.
+
+        Args:
+            sequence_number: the packet's sequence number (0..65535).
+            rtp_timestamp: the packet's RTP timestamp (0..2**32-1).
+            arrival_seconds: arrival time on a monotonic clock (e.g. ``loop.time()``), in seconds.
+            payload_octets: payload size in bytes (for ``octets_received``).
+
+        Returns:
+            ACCEPTED, DUPLICATE, PROBATION, BAD or RESTARTED (module constants).
+
+        Raises:
+            ValueError: a sequence number, timestamp or size out of range.
+            TypeError: a non-integer sequence number, timestamp or size, or a non-number arrival time.
+        """
+        cdef long long seq = _index(sequence_number)
+        cdef long long ts = _index(rtp_timestamp)
+        cdef long long octets = _index(payload_octets)
+        cdef int64_t udelta, ext
+        if seq < 0 or seq > 0xFFFF:
+            raise ValueError(f"sequence_number must be in 0..65535, got {PyNumber_Index(sequence_number)}")
+        if ts < 0 or ts > 0xFFFFFFFF:
+            raise ValueError(f"rtp_timestamp must be in 0..4294967295, got {PyNumber_Index(rtp_timestamp)}")
+        if octets < 0:
+            raise ValueError(f"payload_octets must be >= 0, got {PyNumber_Index(payload_octets)}")
+
+        if not self._started:
+            self._started = True
+            self._init_seq(seq)
+            self._max_seq = (seq - 1) & 0xFFFF
+            self._probation = C_MIN_SEQUENTIAL
+
+        if self._probation:
+            if seq == ((self._max_seq + 1) & 0xFFFF):
+                self._probation -= 1
+                self._max_seq = seq
+                if self._probation == 0:
+                    self._init_seq(seq)
+                    # the previous probation packet was received (not counted): a copy of it is a duplicate
+                    self._ring[(seq - 1) & C_RING_MASK] = seq - 1
+                    return self._count(seq, <uint32_t>ts, arrival_seconds, octets, C_ACCEPTED)
+            else:
+                self._probation = C_MIN_SEQUENTIAL - 1
+                self._max_seq = seq
+            self._have_transit = True
+            self._last_arrival = arrival_seconds
+            self._last_ts = <uint32_t>ts
+            return C_PROBATION
+
+        udelta = (seq - self._max_seq) & 0xFFFF
+        if udelta < C_MAX_DROPOUT:
+            if seq >= self._max_seq:
+                ext = self._cycles + seq
+            else:
+                ext = self._cycles + C_SEQ_MOD + seq
+            if self._ring[ext & C_RING_MASK] == ext:
+                self._duplicates += 1
+                return C_DUPLICATE
+            if seq < self._max_seq:
+                self._cycles += C_SEQ_MOD
+            self._max_seq = seq
+            return self._count(ext, <uint32_t>ts, arrival_seconds, octets, C_ACCEPTED)
+        if udelta <= C_SEQ_MOD - C_MAX_MISORDER:
+            if seq == self._bad_seq:
+                self._init_seq(seq)
+                self._have_transit = False
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("RTP source restarted at sequence number %d", seq)
+                return self._count(seq, <uint32_t>ts, arrival_seconds, octets, C_RESTARTED)
+            self._bad_seq = (seq + 1) & 0xFFFF
+            return C_BAD
+        # behind the highest sequence number by less than MAX_MISORDER: a duplicate or a reordered packet
+        ext = self._cycles + self._max_seq - (C_SEQ_MOD - udelta)
+        if self._ring[ext & C_RING_MASK] == ext:
+            self._duplicates += 1
+            return C_DUPLICATE
+        self._reordered += 1
+        return self._count(ext, <uint32_t>ts, arrival_seconds, octets, C_ACCEPTED)
+
+    cdef inline int64_t _expected(self) noexcept:
+        if not self._started or self._probation:
+            return 0
+        return self._cycles + self._max_seq - self._base_seq + 1
+
+    def report_block(self, ssrc_of_source, lsr=0, dlsr=0):
+        """A report block for this source, closing the current reporting interval (RFC 3550 A.3).
+
+        Args:
+            ssrc_of_source: the SSRC this block reports on.
+            lsr: LSR field (middle 32 bits of the NTP timestamp of the last SR received from it, 0 if none).
+            dlsr: DLSR field (delay since that SR in 1/65536 s, 0 if none).
+
+        Returns:
+            The block; ``fraction_lost`` covers the packets since the previous call, ``cumulative_lost`` is
+            clamped to the signed 24-bit range, ``jitter`` is ``floor(J)``.
+
+        Raises:
+            ValueError: an SSRC, LSR or DLSR out of range.
+        """
+        cdef int64_t expected = self._expected()
+        cdef int64_t lost = expected - self._received
+        cdef int64_t expected_interval, received_interval, lost_interval, fraction
+        cdef double j = self._jitter
+        cdef uint64_t jitter
+        if lost > 0x7FFFFF:
+            lost = 0x7FFFFF
+        elif lost < -0x800000:
+            lost = -0x800000
+        expected_interval = expected - self._expected_prior
+        self._expected_prior = expected
+        received_interval = self._received - self._received_prior
+        self._received_prior = self._received
+        lost_interval = expected_interval - received_interval
+        if expected_interval <= 0 or lost_interval <= 0:
+            fraction = 0
+        else:
+            fraction = (lost_interval << 8) // expected_interval
+            if fraction > 255:
+                fraction = 255
+        jitter = 0xFFFFFFFF if j >= 4294967295.0 else <uint64_t>j
+        return ReportBlock(
+            ssrc_of_source, fraction, lost, (self._cycles + self._max_seq) & 0xFFFFFFFF, jitter, lsr, dlsr
+        )
+
+    @property
+    def clock_rate(self):
+        """The RTP clock rate in Hz."""
+        return self._clock_rate
+
+    @property
+    def valid(self):
+        """Whether the source has passed probation (A.1)."""
+        return self._started and self._probation == 0
+
+    @property
+    def received(self):
+        """Packets counted since validation (or the last restart); recognised duplicates excluded."""
+        return self._received
+
+    @property
+    def expected(self):
+        """Packets expected: ``extended_max_seq - base_seq + 1`` (0 before validation)."""
+        return self._expected()
+
+    @property
+    def cumulative_lost(self):
+        """``expected - received``, not clamped (negative when unrecognised duplicates were counted)."""
+        return self._expected() - self._received
+
+    @property
+    def extended_max_seq(self):
+        """Highest sequence number received, with the wrap-around cycles in the upper bits."""
+        return self._cycles + self._max_seq
+
+    @property
+    def base_seq(self):
+        """The first counted sequence number (A.1)."""
+        return self._base_seq
+
+    @property
+    def cycles(self):
+        """Number of sequence-number wrap-arounds (not shifted)."""
+        return self._cycles >> 16
+
+    @property
+    def jitter(self):
+        """Interarrival jitter estimate in timestamp units (A.8), as a float."""
+        return self._jitter
+
+    @property
+    def jitter_seconds(self):
+        """Interarrival jitter in seconds."""
+        return self._jitter / self._clock_rate
+
+    @property
+    def duplicates(self):
+        """Packets recognised as duplicates (not counted in ``received``)."""
+        return self._duplicates
+
+    @property
+    def reordered(self):
+        """Packets counted that arrived behind the highest sequence number received."""
+        return self._reordered
+
+    @property
+    def octets_received(self):
+        """Payload octets of the packets counted in ``received`` (kept across restarts)."""
+        return self._octets
+
+    def __repr__(self):
+        return (
+            f"ReceiverStats(clock_rate={self._clock_rate}, valid={self.valid}, received={self._received}, "
+            f"expected={self.expected}, lost={self.cumulative_lost}, jitter={self._jitter:.2f}, "
+            f"duplicates={self._duplicates}, reordered={self._reordered})"
+        )
+
+
+cdef class SenderStats:
+    """The sender's packet and payload-octet counts for SRs (RFC 3550 §6.4.1); both wrap at 2**32."""
+
+    cdef uint32_t _packets
+    cdef uint32_t _octets
+
+    def __init__(self):
+        self._packets = 0
+        self._octets = 0
+
+    def on_sent(self, payload_octets):
+        """Count one RTP data packet sent with ``payload_octets`` bytes of payload.
+
+        Raises:
+            ValueError: a negative size.
+        """
+        cdef long long octets = _index(payload_octets)
+        if octets < 0:
+            raise ValueError(f"payload_octets must be >= 0, got {PyNumber_Index(payload_octets)}")
+        self._packets += 1
+        self._octets = <uint32_t>(self._octets + <uint64_t>octets)
+
+    def reset(self):
+        """Zero both counts (RFC 3550: when the sender changes its SSRC)."""
+        self._packets = 0
+        self._octets = 0
+
+    @property
+    def packet_count(self):
+        """Packets sent (mod 2**32)."""
+        return self._packets
+
+    @property
+    def octet_count(self):
+        """Payload octets sent (mod 2**32)."""
+        return self._octets
+
+    def __repr__(self):
+        return f"SenderStats(packet_count={self._packets}, octet_count={self._octets})"
