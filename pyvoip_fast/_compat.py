@@ -21,6 +21,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_g711": "_g711_py",
     "_rtp": "_rtp_py",
     "_stats": "_stats_py",
+    "_udp": "_udp_py",
 }
 
 MISSING_EXTENSIONS: List[str] = []

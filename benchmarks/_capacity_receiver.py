@@ -1,0 +1,51 @@
+"""Receiver process for bench_capacity.py: counts the RTP datagrams arriving on one UDP port.
+
+Protocol on stdin/stdout (one line each): it prints ``PORT <n>`` once bound; then answers ``count`` with the
+number of datagrams received so far and exits on ``quit`` (or EOF). Datagrams are drained with
+``pyvoip_fast._udp.recv_drain`` (recvmmsg, 64 per call) or its pure-Python twin.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+
+from pyvoip_fast import _compat
+
+_udp = _compat.load("_udp")
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def main() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, 64 * 1024 * 1024)
+            break
+        except OSError:
+            continue
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    if len(sys.argv) > 1 and sys.argv[1].isdigit() and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(sys.argv[1])})
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    count = 0
+    fd = sock.fileno()
+    stdin = sys.stdin.fileno()
+    while True:
+        ready, _, _ = select.select([fd, stdin], [], [], 1.0)
+        if fd in ready:
+            count += _udp.recv_drain(fd)
+        if stdin in ready:
+            line = sys.stdin.readline()
+            if not line or line.strip() == "quit":
+                return 0
+            if line.strip() == "count":
+                count += _udp.recv_drain(fd)
+                print(count, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
