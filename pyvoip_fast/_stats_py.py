@@ -32,7 +32,11 @@ import logging
 from operator import index as _index
 from typing import List
 
-from ._rtp_py import ReportBlock
+from . import _compat
+
+# the report-block class of whichever RTP/RTCP implementation is loaded, so that a twin-built block is accepted by
+# a compiled SenderReport (and vice versa never arises)
+ReportBlock = _compat.load("_rtp").ReportBlock
 
 logger = logging.getLogger(__name__)
 

@@ -381,6 +381,8 @@ class JitterBuffer:
             # start a talk spurt at the earliest buffered packet
             self._next_ts = min(self._buf)
             self._missing_run = 0
+            # never skip the opening frames of a spurt: a late first tick must not cost the first syllable
+            self._last_shrink = now
         assert self._next_ts is not None
         self._offset = now - self._next_ts / self.clock_rate
         target = self.delay

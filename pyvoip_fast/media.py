@@ -494,6 +494,7 @@ class MediaSession:
         self._jb: Any = None
         self._concealer: Any = None
         self._playing = False
+        self._tail_concealed = 0  # frames concealed since the last frame that really arrived
         self._last_heard = 0.0
         self._heard_anything = False
         self._icmp_rtp_at: Optional[float] = None
@@ -793,6 +794,7 @@ class MediaSession:
         )
         self._concealer = plc.Concealer(self._frame_samples, self._clock_rate)
         self._playing = False
+        self._tail_concealed = 0
 
     @property
     def _sending(self) -> bool:
@@ -912,11 +914,13 @@ class MediaSession:
         kind, payload = jb.get(now)
         if kind == "frame":
             self._playing = True
+            self._tail_concealed = 0
             pcm = self._decode(payload)
             out = self._concealer.good(pcm)
         elif kind == "lost":
             if not self._playing:
                 return
+            self._tail_concealed += 1
             out = self._concealer.lost()
         else:
             return
@@ -1321,7 +1325,9 @@ class MediaSession:
             s.packets_late = int(self._jb.stats.late)
             s.jitter_buffer_delay_ms = float(self._jb.delay) * 1000.0
         if self._concealer is not None:
-            s.frames_concealed = int(self._concealer.concealed_frames)
+            # concealment after the last frame that arrived is the stream ending (or an outage still going on),
+            # not a loss that was concealed: count only gaps that real audio followed
+            s.frames_concealed = int(self._concealer.concealed_frames) - self._tail_concealed
         s.rtt_ms = self._rtt * 1000.0 if self._rtt is not None else None
         rb = self._remote_report
         if rb is not None:
