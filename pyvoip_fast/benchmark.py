@@ -90,7 +90,7 @@ def realtime_headroom(seconds: float = 2.0) -> str:
         f"  receive (RTP parse + RFC 3550 statistics + G.711 decode): {t_recv * 1e9:9,.0f} ns",
         f"  both directions:                                          {per_frame * 1e9:9,.0f} ns",
         f"Real-time factor: {rtf:,.0f}x (seconds of full-duplex audio processed per CPU second)",
-        f"Headroom: one core could code and packetise about {int(rtf):,} full-duplex calls at once",
+        f"Headroom: one core could code and packetise about {rtf:,.0f} full-duplex calls at once",
         "(sockets, pacing and the jitter buffer come on top: see benchmarks/bench_capacity.py)",
     ]
     return "\n".join(lines)

@@ -273,8 +273,11 @@ def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
                  f"duplicated {s.packets_duplicated:,}   concealed frames {s.frames_concealed:,}")
     rtt = "n/a" if s.rtt_ms is None else f"{s.rtt_ms:.1f} ms"
     lines.append(f"  Jitter:            {s.jitter_ms:.1f} ms   RTT: {rtt}   jitter buffer {s.jitter_buffer_delay_ms:.0f} ms")
-    lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}, MOS = {s.mos:.2f}   "
-                 f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")
+    if s.packets_received:
+        lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}, MOS = {s.mos:.2f}   "
+                     f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")
+    else:
+        lines.append("  Quality (E-model): n/a (no audio received on this side)")
     if s.dtmf_received:
         lines.append(f"  DTMF received:     {s.dtmf_received}")
     return "\n".join(lines)

@@ -869,7 +869,7 @@ class MediaSession:
     def _finish_source(self) -> None:
         if not self._source_done.done():
             self._source_done.set_result(None)
-            logger.info("[RTP] Audio source finished after %s packets", f"{self._stats.packets_sent:,}")
+            logger.info("[RTP] Audio source finished after %s packets", f"{self._sender_stats.packet_count:,}")
 
     def _send_rtp(self, pt: int, ts: int, marker: bool, payload: bytes, n: int) -> None:
         seq = self._seq
