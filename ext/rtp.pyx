@@ -663,6 +663,8 @@ def write_packet(buffer, offset, payload_type, sequence_number, timestamp, ssrc,
     cdef const uint8_t* pl
     cdef Py_ssize_t plen, pos, size
     cdef uint8_t* o
+    cdef int pt, seq
+    cdef uint32_t ts, ss
     cdef bint pl_bytes = type(payload) is bytes
     cdef bint is_ba = type(buffer) is bytearray
     if not is_ba:

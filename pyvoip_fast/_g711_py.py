@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: buffers of at least this many samples are coded with the GIL released (numpy does so internally)
-GIL_RELEASE_THRESHOLD = 4096
+GIL_RELEASE_THRESHOLD = 16384
 
 #: which inner loop this implementation uses for encoding
 ENCODER_KERNEL = "numpy-table"
