@@ -194,16 +194,26 @@ def test_pacing_against_deadlines() -> None:
     assert len(arrivals) == 240
     pkts = [p for _, p in arrivals]
     assert [(p.sequence_number - pkts[0].sequence_number) % 65536 for p in pkts] == list(range(240))
-    assert [(p.timestamp - pkts[0].timestamp) % 2**32 for p in pkts] == [80 * i for i in range(240)]
-    assert pkts[0].marker and not any(p.marker for p in pkts[1:])
+    # the RTP timestamp follows the schedule: 80 per slot; a stall longer than the catch-up burst skips slots
+    # (counted in schedule_skips, and the next packet carries the marker bit), it never shifts the timeline
+    slots = np.array([((p.timestamp - pkts[0].timestamp) % 2**32) for p in pkts])
+    assert np.all(slots % 80 == 0)
+    slots //= 80
+    skipped = int(slots[-1] - (len(pkts) - 1))
+    assert skipped == a.stats.schedule_skips
+    assert pkts[0].marker
+    jumps = {i for i in range(1, len(pkts)) if slots[i] - slots[i - 1] > 1}
+    assert {i for i in range(1, len(pkts)) if pkts[i].marker} == jumps
     assert all(len(p.payload) == 80 for p in pkts)
     t = np.array([t for t, _ in arrivals])
-    dev = t - (t[0] + 0.01 * np.arange(240))
-    assert np.percentile(np.abs(dev), 95) < 0.004
-    assert np.max(np.abs(dev)) < 0.03
-    slope = np.polyfit(np.arange(240), t, 1)[0]
+    dev = t - (t[0] + 0.01 * slots)
+    slope = np.polyfit(slots, t, 1)[0]
     assert slope == pytest.approx(0.01, rel=0.005)  # no drift
-    assert a.stats.schedule_skips == 0 or np.max(np.abs(dev)) > 0.02
+    if skipped == 0:
+        assert np.percentile(np.abs(dev), 95) < 0.004
+        assert np.max(np.abs(dev)) < 0.03
+    else:  # the process was stalled (a loaded machine): still on schedule most of the time
+        assert np.percentile(np.abs(dev), 80) < 0.004
 
 
 def test_dtmf_through_sockets() -> None:
