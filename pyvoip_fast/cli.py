@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -406,6 +407,16 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                 return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
             return EXIT_OK
 
+        def report(index: int, task: "asyncio.Task[int]") -> None:
+            """Keep serving: a call that failed is logged at once (and forgotten), the listener goes on."""
+            if task in tasks:
+                tasks.remove(task)
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is not None:
+                logger.error("[Call] Call %d failed: %s", index, exc or type(exc).__name__)
+
         try:
             while True:
                 incoming = await phone.incoming()
@@ -418,14 +429,12 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                     return await serve(incoming, n)
                 task = asyncio.ensure_future(serve(incoming, n))
                 tasks.append(task)
+                task.add_done_callback(functools.partial(report, n))
         finally:
-            for t in tasks:
-                if not t.done():
-                    t.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
-                    logger.error("[Call] %s", r)
+            running = list(tasks)
+            for t in running:
+                t.cancel()  # each hangs up (BYE) and prints its statistics; report() logs any failure
+            await asyncio.gather(*running, return_exceptions=True)
     return status
 
 
@@ -477,10 +486,18 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _status_for_call_error(exc: CallError) -> Tuple[int, str]:
+    """Exit status and one-line message for a failed call, as ``EXIT_HELP`` documents them.
+
+    408 (Timer B: no response at all), 480 (temporarily unavailable: nobody picked up) and 487 (our CANCEL after
+    the ring timeout) are "no answer" (4); every other final 4xx/5xx/6xx is a rejection (3); anything else (status
+    0: the call was torn down locally, e.g. the user agent closed) is a plain failure (1).
+    """
     code = exc.status_code
-    if code in (408, 480, 487) or code == 0:
-        if code == 408:
+    if code == 408:
+        if exc.reason == "Request Timeout":  # Timer B: our INVITE was never answered at all
             return EXIT_NO_ANSWER, f"no response from the peer: {exc} (is anything listening there?)"
+        return EXIT_NO_ANSWER, f"no response from the peer: {exc}"  # e.g. our 200 OK never got its ACK
+    if code in (480, 487):
         return EXIT_NO_ANSWER, f"no answer: {exc}"
     if 400 <= code < 700:
         return EXIT_REJECTED, f"call rejected: {exc}"

@@ -92,6 +92,7 @@ class Call:
         self._end_reason: Optional[str] = None
         self._closed = False
         self._lock = asyncio.Lock()
+        self._on_closed: Optional[Callable[["Call"], None]] = None
         sip.on_reinvite = self._on_reinvite
 
     # -- public API ----------------------------------------------------------------------------------------------
@@ -181,12 +182,17 @@ class Call:
                 except Exception:  # a sink that fails to close must not hide the call's result
                     logger.debug("closing %r failed", obj, exc_info=True)
             self._closed = True
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     def _on_reinvite(self, offer: SessionDescription) -> SessionDescription:
         """Answer a re-INVITE (hold / resume): same ports, the direction mirrored, media updated."""
         answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=self._codecs)
         params = negotiate(answer, offer)
-        self.media.update(params)
+        try:
+            self.media.update(params)
+        except (ValueError, RuntimeError) as exc:  # e.g. an unsupported ptime, or the call is ending
+            raise NegotiationError(f"cannot apply the new session description: {exc}") from None
         self.params = params
         logger.info("[Call] Re-negotiated: direction %s", params.direction)
         return answer
@@ -225,6 +231,7 @@ class Phone:
         self.timers = timers
         self.media_options = dict(media_options or {})
         self.ua: Optional[UserAgent] = None
+        self._calls: "set[Call]" = set()
 
     async def start(self) -> "Phone":
         """Bind the SIP socket. Raises :class:`~pyvoip_fast.errors.TransportError` on a bad address/port."""
@@ -236,9 +243,22 @@ class Phone:
         return self
 
     async def close(self) -> None:
+        """Hang up every call still running (media stopped, BYE sent without waiting) and close the SIP socket.
+
+        Idempotent. Calls ended this way report :attr:`CallEnd.LOCAL_HANGUP`.
+        """
+        calls, self._calls = list(self._calls), set()
+        for call in calls:
+            # the user agent's close() sends the BYEs without waiting for their answers
+            await call._close(CallEnd.LOCAL_HANGUP, send_bye=False)
         if self.ua is not None:
             await self.ua.close()
             self.ua = None
+
+    def _track(self, call: "Call") -> "Call":
+        self._calls.add(call)
+        call._on_closed = self._calls.discard
+        return call
 
     async def __aenter__(self) -> "Phone":
         return await self.start()
@@ -309,8 +329,8 @@ class Phone:
             for obj in owned:
                 obj.close()
             raise
-        return Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=self.codecs, owned=owned,
-                    hangup_when_done=hangup_when_done)
+        return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=self.codecs,
+                                owned=owned, hangup_when_done=hangup_when_done))
 
     async def incoming(self) -> IncomingCall:
         """Wait for the next incoming call (not answered yet)."""
@@ -363,4 +383,5 @@ class Phone:
             for obj in owned:
                 obj.close()
             raise
-        return Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=self.codecs, owned=owned)
+        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=self.codecs,
+                                owned=owned))

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["UserAgent", "IncomingCall", "SipCall", "TimerConfig"]
 
 Addr = Tuple[str, int]
+
+#: seconds a cancelled ``call()`` waits for the INVITE's final response (so the 487 gets its ACK)
+_CANCEL_LINGER = 2.0
 Target = Union[str, Tuple[str, int]]
 
 
@@ -474,6 +477,12 @@ class UserAgent:
         except asyncio.CancelledError:
             if not self._closed and self._endpoint.call_state(handle) is CallState.CALLING:
                 self._act(lambda now: self._endpoint.cancel(handle, now))
+                # §9.1: the INVITE still ends with a final response (487) that must be ACKed, and the CANCEL
+                # may need retransmitting: stay on the line briefly instead of closing under the peer's feet
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending.final), _CANCEL_LINGER)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    pass
             raise
         if isinstance(result, ev.CallFailed):
             if result.status_code == 408:
