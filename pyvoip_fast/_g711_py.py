@@ -50,7 +50,8 @@ def _build_tables() -> "tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np
         seg = np.zeros_like(biased)
         for k in range(1, 8):
             seg += biased >= (32 << k)
-        return (seg << 4) | ((biased >> (seg + 1)) & 0x0F)
+        result: np.ndarray = (seg << 4) | ((biased >> (seg + 1)) & 0x0F)
+        return result
 
     # mu-law (STL): one's complement of negatives, 14-bit magnitude, + 33, clip 8191
     mag = np.where(neg, ~x, x) >> 2

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import logging
 from operator import index as _index
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from . import _compat
 
 # the report-block class of whichever RTP/RTCP implementation is loaded, so that a twin-built block is accepted by
 # a compiled SenderReport (and vice versa never arises)
 ReportBlock = _compat.load("_rtp").ReportBlock
+
+if TYPE_CHECKING:
+    from ._rtp_py import ReportBlock as _ReportBlockType
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +252,7 @@ class ReceiverStats:
         self._last_ts = ts
         return status
 
-    def report_block(self, ssrc_of_source: int, lsr: int = 0, dlsr: int = 0) -> ReportBlock:
+    def report_block(self, ssrc_of_source: int, lsr: int = 0, dlsr: int = 0) -> "_ReportBlockType":
         """A report block for this source, closing the current reporting interval (RFC 3550 A.3).
 
         Args:
@@ -284,9 +287,10 @@ class ReceiverStats:
         jitter = int(self._jitter)
         if jitter > 0xFFFFFFFF:
             jitter = 0xFFFFFFFF
-        return ReportBlock(
+        block: "_ReportBlockType" = ReportBlock(
             ssrc_of_source, fraction, lost, (self._cycles + self._max_seq) & 0xFFFFFFFF, jitter, lsr, dlsr
         )
+        return block
 
     # -- read-only state ------------------------------------------------------------------------------------
     @property

@@ -188,7 +188,8 @@ class _StreamResampler:
         if keep_from > self.buf_start:
             self.buf = self.buf[keep_from - self.buf_start :]
             self.buf_start = keep_from
-        return out
+        result: np.ndarray = out
+        return result
 
     def feed(self, x: np.ndarray) -> np.ndarray:
         self.total_in += len(x)

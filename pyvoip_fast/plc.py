@@ -81,7 +81,8 @@ class Concealer:
         else:
             self._hist = np.concatenate((self._hist[n:], samples))
             out = self._hist[self._hist_len - n - d : self._hist_len - d]
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        result: np.ndarray = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        return result
 
     def _find_pitch(self) -> int:
         h = self._hist

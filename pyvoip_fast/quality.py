@@ -113,7 +113,7 @@ def _simultaneous_is(t_ms: float) -> float:
     y = (_RO - 100.0) / 15.0 + 46.0 / 8.4 - g / 9.0
     z = 46.0 / 30.0 - g / 40.0
     iq = 15.0 * math.log10(1.0 + 10.0**y + 10.0**z)
-    return iolr + ist + iq
+    return float(iolr + ist + iq)
 
 
 def default_r() -> float:
@@ -130,7 +130,7 @@ def _idd(ta_ms: float) -> float:
         return 0.0
     x = math.log10(ta_ms / _MT) / math.log10(2.0)
     e = 6.0 * _ST
-    return 25.0 * ((1.0 + x**e) ** (1.0 / e) - 3.0 * (1.0 + (x / 3.0) ** e) ** (1.0 / e) + 2.0)
+    return float(25.0 * ((1.0 + x**e) ** (1.0 / e) - 3.0 * (1.0 + (x / 3.0) ** e) ** (1.0 / e) + 2.0))
 
 
 def _idte(t_ms: float) -> float:
@@ -146,7 +146,7 @@ def _idle(tr_ms: float) -> float:
     """Listener-echo impairment ``Idle`` (G.107 eq. 7-26)."""
     rle = 10.5 * (_WEPL + 7.0) * (tr_ms + 1.0) ** (-0.25)
     d = _RO - rle
-    return d / 2.0 + math.sqrt(d * d / 4.0 + 169.0)
+    return float(d / 2.0 + math.sqrt(d * d / 4.0 + 169.0))
 
 
 def delay_impairment(one_way_delay_ms: float, *, model: str = "g107") -> float:

@@ -49,3 +49,23 @@ def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
 def test_sdp_is_sans_io_too() -> None:
     sdp = SIP_DIR.parent / "sdp.py"
     assert not (_imported_modules(sdp) & FORBIDDEN)
+
+
+def test_package_type_checks_strictly() -> None:
+    """``mypy --strict`` over the package (settings in pyproject.toml), stubs of the compiled modules included."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import IN_CI
+
+    try:
+        import mypy  # noqa: F401
+    except ImportError:
+        if IN_CI:
+            pytest.fail("mypy is required in CI (it is in the test extra)")
+        pytest.skip("mypy not installed")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir", os.devnull],
+                         cwd=root, capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stdout + out.stderr
