@@ -311,7 +311,7 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
 def _sound_device_problem() -> Optional[str]:
     """None when PyAudio can open the default output device, else why not."""
     try:
-        import pyaudio  # type: ignore[import-untyped]
+        import pyaudio
     except ImportError:
         return "PyAudio is not installed (pip install 'pyvoip-fast[audio]')"
     try:
