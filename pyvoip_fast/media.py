@@ -498,6 +498,7 @@ class MediaSession:
         self._last_heard = 0.0
         self._heard_anything = False
         self._icmp_rtp_at: Optional[float] = None
+        self._icmp_rtcp_at: Optional[float] = None
         self._icmp_rtcp_logged = False
         self._send_error_logged = False
         self._invalid = 0
@@ -1071,7 +1072,9 @@ class MediaSession:
                 if self._icmp_rtp_at is None:
                     logger.debug("[RTP] ICMP port unreachable from %s", _fmt_addr(addr))
                 self._icmp_rtp_at = now
-        elif not self._icmp_rtcp_logged:
+        else:
+            self._icmp_rtcp_at = now
+        if not is_rtp and not self._icmp_rtcp_logged:
             self._icmp_rtcp_logged = True
             logger.info(
                 "[RTCP] Peer %s does not accept RTCP (ICMP port unreachable); continuing without its reports",
@@ -1093,6 +1096,15 @@ class MediaSession:
             and silent >= self.peer_timeout
         ):
             lost, why = True, "ICMP port unreachable"
+        elif (
+            self._icmp_rtcp_at is not None
+            and self._heard_anything
+            and self._icmp_rtcp_at >= self._last_heard
+            and silent >= self.peer_timeout
+        ):
+            # a listen-only side sends no RTP, only RTCP: a peer that used to talk to us, has gone silent and now
+            # refuses our reports has gone away (a peer that never sent anything, like sipp, is not judged here)
+            lost, why = True, "ICMP port unreachable on RTCP"
         elif self.media_timeout is not None and silent >= self.media_timeout:
             lost, why = True, "no media"
         if lost and not self.peer_lost.is_set():

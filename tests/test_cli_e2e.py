@@ -351,3 +351,20 @@ def test_demo_runs(tmp_path):
     assert d["packets_received"] > 250 and d["packets_lost"] == 0 and d["mos"] > 4.0
     sample = sf.read(str(Path(__file__).parent.parent / "pyvoip_fast" / "data" / "sample.wav"), dtype="int16")[0]
     assert_audio_intact(sample, sf.read(str(rec), dtype="int16")[0], g711_round_trip_snr(sample))
+
+
+def test_caller_killed_mid_call_listen_only_receiver(peers, tmp_path):
+    """The mirror of test case 5: the caller dies while a listen-only receiver (it sends no RTP, only RTCP)
+    is playing; the receiver notices from the silence and the ICMP errors its reports draw, and ends cleanly."""
+    audio = tmp_path / "long.wav"
+    write_sample(audio, seconds=30.0, subtype="PCM_16")
+    caller, receiver, _ = run_call(peers, tmp_path, audio, _free_port(), _free_port(), name="callerkilled")
+    receiver.wait_for("[Call] Session established", timeout=15)
+    time.sleep(1.0)
+    caller.proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    status = receiver.wait(30)
+    out = receiver.output()
+    assert status == 5, out
+    assert time.monotonic() - killed_at < 20
+    assert "network error" in out.lower() and "Traceback" not in out
