@@ -502,53 +502,106 @@ def _pyaudio() -> Any:
 class MicrophoneSource(_BaseSource):
     """Capture from a PortAudio input device (8 kHz mono int16).
 
-    ``read(n)`` never blocks: it returns what was captured, padded with silence when the device has delivered
-    less (counted in ``underruns``). Captured audio older than ``max_buffer_seconds`` is dropped.
+    PortAudio's callback thread appends what the device captured to a bounded buffer; ``read(n)`` never blocks:
+    it returns the oldest buffered samples, padded with silence when the device has delivered fewer than ``n``
+    (each such read counts one in ``underruns``). When the reader falls behind, the buffer keeps only the newest
+    ``max_buffer_seconds`` of audio (a microphone must not build up latency); the samples discarded are counted
+    in ``dropped``. A device without a clock (e.g. ALSA's ``null``/``file`` plugins) may deliver audio far
+    faster than real time: memory stays bounded and the reader still gets the newest audio.
+
+    Args:
+        device: PortAudio input device index, ``None`` for the default.
+        rate: sample rate in Hz.
+        frames_per_buffer: PortAudio buffer size in samples.
+        max_buffer_seconds: most audio kept waiting for ``read`` (> 0; at least one sample).
+
+    Attributes:
+        underruns: reads that had to be padded with silence.
+        dropped: captured samples discarded because the reader fell behind.
 
     Raises:
+        ValueError: a non-positive ``rate``, ``frames_per_buffer`` or ``max_buffer_seconds``.
         AudioDeviceError: PyAudio missing, or no usable input device.
     """
 
     def __init__(self, device: Optional[int] = None, *, rate: int = TARGET_RATE, frames_per_buffer: int = 160,
                  max_buffer_seconds: float = 0.5) -> None:
+        if int(rate) <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        if int(frames_per_buffer) < 1:
+            raise ValueError(f"frames_per_buffer must be >= 1, got {frames_per_buffer}")
+        if not max_buffer_seconds > 0:
+            raise ValueError(f"max_buffer_seconds must be positive, got {max_buffer_seconds}")
         pyaudio = _pyaudio()
-        self.rate = rate
+        self.rate = int(rate)
         self.underruns = 0
         self.dropped = 0
         self._lock = threading.Lock()
         self._chunks: Deque[np.ndarray] = deque()
         self._len = 0
-        self._max = int(max_buffer_seconds * rate)
+        self._max = max(1, int(max_buffer_seconds * self.rate))
+        self._closed = False
+        self._stream: Any = None
         self.eof = False
+        self._continue = pyaudio.paContinue
         try:
             with quiet_native_stderr():  # PortAudio's ALSA/JACK probing is noisy on machines without sound
                 self._pa = pyaudio.PyAudio()
         except Exception as exc:
             raise AudioDeviceError(f"cannot initialise PortAudio: {_one_line(exc)}") from None
         try:
-            self._stream = self._pa.open(
-                format=pyaudio.paInt16, channels=1, rate=rate, input=True, input_device_index=device,
-                frames_per_buffer=frames_per_buffer, stream_callback=self._callback,
-            )
+            with quiet_native_stderr():
+                if device is None:
+                    self._pa.get_default_input_device_info()
+                self._stream = self._pa.open(
+                    format=pyaudio.paInt16, channels=1, rate=self.rate, input=True, input_device_index=device,
+                    frames_per_buffer=int(frames_per_buffer), stream_callback=self._callback,
+                )
         except Exception as exc:
             self._pa.terminate()
-            raise AudioDeviceError(f"cannot open the microphone: {_one_line(exc)}") from None
-        self._pyaudio = pyaudio
+            self._closed = True
+            raise AudioDeviceError(f"no usable audio input device ({_one_line(exc)})") from None
 
-    def _callback(self, data: bytes, frame_count: int, time_info: Any, status: int) -> Any:
-        x = np.frombuffer(data, dtype=np.int16).copy()
-        with self._lock:
-            self._chunks.append(x)
-            self._len += len(x)
-            while self._len > self._max and self._chunks:
-                old = self._chunks.popleft()
-                self._len -= len(old)
-                self.dropped += len(old)
-        return (None, self._pyaudio.paContinue)
+    def _callback(self, data: Optional[bytes], frame_count: int, time_info: Any, status: int) -> Any:
+        """PortAudio's capture callback (its own thread): buffer the samples, keep only the newest ``_max``."""
+        if data:
+            x = np.frombuffer(data, dtype=np.int16)
+            if len(x) > self._max:  # a chunk larger than the whole buffer: keep its newest samples
+                with self._lock:
+                    self.dropped += len(x) - self._max
+                x = x[len(x) - self._max :]
+            x = x.copy()
+            with self._lock:
+                self._chunks.append(x)
+                self._len += len(x)
+                while self._len > self._max:
+                    excess = self._len - self._max
+                    old = self._chunks[0]
+                    if len(old) <= excess:
+                        self._chunks.popleft()
+                        self._len -= len(old)
+                        self.dropped += len(old)
+                    else:
+                        self._chunks[0] = old[excess:]
+                        self._len -= excess
+                        self.dropped += excess
+        return (None, self._continue)
+
+    @property
+    def buffered(self) -> int:
+        """Captured samples waiting for ``read`` (at most ``max_buffer_seconds`` worth)."""
+        return self._len
 
     def read(self, n_samples: int) -> np.ndarray:
+        """Return exactly ``n_samples`` captured samples (int16), silence-padded if fewer were captured.
+
+        Raises:
+            ValueError: ``n_samples`` < 1 or the source is closed.
+        """
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        if self._closed:
+            raise ValueError("read from a closed MicrophoneSource")
         out = np.zeros(n_samples, dtype=np.int16)
         filled = 0
         with self._lock:
@@ -562,18 +615,27 @@ class MicrophoneSource(_BaseSource):
                     self._chunks.popleft()
                 else:
                     self._chunks[0] = head[k:]
-        if filled < n_samples:
-            self.underruns += 1
+            if filled < n_samples:
+                self.underruns += 1
         return out
 
     def close(self) -> None:
-        stream, self._stream = getattr(self, "_stream", None), None
-        if stream is not None:
-            try:
+        """Stop capturing and release the device (idempotent); buffered audio is discarded."""
+        if self._closed:
+            return
+        self._closed = True
+        stream, self._stream = self._stream, None
+        try:
+            if stream is not None:
                 stream.stop_stream()
                 stream.close()
-            finally:
-                self._pa.terminate()
+        except Exception as exc:
+            logger.debug("[Audio] closing capture stream: %s", _one_line(exc))
+        finally:
+            self._pa.terminate()
+            with self._lock:
+                self._chunks.clear()
+                self._len = 0
 
 
 # ---------------------------------------------------------------------------------------------------- sinks
