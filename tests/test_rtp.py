@@ -109,6 +109,22 @@ def test_payload_is_zero_copy(m: ModuleType) -> None:
         q.payload[0] = 1  # type: ignore[index]
 
 
+def test_payload_view_of_bytes_behaves_like_a_slice(m: ModuleType) -> None:
+    # the compiled module narrows a fresh view in place instead of slicing: it must be indistinguishable from
+    # ``memoryview(data)[12:]`` (what the twin returns)
+    p = m.RtpPacket.parse(FULL)
+    v, ref = p.payload, memoryview(FULL)[12 + 8 + 8 : len(FULL) - 3]
+    assert v.obj is FULL
+    assert (v.format, v.itemsize, v.ndim, v.shape, v.strides, v.nbytes) == ("B", 1, 1, (5,), (1,), 5)
+    assert v.c_contiguous and v.f_contiguous and v.contiguous and v.readonly
+    assert v == ref and v.tobytes() == b"hello" and hash(v) == hash(b"hello")
+    assert bytes(v[1:4]) == b"ell" and bytes(v[::-1]) == b"olleh" and v[-1] == ord("o")
+    assert v.tolist() == list(b"hello") and bytes(v.cast("c")) == b"hello"
+    assert bytes(memoryview(v)) == b"hello"
+    q = m.RtpPacket.parse(PCMU[:12])
+    assert q.payload.nbytes == 0 and bytes(q.payload) == b""
+
+
 def test_payload_view_of_memoryview_and_numpy_input(m: ModuleType) -> None:
     import numpy as np
 
