@@ -82,6 +82,10 @@ _PT_PCMA = 8
 _READ_BUDGET = 64
 #: largest datagram we read (RTP over Ethernet fits well below)
 _MAX_DATAGRAM = 2048
+#: strict RTP source: a different source address replaces the latched one only after the latched one was quiet
+#: this long (seconds) and the newcomer sent this many packets in sequence from one SSRC
+_RELEARN_QUIET = 0.5
+_RELEARN_PACKETS = 4
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -464,6 +468,8 @@ class MediaSession:
         self._remote_rtp: Optional[_Addr] = None
         self._remote_rtcp: Optional[_Addr] = None
         self._rtp_latched = False
+        self._candidate: Optional[Tuple[_Addr, int, int, int]] = None  # (addr, ssrc, last seq, run length)
+        self._last_rtp_heard = 0.0
         self._rtcp_latched = False
 
         # sending state
@@ -984,14 +990,20 @@ class MediaSession:
             logger.debug("[RTP] Dropped packet with unexpected payload type %d", pt)
             return
         now = self._loop.time()
-        self._last_heard = now
-        self._heard_anything = True
         if not self._rtp_latched:
             self._rtp_latched = True
             if not _same_addr(addr, self._remote_rtp):
                 logger.info("[RTP] Peer sends from %s; sending there (symmetric RTP)", _fmt_addr(addr))
             self._remote_rtp = addr
             self._maybe_announce()
+        elif not _same_addr(addr, self._remote_rtp) and not self._accept_new_source(addr, pkt, now):
+            # strict source: once latched, RTP from anywhere else is ignored (a third party cannot take the
+            # stream over); a peer that really moved (NAT rebinding) is re-learnt by _accept_new_source
+            self._invalid += 1
+            return
+        self._last_heard = now
+        self._last_rtp_heard = now
+        self._heard_anything = True
         ssrc = pkt.ssrc
         if ssrc != self._remote_ssrc:
             self._switch_ssrc(ssrc)
@@ -1020,6 +1032,28 @@ class MediaSession:
             return
         if self._jb.put(seq, pkt.timestamp, bytes(payload), now, ssrc=ssrc, marker=pkt.marker) == "reset":
             self._playing = False
+
+    def _accept_new_source(self, addr: _Addr, pkt: Any, now: float) -> bool:
+        """Whether RTP from ``addr`` (not the latched source) should become the stream.
+
+        Only when the latched source has gone quiet for ``_RELEARN_QUIET`` seconds and ``addr`` has since sent
+        ``_RELEARN_PACKETS`` packets in sequence from one SSRC: then the peer moved (a NAT rebinding, a new
+        port) and we follow it; a third party injecting packets into a live stream never qualifies.
+        """
+        cand = self._candidate
+        seq = pkt.sequence_number
+        if cand is not None and _same_addr(cand[0], addr) and cand[1] == pkt.ssrc and seq == (cand[2] + 1) & 0xFFFF:
+            count = cand[3] + 1
+        else:
+            count = 1
+        self._candidate = (addr, pkt.ssrc, seq, count)
+        if count >= _RELEARN_PACKETS and now - self._last_rtp_heard >= _RELEARN_QUIET:
+            logger.info("[RTP] Peer now sends from %s (was %s); following it", _fmt_addr(addr),
+                        _fmt_addr(self._remote_rtp))
+            self._remote_rtp = addr
+            self._candidate = None
+            return True
+        return False
 
     def _switch_ssrc(self, ssrc: int) -> None:
         if self._rx is not None:

@@ -493,3 +493,41 @@ def test_update_changes_ptime_on_the_same_timeline() -> None:
     assert 0 < steps[k - 1] < 1600  # the switch keeps the timestamp on the wall-clock timeline
     arrivals = [t for t, _ in got]
     assert np.median(np.diff(arrivals[k:])) == pytest.approx(0.04, abs=0.003)
+
+
+def test_strict_source_ignores_intruders_and_follows_a_moved_peer() -> None:
+    """Once latched, RTP from another address is ignored while the peer talks (no third-party takeover); when
+    the peer really moves (quiet, then a run of sequential packets from a new port), the stream follows it."""
+
+    def packet(seq: int, ssrc: int, fill: int) -> bytes:
+        return RtpPacket(payload_type=0, sequence_number=seq & 0xFFFF, timestamp=(seq * 160) & 0xFFFFFFFF,
+                         ssrc=ssrc, payload=bytes([fill]) * 160).serialize()
+
+    async def main() -> tuple:
+        sink = ListSink()
+        a = await MediaSession.create("127.0.0.1", rtcp_interval=5)
+        old, intruder, new = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3))
+        for s in (old, intruder, new):
+            s.bind(("127.0.0.1", 0))
+        a.start(params(old.getsockname()[1]), sink=sink)
+        dest = ("127.0.0.1", a.local_rtp_port)
+        for i in range(25):  # the peer talks; an intruder injects its own stream at the same time
+            old.sendto(packet(100 + i, 0x1111, 0xFF), dest)
+            intruder.sendto(packet(5000 + i, 0x6666, 0x00), dest)
+            await asyncio.sleep(0.02)
+        latched_during_talk = a.remote_rtp_addr
+        await asyncio.sleep(0.7)  # the peer goes quiet, then reappears from another port (NAT rebinding)
+        for i in range(25):
+            new.sendto(packet(125 + i, 0x1111, 0xFF), dest)
+            await asyncio.sleep(0.02)
+        moved_to = a.remote_rtp_addr
+        await a.stop()
+        names = old.getsockname(), new.getsockname()
+        for s in (old, intruder, new):
+            s.close()
+        return latched_during_talk, moved_to, a.stats, *names
+
+    latched, moved_to, stats, old_addr, new_addr = run(main())
+    assert latched[:2] == old_addr and moved_to[:2] == new_addr
+    assert stats.packets_invalid >= 25  # every intruder packet (and the new port's first few) dropped
+    assert stats.remote_ssrc == 0x1111
