@@ -1,0 +1,20 @@
+"""Stub of the compiled ``pyvoip_fast._udp`` (ext/udp.pyx): batched RTP sends for the shared media clock.
+
+The pure-Python twin ``pyvoip_fast._udp_py`` has the same API.
+"""
+
+from typing import Any, Tuple
+
+def monotonic() -> float: ...
+def send_rtp_batch(
+    fds: Any,
+    packets: Any,
+    streams: Any,
+    length: int,
+    seqs: Any,
+    timestamps: Any,
+    ts_step: int,
+    sent_at: Any,
+    out_pos: int,
+) -> Tuple[int, int]: ...
+def recv_drain(fd: int, limit: int = ...) -> int: ...
