@@ -10,7 +10,9 @@ Groups (ns per operation; compare within a group; each entry is listed with its 
 - ``rtp-parse``: the same packet from ``bytes`` to its ten header fields and a zero-copy payload view. Our
   ``RtpPacket.parse`` decodes all fields into C integers at once and makes the payload view on first access, so it
   is measured both alone and with the payload view materialised.
-- ``rtcp-build``: an SR with one report block + SDES CNAME, built from values (objects created each time).
+- ``rtcp-build``: an SR with one report block + SDES CNAME, built from values: through the objects
+  (``serialize_compound([SenderReport(...), SourceDescription.cname_for(...)])``, created each time) and with the
+  one-call ``build_report(...)``, which is like for like with the one ``struct`` function.
 - ``rtcp-parse``: the same compound datagram parsed into objects.
 
 Every entry is a zero-argument closure around one statement, run many times per round (see ``_measure``).
@@ -335,6 +337,8 @@ def test_rtp_parse_with_payload_view(benchmark: Any, request: Any, impl_name: st
 #   cython / python: serialize_compound([SenderReport(..., [ReportBlock(*block)]),
 #                                        SourceDescription.cname_for(ssrc, cname)])
 #   struct: struct_build_sr_sdes(...) above; aiortc: its RtcpSrPacket + RtcpSdesPacket, bytes() of each.
+#   build_report-cython / -python: build_report(ssrc, (block,), cname, ntp_timestamp=..., rtp_timestamp=...,
+#                                  packet_count=..., octet_count=...), the one-call builder (no objects).
 # group "rtcp-parse": that compound datagram parsed (struct_parse_compound / parse_rtcp / RtcpPacket.parse).
 
 
@@ -363,10 +367,21 @@ def _rtcp_builder(competitor: str) -> Callable[..., bytes]:
     return build_aiortc
 
 
-@pytest.mark.parametrize("competitor", COMPETITORS)
+@pytest.mark.parametrize("competitor", COMPETITORS + ["build_report-cython", "build_report-python"])
 def test_rtcp_build(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtcp-build"
+    if competitor.startswith("build_report-"):
+        # the one-call builder: the same values as the struct function gets, the block as a bound 1-tuple
+        report = _compat.module_for("_rtp", competitor.split("-", 1)[1]).build_report
+
+        def stmt_one_call(
+            f: Any = report, s: int = SSRC, n: int = NTP, t: int = TS, bs: Any = (BLOCK,), c: bytes = CNAME
+        ) -> Any:
+            return f(s, bs, c, ntp_timestamp=n, rtp_timestamp=t, packet_count=500, octet_count=80000)
+
+        assert _measure(benchmark, request, stmt_one_call) == REFERENCE_RTCP
+        return
     build = _rtcp_builder(competitor)
 
     def stmt(

@@ -20,6 +20,8 @@
 # Implements: RFC 3550 §5.1 (fixed header, CSRC list, padding), §5.3.1 (header extension), RFC 8285 §4.2/§4.3
 # (one-/two-byte extension elements), RFC 3550 §6.4.1 SR, §6.4.2 RR, §6.5 SDES, §6.6 BYE, §6.7 APP and the compound
 # validity checks of §6.1 / appendix A.2 (plus RFC 5506 reduced-size RTCP on request). Unknown RTCP types are skipped.
+# build_report() writes a whole §6.1 compound (SR/RR + blocks, SDES CNAME, optional BYE) from plain values into a
+# stack buffer sized for the largest case and copies it into one bytes object: no record objects at all.
 
 import logging
 
@@ -69,6 +71,7 @@ __all__ = [
     "App",
     "parse_rtcp",
     "serialize_compound",
+    "build_report",
     "RTCP_SR",
     "RTCP_RR",
     "RTCP_SDES",
@@ -1210,6 +1213,146 @@ def serialize_compound(packets):
     for p in seq:
         o = (<RtcpPacket>p)._write(o)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one-call report builder (RFC 3550 §6.1: SR or RR, then SDES CNAME, then an optional BYE)
+
+# largest datagram build_report can make: SR with 31 blocks (28 + 744) + SDES with a 255-byte CNAME (4 + 264)
+# + BYE with a 255-byte reason (8 + 256)
+cdef enum:
+    _REPORT_MAX = 1304
+
+
+cdef inline uint8_t* _write_block_tuple(uint8_t* o, tuple b) except NULL:
+    """Check a 7-tuple report block with ReportBlock's messages and write its 24 bytes."""
+    cdef uint32_t fraction, lost
+    store_u32(o, <uint32_t>_int_in(b[0], "ssrc", 0, U32_MAX))
+    fraction = <uint32_t>_int_in(b[1], "fraction_lost", 0, 255)
+    lost = <uint32_t>_int_in(b[2], "cumulative_lost", -0x800000, 0x7FFFFF)
+    store_u32(o + 4, (fraction << 24) | (lost & 0xFFFFFF))
+    store_u32(o + 8, <uint32_t>_int_in(b[3], "highest_sequence", 0, U32_MAX))
+    store_u32(o + 12, <uint32_t>_int_in(b[4], "jitter", 0, U32_MAX))
+    store_u32(o + 16, <uint32_t>_int_in(b[5], "lsr", 0, U32_MAX))
+    store_u32(o + 20, <uint32_t>_int_in(b[6], "dlsr", 0, U32_MAX))
+    return o + 24
+
+
+def build_report(ssrc, blocks=(), cname=b"", *, ntp_timestamp=None, rtp_timestamp=0, packet_count=0,
+                 octet_count=0, reason=None):
+    """Build the compound RTCP datagram of one report interval in one call (RFC 3550 §6.1).
+
+    The result is byte for byte ``serialize_compound([SenderReport(ssrc, ntp_timestamp, rtp_timestamp,
+    packet_count, octet_count, blocks) or ReceiverReport(ssrc, blocks), SourceDescription.cname_for(ssrc, cname)]
+    + [Bye([ssrc], reason or None)])``, without creating those objects.
+
+    Args:
+        ssrc: the reporter's SSRC.
+        blocks: up to 31 report blocks, each a :class:`ReportBlock` or a 7-tuple ``(ssrc, fraction_lost,
+            cumulative_lost, highest_sequence, jitter, lsr, dlsr)`` checked as ReportBlock checks it.
+        cname: the CNAME (RFC 3550 §6.5.1), 1..255 bytes; ``str`` is encoded as UTF-8.
+        ntp_timestamp: the 64-bit NTP time of the report: given, the first packet is an SR; None, an RR.
+        rtp_timestamp: the same instant in RTP units (SR only; checked either way).
+        packet_count: sender's packet count (SR only; checked either way).
+        octet_count: sender's payload octet count (SR only; checked either way).
+        reason: None for no BYE; otherwise a BYE for ``ssrc`` is appended, carrying the reason text when it is
+            not empty (``str`` is encoded as UTF-8; at most 255 bytes).
+
+    Returns:
+        The compound packet (bytes).
+
+    Raises:
+        TypeError: a field of the wrong type, or a block that is neither a ReportBlock nor a tuple.
+        ValueError: a field out of range, more than 31 blocks, a block tuple without 7 fields, an empty or too
+            long CNAME, a too long reason.
+    """
+    cdef uint8_t buf[_REPORT_MAX]
+    cdef uint8_t* o = buf
+    cdef uint32_t ssrc_v = <uint32_t>_int_in(ssrc, "ssrc", 0, U32_MAX)
+    cdef bint sr = ntp_timestamp is not None
+    cdef uint64_t ntp = _u64_in(ntp_timestamp, "ntp_timestamp") if sr else 0
+    cdef uint32_t rtp_ts = <uint32_t>_int_in(rtp_timestamp, "rtp_timestamp", 0, U32_MAX)
+    cdef uint32_t pc = <uint32_t>_int_in(packet_count, "packet_count", 0, U32_MAX)
+    cdef uint32_t oc = <uint32_t>_int_in(octet_count, "octet_count", 0, U32_MAX)
+    cdef object seq = blocks if type(blocks) is tuple or type(blocks) is list else list(blocks)
+    cdef Py_ssize_t rc = len(seq)
+    cdef Py_ssize_t i, vlen, used
+    cdef bytes name, why
+    if rc > 31:
+        raise ValueError(f"an RTCP report carries at most 31 report blocks, got {rc}")
+    o[0] = <uint8_t>(0x80 | rc)
+    store_u32(o + 4, ssrc_v)
+    if sr:
+        o[1] = RTCP_SR
+        store_u16(o + 2, <uint16_t>(6 + 6 * rc))
+        store_u64(o + 8, ntp)
+        store_u32(o + 16, rtp_ts)
+        store_u32(o + 20, pc)
+        store_u32(o + 24, oc)
+        o += 28
+    else:
+        o[1] = RTCP_RR
+        store_u16(o + 2, <uint16_t>(1 + 6 * rc))
+        o += 8
+    for i in range(rc):
+        # by index, re-checking the length: a block's type check may run user code that edits the list, and
+        # the stack buffer only has room for the `rc` blocks counted above
+        if len(seq) != rc:
+            raise ValueError("the report block list changed size")
+        b = seq[i]
+        if type(b) is ReportBlock:
+            o = (<ReportBlock>b)._write(o)
+        elif isinstance(b, tuple):
+            if len(<tuple>b) != 7:
+                raise ValueError(
+                    f"a report block tuple needs 7 fields (ssrc, fraction_lost, cumulative_lost, highest_sequence,"
+                    f" jitter, lsr, dlsr), got {len(<tuple>b)}"
+                )
+            o = _write_block_tuple(o, <tuple>b)
+        elif isinstance(b, ReportBlock):
+            o = (<ReportBlock>b)._write(o)
+        else:
+            raise TypeError(f"report blocks must be ReportBlock objects or 7-tuples, not {type(b).__name__}")
+    # SDES: one chunk, one CNAME item, null terminator, padding to 32 bits
+    if type(cname) is bytes:
+        name = <bytes>cname
+    else:
+        if isinstance(cname, str):
+            cname = cname.encode("utf-8")
+        name = _bytes_in(cname, "SDES item value")
+    vlen = PyBytes_GET_SIZE(name)
+    if vlen == 0:
+        raise ValueError("cname must not be empty (RFC 3550 §6.5.1: every compound packet carries a CNAME)")
+    if vlen > 255:
+        raise ValueError(f"SDES item value is too long: {vlen} bytes (max 255)")
+    used = 4 + 2 + vlen + 1  # the chunk: SSRC, item type and length, value, null item
+    o[0] = 0x81
+    o[1] = RTCP_SDES
+    store_u16(o + 2, <uint16_t>(((used + 3) & ~3) // 4))
+    store_u32(o + 4, ssrc_v)
+    o[8] = 1
+    o[9] = <uint8_t>vlen
+    memcpy(o + 10, PyBytes_AS_STRING(name), vlen)
+    memset(o + 10 + vlen, 0, ((used + 3) & ~3) - (used - 1))
+    o += 4 + ((used + 3) & ~3)
+    # BYE for ssrc, with the reason text when there is one
+    if reason is not None:
+        why = <bytes>_check_reason(reason)
+        vlen = PyBytes_GET_SIZE(why)
+        o[0] = 0x81
+        o[1] = RTCP_BYE
+        store_u32(o + 4, ssrc_v)
+        if vlen:
+            o[8] = <uint8_t>vlen
+            memcpy(o + 9, PyBytes_AS_STRING(why), vlen)
+            used = 1 + vlen
+            memset(o + 9 + vlen, 0, ((used + 3) & ~3) - used)
+            store_u16(o + 2, <uint16_t>(1 + ((used + 3) & ~3) // 4))
+            o += 8 + ((used + 3) & ~3)
+        else:
+            store_u16(o + 2, 1)
+            o += 8
+    return PyBytes_FromStringAndSize(<char*>buf, o - buf)
 
 
 def parse_rtcp(data, reduced_size=False):

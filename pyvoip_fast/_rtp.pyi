@@ -134,4 +134,15 @@ class App(RtcpPacket):
     def __init__(self, subtype: int, ssrc: int, name: Union[str, bytes], data: bytes = ...) -> None: ...
 
 def serialize_compound(packets: Iterable[RtcpPacket]) -> bytes: ...
+def build_report(
+    ssrc: int,
+    blocks: Iterable[Union[ReportBlock, Tuple[int, int, int, int, int, int, int]]] = ...,
+    cname: Union[str, bytes] = ...,
+    *,
+    ntp_timestamp: Optional[int] = ...,
+    rtp_timestamp: int = ...,
+    packet_count: int = ...,
+    octet_count: int = ...,
+    reason: Union[str, bytes, None] = ...,
+) -> bytes: ...
 def parse_rtcp(data: Buffer, reduced_size: bool = ...) -> List[RtcpPacket]: ...

@@ -17,6 +17,8 @@ Implements
   §6.7 APP, and the compound-packet validity checks of §6.1 / appendix A.2 (version 2, first packet SR or RR unless
   RFC 5506 reduced-size RTCP is allowed, padding only on the last packet, lengths adding up to the datagram).
   Unknown packet types are skipped.
+- :func:`build_report`: the §6.1 compound of one report interval (SR/RR, SDES CNAME, optional BYE) in one call,
+  byte for byte what the packet classes and :func:`serialize_compound` produce.
 
 Parsed RTP payloads are zero-copy ``memoryview`` slices of the input.
 """
@@ -48,6 +50,7 @@ __all__ = [
     "App",
     "parse_rtcp",
     "serialize_compound",
+    "build_report",
     "RTCP_SR",
     "RTCP_RR",
     "RTCP_SDES",
@@ -1065,6 +1068,121 @@ def serialize_compound(packets: Iterable[RtcpPacket]) -> bytes:
         if not isinstance(p, RtcpPacket):
             raise TypeError(f"serialize_compound() cannot serialize {type(p).__name__}")
         p._write(out)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one-call report builder (RFC 3550 §6.1: SR or RR, then SDES CNAME, then an optional BYE)
+
+_BLOCK_FIELDS = (
+    ("ssrc", 0, _U32_MAX),
+    ("fraction_lost", 0, 255),
+    ("cumulative_lost", -0x800000, 0x7FFFFF),
+    ("highest_sequence", 0, _U32_MAX),
+    ("jitter", 0, _U32_MAX),
+    ("lsr", 0, _U32_MAX),
+    ("dlsr", 0, _U32_MAX),
+)
+
+BlockValues = Tuple[int, int, int, int, int, int, int]
+
+
+def build_report(
+    ssrc: int,
+    blocks: Iterable[Union[ReportBlock, BlockValues]] = (),
+    cname: Union[str, bytes] = b"",
+    *,
+    ntp_timestamp: Optional[int] = None,
+    rtp_timestamp: int = 0,
+    packet_count: int = 0,
+    octet_count: int = 0,
+    reason: Union[str, bytes, None] = None,
+) -> bytes:
+    """Build the compound RTCP datagram of one report interval in one call (RFC 3550 §6.1).
+
+    The result is byte for byte ``serialize_compound([SenderReport(ssrc, ntp_timestamp, rtp_timestamp,
+    packet_count, octet_count, blocks) or ReceiverReport(ssrc, blocks), SourceDescription.cname_for(ssrc, cname)]
+    + [Bye([ssrc], reason or None)])``, without creating those objects.
+
+    Args:
+        ssrc: the reporter's SSRC.
+        blocks: up to 31 report blocks, each a :class:`ReportBlock` or a 7-tuple ``(ssrc, fraction_lost,
+            cumulative_lost, highest_sequence, jitter, lsr, dlsr)`` checked as ReportBlock checks it.
+        cname: the CNAME (RFC 3550 §6.5.1), 1..255 bytes; ``str`` is encoded as UTF-8.
+        ntp_timestamp: the 64-bit NTP time of the report: given, the first packet is an SR; None, an RR.
+        rtp_timestamp: the same instant in RTP units (SR only; checked either way).
+        packet_count: sender's packet count (SR only; checked either way).
+        octet_count: sender's payload octet count (SR only; checked either way).
+        reason: None for no BYE; otherwise a BYE for ``ssrc`` is appended, carrying the reason text when it is
+            not empty (``str`` is encoded as UTF-8; at most 255 bytes).
+
+    Returns:
+        The compound packet (bytes).
+
+    Raises:
+        TypeError: a field of the wrong type, or a block that is neither a ReportBlock nor a tuple.
+        ValueError: a field out of range, more than 31 blocks, a block tuple without 7 fields, an empty or too
+            long CNAME, a too long reason.
+    """
+    ssrc = _check_int(ssrc, "ssrc", 0, _U32_MAX)
+    sr = ntp_timestamp is not None
+    ntp = _check_int(ntp_timestamp, "ntp_timestamp", 0, 0xFFFFFFFFFFFFFFFF) if sr else 0
+    rtp_timestamp = _check_int(rtp_timestamp, "rtp_timestamp", 0, _U32_MAX)
+    packet_count = _check_int(packet_count, "packet_count", 0, _U32_MAX)
+    octet_count = _check_int(octet_count, "octet_count", 0, _U32_MAX)
+    seq = blocks if type(blocks) is tuple or type(blocks) is list else list(blocks)
+    rc = len(seq)
+    if rc > 31:
+        raise ValueError(f"an RTCP report carries at most 31 report blocks, got {rc}")
+    out = bytearray()
+    if sr:
+        out += _SR_HEAD.pack(0x80 | rc, RTCP_SR, 6 + 6 * rc, ssrc, ntp, rtp_timestamp, packet_count, octet_count)
+    else:
+        out += _RR_HEAD.pack(0x80 | rc, RTCP_RR, 1 + 6 * rc, ssrc)
+    for i in range(rc):
+        if len(seq) != rc:
+            raise ValueError("the report block list changed size")
+        b = seq[i]
+        if isinstance(b, tuple):
+            if len(b) != 7:
+                raise ValueError(
+                    f"a report block tuple needs 7 fields (ssrc, fraction_lost, cumulative_lost, highest_sequence,"
+                    f" jitter, lsr, dlsr), got {len(b)}"
+                )
+            v = [_check_int(x, name, low, high) for x, (name, low, high) in zip(b, _BLOCK_FIELDS)]
+            out += _BLOCK.pack(v[0], (v[1] << 24) | (v[2] & 0xFFFFFF), v[3], v[4], v[5], v[6])
+        elif isinstance(b, ReportBlock):
+            b._write(out)
+        else:
+            raise TypeError(f"report blocks must be ReportBlock objects or 7-tuples, not {type(b).__name__}")
+    # SDES: one chunk, one CNAME item, null terminator, padding to 32 bits
+    if isinstance(cname, str):
+        cname = cname.encode("utf-8")
+    name = _check_bytes(cname, "SDES item value")
+    if not name:
+        raise ValueError("cname must not be empty (RFC 3550 §6.5.1: every compound packet carries a CNAME)")
+    if len(name) > 255:
+        raise ValueError(f"SDES item value is too long: {len(name)} bytes (max 255)")
+    chunk = (4 + 2 + len(name) + 1 + 3) & ~3
+    out += _RTCP_HDR.pack(0x81, RTCP_SDES, chunk // 4)
+    out += _U32.pack(ssrc)
+    out.append(1)
+    out.append(len(name))
+    out += name
+    out += bytes(chunk - 6 - len(name))
+    # BYE for ssrc, with the reason text when there is one
+    if reason is not None:
+        why = _check_reason(reason)
+        if why:
+            padded = (1 + len(why) + 3) & ~3
+            out += _RTCP_HDR.pack(0x81, RTCP_BYE, 1 + padded // 4)
+            out += _U32.pack(ssrc)
+            out.append(len(why))
+            out += why
+            out += bytes(padded - 1 - len(why))
+        else:
+            out += _RTCP_HDR.pack(0x81, RTCP_BYE, 1)
+            out += _U32.pack(ssrc)
     return bytes(out)
 
 

@@ -1195,30 +1195,23 @@ class MediaSession:
         now = self._loop.time()
         blocks = self._report_blocks(now)
         ss = self._sender_stats
-        packets: List[Any] = []
-        sent_sr = False
+        ntp: Optional[int] = None
+        rtp_ts = 0
         if self._we_sent or (bye_reason is not None and ss.packet_count > 0):
-            wall = time.time()
+            ntp = rtcp.ntp_from_unix(time.time())
             rtp_ts = (self._ts0 + int(round((now - self._ts0_time) * self._clock_rate))) & 0xFFFFFFFF
-            packets.append(
-                rtcp.SenderReport(
-                    ssrc=self.ssrc,
-                    ntp_timestamp=rtcp.ntp_from_unix(wall),
-                    rtp_timestamp=rtp_ts,
-                    packet_count=ss.packet_count & 0xFFFFFFFF,
-                    octet_count=ss.octet_count & 0xFFFFFFFF,
-                    reports=blocks,
-                )
-            )
-            sent_sr = True
-        else:
-            packets.append(rtcp.ReceiverReport(ssrc=self.ssrc, reports=blocks))
-        packets.append(
-            rtcp.SourceDescription(chunks=[rtcp.SdesChunk(ssrc=self.ssrc, items=[(1, self.cname.encode())])])
+        sent_sr = ntp is not None
+        # one call builds SR (or RR) + SDES CNAME (+ BYE) straight into the datagram (RFC 3550 §6.1)
+        data = rtcp.build_report(
+            self.ssrc,
+            blocks,
+            self.cname.encode(),
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_ts,
+            packet_count=ss.packet_count & 0xFFFFFFFF,
+            octet_count=ss.octet_count & 0xFFFFFFFF,
+            reason=None if bye_reason is None else bye_reason.encode()[:255],
         )
-        if bye_reason is not None:
-            packets.append(rtcp.Bye(sources=[self.ssrc], reason=bye_reason.encode()[:255]))
-        data = rtcp.serialize_compound(packets)
         self._we_sent = False
         if self._remote_rtcp is None:
             return

@@ -13,6 +13,10 @@ Usage::
     sr = rtcp.SenderReport(ssrc, rtcp.ntp_from_unix(time.time()), rtp_ts, packets, octets,
                            reports=[stats.report_block(remote_ssrc)])
     wire = rtcp.serialize_compound([sr, rtcp.SourceDescription.cname_for(ssrc, "me@host")])
+    # the same datagram in one call, no objects (blocks may also be 7-tuples; reason=... appends a BYE)
+    wire = rtcp.build_report(ssrc, [stats.report_block(remote_ssrc)], "me@host",
+                             ntp_timestamp=rtcp.ntp_from_unix(time.time()), rtp_timestamp=rtp_ts,
+                             packet_count=packets, octet_count=octets)
     for pkt in rtcp.parse(wire):          # RtcpParseError (a ValueError) on an invalid compound packet
         ...
     rtt = rtcp.rtt_seconds(rtcp.ntp_middle32(rtcp.ntp_from_unix(time.time())), block.lsr, block.dlsr)
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
         SdesChunk,
         SenderReport,
         SourceDescription,
+        build_report,
         parse_rtcp as parse,
         serialize_compound,
     )
@@ -59,6 +64,7 @@ else:
     SourceDescription = _impl.SourceDescription
     parse = _impl.parse_rtcp
     serialize_compound = _impl.serialize_compound
+    build_report = _impl.build_report
 
 #: RTCP packet types (RFC 3550 §12.1)
 SR = 200
@@ -81,6 +87,7 @@ SDES_PRIV = 8
 __all__ = [
     "parse",
     "serialize_compound",
+    "build_report",
     "RtcpPacket",
     "ReportBlock",
     "SenderReport",

@@ -317,3 +317,162 @@ def test_each_packet_type_round_trips_alone(spec: Any) -> None:
         m = _compat.module_for("_rtp", impl)
         pkt = _build(m, spec)
         assert m.parse_rtcp(pkt.serialize(), reduced_size=True) == [pkt]
+
+
+# -- build_report: the one-call builder, byte for byte the object path ------------------------------------------
+
+block_tuples = st.lists(
+    st.tuples(u32, st.integers(0, 255), st.integers(-0x800000, 0x7FFFFF), u32, u32, u32, u32), max_size=31
+)
+report_spec = st.tuples(
+    u32,  # ssrc
+    block_tuples,
+    st.lists(st.booleans(), min_size=31, max_size=31),  # per block: pass a ReportBlock (True) or the 7-tuple
+    st.binary(min_size=1, max_size=255) | st.text(min_size=1, max_size=60).filter(lambda t: len(t.encode()) <= 255),
+    st.none() | st.tuples(st.integers(0, 2**64 - 1), u32, u32, u32),  # SR sender info, or None for an RR
+    st.none() | st.binary(max_size=255) | st.text(max_size=40),  # BYE reason
+)
+
+
+def _object_path(m: ModuleType, spec: Any) -> bytes:
+    ssrc, blocks, _, cname, sender, reason = spec
+    rbs = [m.ReportBlock(*b) for b in blocks]
+    first = m.SenderReport(ssrc, *sender, rbs) if sender is not None else m.ReceiverReport(ssrc, rbs)
+    pkts = [first, m.SourceDescription.cname_for(ssrc, cname)]
+    if reason is not None:
+        pkts.append(m.Bye([ssrc], reason or None))
+    return m.serialize_compound(pkts)  # type: ignore[no-any-return]
+
+
+def _one_call(m: ModuleType, spec: Any) -> bytes:
+    ssrc, blocks, as_object, cname, sender, reason = spec
+    arg = [m.ReportBlock(*b) if obj else b for b, obj in zip(blocks, as_object)]
+    if sender is None:
+        return m.build_report(ssrc, arg, cname, reason=reason)  # type: ignore[no-any-return]
+    ntp, ts, pc, oc = sender
+    return m.build_report(  # type: ignore[no-any-return]
+        ssrc, arg, cname, ntp_timestamp=ntp, rtp_timestamp=ts, packet_count=pc, octet_count=oc, reason=reason
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(spec=report_spec)
+def test_build_report_equals_the_object_path_both_implementations(spec: Any) -> None:
+    wires = []
+    for impl in IMPLS:
+        m = _compat.module_for("_rtp", impl)
+        wire = _one_call(m, spec)
+        assert wire == _object_path(m, spec)
+        parsed = m.parse_rtcp(wire)
+        assert [type(p) for p in parsed][:2] == [
+            m.SenderReport if spec[4] is not None else m.ReceiverReport,
+            m.SourceDescription,
+        ]
+        assert m.serialize_compound(parsed) == wire  # round trip
+        assert len(parsed) == (3 if spec[5] is not None else 2)
+        wires.append(wire)
+    assert len(set(wires)) == 1
+
+
+def test_build_report_exact_bytes(m: ModuleType) -> None:
+    block = (0x0A0B0C0D, 64, -3, 0x10005, 20, 0xB3C48000, 0x18000)
+    wire = m.build_report(0x01020304, [block], b"a@b1", ntp_timestamp=0xE1A2B3C480000000, rtp_timestamp=8000,
+                          packet_count=10, octet_count=1600)
+    assert wire == COMPOUND
+    assert m.build_report(0x01020304, (m.ReportBlock(*block),), "a@b1", ntp_timestamp=0xE1A2B3C480000000,
+                          rtp_timestamp=8000, packet_count=10, octet_count=1600) == COMPOUND
+    # an RR with no blocks, then SDES, then a BYE without reason text (reason="") and one with a reason
+    rr_sdes = bytes.fromhex("80c90001 01020304") + SDES_WIRE
+    assert m.build_report(0x01020304, iter(()), "a@b1") == rr_sdes
+    assert m.build_report(0x01020304, (), "a@b1", reason="") == rr_sdes + bytes.fromhex("81cb0001 01020304")
+    assert m.build_report(0x01020304, (), "a@b1", reason="ok") == rr_sdes + bytes.fromhex(
+        "81cb0002 01020304 026f6b00"
+    )
+
+
+def test_build_report_block_list_growing_during_the_call_cannot_overrun(m: ModuleType) -> None:
+    class Sneaky:
+        """Grows the block list when its type is inspected (a __class__ property runs during isinstance)."""
+
+        def __init__(self, blocks: List[Any]) -> None:
+            self.blocks = blocks
+
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:
+            self.blocks.extend([(1, 0, 0, 0, 0, 0, 0)] * 40)
+            return Sneaky
+
+    blocks: List[Any] = []
+    blocks.append(Sneaky(blocks))
+    with pytest.raises(TypeError, match="^report blocks must be ReportBlock objects or 7-tuples, not Sneaky$"):
+        m.build_report(1, blocks, b"x")
+    assert len(blocks) in (1, 81)  # the twin's two isinstance() calls ran the property; compiled type checks do not
+
+
+_BLOCK_OK = (1, 2, 3, 4, 5, 6, 7)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, message",
+    [
+        ({"ssrc": -1}, ValueError, "ssrc must be in 0..4294967295, got -1"),
+        ({"ssrc": 1.0}, TypeError, "ssrc must be an int, not float"),
+        ({"ntp_timestamp": 2**64}, ValueError, "ntp_timestamp must be in 0..18446744073709551615, got 18446744073709551616"),
+        ({"ntp_timestamp": -1}, ValueError, "ntp_timestamp must be in 0..18446744073709551615, got -1"),
+        ({"ntp_timestamp": "now"}, TypeError, "ntp_timestamp must be an int, not str"),
+        ({"rtp_timestamp": 2**32}, ValueError, "rtp_timestamp must be in 0..4294967295, got 4294967296"),
+        ({"packet_count": -1}, ValueError, "packet_count must be in 0..4294967295, got -1"),
+        ({"octet_count": None}, TypeError, "octet_count must be an int, not NoneType"),
+        ({"blocks": [_BLOCK_OK] * 32}, ValueError, "an RTCP report carries at most 31 report blocks, got 32"),
+        ({"blocks": [_BLOCK_OK[:6]]}, ValueError,
+         "a report block tuple needs 7 fields (ssrc, fraction_lost, cumulative_lost, highest_sequence, jitter, lsr,"
+         " dlsr), got 6"),
+        ({"blocks": [list(_BLOCK_OK)]}, TypeError, "report blocks must be ReportBlock objects or 7-tuples, not list"),
+        ({"blocks": [(2**32, 0, 0, 0, 0, 0, 0)]}, ValueError, "ssrc must be in 0..4294967295, got 4294967296"),
+        ({"blocks": [(1, 256, 0, 0, 0, 0, 0)]}, ValueError, "fraction_lost must be in 0..255, got 256"),
+        ({"blocks": [(1, 0, -0x800001, 0, 0, 0, 0)]}, ValueError,
+         "cumulative_lost must be in -8388608..8388607, got -8388609"),
+        ({"blocks": [(1, 0, 0, -1, 0, 0, 0)]}, ValueError, "highest_sequence must be in 0..4294967295, got -1"),
+        ({"blocks": [(1, 0, 0, 0, 1.5, 0, 0)]}, TypeError, "jitter must be an int, not float"),
+        ({"blocks": [(1, 0, 0, 0, 0, -1, 0)]}, ValueError, "lsr must be in 0..4294967295, got -1"),
+        ({"blocks": [(1, 0, 0, 0, 0, 0, 2**32)]}, ValueError, "dlsr must be in 0..4294967295, got 4294967296"),
+        ({"cname": b""}, ValueError,
+         "cname must not be empty (RFC 3550 §6.5.1: every compound packet carries a CNAME)"),
+        ({"cname": ""}, ValueError,
+         "cname must not be empty (RFC 3550 §6.5.1: every compound packet carries a CNAME)"),
+        ({"cname": b"x" * 256}, ValueError, "SDES item value is too long: 256 bytes (max 255)"),
+        ({"cname": "é" * 128}, ValueError, "SDES item value is too long: 256 bytes (max 255)"),
+        ({"cname": 5}, TypeError, "SDES item value must be bytes, not int"),
+        ({"reason": b"r" * 256}, ValueError, "BYE reason is too long: 256 bytes (max 255)"),
+        ({"reason": 3}, TypeError, "reason must be bytes, not int"),
+    ],
+)
+def test_build_report_errors(m: ModuleType, kwargs: Any, exc: type, message: str) -> None:
+    args: Any = {"ssrc": 1, "blocks": [_BLOCK_OK], "cname": b"me@host", "ntp_timestamp": 1}
+    args.update(kwargs)
+    with pytest.raises(exc) as info:
+        m.build_report(args.pop("ssrc"), args.pop("blocks"), args.pop("cname"), **args)
+    assert str(info.value) == message
+
+
+def test_build_report_field_errors_match_the_object_constructors(m: ModuleType) -> None:
+    """Where the object path rejects the same value, it says the same thing."""
+    cases = [
+        (lambda: m.ReportBlock(1, 256, 0, 0, 0, 0, 0), lambda: m.build_report(1, [(1, 256, 0, 0, 0, 0, 0)], b"x")),
+        (lambda: m.SenderReport(1, -1, 0, 0, 0), lambda: m.build_report(1, (), b"x", ntp_timestamp=-1)),
+        (lambda: m.SenderReport(1, 0, 0, 0, 0, [_BLOCK_OK] * 32),
+         lambda: m.build_report(1, [_BLOCK_OK] * 32, b"x", ntp_timestamp=0)),
+        (lambda: m.SourceDescription.cname_for(1, b"x" * 300), lambda: m.build_report(1, (), b"x" * 300)),
+        (lambda: m.SourceDescription.cname_for(1, 7), lambda: m.build_report(1, (), 7)),
+        (lambda: m.Bye([1], b"x" * 300), lambda: m.build_report(1, (), b"x", reason=b"x" * 300)),
+    ]
+    for objects, one_call in cases:
+        with pytest.raises((TypeError, ValueError)) as a:
+            objects()
+        with pytest.raises((TypeError, ValueError)) as b:
+            one_call()
+        assert (type(a.value), str(a.value)) == (type(b.value), str(b.value))
+
+
+def test_build_report_exported_by_rtcp() -> None:
+    assert rtcp.build_report is _compat.load("_rtp").build_report
