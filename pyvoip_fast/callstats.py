@@ -59,7 +59,8 @@ class CallStatistics:
         remote_jitter_ms: jitter the peer reported about our stream.
         rtcp_sent: compound RTCP packets we sent.
         rtcp_received: compound RTCP packets received.
-        r_factor / mos: E-model estimate with packet-loss concealment (the way we play the audio).
+        r_factor / mos: E-model estimate with packet-loss concealment (the way we play the audio); None while
+            nothing has been received on this side.
         r_factor_no_plc / mos_no_plc: the same without concealment, for comparison.
         dtmf_sent / dtmf_received: telephone-event digits sent and received.
         bye_received: the peer sent an RTCP BYE.
@@ -93,10 +94,10 @@ class CallStatistics:
     remote_jitter_ms: Optional[float] = None
     rtcp_sent: int = 0
     rtcp_received: int = 0
-    r_factor: float = 0.0
-    mos: float = 0.0
-    r_factor_no_plc: float = 0.0
-    mos_no_plc: float = 0.0
+    r_factor: Optional[float] = None
+    mos: Optional[float] = None
+    r_factor_no_plc: Optional[float] = None
+    mos_no_plc: Optional[float] = None
     dtmf_sent: str = ""
     dtmf_received: str = ""
     bye_received: bool = False
@@ -114,6 +115,10 @@ class CallStatistics:
         """
         from . import quality  # imported lazily: quality is a leaf module, keep import order simple
 
+        if self.packets_received == 0 and self.packets_expected == 0:
+            # nothing heard on this side (a send-only caller, a silent peer): there is no audio to rate
+            self.r_factor = self.mos = self.r_factor_no_plc = self.mos_no_plc = None
+            return
         loss = self.loss_percent if self.packets_expected > 0 else 0.0
         q = quality.estimate(loss, self.one_way_delay_ms, plc=True)
         self.r_factor = round(float(q.r_factor), 2)

@@ -44,3 +44,11 @@ def test_copy_is_independent() -> None:
     c = s.copy()
     s.packets_sent = 2
     assert c.packets_sent == 1
+
+
+def test_no_audio_received_means_no_quality_estimate() -> None:
+    """A side that heard nothing (a send-only caller) has no audio to rate: MOS and R are null, not 4.4."""
+    s = CallStatistics(codec="PCMU", packets_sent=300, bytes_sent=48000)
+    s.update_quality()
+    d = json.loads(s.to_json())
+    assert d["mos"] is None and d["r_factor"] is None and d["mos_no_plc"] is None and d["r_factor_no_plc"] is None
