@@ -364,6 +364,7 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Tu
 
 async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: Optional[str],
                       expected: Optional[Tuple[str, int]], keep_serving: bool) -> int:
+    from .sdp import NegotiationError
     from .session import CallEnd
 
     source: Optional[str] = None
@@ -426,7 +427,13 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                     logger.info("[SIP] Call from %s:%d (expected %s:%d): answering anyway",
                                 remote[0], remote[1], expected[0], expected[1])
                 if not keep_serving:
-                    return await serve(incoming, n)
+                    try:
+                        return await serve(incoming, n)
+                    except NegotiationError as exc:
+                        # answered 488 (RFC 3264 §6): that call never started, so it is not "the" call this
+                        # one-shot listener waits for; a stray INVITE with an odd offer must not end the listener
+                        logger.warning("[Call] Call %d not accepted (%s): still waiting for a call", n, exc)
+                        continue
                 task = asyncio.ensure_future(serve(incoming, n))
                 tasks.append(task)
                 task.add_done_callback(functools.partial(report, n))

@@ -94,6 +94,18 @@ class Call:
         self._lock = asyncio.Lock()
         self._on_closed: Optional[Callable[["Call"], None]] = None
         sip.on_reinvite = self._on_reinvite
+        answered = getattr(sip, "local_sdp", local_sdp)
+        offered = getattr(sip, "remote_sdp", None)
+        if answered is not local_sdp and offered is not None:
+            # a re-INVITE came before the ACK of our 200 OK (the ACK was late or lost) and the user agent answered
+            # it before this call existed: apply that exchange to the media now
+            try:
+                self.params = negotiate(answered, offered)
+                self.media.update(self.params)
+                self._local_sdp = answered
+                logger.info("[Call] Re-negotiated: direction %s", self.params.direction)
+            except (NegotiationError, ValueError, RuntimeError) as exc:
+                logger.warning("[Call] Cannot apply the re-INVITE answered before the ACK: %s", exc)
 
     # -- public API ----------------------------------------------------------------------------------------------
 

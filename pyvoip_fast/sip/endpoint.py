@@ -18,8 +18,10 @@ of a UA core so the application never has to: ``100 Trying`` at once, ACK for 2x
 retransmitted 2xx), retransmission of our 2xx until the ACK arrives (§13.3.1.4, T1 doubling to T2, give up
 after 64·T1 and send BYE), CANCEL handling (200 to the CANCEL, 487 to the INVITE, §9.2), 481 for requests
 that match no dialog or transaction, OPTIONS answered with Allow/Accept (§11.2), 405 for unknown methods,
-420 for unsupported Require extensions, 500 for out-of-order CSeq, and a BYE after a 2xx that arrives for a
-call we already cancelled (§9.1 race).
+420 for unsupported Require extensions, 500 for out-of-order CSeq, 500 + Retry-After for a re-INVITE while
+the previous one is unanswered (§14.2), a re-INVITE that overtakes the ACK of our 2xx taken as that ACK (the
+offer/answer is complete, so no 491; RFC 5407 §3.1.4), and a BYE after a 2xx that arrives for a call we
+already cancelled (§9.1 race).
 
 Responses are sent to the address the request came from (symmetric response routing, RFC 3581: ``received``
 and ``rport`` are filled in when the top Via asks for it). In-dialog requests go to the remote target's IP
@@ -757,7 +759,27 @@ class SipEndpoint:
                 self._events.append(ev.CallConfirmed(handle=call.handle))
             self._events.append(ev.CallEnded(handle=call.handle, reason="remote hangup", status_code=200))
         elif method == "INVITE":
-            if call.state is not CallState.CONFIRMED or call.ok_bytes is not None:
+            pending = self._server_tx.get(call.reinvite_tx) if call.reinvite_tx is not None else None
+            if pending is not None and not pending.final_sent:  # type: ignore[attr-defined]
+                # §14.2: a second INVITE before our final response to the first one -> 500 with Retry-After
+                self._respond_new(request, addr, now, 500, "Previous INVITE still pending",
+                                  to_tag=call.dialog.local_tag, headers=(("Retry-After", "1"),))
+                return
+            if call.ok_bytes is not None and call.state in (CallState.WAIT_ACK, CallState.CONFIRMED):
+                # Our 2xx (which carried the answer) is not ACKed yet, but a re-INVITE with a higher CSeq proves
+                # the peer got it and sent its ACK, which is late or lost: the offer/answer exchange is complete,
+                # so this is not a glare (491 is only for an INVITE of ours in progress, §14.2; RFC 5407 §3.1.4).
+                # Take the ACK as received and handle the re-INVITE.
+                self.log.info("[SIP] re-INVITE before the ACK of our 200 OK: taking the ACK as received")
+                call.ok_bytes = None
+                if call.state is CallState.WAIT_ACK:
+                    call.state = CallState.CONFIRMED
+                    self._events.append(ev.CallConfirmed(handle=call.handle))
+                    if call.pending_bye:
+                        self._send_bye(call, now)
+                        self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
+                        return
+            if call.state is not CallState.CONFIRMED:
                 self._respond_new(request, addr, now, 491, to_tag=call.dialog.local_tag)
                 return
             if contact is not None:
