@@ -143,6 +143,9 @@ def _add_call_options(p: argparse.ArgumentParser) -> None:
                    help="caller: CANCEL the call when not answered within S seconds")
     g.add_argument("--t1", type=_positive_float, metavar="S", default=0.5,
                    help="SIP timer T1 in seconds (default 0.5; no response gives up after 64*T1 = 32 s)")
+    g.add_argument("--media-timeout", type=_positive_float, metavar="S", default=60.0,
+                   help="end the call as a network error after S seconds without any RTP or RTCP from the peer "
+                   "(default 60; a vanished peer that answers with ICMP errors is noticed after 5 s)")
     g.add_argument("--rtcp-interval", type=_positive_float, metavar="S",
                    help="fixed RTCP report interval (default: RFC 3550 section 6.3 for a two-party call)")
     g.add_argument("-v", "--verbose", action="count", default=0, help="per-packet lines (-v), protocol debug (-vv)")
@@ -304,6 +307,8 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
     media_options = {}
     if getattr(args, "rtcp_interval", None):
         media_options["rtcp_interval"] = args.rtcp_interval
+    if getattr(args, "media_timeout", None):
+        media_options["media_timeout"] = args.media_timeout
     return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
                  media_options=media_options)
 

@@ -278,6 +278,19 @@ def test_sipp_calls_cli_listen(procs, tmp_path: Path) -> None:
     assert cli.stderr.strip() == "" and "Traceback" not in out
 
 
+def test_listener_ends_a_call_whose_peer_sends_nothing(procs, tmp_path: Path) -> None:
+    """sipp's uac answers nothing on media (no RTP, no RTCP) and pauses 20 s before its BYE: with
+    --media-timeout 2 the listener gives the call up as a network error instead of waiting forever."""
+    cli, port = _listen(procs, tmp_path, "silent", "--media-timeout", "2")
+    procs(Sipp(tmp_path, "uac_silent", "uac", "-d", "20000", remote=f"127.0.0.1:{port}"))
+    cli.wait_for("[Call] Session established", timeout=10)
+    started = time.monotonic()
+    assert cli.wait(15) == 5, cli.stdout + cli.stderr
+    assert time.monotonic() - started < 8
+    assert "network error" in cli.stderr and "Traceback" not in cli.stdout + cli.stderr
+    assert "[SIP] Sending BYE" in cli.stdout
+
+
 _VANISHING_INVITE = (
     "INVITE sip:pyvoip@127.0.0.1:{port} SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKvanish1\r\n"
