@@ -469,6 +469,7 @@ class MediaSession:
         self._remote_rtcp: Optional[_Addr] = None
         self._rtp_latched = False
         self._candidate: Optional[Tuple[_Addr, int, int, int]] = None  # (addr, ssrc, last seq, run length)
+        self._sdp_rtp: Optional[_Addr] = None  # the RTP address the peer negotiated
         self._last_rtp_heard = 0.0
         self._rtcp_latched = False
 
@@ -779,6 +780,7 @@ class MediaSession:
         else:
             self._remote_rtp = new_rtp
             self._rtp_latched = False
+        self._sdp_rtp = new_rtp
         chost, cport = params.remote_rtcp if params.remote_rtcp else (rhost, int(rport) + 1 if rport else 0)
         new_rtcp = _resolve(str(chost), int(cport), self._family)[1] if cport else None
         if initial or not _same_addr(new_rtcp, self._remote_rtcp):
@@ -996,6 +998,12 @@ class MediaSession:
                 logger.info("[RTP] Peer sends from %s; sending there (symmetric RTP)", _fmt_addr(addr))
             self._remote_rtp = addr
             self._maybe_announce()
+        elif not _same_addr(addr, self._remote_rtp) and _same_addr(addr, self._sdp_rtp):
+            # the address the peer negotiated in SDP always wins over whatever latched first (an early
+            # packet from a third party must not capture the stream before the peer's first packet arrives)
+            logger.info("[RTP] Peer sends from its negotiated address %s; following it", _fmt_addr(addr))
+            self._remote_rtp = addr
+            self._candidate = None
         elif not _same_addr(addr, self._remote_rtp) and not self._accept_new_source(addr, pkt, now):
             # strict source: once latched, RTP from anywhere else is ignored (a third party cannot take the
             # stream over); a peer that really moved (NAT rebinding) is re-learnt by _accept_new_source
