@@ -450,6 +450,19 @@ class Transaction:
 
 
 class _ClientTransaction(Transaction):
+    #: initial state, and the retransmit and give-up timers started with the request (§17.1.1.2 / §17.1.2.2)
+    START_STATE: Any
+    START_TIMERS: Tuple[Action, Action]
+
+    def __init__(self, key: Tuple[str, ...], request: SipRequest, dest: Tuple[str, int], timers: TimerConfig,
+                 now: float) -> None:
+        super().__init__(key, request, dest, timers)
+        self.state = self.START_STATE
+        self._last = request.serialize()
+        self.outbox.append((self._last, False))  # the request leaves at once
+        for action in self.START_TIMERS:
+            self._run(action, now, None)
+
     def receive_response(self, response: SipResponse, now: float) -> None:
         """Feed a response matched to this transaction."""
         code = response.status_code
@@ -463,15 +476,8 @@ class InviteClientTransaction(_ClientTransaction):
     TABLE = ICT_TABLE
     TERMINATED = ICTState.TERMINATED
     kind = "INVITE client transaction"
-
-    def __init__(self, key: Tuple[str, ...], request: SipRequest, dest: Tuple[str, int], timers: TimerConfig,
-                 now: float) -> None:
-        super().__init__(key, request, dest, timers)
-        self.state = ICTState.CALLING
-        self._last = request.serialize()
-        self.outbox.append((self._last, False))
-        self._run(Action.START_A, now, None)
-        self._run(Action.START_B, now, None)
+    START_STATE = ICTState.CALLING
+    START_TIMERS = (Action.START_A, Action.START_B)
 
 
 class NonInviteClientTransaction(_ClientTransaction):
@@ -480,15 +486,8 @@ class NonInviteClientTransaction(_ClientTransaction):
     TABLE = NICT_TABLE
     TERMINATED = NICTState.TERMINATED
     kind = "non-INVITE client transaction"
-
-    def __init__(self, key: Tuple[str, ...], request: SipRequest, dest: Tuple[str, int], timers: TimerConfig,
-                 now: float) -> None:
-        super().__init__(key, request, dest, timers)
-        self.state = NICTState.TRYING
-        self._last = request.serialize()
-        self.outbox.append((self._last, False))
-        self._run(Action.START_E, now, None)
-        self._run(Action.START_F, now, None)
+    START_STATE = NICTState.TRYING
+    START_TIMERS = (Action.START_E, Action.START_F)
 
 
 class _ServerTransaction(Transaction):
