@@ -523,7 +523,16 @@ def test_hostile_datagrams_during_a_call_do_not_disturb_it() -> None:
             reason_b = await bob_call.wait_done()
         return call.stats, bob_call.stats, heard, reason_a, reason_b
 
-    a_stats, b_stats, heard, reason_a, reason_b = run(main(), timeout=30)
+    # late in a long test session the process holds a large heap: a full garbage collection in the middle of the
+    # call would stall playout and be blamed on the flood. Freeze what exists, as a server does after start-up.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    try:
+        a_stats, b_stats, heard, reason_a, reason_b = run(main(), timeout=30)
+    finally:
+        gc.unfreeze()
     assert reason_a == CallEnd.SOURCE_DONE and reason_b == CallEnd.REMOTE_HANGUP
     assert a_stats.packets_sent == 100
     # the real stream is intact; forged packets from a third party were rejected or counted as invalid, and
@@ -532,4 +541,5 @@ def test_hostile_datagrams_during_a_call_do_not_disturb_it() -> None:
     # what was heard is the sent audio; on a loaded machine the flood's parsing may delay playout enough for the
     # jitter buffer to stretch once or twice, so most (not all) 200 ms chunks must be bit-for-bit G.711 quality
     ok, total = chunk_match(pcm[: len(heard.pcm)], heard.pcm)
-    assert total >= 7 and ok >= 0.75 * total, (ok, total)
+    assert total >= 7 and ok >= 0.75 * total, (ok, total, b_stats.frames_concealed, b_stats.packets_late,
+                                               b_stats.jitter_buffer_delay_ms, b_stats.schedule_skips)
