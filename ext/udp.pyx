@@ -11,14 +11,32 @@ many datagrams) does not apply; the batch is a tight C loop of ``send`` instead.
 non-blocking socket with ``recvmmsg(2)`` in batches of 64 and returns how many datagrams it read (a receiver that
 only counts, for the capacity benchmark).
 
+``timer_open`` / ``timer_arm`` / ``timer_ack`` wrap a Linux ``timerfd`` on CLOCK_MONOTONIC armed at an absolute
+deadline, for ``media.MediaClock``: epoll's timeout has millisecond resolution (asyncio's ``call_at`` wakes up to
+1 ms late, and an event loop rounds its sleep up), while a timerfd becomes readable within the kernel's timer
+slack (50 us by default) of its deadline. The clock watches the descriptor with ``loop.add_reader``.
+
 Pure-Python twin: ``pyvoip_fast._udp_py`` (same API, same exceptions).
 """
 
 cimport cython
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
-from libc.string cimport memset
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
 from libc.errno cimport errno, EAGAIN, EINTR
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+cdef extern from "<sys/timerfd.h>" nogil:
+    struct itimerspec:
+        timespec it_interval
+        timespec it_value
+    int timerfd_create(int clockid, int flags)
+    int timerfd_settime(int fd, int flags, const itimerspec *new_value, itimerspec *old_value)
+    int TFD_NONBLOCK
+    int TFD_CLOEXEC
+    int TFD_TIMER_ABSTIME
+
+cdef extern from "<unistd.h>" nogil:
+    ssize_t read(int fd, void *buf, size_t count)
 
 cdef extern from "<sys/socket.h>" nogil:
     ctypedef unsigned int socklen_t
@@ -38,11 +56,17 @@ cdef extern from "<sys/socket.h>" nogil:
         unsigned int msg_len
     ssize_t send(int sockfd, const void *buf, size_t len, int flags)
     int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, timespec *timeout)
+    int sendmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
     int MSG_DONTWAIT
+    int AF_INET
+    int AF_INET6
+    ctypedef unsigned short sa_family_t
 
 cdef enum:
     BATCH = 64
     SLOT = 2048
+    MMSG = 32           # datagrams per sendmmsg call (their send time is taken when the call returns)
+    ADDR_SIZE = 28      # a row of the destination table: room for a sockaddr_in6
 
 cdef uint8_t _rxbuf[BATCH * SLOT]
 
@@ -121,6 +145,144 @@ def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32
     return sent, failed
 
 
+@cython.boundscheck(False)  # every index, address and audio range is validated before the nogil loop
+@cython.wraparound(False)
+def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] streams, Py_ssize_t length,
+                      uint16_t[::1] seqs, uint32_t[::1] timestamps, uint32_t ts_step,
+                      const uint8_t[:, ::1] addrs, const uint8_t[::1] audio, int64_t[:, ::1] cursors,
+                      double[::1] sent_at, Py_ssize_t out_pos):
+    """Stamp and send one RTP packet for each stream index in ``streams``, all from one socket, with ``sendmmsg``.
+
+    The fan-out variant of ``send_rtp_batch``: the streams share the unconnected UDP socket ``fd`` and each has
+    its own destination. Before a packet leaves, its sequence number and timestamp are stamped, its payload is
+    refilled with the stream's next frame of encoded audio (when it has any) and afterwards its marker bit is
+    cleared (a stream's first packet carries it, RFC 3551 §4.1).
+
+    Args:
+        fd: non-blocking UDP socket (bound, not connected).
+        packets: one row per stream: the packet to send (12-byte header + payload).
+        streams: indexes of the streams due now.
+        length: bytes to send from each row (12 .. row size); the payload is ``length - 12`` bytes.
+        seqs, timestamps: per-stream next sequence number / timestamp, advanced by 1 and ``ts_step``.
+        addrs: per-stream destination, a raw ``sockaddr_in`` or ``sockaddr_in6`` at the start of a row of at
+            least 28 bytes (family in native byte order, port and address in network order).
+        audio: encoded audio shared by all streams (may be empty).
+        cursors: per stream ``(start, size, position)`` into ``audio``; ``size`` 0 keeps the row's payload as it
+            is, otherwise the payload is the next ``length - 12`` bytes from ``position``, wrapping around
+            within ``audio[start:start + size]`` (``size`` must be at least one payload).
+        sent_at: output array of send times (CLOCK_MONOTONIC seconds, taken when the ``sendmmsg`` call that
+            carried the packet returned), written from ``out_pos`` on.
+        out_pos: first index of ``sent_at`` to write.
+
+    Returns:
+        ``(sent, failed)``: datagrams the kernel took and datagrams refused.
+
+    Raises:
+        ValueError: inconsistent tables, an index out of range, a bad length, an unsupported address family,
+            an audio range outside ``audio`` or shorter than a payload, or ``sent_at`` too short.
+    """
+    cdef Py_ssize_t nstreams = packets.shape[0]
+    cdef Py_ssize_t count = streams.shape[0]
+    cdef Py_ssize_t plen = length - 12
+    cdef Py_ssize_t i, k, done, first, nmsg
+    cdef uint32_t s
+    cdef int sent = 0, failed = 0, r
+    cdef uint8_t *row
+    cdef uint16_t q
+    cdef uint32_t t
+    cdef int64_t a0, asz, apos, chunk
+    cdef sa_family_t fam
+    cdef double now
+    cdef mmsghdr msgs[MMSG]
+    cdef iovec_t iovs[MMSG]
+    cdef uint32_t idx[MMSG]
+    if (seqs.shape[0] != nstreams or timestamps.shape[0] != nstreams or addrs.shape[0] != nstreams
+            or cursors.shape[0] != nstreams):
+        raise ValueError("packets, seqs, timestamps, addrs and cursors must have one entry per stream")
+    if addrs.shape[1] < ADDR_SIZE:
+        raise ValueError(f"addrs rows must hold at least {ADDR_SIZE} bytes, got {addrs.shape[1]}")
+    if cursors.shape[1] != 3:
+        raise ValueError("cursors rows must be (start, size, position)")
+    if length < 12 or length > packets.shape[1]:
+        raise ValueError(f"length must be within 12..{packets.shape[1]}, got {length}")
+    if out_pos < 0 or count > sent_at.shape[0] - out_pos:
+        raise ValueError("sent_at is too short for this batch")
+    for i in range(count):
+        s = streams[i]
+        if s >= <uint32_t>nstreams:
+            raise ValueError(f"stream index {s} out of range (0..{nstreams - 1})")
+        memcpy(&fam, &addrs[s, 0], sizeof(sa_family_t))
+        if fam != AF_INET and fam != AF_INET6:
+            raise ValueError(f"stream {s}: unsupported address family {fam}")
+        a0 = cursors[s, 0]
+        asz = cursors[s, 1]
+        apos = cursors[s, 2]
+        if asz != 0 and (a0 < 0 or asz < plen or a0 > audio.shape[0] - asz or apos < 0 or apos >= asz):
+            raise ValueError(f"stream {s}: audio range ({a0}, {asz}, {apos}) outside the audio buffer "
+                             f"of {audio.shape[0]} bytes or shorter than one payload of {plen}")
+    memset(msgs, 0, sizeof(msgs))
+    with nogil:
+        first = 0
+        while first < count:
+            nmsg = count - first
+            if nmsg > MMSG:
+                nmsg = MMSG
+            for k in range(nmsg):
+                s = streams[first + k]
+                idx[k] = s
+                row = &packets[s, 0]
+                q = seqs[s]
+                t = timestamps[s]
+                row[2] = <uint8_t>(q >> 8)
+                row[3] = <uint8_t>(q & 0xFF)
+                row[4] = <uint8_t>(t >> 24)
+                row[5] = <uint8_t>((t >> 16) & 0xFF)
+                row[6] = <uint8_t>((t >> 8) & 0xFF)
+                row[7] = <uint8_t>(t & 0xFF)
+                seqs[s] = <uint16_t>(q + 1)
+                timestamps[s] = t + ts_step
+                asz = cursors[s, 1]
+                if asz != 0 and plen > 0:
+                    a0 = cursors[s, 0]
+                    apos = cursors[s, 2]
+                    chunk = asz - apos
+                    if chunk >= plen:
+                        memcpy(row + 12, &audio[a0 + apos], <size_t>plen)
+                    else:
+                        memcpy(row + 12, &audio[a0 + apos], <size_t>chunk)
+                        memcpy(row + 12 + chunk, &audio[a0], <size_t>(plen - chunk))
+                    apos += plen
+                    if apos >= asz:
+                        apos -= asz
+                    cursors[s, 2] = apos
+                iovs[k].iov_base = row
+                iovs[k].iov_len = <size_t>length
+                msgs[k].msg_hdr.msg_iov = &iovs[k]
+                msgs[k].msg_hdr.msg_iovlen = 1
+                msgs[k].msg_hdr.msg_name = <void*>&addrs[s, 0]
+                memcpy(&fam, &addrs[s, 0], sizeof(sa_family_t))
+                msgs[k].msg_hdr.msg_namelen = 16 if fam == AF_INET else 28
+            done = 0
+            while done < nmsg:
+                r = sendmmsg(fd, &msgs[done], <unsigned int>(nmsg - done), MSG_DONTWAIT)
+                if r < 0 and errno == EINTR:
+                    continue
+                now = _now()
+                if r <= 0:  # the datagram at `done` was refused: count it and go on with the next
+                    failed += 1
+                    sent_at[out_pos + first + done] = now
+                    done += 1
+                    continue
+                for k in range(done, done + r):
+                    sent_at[out_pos + first + k] = now
+                sent += r
+                done += r
+            for k in range(nmsg):
+                packets[idx[k], 1] &= 0x7F
+            first += nmsg
+    return sent, failed
+
+
 def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     """Read and discard datagrams from a non-blocking socket until it is empty (or ``limit`` were read).
 
@@ -155,3 +317,59 @@ def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     if err:
         raise OSError(err, "recvmmsg failed")
     return total
+
+
+def timer_open():
+    """Create a non-blocking, close-on-exec timerfd on CLOCK_MONOTONIC, disarmed; returns its descriptor.
+
+    Raises:
+        OSError: the kernel refused (no timerfd support, descriptor limit).
+    """
+    cdef int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+    if fd < 0:
+        raise OSError(errno, "timerfd_create failed")
+    return fd
+
+
+def timer_arm(int fd, double when):
+    """Arm timerfd ``fd`` to expire once at the absolute CLOCK_MONOTONIC time ``when`` (seconds).
+
+    A deadline already past expires at once. ``when`` must be positive and finite (a zero setting would disarm).
+
+    Raises:
+        ValueError: ``when`` not positive and finite.
+        OSError: ``fd`` is not a timerfd.
+    """
+    cdef itimerspec spec
+    cdef double whole
+    if not (when > 0.0 and when < 1e15):
+        raise ValueError(f"when must be a positive, finite monotonic time, got {when!r}")
+    memset(&spec, 0, sizeof(spec))
+    whole = <double><long long>when
+    spec.it_value.tv_sec = <long long>when
+    spec.it_value.tv_nsec = <long>((when - whole) * 1e9)
+    if spec.it_value.tv_nsec >= 1000000000:
+        spec.it_value.tv_nsec = 999999999
+    if spec.it_value.tv_sec == 0 and spec.it_value.tv_nsec == 0:
+        spec.it_value.tv_nsec = 1
+    if timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL) != 0:
+        raise OSError(errno, "timerfd_settime failed")
+
+
+def timer_disarm(int fd):
+    """Stop timerfd ``fd`` (a pending expiry is dropped)."""
+    cdef itimerspec spec
+    memset(&spec, 0, sizeof(spec))
+    if timerfd_settime(fd, 0, &spec, NULL) != 0:
+        raise OSError(errno, "timerfd_settime failed")
+
+
+def timer_ack(int fd):
+    """Consume timerfd ``fd``'s expirations; returns how many there were (0 when it has not expired)."""
+    cdef uint64_t n = 0
+    cdef ssize_t r = read(fd, &n, 8)
+    if r == 8:
+        return n
+    if r < 0 and (errno == EAGAIN or errno == EINTR):
+        return 0
+    raise OSError(errno if r < 0 else 0, "timerfd read failed")

@@ -6,12 +6,15 @@ no compiler is available and as the oracle in parity tests. See ext/udp.pyx for 
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import socket
+import sys
 import time
 from typing import Any, Tuple
 
-__all__ = ["monotonic", "send_rtp_batch", "recv_drain"]
+__all__ = ["monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "timer_open", "timer_arm", "timer_disarm", "timer_ack"]
 
 
 def monotonic() -> float:
@@ -66,6 +69,91 @@ def send_rtp_batch(
     return sent, failed
 
 
+def _sockaddr(row: Any) -> Tuple[Any, ...]:
+    """Decode a raw sockaddr_in / sockaddr_in6 (family in native order) into a socket-module address."""
+    fam = int.from_bytes(bytes(row[0:2]), sys.byteorder)
+    port = int.from_bytes(bytes(row[2:4]), "big")
+    if fam == socket.AF_INET:
+        return socket.AF_INET, (socket.inet_ntop(socket.AF_INET, bytes(row[4:8])), port)
+    flow = int.from_bytes(bytes(row[4:8]), "big")
+    scope = int.from_bytes(bytes(row[24:28]), sys.byteorder)
+    return socket.AF_INET6, (socket.inet_ntop(socket.AF_INET6, bytes(row[8:24])), port, flow, scope)
+
+
+def send_rtp_batch_to(
+    fd: int,
+    packets: Any,
+    streams: Any,
+    length: int,
+    seqs: Any,
+    timestamps: Any,
+    ts_step: int,
+    addrs: Any,
+    audio: Any,
+    cursors: Any,
+    sent_at: Any,
+    out_pos: int,
+) -> Tuple[int, int]:
+    """Stamp, refill and send one RTP packet per stream in ``streams`` from one socket (see the compiled module)."""
+    nstreams = len(packets)
+    if len(seqs) != nstreams or len(timestamps) != nstreams or len(addrs) != nstreams or len(cursors) != nstreams:
+        raise ValueError("packets, seqs, timestamps, addrs and cursors must have one entry per stream")
+    if addrs.shape[1] < 28:
+        raise ValueError(f"addrs rows must hold at least 28 bytes, got {addrs.shape[1]}")
+    if cursors.shape[1] != 3:
+        raise ValueError("cursors rows must be (start, size, position)")
+    width = packets.shape[1]
+    if length < 12 or length > width:
+        raise ValueError(f"length must be within 12..{width}, got {length}")
+    count = len(streams)
+    if out_pos < 0 or count > len(sent_at) - out_pos:
+        raise ValueError("sent_at is too short for this batch")
+    plen = length - 12
+    for s in streams:
+        s = int(s)
+        if s >= nstreams:
+            raise ValueError(f"stream index {s} out of range (0..{nstreams - 1})")
+        fam = int.from_bytes(bytes(addrs[s][0:2]), sys.byteorder)
+        if fam not in (socket.AF_INET, socket.AF_INET6):
+            raise ValueError(f"stream {s}: unsupported address family {fam}")
+        a0, asz, apos = (int(x) for x in cursors[s])
+        if asz != 0 and (a0 < 0 or asz < plen or a0 > len(audio) - asz or apos < 0 or apos >= asz):
+            raise ValueError(f"stream {s}: audio range ({a0}, {asz}, {apos}) outside the audio buffer "
+                             f"of {len(audio)} bytes or shorter than one payload of {plen}")
+    sock = socket.socket(fileno=os.dup(fd))
+    sent = failed = 0
+    now = time.monotonic
+    try:
+        for i, s in enumerate(streams):
+            s = int(s)
+            row = packets[s]
+            q = int(seqs[s])
+            t = int(timestamps[s])
+            row[2:8] = list(q.to_bytes(2, "big") + t.to_bytes(4, "big"))
+            seqs[s] = (q + 1) & 0xFFFF
+            timestamps[s] = (t + ts_step) & 0xFFFFFFFF
+            a0, asz, apos = (int(x) for x in cursors[s])
+            if asz and plen:
+                frame = bytes(audio[a0 + apos : a0 + min(asz, apos + plen)])
+                if len(frame) < plen:
+                    frame += bytes(audio[a0 : a0 + plen - len(frame)])
+                row[12:length] = list(frame)
+                cursors[s, 2] = (apos + plen) % asz
+            family, address = _sockaddr(addrs[s])
+            try:
+                if family != sock.family:  # what the kernel says of it: EAFNOSUPPORT / EINVAL
+                    raise OSError(errno.EAFNOSUPPORT, "address family does not match the socket")
+                sock.sendto(row[:length].tobytes(), address)
+                sent += 1
+            except OSError:
+                failed += 1
+            sent_at[out_pos + i] = now()
+            row[1] &= 0x7F
+    finally:
+        sock.close()  # the duplicate descriptor only
+    return sent, failed
+
+
 def recv_drain(fd: int, limit: int = 1 << 30) -> int:
     """Read and discard datagrams from a non-blocking socket until it is empty; returns how many were read."""
     sock = socket.socket(fileno=os.dup(fd))
@@ -82,3 +170,43 @@ def recv_drain(fd: int, limit: int = 1 << 30) -> int:
     finally:
         sock.close()
     return total
+
+
+# -- timerfd (os.timerfd_* exists from Python 3.13 on Linux; older interpreters report ENOSYS and the media clock
+#    falls back to loop.call_at)
+
+
+def timer_open() -> int:
+    """Create a non-blocking, close-on-exec timerfd on CLOCK_MONOTONIC, disarmed; returns its descriptor."""
+    create = getattr(os, "timerfd_create", None)
+    if create is None:
+        raise OSError(errno.ENOSYS, "timerfd is not available in this Python")
+    fd: int = create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)  # type: ignore[attr-defined]
+    return fd
+
+
+def timer_arm(fd: int, when: float) -> None:
+    """Arm timerfd ``fd`` to expire once at the absolute CLOCK_MONOTONIC time ``when`` (seconds)."""
+    if not (isinstance(when, (int, float)) and 0.0 < when < 1e15 and math.isfinite(when)):
+        raise ValueError(f"when must be a positive, finite monotonic time, got {when!r}")
+    settime = getattr(os, "timerfd_settime", None)
+    if settime is None:
+        raise OSError(errno.ENOSYS, "timerfd is not available in this Python")
+    settime(fd, flags=os.TFD_TIMER_ABSTIME, initial=float(when))  # type: ignore[attr-defined]
+
+
+def timer_disarm(fd: int) -> None:
+    """Stop timerfd ``fd`` (a pending expiry is dropped)."""
+    settime = getattr(os, "timerfd_settime", None)
+    if settime is None:
+        raise OSError(errno.ENOSYS, "timerfd is not available in this Python")
+    settime(fd, initial=0.0)
+
+
+def timer_ack(fd: int) -> int:
+    """Consume timerfd ``fd``'s expirations; returns how many there were (0 when it has not expired)."""
+    try:
+        data = os.read(fd, 8)
+    except (BlockingIOError, InterruptedError):
+        return 0
+    return int.from_bytes(data, sys.byteorder) if len(data) == 8 else 0
