@@ -43,6 +43,7 @@ import errno
 import heapq
 import logging
 import math
+import os
 import random
 import secrets
 import socket
@@ -53,6 +54,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import _compat
 from . import dtmf as _dtmf
 from . import g711, jitter, plc, rtcp, rtp
 from . import stats as _stats
@@ -61,6 +63,7 @@ from .errors import RtcpParseError, RtpParseError, TransportError
 from .rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD, RtcpScheduler
 
 logger = logging.getLogger(__name__)
+_udp = _compat.load("_udp")
 
 __all__ = ["MediaClock", "ClockEntry", "Pacer", "MediaSession", "DIRECTIONS"]
 
@@ -96,10 +99,11 @@ _RELEARN_PACKETS = 4
 class ClockEntry:
     """A scheduled callback on a ``MediaClock``; ``cancel()`` it to drop it."""
 
-    __slots__ = ("_item",)
+    __slots__ = ("_item", "_clock")
 
-    def __init__(self, item: List[Any]) -> None:
+    def __init__(self, item: List[Any], clock: "Optional[MediaClock]" = None) -> None:
         self._item = item
+        self._clock = clock
 
     @property
     def when(self) -> float:
@@ -113,26 +117,37 @@ class ClockEntry:
 
     def cancel(self) -> None:
         """Cancel the callback (a no-op when it already ran)."""
-        self._item[2] = None
+        if self._item[2] is not None:
+            self._item[2] = None
+            if self._clock is not None:
+                self._clock._cancelled()
 
 
 class MediaClock:
-    """One deadline heap and one ``loop.call_at`` timer for every media stream of an event loop.
+    """One deadline heap and one timer for every media stream of an event loop.
 
     ``call_at(when, callback)`` schedules ``callback(when)``; callbacks run in deadline order. At each wake-up
     every entry whose deadline is at most ``early`` seconds ahead runs, then the ``flush`` hooks run (e.g. a
     batched sender), then the timer is re-armed for the earliest remaining deadline.
 
+    The timer is a Linux ``timerfd`` on CLOCK_MONOTONIC armed at the absolute deadline and watched with
+    ``loop.add_reader`` when the loop is a standard asyncio loop (whose ``time()`` is that clock): it wakes the
+    loop within the kernel's timer slack (about 50 us) of the deadline. Elsewhere (another OS, uvloop, a custom
+    clock) it is a ``loop.call_at`` timer armed ``early`` ahead, because epoll sleeps in whole milliseconds.
+    The timerfd exists only while something is scheduled, so an idle clock holds no descriptor.
+
     Use ``MediaClock.for_loop()`` to get the loop's shared instance.
 
     Args:
         loop: the event loop (the running one when omitted).
-        early: how far ahead of its deadline an entry may run (seconds; default 0.5 ms, see the module notes).
+        early: how far ahead of its deadline an entry may run (seconds; default 0.5 ms): entries due within
+            ``early`` of a wake-up share it.
+        precise: use a timerfd when the platform and loop allow it (default); ``False`` forces ``call_at``.
     """
 
-    _instances: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]" = weakref.WeakKeyDictionary()
-
-    def __init__(self, loop: Optional[asyncio.AbstractEventLoop] = None, *, early: float = 0.0005) -> None:
+    def __init__(
+        self, loop: Optional[asyncio.AbstractEventLoop] = None, *, early: float = 0.0005, precise: bool = True
+    ) -> None:
         if early < 0:
             raise ValueError(f"early must not be negative, got {early!r}")
         self.loop = loop or asyncio.get_running_loop()
@@ -142,26 +157,36 @@ class MediaClock:
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_when = math.inf
         self._flush_hooks: List[Callable[[], None]] = []
+        self._precise = bool(precise) and _timerfd_usable(self.loop)
+        self._tfd = -1
+        self._tfd_finalizer: "Optional[weakref.finalize[Any, Any]]" = None
+        self._live = 0  # entries scheduled and neither run nor cancelled
         #: wake-ups served and callbacks run (for benchmarks and tests)
         self.wakeups = 0
         self.callbacks_run = 0
 
     @classmethod
     def for_loop(cls, loop: Optional[asyncio.AbstractEventLoop] = None) -> "MediaClock":
-        """The loop's shared clock (created on first use)."""
+        """The loop's shared clock (created on first use; it lives as long as the loop)."""
         loop = loop or asyncio.get_running_loop()
-        clock = cls._instances.get(loop)
-        if clock is None:
+        clock = getattr(loop, _SHARED_CLOCK_ATTR, None)
+        if not isinstance(clock, MediaClock):
             clock = cls(loop)
-            cls._instances[loop] = clock
+            setattr(loop, _SHARED_CLOCK_ATTR, clock)
         return clock
+
+    @property
+    def precise(self) -> bool:
+        """True when wake-ups come from a timerfd (see the class notes)."""
+        return self._precise
 
     def time(self) -> float:
         """The clock's time base: ``loop.time()`` (monotonic seconds)."""
         return self.loop.time()
 
     def __len__(self) -> int:
-        return len(self._heap)
+        """Entries scheduled and not yet run or cancelled."""
+        return self._live
 
     def call_at(self, when: float, callback: Callable[[float], None]) -> ClockEntry:
         """Schedule ``callback(when)`` at the absolute time ``when`` (``loop.time()`` seconds).
@@ -172,9 +197,17 @@ class MediaClock:
         self._counter += 1
         item = [when, self._counter, callback]
         heapq.heappush(self._heap, item)
+        self._live += 1
         if when < self._timer_when:
             self._arm(when)
-        return ClockEntry(item)
+        return ClockEntry(item, self)
+
+    def _cancelled(self) -> None:
+        self._live -= 1
+        if self._live <= 0:  # nothing left to run: drop the cancelled entries and release the timer now
+            self._live = 0
+            self._heap.clear()
+            self.close()
 
     def add_flush(self, hook: Callable[[], None]) -> None:
         """Run ``hook()`` after the callbacks of each wake-up (used by batched senders)."""
@@ -187,12 +220,55 @@ class MediaClock:
         except ValueError:
             pass
 
-    def _arm(self, when: float) -> None:
+    def close(self) -> None:
+        """Release the timerfd now (it is also released when nothing is scheduled, or with the clock)."""
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        self._timer_when = math.inf
+        self._close_timerfd()
+
+    def _open_timerfd(self) -> bool:
+        try:
+            fd = _udp.timer_open()
+        except OSError as exc:  # no timerfd here after all: fall back for good
+            logger.debug("media clock: timerfd unavailable (%s); using loop.call_at", exc)
+            self._precise = False
+            return False
+        try:
+            self.loop.add_reader(fd, self._on_timerfd)
+        except Exception:
+            os.close(fd)
+            self._precise = False
+            return False
+        self._tfd = fd
+        self._tfd_finalizer = weakref.finalize(self, _close_fd, fd)
+        return True
+
+    def _close_timerfd(self) -> None:
+        fd, self._tfd = self._tfd, -1
+        if fd < 0:
+            return
+        if self._tfd_finalizer is not None:
+            self._tfd_finalizer.detach()
+            self._tfd_finalizer = None
+        if not self.loop.is_closed():
+            self.loop.remove_reader(fd)
+        os.close(fd)
+
+    def _arm(self, when: float) -> None:
         self._timer_when = when
+        if self._precise and (self._tfd >= 0 or self._open_timerfd()):
+            _udp.timer_arm(self._tfd, max(when, 1e-6))
+            return
+        if self._timer is not None:
+            self._timer.cancel()
         # wake up `early` ahead: epoll rounds its timeout up to the next millisecond
         self._timer = self.loop.call_at(when - self.early, self._run)
+
+    def _on_timerfd(self) -> None:
+        if _udp.timer_ack(self._tfd) or self.loop.time() >= self._timer_when:
+            self._run()
 
     def _run(self) -> None:
         self._timer = None
@@ -208,6 +284,7 @@ class MediaClock:
             if cb is None:
                 continue
             item[2] = None
+            self._live -= 1
             ran += 1
             try:
                 cb(item[0])
@@ -223,7 +300,30 @@ class MediaClock:
         while heap and heap[0][2] is None:
             pop(heap)
         if heap:
-            self._arm(heap[0][0])
+            if heap[0][0] < self._timer_when:  # a callback may already have armed it
+                self._arm(heap[0][0])
+        elif self._timer_when == math.inf:
+            self._close_timerfd()
+
+
+#: attribute under which an event loop keeps its shared MediaClock (so the clock lives and dies with the loop)
+_SHARED_CLOCK_ATTR = "_pyvoip_fast_media_clock"
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _timerfd_usable(loop: asyncio.AbstractEventLoop) -> bool:
+    """A timerfd deadline matches ``loop.time()`` only for asyncio's own loops on Linux (CLOCK_MONOTONIC)."""
+    if not sys.platform.startswith("linux") or not hasattr(_udp, "timer_open"):
+        return False
+    if not isinstance(loop, asyncio.BaseEventLoop) or type(loop).time is not asyncio.BaseEventLoop.time:
+        return False
+    return time.get_clock_info("monotonic").implementation.startswith("clock_gettime(CLOCK_MONOTONIC")
 
 
 class Pacer:

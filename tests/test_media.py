@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import struct
+import sys
 import time
 
 import numpy as np
@@ -90,6 +92,61 @@ def test_clock_cancel_and_shared_instance() -> None:
 
     fired, e1 = run(main())
     assert len(fired) == 1 and e1.cancelled
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux-only")
+def test_clock_wakes_on_a_timerfd_within_its_slack() -> None:
+    """The precise clock wakes close to each deadline; the call_at clock wakes up to `early` ahead and up to
+    1 ms behind it (epoll's millisecond timeout). The timerfd exists only while something is scheduled."""
+
+    async def lateness(precise: bool) -> tuple:
+        loop = asyncio.get_running_loop()
+        clock = MediaClock(loop, precise=precise)
+        fds_idle = _open_fds()
+        late: list = []
+        start = loop.time() + 0.01
+        p = Pacer(clock, 0.0037, lambda n, d: late.append(loop.time() - d), start=start)  # off the ms grid
+        await asyncio.sleep(0.01)
+        fds_busy = _open_fds()
+        await asyncio.sleep(0.4)
+        p.stop()
+        await asyncio.sleep(0.01)  # the cancelled entry is popped at its deadline and the timerfd released
+        return clock.precise, np.array(late), fds_idle, fds_busy, _open_fds()
+
+    from pyvoip_fast import media
+
+    try:
+        os.close(media._udp.timer_open())
+    except OSError:
+        pytest.skip("no timerfd in this build (the pure-Python twin needs Python 3.13)")
+    precise, late, idle, busy, after = run(lateness(True))
+    assert precise
+    assert busy == idle + 1 and after == idle
+    assert len(late) >= 90
+    assert (late >= -0.0005 - 1e-6).all()  # never more than `early` ahead (after a stall the next slot may join)
+    assert (late >= -1e-6).mean() > 0.9  # and as a rule not ahead at all
+    assert np.median(late) < 0.0005, np.median(late)
+    coarse, late_c, idle, busy, after = run(lateness(False))
+    assert not coarse and busy == idle == after
+    assert late_c.min() < -0.0001  # early wake-ups: the call_at clock runs entries up to 0.5 ms ahead
+    assert np.abs(np.median(late_c)) < 0.001
+
+
+def test_clock_close_and_reuse() -> None:
+    async def main() -> list:
+        clock = MediaClock(asyncio.get_running_loop())
+        fired: list = []
+        clock.call_at(clock.time() + 0.005, fired.append)
+        clock.close()  # drops the timer, not the entries: the next call_at re-arms it
+        clock.call_at(clock.time() + 0.01, fired.append)
+        await asyncio.sleep(0.05)
+        return fired
+
+    assert len(run(main())) == 2
 
 
 # --------------------------------------------------------------------------------------------------- sessions
