@@ -3,7 +3,7 @@
 Groups (ns per operation; compare within a group; each entry is listed with its exact statement further down):
 - ``rtp-build``: a 172-byte PCMU packet (12-byte header + 160 bytes) from its fields to a new ``bytes``:
   ``build_packet()`` vs ``HDR.pack(...) + payload`` vs aiortc, plus our object API
-  ``RtpPacket(...).serialize()``.
+  ``RtpPacket(...).serialize()`` and the bare loop (``harness``).
 - ``rtp-write-packet``: the same packet written into a reused buffer: ``write_packet()`` vs
   ``HDR.pack_into(...)`` + a slice assignment of the payload.
 - ``rtp-write-header``: the 12-byte header into a reused buffer: ``write_header()`` vs ``HDR.pack_into(...)``.
@@ -15,7 +15,8 @@ Groups (ns per operation; compare within a group; each entry is listed with its 
   one-call ``build_report(...)``, which is like for like with the one ``struct`` function.
 - ``rtcp-parse``: the same compound datagram parsed into objects.
 
-Every entry is a zero-argument closure around one statement, run many times per round (see ``_measure``).
+Every entry is one statement timed inline, 1,000 times per round, like ``python -m timeit`` (see ``_measure``):
+the tables' "us" per round read as ns per statement.
 aiortc is measured when importable (``pip install .[bench]``); otherwise its entries are skipped.
 Run: ``python -m pytest benchmarks/bench_rtp.py --benchmark-min-rounds=50 --benchmark-columns=min,median
 --benchmark-sort=name``; smoke: ``--benchmark-disable``.
@@ -24,8 +25,7 @@ Run: ``python -m pytest benchmarks/bench_rtp.py --benchmark-min-rounds=50 --benc
 from __future__ import annotations
 
 import struct
-import time
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -126,172 +126,117 @@ def aiortc_build_rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes) -> b
 
 # -- measuring ---------------------------------------------------------------------------------------------------
 #
-# Every entry times a zero-argument closure whose body is exactly the statement a caller would write (the
-# competitors' free variables are bound as default arguments, so no entry pays a global lookup the others
-# do not). pytest-benchmark's own calibration often settles on ONE call per round for sub-microsecond
-# functions (its first, cold call already exceeds its target round time); each round then also times the
-# timer and the runner loop (~100-150 ns here), which compresses every ratio towards 1. ``_measure`` runs
-# enough calls per round (about 20 us of work) for that constant to vanish, and at least
-# --benchmark-min-rounds rounds (default 200).
+# Every entry is one statement, written as a caller would write it, timed INLINE the way ``python -m timeit``
+# does: it is compiled into a loop that runs it CALLS_PER_ROUND times, and the names it uses are local variables
+# of that loop (bound once, so no entry pays a global or attribute lookup the others do not). Timing a closure
+# per call instead (pytest-benchmark's usual way) adds its call and the runner's loop, about 140 ns here, to
+# every entry, which squeezes every ratio towards 1 and measures the harness more than a 50 ns function. The
+# remaining constant, the bare loop, is the ``harness`` entry (a ``pass`` statement): about 10-20 ns.
+#
+# Reading the tables: one round = CALLS_PER_ROUND (1,000) statements, so the "us" the table prints per round
+# are ns per statement.
 
-ROUND_SECONDS = 20e-6
+CALLS_PER_ROUND = 1000
 DEFAULT_ROUNDS = 200
 
 
-def _measure(benchmark: Any, request: Any, fn: Callable[[], Any]) -> Any:
-    """Benchmark ``fn()`` with a calibrated number of calls per round; returns one result of ``fn()``."""
+def _compile(stmt: str, names: Dict[str, Any]) -> Callable[[], None]:
+    """A function running ``stmt`` CALLS_PER_ROUND times, with ``names`` as its local variables."""
+    params = ", ".join(f"{k}=__names[{k!r}]" for k in names)
+    body = "\n".join("        " + line for line in stmt.splitlines())
+    src = f"def __loop({params}):\n    for __i in __range:\n{body}\n"
+    env: Dict[str, Any] = {"__names": names, "__range": range(CALLS_PER_ROUND)}
+    exec(compile(src, f"<bench: {stmt.splitlines()[0]}>", "exec"), env)
+    return env["__loop"]  # type: ignore[no-any-return]
+
+
+def _measure(benchmark: Any, request: Any, stmt: str, names: Dict[str, Any], result: str = "") -> Any:
+    """Benchmark ``stmt`` inline (see above); returns the value of the expression ``result`` (default: the
+    statement itself, when it is an expression) evaluated once with the same names, for checking."""
+    loop = _compile(stmt, names)
+    value = eval(result or stmt, {}, dict(names))
     if getattr(benchmark, "disabled", False):
-        return fn()
-    for _ in range(200):  # warm up, then estimate the cost of one call
-        fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < 2e-3:
-        for _ in range(50):
-            fn()
-        calls += 50
-    per_call = (time.perf_counter() - start) / calls
-    iterations = max(1, int(ROUND_SECONDS / per_call))
+        loop()
+        return value
     rounds = max(int(request.config.getoption("benchmark_min_rounds") or 0), DEFAULT_ROUNDS)
-    benchmark.extra_info["iterations_per_round"] = iterations
-    return benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=5)
+    benchmark.extra_info["statements_per_round"] = CALLS_PER_ROUND
+    benchmark.pedantic(loop, rounds=rounds, iterations=1, warmup_rounds=5)
+    return value
 
 
 # -- RTP build ---------------------------------------------------------------------------------------------------
 # group "rtp-build": a new bytes object holding the 172-byte packet, from its fields.
-#   cython / python: rtp.build_packet(pt, seq, ts, ssrc, payload)       (the sender's fast path)
-#   struct:          HDR.pack(0x80, pt, seq, ts, ssrc) + payload         (the same statement with struct)
-#   aiortc:          aiortc.rtp.RtpPacket(...).serialize()               (its only way to build)
+#   cython / python: build(pt, seq, ts, ssrc, payload)                    (rtp.build_packet: the sender's fast path)
+#   struct:          pack(0x80, pt, seq, ts, ssrc) + payload               (the same statement with struct)
+#   aiortc:          aiortc.rtp.RtpPacket(...).serialize()                 (its only way to build)
 #   object-cython / object-python: RtpPacket(payload_type=..., ...).serialize()   (our object API)
-#   harness baseline: the same kind of closure doing nothing (what every entry pays for being measured)
+#   harness: pass                                                          (the loop alone)
 # group "rtp-write-packet": the same packet written into a reused bytearray at offset 0.
-#   cython / python: rtp.write_packet(buf, 0, pt, seq, ts, ssrc, payload)
-#   struct:          HDR.pack_into(buf, 0, 0x80, pt, seq, ts, ssrc); buf[12:12 + len(payload)] = payload
+#   cython / python: write(buf, 0, pt, seq, ts, ssrc, payload)
+#   struct:          pack_into(buf, 0, 0x80, pt, seq, ts, ssrc); buf[12:12 + len(payload)] = payload
 # group "rtp-write-header": only the 12-byte fixed header written into a reused bytearray.
-#   cython / python: rtp.write_header(buf, 0, pt, seq, ts, ssrc)
-#   struct:          HDR.pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)
+#   cython / python: write(buf, 0, pt, seq, ts, ssrc)
+#   struct:          pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)
+
+FIELDS: Dict[str, Any] = {"pt": PT, "seq": SEQ, "ts": TS, "ssrc": SSRC, "payload": PAYLOAD}
 
 
-Stmt = Callable[[], Any]
-
-
-def _build_stmt(competitor: str) -> Stmt:
+def _build_entry(competitor: str) -> Tuple[str, Dict[str, Any]]:
     if competitor in ("cython", "python"):
-        build = _compat.module_for("_rtp", competitor).build_packet
-
-        def ours(
-            f: Any = build, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD
-        ) -> Any:
-            return f(a, b, c, d, p)
-
-        return ours
+        return "build(pt, seq, ts, ssrc, payload)", dict(FIELDS, build=_compat.module_for("_rtp", competitor).build_packet)
     if competitor in ("object-cython", "object-python"):
         Pkt = _compat.module_for("_rtp", competitor.split("-")[1]).RtpPacket
-
-        def objects(
-            P: Any = Pkt, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD
-        ) -> Any:
-            return P(payload_type=a, sequence_number=b, timestamp=c, ssrc=d, payload=p).serialize()
-
-        return objects
+        return ("RtpPacket(payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload).serialize()",
+                dict(FIELDS, RtpPacket=Pkt))
     if competitor == "struct":
-
-        def with_struct(
-            f: Any = _HDR.pack, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD
-        ) -> Any:
-            return f(0x80, a, b, c, d) + p
-
-        return with_struct
-
-    def with_aiortc(
-        f: Any = aiortc_build_rtp, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD
-    ) -> Any:
-        return f(a, b, c, d, p)
-
-    return with_aiortc
+        return "pack(0x80, pt, seq, ts, ssrc) + payload", dict(FIELDS, pack=_HDR.pack)
+    return "build(pt, seq, ts, ssrc, payload)", dict(FIELDS, build=aiortc_build_rtp)
 
 
-def test_rtp_harness_baseline(benchmark: Any, request: Any) -> None:
-    """The measuring loop and a closure call that does nothing with the same bound arguments: subtract it from
-    an entry of the rtp-* groups to get the cost of the statement itself."""
+def test_rtp_harness(benchmark: Any, request: Any) -> None:
+    """The bare measuring loop (a ``pass`` statement): the constant every rtp-* entry includes."""
     benchmark.group = "rtp-build"
-
-    def nothing(
-        f: Any = None, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD
-    ) -> Any:
-        return p
-
-    assert _measure(benchmark, request, nothing) is PAYLOAD
+    _measure(benchmark, request, "pass", dict(FIELDS), result="payload")
 
 
 @pytest.mark.parametrize("competitor", COMPETITORS + ["object-cython", "object-python"])
 def test_rtp_build(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtp-build"
-    assert _measure(benchmark, request, _build_stmt(competitor)) == REFERENCE_RTP
-
-
-def _write_packet_stmt(competitor: str, buf: bytearray) -> Stmt:
-    if competitor == "struct":
-
-        def with_struct(
-            h: Any = _HDR.pack_into, o: bytearray = buf,
-            a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD,
-        ) -> Any:
-            h(o, 0, 0x80, a, b, c, d)
-            o[12 : 12 + len(p)] = p
-            return 12 + len(p)
-
-        return with_struct
-    write = _compat.module_for("_rtp", competitor).write_packet
-
-    def ours(
-        f: Any = write, o: bytearray = buf,
-        a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC, p: bytes = PAYLOAD,
-    ) -> Any:
-        return f(o, 0, a, b, c, d, p)
-
-    return ours
+    stmt, names = _build_entry(competitor)
+    assert _measure(benchmark, request, stmt, names) == REFERENCE_RTP
 
 
 @pytest.mark.parametrize("competitor", ["cython", "python", "struct"])
 def test_rtp_write_packet(benchmark: Any, request: Any, competitor: str) -> None:
     buf = bytearray(1500)
     benchmark.group = "rtp-write-packet"
-    assert _measure(benchmark, request, _write_packet_stmt(competitor, buf)) == 172
-    assert bytes(buf[:172]) == REFERENCE_RTP
-
-
-def _write_header_stmt(competitor: str, buf: bytearray) -> Stmt:
     if competitor == "struct":
-
-        def with_struct(
-            h: Any = _HDR.pack_into, o: bytearray = buf,
-            a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC,
-        ) -> Any:
-            return h(o, 0, 0x80, a, b, c, d)
-
-        return with_struct
-    write = _compat.module_for("_rtp", competitor).write_header
-
-    def ours(
-        f: Any = write, o: bytearray = buf, a: int = PT, b: int = SEQ, c: int = TS, d: int = SSRC
-    ) -> Any:
-        return f(o, 0, a, b, c, d)
-
-    return ours
+        stmt = "pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)\nbuf[12 : 12 + len(payload)] = payload"
+        names = dict(FIELDS, pack_into=_HDR.pack_into, buf=buf)
+        _measure(benchmark, request, stmt, names, result="len(payload)")
+    else:
+        names = dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_packet, buf=buf)
+        assert _measure(benchmark, request, "write(buf, 0, pt, seq, ts, ssrc, payload)", names) == 172
+    assert bytes(buf[:172]) == REFERENCE_RTP
 
 
 @pytest.mark.parametrize("competitor", ["cython", "python", "struct"])
 def test_rtp_write_header(benchmark: Any, request: Any, competitor: str) -> None:
     buf = bytearray(1500)
     benchmark.group = "rtp-write-header"
-    _measure(benchmark, request, _write_header_stmt(competitor, buf))
+    if competitor == "struct":
+        _measure(benchmark, request, "pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)",
+                 dict(FIELDS, pack_into=_HDR.pack_into, buf=buf))
+    else:
+        names = dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_header, buf=buf)
+        _measure(benchmark, request, "write(buf, 0, pt, seq, ts, ssrc)", names)
     assert bytes(buf[:12]) == REFERENCE_RTP[:12]
 
 
 # -- RTP parse ---------------------------------------------------------------------------------------------------
 # group "rtp-parse": bytes -> the ten header fields and a zero-copy payload view.
-#   struct: struct_parse_rtp(data) (unpack + a tuple of the decoded fields + memoryview slice)
+#   struct: parse(data), the function struct_parse_rtp above (unpack + a tuple of the decoded fields + memoryview)
 #   cython / python / aiortc: RtpPacket.parse(data); "+payload" entries also touch .payload (our view is lazy)
 
 
@@ -311,24 +256,15 @@ def _payload_of(result: Any) -> bytes:
 def test_rtp_parse(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtp-parse"
-    parse = _rtp_parser(competitor)
-
-    def stmt(f: Any = parse, d: bytes = REFERENCE_RTP) -> Any:
-        return f(d)
-
-    result = _measure(benchmark, request, stmt)
+    result = _measure(benchmark, request, "parse(data)", {"parse": _rtp_parser(competitor), "data": REFERENCE_RTP})
     assert _payload_of(result) == PAYLOAD
 
 
 @pytest.mark.parametrize("impl_name", ["cython", "python"])
 def test_rtp_parse_with_payload_view(benchmark: Any, request: Any, impl_name: str) -> None:
-    parse = _compat.module_for("_rtp", impl_name).RtpPacket.parse
     benchmark.group = "rtp-parse"
-
-    def stmt(f: Any = parse, d: bytes = REFERENCE_RTP) -> Any:
-        return f(d).payload
-
-    result = _measure(benchmark, request, stmt)
+    names = {"parse": _compat.module_for("_rtp", impl_name).RtpPacket.parse, "data": REFERENCE_RTP}
+    result = _measure(benchmark, request, "parse(data).payload", names)
     assert bytes(result) == PAYLOAD
 
 
@@ -371,25 +307,16 @@ def _rtcp_builder(competitor: str) -> Callable[..., bytes]:
 def test_rtcp_build(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtcp-build"
+    values: Dict[str, Any] = {"ssrc": SSRC, "ntp": NTP, "ts": TS, "block": BLOCK, "blocks": (BLOCK,), "cname": CNAME}
     if competitor.startswith("build_report-"):
         # the one-call builder: the same values as the struct function gets, the block as a bound 1-tuple
         report = _compat.module_for("_rtp", competitor.split("-", 1)[1]).build_report
-
-        def stmt_one_call(
-            f: Any = report, s: int = SSRC, n: int = NTP, t: int = TS, bs: Any = (BLOCK,), c: bytes = CNAME
-        ) -> Any:
-            return f(s, bs, c, ntp_timestamp=n, rtp_timestamp=t, packet_count=500, octet_count=80000)
-
-        assert _measure(benchmark, request, stmt_one_call) == REFERENCE_RTCP
+        stmt = ("build(ssrc, blocks, cname, ntp_timestamp=ntp, rtp_timestamp=ts, packet_count=500, "
+                "octet_count=80000)")
+        assert _measure(benchmark, request, stmt, dict(values, build=report)) == REFERENCE_RTCP
         return
-    build = _rtcp_builder(competitor)
-
-    def stmt(
-        f: Any = build, s: int = SSRC, n: int = NTP, t: int = TS, b: Any = BLOCK, c: bytes = CNAME
-    ) -> Any:
-        return f(s, n, t, 500, 80000, b, c)
-
-    assert _measure(benchmark, request, stmt) == REFERENCE_RTCP
+    stmt = "build(ssrc, ntp, ts, 500, 80000, block, cname)"
+    assert _measure(benchmark, request, stmt, dict(values, build=_rtcp_builder(competitor))) == REFERENCE_RTCP
 
 
 def _rtcp_parser(competitor: str) -> Callable[[bytes], Any]:
@@ -404,9 +331,5 @@ def _rtcp_parser(competitor: str) -> Callable[[bytes], Any]:
 def test_rtcp_parse(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtcp-parse"
-
-    def stmt(f: Any = _rtcp_parser(competitor), d: bytes = REFERENCE_RTCP) -> Any:
-        return f(d)
-
-    result = _measure(benchmark, request, stmt)
+    result = _measure(benchmark, request, "parse(data)", {"parse": _rtcp_parser(competitor), "data": REFERENCE_RTCP})
     assert len(result) == 2

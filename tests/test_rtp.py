@@ -328,6 +328,60 @@ def test_write_header_argument_errors(m: ModuleType, args: tuple, exc: type, mes
     assert str(info.value) == message
 
 
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, exc, message",
+    [
+        ((128, 0, 0, 0, b""), {}, ValueError, "payload_type must be in 0..127, got 128"),
+        ((0, 65536, 0, 0, b""), {}, ValueError, "sequence_number must be in 0..65535, got 65536"),
+        ((0, 0, -1, 0, b""), {}, ValueError, "timestamp must be in 0..4294967295, got -1"),
+        ((0, 0, 0, 2**64, b""), {}, ValueError, "ssrc must be in 0..4294967295, got 18446744073709551616"),
+        ((1.0, 0, 0, 0, b""), {}, TypeError, "payload_type must be an int, not float"),
+        ((0, 0, 0, 0, "x"), {}, TypeError, "payload needs a bytes-like object, not str"),
+        ((0, 0, 0), {}, TypeError, None),
+        ((0, 0, 0, 0, b"", False, 7), {}, TypeError, None),
+        ((0, 0, 0, 0), {"payload": b"", "colour": 1}, TypeError, None),
+    ],
+)
+def test_build_packet_errors(m: ModuleType, args: tuple, kwargs: dict, exc: type, message: str) -> None:
+    """The compiled build_packet's C fast path hands every unusual call to the checked path: same errors."""
+    with pytest.raises(exc) as info:
+        m.build_packet(*args, **kwargs)
+    if message is not None:
+        assert str(info.value) == message
+    else:
+        assert "build_packet()" in str(info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pt=st.integers(0, 127), seq=st.integers(0, 0xFFFF), ts=st.integers(0, 2**32 - 1), ssrc=st.integers(0, 2**32 - 1),
+    payload=st.binary(max_size=300), marker=st.sampled_from([None, False, True, 0, 1, _Int(1)]),
+    form=st.sampled_from(["positional", "keywords", "bytearray", "int-subclass"]),
+)
+def test_build_packet_all_call_forms_agree(
+    pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: Any, form: str
+) -> None:
+    """Fast path (exact ints, bytes, bool marker) and checked path (everything else) build the same bytes as
+    the pure-Python twin and as a struct packer."""
+    expected = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), seq, ts, ssrc) + payload
+    for mod in (_compat.module_for("_rtp", "python"), rtp):
+        extra: tuple = () if marker is None else (marker,)
+        if form == "positional":
+            got = mod.build_packet(pt, seq, ts, ssrc, payload, *extra)
+        elif form == "keywords":
+            kw = {} if marker is None else {"marker": marker}
+            got = mod.build_packet(payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload, **kw)
+        elif form == "bytearray":
+            got = mod.build_packet(pt, seq, ts, ssrc, bytearray(payload), *extra)
+        else:
+            got = mod.build_packet(_Int(pt), seq, _Int(ts), ssrc, payload, *extra)
+        assert got == expected and type(got) is bytes
+
+
 def test_parse_rejects_non_buffers(m: ModuleType) -> None:
     with pytest.raises(TypeError) as info:
         m.RtpPacket.parse("not bytes")
