@@ -114,6 +114,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    steal_ms: float = 0.0
 
     @property
     def loss(self) -> float:
@@ -122,11 +123,25 @@ class Result:
     def row(self) -> str:
         return (
             f"{self.design:<13} {self.streams:>6} {self.scheduled:>9,} {self.received:>9,} {self.loss * 100:>6.2f}% "
-            f"{self.skipped:>6} {self.p50_ms:>7.2f} {self.p99_ms:>7.2f} {self.max_ms:>8.2f}"
+            f"{self.skipped:>6} {self.p50_ms:>7.2f} {self.p99_ms:>7.2f} {self.max_ms:>8.2f} {self.steal_ms:>7.0f}"
         )
 
 
-HEADER = f"{'design':<13} {'streams':>6} {'scheduled':>9} {'received':>9} {'loss':>7} {'skips':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8}"
+HEADER = f"{'design':<13} {'streams':>6} {'scheduled':>9} {'received':>9} {'loss':>7} {'skips':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'steal':>7}"
+
+
+def steal_ms() -> float:
+    """CPU time the hypervisor took from this VM's CPUs so far, all CPUs together (Linux /proc/stat; else 0).
+
+    A virtual CPU that is not running cannot send: steal during a run shows up as lateness that no design can
+    avoid, so every row reports how much there was.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return float(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _sockets(n: int, port: int) -> List[socket.socket]:
@@ -343,6 +358,7 @@ def measure(design: str, n: int, seconds: float, receiver: Receiver) -> Result:
     gc.collect()
     gc.freeze()
     gc.disable()
+    stolen = steal_ms()
     try:
         out = asyncio.run(DESIGNS[design](n, seconds, receiver.port))  # type: ignore[arg-type]
         late, sent, skipped = out[:3]  # type: ignore[index]
@@ -350,6 +366,7 @@ def measure(design: str, n: int, seconds: float, receiver: Receiver) -> Result:
     finally:
         gc.enable()
         gc.unfreeze()
+    stolen = steal_ms() - stolen
     time.sleep(0.3)  # in-flight datagrams
     received = receiver.count() - before
     k = int(seconds / PTIME)
@@ -365,6 +382,7 @@ def measure(design: str, n: int, seconds: float, receiver: Receiver) -> Result:
         p50_ms=float(np.percentile(lat, 50)) if len(lat) else 0.0,
         p99_ms=float(np.percentile(lat, 99)) if len(lat) else 0.0,
         max_ms=float(np.max(lat)) if len(lat) else 0.0,
+        steal_ms=stolen,
     )
 
 
