@@ -77,6 +77,16 @@ cdef inline double _now() noexcept nogil:
     return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
+cdef inline void _stamp(uint8_t *row, uint16_t seq, uint32_t ts) noexcept nogil:
+    """Write an RTP sequence number and timestamp into a packet (RFC 3550 §5.1: offsets 2 and 4, big-endian)."""
+    row[2] = <uint8_t>(seq >> 8)
+    row[3] = <uint8_t>(seq & 0xFF)
+    row[4] = <uint8_t>(ts >> 24)
+    row[5] = <uint8_t>((ts >> 16) & 0xFF)
+    row[6] = <uint8_t>((ts >> 8) & 0xFF)
+    row[7] = <uint8_t>(ts & 0xFF)
+
+
 def monotonic():
     """CLOCK_MONOTONIC in seconds (the clock of ``time.monotonic()`` and asyncio's ``loop.time()``)."""
     return _now()
@@ -129,12 +139,7 @@ def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32
             row = &packets[s, 0]
             q = seqs[s]
             t = timestamps[s]
-            row[2] = <uint8_t>(q >> 8)
-            row[3] = <uint8_t>(q & 0xFF)
-            row[4] = <uint8_t>(t >> 24)
-            row[5] = <uint8_t>((t >> 16) & 0xFF)
-            row[6] = <uint8_t>((t >> 8) & 0xFF)
-            row[7] = <uint8_t>(t & 0xFF)
+            _stamp(row, q, t)
             if send(fds[s], row, <size_t>length, MSG_DONTWAIT) >= 0:
                 sent += 1
             else:
@@ -233,12 +238,7 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
                 row = &packets[s, 0]
                 q = seqs[s]
                 t = timestamps[s]
-                row[2] = <uint8_t>(q >> 8)
-                row[3] = <uint8_t>(q & 0xFF)
-                row[4] = <uint8_t>(t >> 24)
-                row[5] = <uint8_t>((t >> 16) & 0xFF)
-                row[6] = <uint8_t>((t >> 8) & 0xFF)
-                row[7] = <uint8_t>(t & 0xFF)
+                _stamp(row, q, t)
                 seqs[s] = <uint16_t>(q + 1)
                 timestamps[s] = t + ts_step
                 asz = cursors[s, 1]

@@ -22,6 +22,18 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+def _check_batch(packets: Any, streams: Any, length: int, sent_at: Any, out_pos: int, nstreams: int) -> None:
+    """The checks both batch senders make before touching anything (same messages as the compiled module)."""
+    width = packets.shape[1]
+    if length < 12 or length > width:
+        raise ValueError(f"length must be within 12..{width}, got {length}")
+    if out_pos < 0 or len(streams) > len(sent_at) - out_pos:
+        raise ValueError("sent_at is too short for this batch")
+    for s in streams:
+        if int(s) >= nstreams:
+            raise ValueError(f"stream index {int(s)} out of range (0..{nstreams - 1})")
+
+
 def send_rtp_batch(
     fds: Any,
     packets: Any,
@@ -37,27 +49,14 @@ def send_rtp_batch(
     nstreams = len(fds)
     if len(packets) != nstreams or len(seqs) != nstreams or len(timestamps) != nstreams:
         raise ValueError("fds, packets, seqs and timestamps must have one entry per stream")
-    width = packets.shape[1]
-    if length < 12 or length > width:
-        raise ValueError(f"length must be within 12..{width}, got {length}")
-    count = len(streams)
-    if out_pos < 0 or count > len(sent_at) - out_pos:
-        raise ValueError("sent_at is too short for this batch")
-    for s in streams:
-        if int(s) >= nstreams:
-            raise ValueError(f"stream index {int(s)} out of range (0..{nstreams - 1})")
+    _check_batch(packets, streams, length, sent_at, out_pos, nstreams)
     sent = failed = 0
     now = time.monotonic
     for i, s in enumerate(streams):
         row = packets[s]
         q = int(seqs[s])
         t = int(timestamps[s])
-        row[2] = q >> 8
-        row[3] = q & 0xFF
-        row[4] = t >> 24
-        row[5] = (t >> 16) & 0xFF
-        row[6] = (t >> 8) & 0xFF
-        row[7] = t & 0xFF
+        row[2:8] = list(q.to_bytes(2, "big") + t.to_bytes(4, "big"))
         try:
             os.write(int(fds[s]), row[:length].tobytes())
             sent += 1
@@ -102,17 +101,10 @@ def send_rtp_batch_to(
         raise ValueError(f"addrs rows must hold at least 28 bytes, got {addrs.shape[1]}")
     if cursors.shape[1] != 3:
         raise ValueError("cursors rows must be (start, size, position)")
-    width = packets.shape[1]
-    if length < 12 or length > width:
-        raise ValueError(f"length must be within 12..{width}, got {length}")
-    count = len(streams)
-    if out_pos < 0 or count > len(sent_at) - out_pos:
-        raise ValueError("sent_at is too short for this batch")
+    _check_batch(packets, streams, length, sent_at, out_pos, nstreams)
     plen = length - 12
     for s in streams:
         s = int(s)
-        if s >= nstreams:
-            raise ValueError(f"stream index {s} out of range (0..{nstreams - 1})")
         fam = int.from_bytes(bytes(addrs[s][0:2]), sys.byteorder)
         if fam not in (socket.AF_INET, socket.AF_INET6):
             raise ValueError(f"stream {s}: unsupported address family {fam}")
