@@ -170,9 +170,14 @@ class MediaClock:
         """The loop's shared clock (created on first use; it lives as long as the loop)."""
         loop = loop or asyncio.get_running_loop()
         clock = getattr(loop, _SHARED_CLOCK_ATTR, None)
+        if clock is None:
+            clock = _SHARED_CLOCKS.get(loop)
         if not isinstance(clock, MediaClock):
             clock = cls(loop)
-            setattr(loop, _SHARED_CLOCK_ATTR, clock)
+            try:
+                setattr(loop, _SHARED_CLOCK_ATTR, clock)
+            except AttributeError:  # a loop without instance attributes (a compiled loop class)
+                _SHARED_CLOCKS[loop] = clock
         return clock
 
     @property
@@ -308,6 +313,9 @@ class MediaClock:
 
 #: attribute under which an event loop keeps its shared MediaClock (so the clock lives and dies with the loop)
 _SHARED_CLOCK_ATTR = "_pyvoip_fast_media_clock"
+#: the same for loops that take no attributes (the clock refers to its loop, so such an entry lives as long as
+#: the process; one per loop)
+_SHARED_CLOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]" = weakref.WeakKeyDictionary()
 
 
 def _close_fd(fd: int) -> None:

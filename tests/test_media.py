@@ -588,3 +588,31 @@ def test_strict_source_ignores_intruders_and_follows_a_moved_peer() -> None:
     assert latched[:2] == old_addr and moved_to[:2] == new_addr
     assert stats.packets_invalid >= 25  # every intruder packet (and the new port's first few) dropped
     assert stats.remote_ssrc == 0x1111
+
+
+def test_shared_clock_for_a_loop_without_attributes() -> None:
+    """A loop that refuses attributes still gets one shared clock; one with its own time() gets call_at wake-ups."""
+
+    class SlotLoop(asyncio.SelectorEventLoop):
+        # what a compiled loop class does to setattr: refuses it (a read-only attribute stands in for that here)
+        _pyvoip_fast_media_clock = property(lambda self: None)
+
+        def time(self) -> float:  # not BaseEventLoop.time: the clock must not assume CLOCK_MONOTONIC
+            return super().time()
+
+    loop = SlotLoop()
+    try:
+        async def main() -> tuple:
+            clock = MediaClock.for_loop()
+            fired: list = []
+            clock.call_at(clock.time() + 0.01, fired.append)
+            await asyncio.sleep(0.03)
+            return clock, MediaClock.for_loop(), fired
+
+        clock, again, fired = loop.run_until_complete(main())
+        assert clock is again and not clock.precise and len(fired) == 1
+        from pyvoip_fast import media
+
+        assert media._SHARED_CLOCKS.get(loop) is clock
+    finally:
+        loop.close()
