@@ -34,7 +34,7 @@ import secrets
 import socket
 import struct
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -50,14 +50,16 @@ _SILENCE = {0: 0xFF, 8: 0xD5}  # G.711 encodings of a zero sample: PCMU, PCMA
 _ADDR_ROW = 28
 
 
-def _sockaddr(family: int, address: Tuple[str, int]) -> bytes:
+def _sockaddr(family: int, address: Any) -> bytes:
     """A numeric (host, port) as a raw sockaddr_in / sockaddr_in6 row (family in native byte order)."""
+    if not isinstance(address, (tuple, list)) or len(address) < 2 or not isinstance(address[0], str):
+        raise ValueError(f"a destination is (numeric host, port), got {address!r}")
     host, port = address[0], address[1]
-    if not isinstance(port, int) or not 0 < port < 65536:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"port must be in 1..65535, got {port!r}")
     try:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError, TypeError) as exc:
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise ValueError(f"not a numeric {'IPv6' if family == socket.AF_INET6 else 'IPv4'} address: {host!r}") from exc
     sa = infos[0][4]
     fam = family.to_bytes(2, sys.byteorder)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
 from typing import Dict, List
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mediakit import run
 from pyvoip_fast import _compat, fanout, g711
@@ -198,3 +201,27 @@ def test_thousand_streams_grow_the_tables() -> None:
     rx.close()
     assert failed == 0 and count == sent >= 13 * 1000
     assert len(late) == sent and np.median(late) < 0.005
+
+
+@settings(max_examples=200, deadline=None)
+@given(remote=st.one_of(
+    st.tuples(st.text(max_size=40), st.integers(-5, 70000)),
+    st.tuples(st.none(), st.integers(1, 9)),
+    st.tuples(st.sampled_from(["127.0.0.1", "::1", "1.2.3.4.5", "", "0x7f.1", "127.0.0.1\x00"]), st.one_of(st.text(max_size=3), st.booleans(), st.floats())),
+    st.lists(st.integers(), max_size=1),
+    st.text(max_size=10),
+))
+def test_add_meets_garbage_with_value_error(remote: object) -> None:
+    async def main() -> None:
+        with fanout.RtpFanout() as fan:
+            try:
+                sid = fan.add(remote)  # type: ignore[arg-type]
+            except ValueError:
+                assert len(fan) == 0
+            else:  # only a numeric IPv4 destination (as getaddrinfo reads one: "127.1", "0" too) is taken
+                assert isinstance(remote, tuple) and isinstance(remote[0], str)
+                assert isinstance(remote[1], int) and 0 < remote[1] < 65536
+                addr = socket.getaddrinfo(remote[0], remote[1], socket.AF_INET, 0, 0, socket.AI_NUMERICHOST)[0][4]
+                assert fan._addrs[sid][2:8].tobytes() == struct.pack("!H", remote[1]) + socket.inet_aton(addr[0])
+
+    run(main())
