@@ -3,13 +3,15 @@
 Strategy
 --------
 - **One media clock per event loop** (``MediaClock``): a heap of absolute deadlines on ``loop.time()`` served by
-  a single ``loop.call_at`` timer, so N concurrent streams cost one timer and one wake-up per distinct deadline,
-  not N tasks sleeping. Each stream owns a ``Pacer`` that computes its n-th deadline as ``start + n·ptime`` by
+  a single timer, so N concurrent streams cost one timer and one wake-up per distinct deadline, not N tasks
+  sleeping. On Linux asyncio loops the timer is a timerfd armed at the absolute deadline (it wakes the loop within
+  the kernel's timer slack, ~50 us); elsewhere a ``loop.call_at`` timer. Each stream owns a ``Pacer`` that computes its n-th deadline as ``start + n·ptime`` by
   multiplication (no accumulated drift over hours). A late wake-up sends every due packet, at most
   ``max_burst`` (3) at once; beyond that the schedule skips forward, the skip is counted and the next packet
   carries the RTP marker bit (the gap shows as a timestamp jump, like a silence period, not as loss).
-  The clock fires entries up to ``early`` (0.5 ms) ahead of their deadline: epoll sleeps in whole
-  milliseconds, so waiting for the exact instant would make every packet up to 1 ms late.
+  The clock runs entries due within ``early`` (0.5 ms) of a wake-up together; the ``call_at`` fallback also
+  wakes ``early`` ahead, because epoll sleeps in whole milliseconds and waiting for the exact instant would make
+  every packet up to 1 ms late.
 - **Sockets without asyncio transports**: non-blocking UDP sockets watched with ``loop.add_reader``, sent on
   with ``sendto`` directly (a full send buffer drops the packet and counts it; real-time media never queues).
   RTP binds an even port and RTCP the next one (RFC 3550 §11). Symmetric RTP (RFC 4961): we send from the
