@@ -22,8 +22,9 @@
 # validity checks of §6.1 / appendix A.2 (plus RFC 5506 reduced-size RTCP on request). Unknown RTCP types are skipped.
 # build_report() writes a whole §6.1 compound (SR/RR + blocks, SDES CNAME, optional BYE) from plain values into a
 # stack buffer sized for the largest case and copies it into one bytes object: no record objects at all.
-# build_packet() is a METH_FASTCALL function written in C (in a verbatim block below): for the usual call it skips
-# Cython's argument parsing, which cost more than the work; any other call form falls back to the checked def.
+# build_packet(), write_header() and write_packet() are METH_FASTCALL functions written in C (in a verbatim block
+# below): for the usual call they skip Cython's argument parsing, which cost more than the work; any other call
+# form falls back to the checked def of the same name.
 
 import logging
 
@@ -683,8 +684,23 @@ def write_packet(buffer, offset, payload_type, sequence_number, timestamp, ssrc,
 
 
 def build_packet(payload_type, sequence_number, timestamp, ssrc, payload, marker=False):
-    """``build_packet`` with every check and every argument form (keywords, any buffer, any int type): the
-    fallback of the C fast path below, which replaces this name."""
+    """Build a plain RTP packet (12-byte header + payload) as new bytes: the sender's fast path.
+
+    Args:
+        payload_type: 0..127.
+        sequence_number: 0..65535.
+        timestamp: 0..2**32-1.
+        ssrc: 0..2**32-1.
+        payload: the payload (any bytes-like object).
+        marker: the M bit.
+
+    Returns:
+        The packet.
+
+    Raises:
+        ValueError: a field out of range.
+        TypeError: the payload is not bytes-like or a field is not an int.
+    """
     cdef Py_buffer pview
     cdef bytes out
     cdef uint8_t* o
@@ -711,17 +727,19 @@ def build_packet(payload_type, sequence_number, timestamp, ssrc, payload, marker
     return out
 
 
-# build_packet: a METH_FASTCALL C function. A Cython ``def`` with six parameters spends about 35 ns parsing its
-# arguments, more than the work (an allocation and a 160-byte copy), so the common call, five or six positional
-# arguments that are exact ints in range, exact bytes and a bool marker, is served by C code that reads them
-# straight from the vector; anything else (keywords, other buffer or int types, a value out of range) goes to
-# _build_packet_checked, which raises the documented errors. Both write the same bytes.
+# build_packet, write_header and write_packet: METH_FASTCALL functions written in C. A Cython ``def`` with six to
+# eight parameters spends about 35 ns parsing its arguments, more than the work (an allocation or a 12-byte write
+# and a 160-byte copy), so the common call -- positional arguments that are exact ints in range, exact bytes, an
+# exact bytearray as the target and a bool marker -- is served by C code that reads them straight from the
+# argument vector, checks every range and length, and writes. Any other call (keywords, other buffer or int
+# types, a value out of range, a buffer too small) goes to the checked ``def`` of the same name, which raises the
+# documented errors. Both write the same bytes (tests/test_rtp.py compares every call form).
 cdef extern from *:
     """
-    static PyObject *pvf_build_fallback = NULL;
+    static PyObject *pvf_build_fallback = NULL, *pvf_header_fallback = NULL, *pvf_packet_fallback = NULL;
 
     static inline int pvf_small_uint(PyObject *v, unsigned long long high, unsigned long long *out) {
-        /* exact int, non-negative, at most two 30-bit digits and <= high: else 0 (take the checked path) */
+        /* exact int, non-negative and <= high: 1; anything else: 0 (the checked path decides) */
         if (!PyLong_CheckExact(v)) return 0;
     #if PY_VERSION_HEX >= 0x030C0000
         if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) {
@@ -753,65 +771,117 @@ cdef extern from *:
     #endif
     }
 
+    /* args[0..3] = payload_type, sequence_number, timestamp, ssrc; marker = NULL (absent), Py_True or Py_False.
+       Writes the 12-byte fixed header to o and returns 1, or returns 0 without writing (take the checked path). */
+    static inline int pvf_header(PyObject *const *args, PyObject *marker, unsigned char *o) {
+        unsigned long long pt, seq, ts, ss;
+        if (!(pvf_small_uint(args[0], 127, &pt) && pvf_small_uint(args[1], 0xFFFF, &seq)
+              && pvf_small_uint(args[2], 0xFFFFFFFFULL, &ts) && pvf_small_uint(args[3], 0xFFFFFFFFULL, &ss)))
+            return 0;
+        if (marker != NULL && marker != Py_True && marker != Py_False) return 0;
+        if (o == NULL) return 1;
+        o[0] = 0x80;
+        o[1] = (unsigned char)(pt | (marker == Py_True ? 0x80 : 0));
+        o[2] = (unsigned char)(seq >> 8); o[3] = (unsigned char)seq;
+        o[4] = (unsigned char)(ts >> 24); o[5] = (unsigned char)(ts >> 16);
+        o[6] = (unsigned char)(ts >> 8); o[7] = (unsigned char)ts;
+        o[8] = (unsigned char)(ss >> 24); o[9] = (unsigned char)(ss >> 16);
+        o[10] = (unsigned char)(ss >> 8); o[11] = (unsigned char)ss;
+        return 1;
+    }
+
+    /* the start of `need` writable bytes at args[1] (the offset) in the exact bytearray args[0], or NULL */
+    static inline unsigned char *pvf_target(PyObject *const *args, Py_ssize_t need) {
+        unsigned long long off;
+        Py_ssize_t size;
+        if (!PyByteArray_CheckExact(args[0]) || !pvf_small_uint(args[1], (unsigned long long)PY_SSIZE_T_MAX, &off))
+            return NULL;
+        size = PyByteArray_GET_SIZE(args[0]);
+        if (size < need || off > (unsigned long long)(size - need)) return NULL;
+        return (unsigned char *)PyByteArray_AS_STRING(args[0]) + off;
+    }
+
     static PyObject *pvf_build_packet(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
         Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-        unsigned long long pt, seq, ts, ss;
-        int marker = 0;
         (void)self;
-        if (kwnames == NULL && (nargs == 5 || nargs == 6)
-                && pvf_small_uint(args[0], 127, &pt) && pvf_small_uint(args[1], 0xFFFF, &seq)
-                && pvf_small_uint(args[2], 0xFFFFFFFFULL, &ts) && pvf_small_uint(args[3], 0xFFFFFFFFULL, &ss)
-                && PyBytes_CheckExact(args[4])
-                && (nargs == 5 || args[5] == Py_False || args[5] == Py_True)) {
+        if (kwnames == NULL && (nargs == 5 || nargs == 6) && PyBytes_CheckExact(args[4])
+                && pvf_header(args, nargs == 6 ? args[5] : NULL, NULL)) {
             Py_ssize_t n = PyBytes_GET_SIZE(args[4]);
-            PyObject *out;
+            PyObject *out = PyBytes_FromStringAndSize(NULL, 12 + n);
             unsigned char *o;
-            if (nargs == 6) marker = args[5] == Py_True;
-            out = PyBytes_FromStringAndSize(NULL, 12 + n);
             if (out == NULL) return NULL;
             o = (unsigned char *)PyBytes_AS_STRING(out);
-            o[0] = 0x80;
-            o[1] = (unsigned char)(pt | (marker ? 0x80 : 0));
-            o[2] = (unsigned char)(seq >> 8); o[3] = (unsigned char)seq;
-            o[4] = (unsigned char)(ts >> 24); o[5] = (unsigned char)(ts >> 16);
-            o[6] = (unsigned char)(ts >> 8); o[7] = (unsigned char)ts;
-            o[8] = (unsigned char)(ss >> 24); o[9] = (unsigned char)(ss >> 16);
-            o[10] = (unsigned char)(ss >> 8); o[11] = (unsigned char)ss;
+            pvf_header(args, nargs == 6 ? args[5] : NULL, o);
             memcpy(o + 12, PyBytes_AS_STRING(args[4]), (size_t)n);
             return out;
         }
         return PyObject_Vectorcall(pvf_build_fallback, args, nargsf, kwnames);
     }
 
-    static PyMethodDef pvf_build_def = {
-        "build_packet", (PyCFunction)(void (*)(void))pvf_build_packet, METH_FASTCALL | METH_KEYWORDS,
-        "build_packet(payload_type, sequence_number, timestamp, ssrc, payload, marker=False)\\n--\\n\\n"
-        "Build a plain RTP packet (12-byte header + payload) as new bytes: the sender's fast path.\\n\\n"
-        "Args:\\n"
-        "    payload_type: 0..127.\\n"
-        "    sequence_number: 0..65535.\\n"
-        "    timestamp: 0..2**32-1.\\n"
-        "    ssrc: 0..2**32-1.\\n"
-        "    payload: the payload (any bytes-like object).\\n"
-        "    marker: the M bit.\\n\\n"
-        "Returns:\\n"
-        "    The packet.\\n\\n"
-        "Raises:\\n"
-        "    ValueError: a field out of range.\\n"
-        "    TypeError: the payload is not bytes-like or a field is not an int.\\n"
+    static PyObject *pvf_write_header(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+        Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+        unsigned char *o;
+        (void)self;
+        if (kwnames == NULL && (nargs == 6 || nargs == 7) && (o = pvf_target(args, 12)) != NULL
+                && pvf_header(args + 2, nargs == 7 ? args[6] : NULL, o))
+            return PyLong_FromLong(12);
+        return PyObject_Vectorcall(pvf_header_fallback, args, nargsf, kwnames);
+    }
+
+    static PyObject *pvf_write_packet(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+        Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+        unsigned char *o;
+        (void)self;
+        if (kwnames == NULL && (nargs == 7 || nargs == 8) && PyBytes_CheckExact(args[6])) {
+            Py_ssize_t n = PyBytes_GET_SIZE(args[6]);
+            if ((o = pvf_target(args, 12 + n)) != NULL && pvf_header(args + 2, nargs == 8 ? args[7] : NULL, o)) {
+                memcpy(o + 12, PyBytes_AS_STRING(args[6]), (size_t)n);
+                return PyLong_FromSsize_t(12 + n);
+            }
+        }
+        return PyObject_Vectorcall(pvf_packet_fallback, args, nargsf, kwnames);
+    }
+
+    static PyMethodDef pvf_defs[3] = {
+        {"build_packet", (PyCFunction)(void (*)(void))pvf_build_packet, METH_FASTCALL | METH_KEYWORDS, NULL},
+        {"write_header", (PyCFunction)(void (*)(void))pvf_write_header, METH_FASTCALL | METH_KEYWORDS, NULL},
+        {"write_packet", (PyCFunction)(void (*)(void))pvf_write_packet, METH_FASTCALL | METH_KEYWORDS, NULL},
     };
 
-    static PyObject *pvf_make_build_packet(PyObject *fallback, PyObject *module_name) {
+    /* which: 0 build_packet, 1 write_header, 2 write_packet; doc: the checked def's docstring with a text signature */
+    static PyObject *pvf_make_fast(int which, PyObject *fallback, PyObject *module_name, const char *doc) {
+        PyObject **slot = which == 0 ? &pvf_build_fallback : which == 1 ? &pvf_header_fallback : &pvf_packet_fallback;
         Py_XINCREF(fallback);
-        Py_XSETREF(pvf_build_fallback, fallback);
-        return PyCFunction_NewEx(&pvf_build_def, NULL, module_name);
+        Py_XSETREF(*slot, fallback);
+        pvf_defs[which].ml_doc = doc;
+        return PyCFunction_NewEx(&pvf_defs[which], NULL, module_name);
     }
     """
-    object pvf_make_build_packet(object fallback, object module_name)
+    object pvf_make_fast(int which, object fallback, object module_name, const char *doc)
 
 
+cdef bytes _fast_doc(str signature, object checked):
+    """The checked def's docstring under a ``name(args)\\n--\\n\\n`` text signature (what inspect reads)."""
+    lines = (checked.__doc__ or "").split("\n")
+    if lines and lines[0].startswith(checked.__name__ + "("):  # embedsignature's first line
+        lines = lines[1:]
+    return (signature + "\n--\n\n" + "\n".join(lines).strip() + "\n").encode()
+
+
+# kept alive for the C functions' ml_doc pointers
+_FAST_DOCS = (
+    _fast_doc("build_packet(payload_type, sequence_number, timestamp, ssrc, payload, marker=False)", build_packet),
+    _fast_doc("write_header(buffer, offset, payload_type, sequence_number, timestamp, ssrc, marker=False)",
+              write_header),
+    _fast_doc("write_packet(buffer, offset, payload_type, sequence_number, timestamp, ssrc, payload, marker=False)",
+              write_packet),
+)
 _build_packet_checked = build_packet
-build_packet = pvf_make_build_packet(_build_packet_checked, __name__)
+_write_header_checked = write_header
+_write_packet_checked = write_packet
+build_packet = pvf_make_fast(0, _build_packet_checked, __name__, _FAST_DOCS[0])
+write_header = pvf_make_fast(1, _write_header_checked, __name__, _FAST_DOCS[1])
+write_packet = pvf_make_fast(2, _write_packet_checked, __name__, _FAST_DOCS[2])
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -440,3 +440,38 @@ def test_round_trip_both_implementations(kw: dict, ext: Any, two_byte: bool) -> 
     assert len(set(wires)) == 1
     hdr = struct.unpack_from("!BBHII", wires[0])
     assert hdr[2:] == (kw["sequence_number"], kw["timestamp"], kw["ssrc"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pt=st.integers(0, 127), seq=st.integers(0, 0xFFFF), ts=st.integers(0, 2**32 - 1), ssrc=st.integers(0, 2**32 - 1),
+    payload=st.binary(max_size=200), marker=st.sampled_from([None, False, True, 0, 1]),
+    size=st.integers(0, 240), offset=st.integers(-2, 240),
+    form=st.sampled_from(["positional", "keywords", "memoryview-target", "bytearray-payload"]),
+)
+def test_write_header_and_packet_all_call_forms_agree(
+    pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: Any, size: int, offset: int, form: str
+) -> None:
+    """The compiled writers' C fast path (exact bytearray target, exact ints, bytes, bool marker) and their
+    checked path give the twin's results: the same bytes written, the same count, the same error and message."""
+    twin = _compat.module_for("_rtp", "python")
+
+    def run(mod: ModuleType, fn: str) -> tuple:
+        buf = bytearray(size)
+        target: Any = memoryview(buf) if form == "memoryview-target" else buf
+        pl: Any = bytearray(payload) if form == "bytearray-payload" else payload
+        head = (target, offset, pt, seq, ts, ssrc) + ((pl,) if fn == "write_packet" else ())
+        extra: tuple = () if marker is None else (marker,)
+        try:
+            if form == "keywords":
+                kw: dict = {"marker": marker} if marker is not None else {}
+                n = getattr(mod, fn)(*head[:2], payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc,
+                                     **({"payload": pl} if fn == "write_packet" else {}), **kw)
+            else:
+                n = getattr(mod, fn)(*head, *extra)
+        except (ValueError, TypeError) as exc:
+            return type(exc), str(exc), bytes(buf)
+        return n, bytes(buf)
+
+    for fn in ("write_header", "write_packet"):
+        assert run(rtp, fn) == run(twin, fn)
