@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import _compat
+from .errors import TransportError
 from .media import MediaClock, Pacer
 
 _udp = _compat.load("_udp")
@@ -106,9 +107,7 @@ class RtpFanout:
         clock: Optional[MediaClock] = None,
         record: int = 0,
     ) -> None:
-        from .errors import TransportError
-
-        if not 0.010 <= ptime <= 0.060:
+        if isinstance(ptime, bool) or not isinstance(ptime, (int, float)) or not 0.010 <= ptime <= 0.060:
             raise ValueError(f"ptime must be within 10..60 ms, got {ptime!r}")
         if payload_type not in _SILENCE:
             raise ValueError(f"payload_type must be 0 (PCMU) or 8 (PCMA), got {payload_type!r}")
@@ -116,8 +115,10 @@ class RtpFanout:
         self.payload_type = payload_type
         self.samples = int(round(ptime * 8000))
         self.phases = phases if phases is not None else max(1, int(round(ptime * 2000)))
-        if not 1 <= self.phases <= 1000:
+        if isinstance(self.phases, bool) or not isinstance(self.phases, int) or not 1 <= self.phases <= 1000:
             raise ValueError(f"phases must be within 1..1000, got {phases!r}")
+        if not isinstance(local, (tuple, list)) or len(local) < 2:
+            raise ValueError(f"local must be (host, port), got {local!r}")
         self.clock = clock or MediaClock.for_loop()
         family = socket.AF_INET6 if ":" in str(local[0]) else socket.AF_INET
         self.family = family
@@ -132,6 +133,9 @@ class RtpFanout:
         except OSError as exc:
             self.sock.close()
             raise TransportError(f"cannot bind RTP fan-out socket to {local[0]}:{local[1]}: {exc.strerror or exc}") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.sock.close()
+            raise ValueError(f"local must be (host, port), got {local!r}: {exc}") from exc
         self.local_address: Tuple[str, int] = self.sock.getsockname()[:2]
         width = 12 + self.samples
         self._width = width

@@ -138,6 +138,11 @@ def test_bad_arguments_are_refused() -> None:
             fanout.RtpFanout(payload_type=18)
         with pytest.raises(ValueError, match="phases"):
             fanout.RtpFanout(phases=0)
+        with pytest.raises(ValueError, match="ptime"):
+            fanout.RtpFanout(ptime="20")  # type: ignore[arg-type]
+        for local in (("127.0.0.1", "x"), ("127.0.0.1", 70000), "127.0.0.1", (None,)):
+            with pytest.raises(ValueError, match="local must be"):
+                fanout.RtpFanout(local)  # type: ignore[arg-type]
         with fanout.RtpFanout() as fan:
             with pytest.raises(ValueError, match="numeric IPv4"):
                 fan.add(("example.invalid", 4000))
