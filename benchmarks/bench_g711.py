@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from helpers import skip_or_fail
 from pyvoip_fast import _compat
 
 with warnings.catch_warnings():
@@ -179,7 +180,7 @@ def test_g711(benchmark: Any, request: Any, speech: np.ndarray, law: str, op: st
     inputs = _inputs(speech, size, law, op, who)
     run = _runner(who, law, op, inputs)
     if run is None:
-        pytest.skip(f"{who} not available")
+        skip_or_fail(f"{who} not available")
     per_round = len(inputs)
     benchmark.group = f"{law} {op} {size} ({SIZES[size]} samples)"
     benchmark.extra_info["samples"] = SIZES[size]

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
+from helpers import skip_or_fail
 from pyvoip_fast import _compat
 
 try:  # optional competitor
@@ -46,7 +47,7 @@ CNAME = b"alice@192.0.2.10"
 
 def _skip_missing(competitor: str) -> None:
     if competitor in ("aiortc", "object-aiortc") and aiortc_rtp is None:
-        pytest.skip("aiortc is not installed (pip install .[bench])")
+        skip_or_fail("aiortc is not installed (pip install .[bench])")
 
 
 # -- the plain struct implementation the targets are measured against ------------------------------------------

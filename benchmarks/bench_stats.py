@@ -16,6 +16,7 @@ from typing import Any, Iterator, List, Tuple
 
 import pytest
 
+from helpers import skip_or_fail
 from pyvoip_fast import _compat
 
 try:
@@ -55,7 +56,7 @@ def test_receiver_stats_update_1000_packets(benchmark: Any, impl_name: str) -> N
 
 def test_receiver_stats_update_aiortc(benchmark: Any) -> None:
     if AiortcStreamStatistics is None:
-        pytest.skip("aiortc is not installed (pip install .[bench])")
+        skip_or_fail("aiortc is not installed (pip install .[bench])")
     st = AiortcStreamStatistics(clockrate=8000)
     packets = [
         [aiortc_rtp.RtpPacket(payload_type=0, sequence_number=s, timestamp=ts, ssrc=1, payload=b"") for s, ts, _ in c]

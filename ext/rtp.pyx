@@ -915,11 +915,13 @@ cdef class _Record:
         inner = ", ".join([f"{f}={getattr(self, f)!r}" for f in self._fields])
         return f"{type(self).__name__}({inner})"
 
+    # every packet and block class defines these two (_Record is only a base): its exact wire size, and a writer
+    # that fills exactly that many bytes at o and returns the end
     cdef Py_ssize_t _size(self) except -1:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define _size()")
 
     cdef uint8_t* _write(self, uint8_t* o) except NULL:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define _write()")
 
     def serialize(self):
         """The wire form (for a packet class: a valid stand-alone RTCP packet, 32-bit aligned).

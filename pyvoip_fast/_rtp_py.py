@@ -682,7 +682,8 @@ class _Record:
         return f"{type(self).__name__}({inner})"
 
     def _write(self, out: bytearray) -> None:
-        raise NotImplementedError
+        """Append the wire form to ``out``; every packet and block class defines it (``_Record`` is only a base)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define _write()")
 
     def serialize(self) -> bytes:
         """The wire form (for a packet class: a valid stand-alone RTCP packet, 32-bit aligned).

@@ -127,8 +127,9 @@ class _BaseSource:
     rate: int = TARGET_RATE
     eof: bool = False
 
-    def read(self, n_samples: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def read(self, n_samples: int) -> np.ndarray:  # pragma: no cover - every source class defines it
+        """Up to ``n_samples`` samples of 8 kHz mono int16 (fewer at the end); each source class defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define read()")
 
     def close(self) -> None:
         """Release resources (idempotent)."""

@@ -1,13 +1,20 @@
 """Helpers for the tests (import as ``from helpers import ...``; pytest puts tests/ on sys.path).
 
-- ``require_tool(name)``: a skip when an external tool is missing on a laptop, a failure under ``CI=true``.
+- ``skip_or_fail(reason)``: a skip on a laptop, a failure under ``CI=true`` (where a skipped test proves nothing).
+- ``require_tool(name)``: that, when an external program is missing.
+- ``require_pyaudio()``: that, when PyAudio cannot be imported.
+- ``require_ipv6()``: that, when the IPv6 loopback ::1 cannot be bound; ``ipv6_available()`` tells without acting.
+- ``require_timerfd()``: that, when the loaded ``_udp`` has no timerfd (not Linux, or the twin before Python 3.13).
 - ``load(name)``: bytes of ``tests/data/<name>``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,14 +23,56 @@ DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip the test on a laptop; fail it under ``CI=true``."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
 def require_tool(name: str) -> str:
     """Path of an external program; skip on a laptop without it, fail in CI."""
     path = shutil.which(name)
     if path is None:
-        if IN_CI:
-            pytest.fail(f"{name} is required in CI but is not installed")
-        pytest.skip(f"{name} not installed")
+        skip_or_fail(f"{name} not installed")
+    assert path is not None
     return path
+
+
+def require_pyaudio() -> None:
+    """Skip on a laptop without PyAudio, fail in CI."""
+    if importlib.util.find_spec("pyaudio") is None:
+        skip_or_fail("PyAudio not installed")
+
+
+def ipv6_available() -> bool:
+    """True when a UDP socket can bind ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def require_ipv6() -> None:
+    """Skip on a laptop without an IPv6 loopback, fail in CI."""
+    if not ipv6_available():
+        skip_or_fail("no IPv6 loopback (::1)")
+
+
+def require_timerfd() -> None:
+    """Skip on a laptop where the media clock cannot have a timerfd, fail in CI."""
+    from pyvoip_fast import media
+
+    if not sys.platform.startswith("linux"):
+        skip_or_fail("timerfd is Linux-only")
+    try:
+        os.close(media._udp.timer_open())
+    except OSError:
+        skip_or_fail("no timerfd in this build (the pure-Python twin needs Python 3.13)")
 
 
 def load(name: str) -> bytes:

@@ -10,13 +10,12 @@ import json
 import logging
 import os
 import socket
-import struct
-import sys
 import time
 
 import numpy as np
 import pytest
 
+from helpers import require_ipv6, require_timerfd
 from mediakit import ArraySource, ListSink, chunk_match, g711_roundtrip, params, run, session_pair, snr_db, speech_like, wait_for
 from pyvoip_fast import rtcp
 from pyvoip_fast.callstats import REQUIRED_KEYS
@@ -99,7 +98,6 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux-only")
 def test_clock_wakes_on_a_timerfd_within_its_slack() -> None:
     """The precise clock wakes close to each deadline; the call_at clock wakes up to `early` ahead and up to
     1 ms behind it (epoll's millisecond timeout). The timerfd exists only while something is scheduled."""
@@ -118,12 +116,7 @@ def test_clock_wakes_on_a_timerfd_within_its_slack() -> None:
         await asyncio.sleep(0.01)  # the cancelled entry is popped at its deadline and the timerfd released
         return clock.precise, np.array(late), fds_idle, fds_busy, _open_fds()
 
-    from pyvoip_fast import media
-
-    try:
-        os.close(media._udp.timer_open())
-    except OSError:
-        pytest.skip("no timerfd in this build (the pure-Python twin needs Python 3.13)")
+    require_timerfd()
     precise, late, idle, busy, after = run(lateness(True))
     assert precise
     assert busy == idle + 1 and after == idle
@@ -446,12 +439,7 @@ def test_pcma_and_ptime_30() -> None:
 
 
 def test_ipv6_loopback() -> None:
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.bind(("::1", 0))
-        s.close()
-    except OSError:
-        pytest.skip("no IPv6 loopback")
+    require_ipv6()
 
     async def main() -> tuple:
         a = await MediaSession.create("::1", rtcp_interval=0.2)

@@ -22,7 +22,6 @@ Needs PyAudio: skipped on a laptop without it, a failure under ``CI=true`` (like
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -35,7 +34,7 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
-from helpers import IN_CI
+from helpers import require_pyaudio
 from pyvoip_fast.audio_io import MicrophoneSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +42,6 @@ RATE = 8000
 MARKER = np.arange(1, 161, dtype=np.int16) * 100
 
 
-def require_pyaudio() -> None:
-    if importlib.util.find_spec("pyaudio") is None:
-        if IN_CI:
-            pytest.fail("PyAudio is required in CI but is not installed")
-        pytest.skip("PyAudio not installed")
 
 
 def tone(freq: float, n: int) -> np.ndarray:

@@ -11,7 +11,6 @@ Needs PyAudio: skipped on a laptop without it, a failure under ``CI=true`` (like
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -21,18 +20,12 @@ from pathlib import Path
 from typing import Dict
 
 import numpy as np
-import pytest
 
-from helpers import IN_CI
+from helpers import require_pyaudio
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def require_pyaudio() -> None:
-    if importlib.util.find_spec("pyaudio") is None:
-        if IN_CI:
-            pytest.fail("PyAudio is required in CI but is not installed")
-        pytest.skip("PyAudio not installed")
 
 
 def alsa_env(tmp_path: Path, *, with_default: bool = True) -> Dict[str, str]:

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, List, Set, Tuple
 import numpy as np
 import pytest
 
+from helpers import require_ipv6
 from mediakit import ArraySource, ListSink, chunk_match, speech_like, wait_for
 from pyvoip_fast.audio_io import ToneSource
 from pyvoip_fast.callstats import REQUIRED_KEYS
@@ -52,17 +53,6 @@ def run(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
             _HARNESS.discard(task)
 
     return asyncio.run(guarded())
-
-
-def ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def open_fds() -> Set[str]:
@@ -131,8 +121,8 @@ def test_full_duplex_call_audio_and_stats() -> None:
     assert_heard(b_pcm[: len(heard_by_a.pcm)], heard_by_a.pcm)
 
 
-@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
 def test_ipv6_call_with_pcma() -> None:
+    require_ipv6()
     pcm = speech_like(1.2, seed=5)
 
     async def main() -> Tuple[Any, ListSink, str]:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers import require_ipv6
 from pyvoip_fast import _compat
 
 
@@ -100,13 +101,10 @@ def _drain(rx: socket.socket, want: int) -> list:
 @pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
 def test_send_batch_to_stamps_refills_and_clears_the_marker(impl: str, family: int, host: str) -> None:
     udp = _compat.module_for("_udp", impl)
-    try:
-        rx = socket.socket(family, socket.SOCK_DGRAM)
-        rx.bind((host, 0))
-    except OSError:
-        if family == socket.AF_INET6:
-            pytest.skip("no IPv6 loopback here")
-        raise
+    if family == socket.AF_INET6:
+        require_ipv6()
+    rx = socket.socket(family, socket.SOCK_DGRAM)
+    rx.bind((host, 0))
     tx = socket.socket(family, socket.SOCK_DGRAM)
     rx.setblocking(False)
     tx.setblocking(False)

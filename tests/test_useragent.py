@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any, Awaitable, Callable, Optional, Tuple
+from typing import Any, Awaitable, Optional, Tuple
 
 import pytest
 
+from helpers import require_ipv6
 from pyvoip_fast.errors import CallError, TransportError
 from pyvoip_fast.sdp import SessionDescription, make_answer, make_offer, negotiate
 from pyvoip_fast.sip.message import SipResponse, parse_message
@@ -21,17 +22,6 @@ def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))  # type: ignore[arg-type]
 
 
-def ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 async def answer_one(ua: UserAgent, *, ring: bool = True) -> Tuple[IncomingCall, SipCall]:
     incoming = await ua.incoming()
     if ring:
@@ -41,9 +31,10 @@ async def answer_one(ua: UserAgent, *, ring: bool = True) -> Tuple[IncomingCall,
     return incoming, call
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(
-    not ipv6_available(), reason="no IPv6 loopback"))])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_call_and_remote_hangup(host: str, caplog: pytest.LogCaptureFixture) -> None:
+    if host == "::1":
+        require_ipv6()
     caplog.set_level(logging.INFO, logger="pyvoip_fast.useragent")
 
     async def main() -> None:
