@@ -1068,7 +1068,13 @@ class MediaSession:
     # -- receiving RTP ---------------------------------------------------------------------------------------------
 
     def _on_rtp_readable(self) -> None:
-        sock = self._rtp_sock
+        self._read_datagrams(self._rtp_sock, self._on_rtp_datagram, "RTP", (errno.EHOSTUNREACH, errno.ENETUNREACH))
+
+    def _read_datagrams(
+        self, sock: socket.socket, deliver: Callable[[bytes, _Addr], None], what: str, refusals: Tuple[int, ...] = ()
+    ) -> None:
+        """Read up to _READ_BUDGET datagrams from ``sock`` into ``deliver``; ICMP errors (ECONNREFUSED, and the
+        errnos in ``refusals``) go to ``_on_refused``, other receive errors end this round."""
         for i in range(_READ_BUDGET):
             try:
                 data, addr = sock.recvfrom(_MAX_DATAGRAM)
@@ -1080,14 +1086,14 @@ class MediaSession:
                 self._on_refused(sock)
                 continue
             except OSError as exc:
-                if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                if exc.errno in refusals:
                     self._on_refused(sock)
                     continue
-                logger.debug("[RTP] receive error: %s", exc)
+                logger.debug("[%s] receive error: %s", what, exc)
                 return
             if self._closed:
                 return
-            self._on_rtp_datagram(data, addr)
+            deliver(data, addr)
 
     def _on_rtp_datagram(self, data: bytes, addr: _Addr) -> None:
         try:
@@ -1375,23 +1381,7 @@ class MediaSession:
             )
 
     def _on_rtcp_readable(self) -> None:
-        sock = self._rtcp_sock
-        for i in range(_READ_BUDGET):
-            try:
-                data, addr = sock.recvfrom(_MAX_DATAGRAM)
-            except BlockingIOError:
-                if i == 0:
-                    self._drain_errors(sock)
-                return
-            except ConnectionRefusedError:
-                self._on_refused(sock)
-                continue
-            except OSError as exc:
-                logger.debug("[RTCP] receive error: %s", exc)
-                return
-            if self._closed:
-                return
-            self._on_rtcp_datagram(data, addr)
+        self._read_datagrams(self._rtcp_sock, self._on_rtcp_datagram, "RTCP")
 
     def _on_rtcp_datagram(self, data: bytes, addr: _Addr) -> None:
         try:

@@ -384,14 +384,20 @@ def test_garbage_and_ssrc_change() -> None:
     assert s.packets_lost == 0
 
 
+def _rtp_capture(loop: asyncio.AbstractEventLoop) -> tuple:
+    """A UDP socket on 127.0.0.1 that parses every RTP datagram into ``got`` as ``(arrival, packet)``."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)
+    got: list = []
+    loop.add_reader(rx.fileno(), lambda: got.append((loop.time(), RtpPacket.parse(rx.recv(2048)))))
+    return rx, got
+
+
 def test_hold_and_resume_marker() -> None:
     async def main() -> tuple:
         loop = asyncio.get_running_loop()
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.bind(("127.0.0.1", 0))
-        rx.setblocking(False)
-        got: list = []
-        loop.add_reader(rx.fileno(), lambda: got.append((loop.time(), RtpPacket.parse(rx.recv(2048)))))
+        rx, got = _rtp_capture(loop)
         a = await MediaSession.create("127.0.0.1", rtcp_interval=5)
         port = rx.getsockname()[1]
         a.start(params(port), source=ArraySource(speech_like(5)))
@@ -513,11 +519,7 @@ def test_wav_file_in_wav_recording_out(tmp_path: "object") -> None:
 def test_update_changes_ptime_on_the_same_timeline() -> None:
     async def main() -> list:
         loop = asyncio.get_running_loop()
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.bind(("127.0.0.1", 0))
-        rx.setblocking(False)
-        got: list = []
-        loop.add_reader(rx.fileno(), lambda: got.append((loop.time(), RtpPacket.parse(rx.recv(2048)))))
+        rx, got = _rtp_capture(loop)
         a = await MediaSession.create("127.0.0.1", rtcp_interval=5)
         port = rx.getsockname()[1]
         a.start(params(port), source=ArraySource(speech_like(3)))
