@@ -5,6 +5,7 @@
 - ``require_pyaudio()``: that, when PyAudio cannot be imported.
 - ``require_ipv6()``: that, when the IPv6 loopback ::1 cannot be bound; ``ipv6_available()`` tells without acting.
 - ``require_timerfd()``: that, when the loaded ``_udp`` has no timerfd (not Linux, or the twin before Python 3.13).
+- ``alsa_subprocess_env(conf)``, ``NO_DEVICE_ALSA_CONF``: for PortAudio/ALSA tests in a child process.
 - ``load(name)``: bytes of ``tests/data/<name>``.
 """
 
@@ -16,6 +17,7 @@ import shutil
 import socket
 import sys
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
@@ -73,6 +75,20 @@ def require_timerfd() -> None:
         os.close(media._udp.timer_open())
     except OSError:
         skip_or_fail("no timerfd in this build (the pure-Python twin needs Python 3.13)")
+
+
+#: an ALSA configuration whose default PCM cannot be opened (no card 7). A configuration with no PCM at all trips
+#: an assertion inside PortAudio's ALSA device enumeration (it aborts the process), which is not our bug to test.
+NO_DEVICE_ALSA_CONF = "pcm.!default { type hw card 7 }\nctl.!default { type hw card 7 }\n"
+
+
+def alsa_subprocess_env(conf: Path) -> Dict[str, str]:
+    """The environment for a child Python that uses ALSA configuration ``conf`` and imports this checkout."""
+    env = dict(os.environ)
+    env["ALSA_CONFIG_PATH"] = str(conf)
+    env["PYTHONPATH"] = str(DATA.parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    env["JACK_NO_START_SERVER"] = "1"
+    return env
 
 
 def load(name: str) -> bytes:

@@ -34,14 +34,11 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
-from helpers import require_pyaudio
+from helpers import NO_DEVICE_ALSA_CONF, alsa_subprocess_env, require_pyaudio
 from pyvoip_fast.audio_io import MicrophoneSource
 
-ROOT = Path(__file__).resolve().parent.parent
 RATE = 8000
 MARKER = np.arange(1, 161, dtype=np.int16) * 100
-
-
 
 
 def tone(freq: float, n: int) -> np.ndarray:
@@ -68,13 +65,8 @@ def alsa_env(tmp_path: Path, infile: Path | None) -> Dict[str, str]:
             pcm.null {{ type null }}
             """))
     else:
-        # a default PCM that cannot be opened (no card 7); see test_playback.py for why not an empty config
-        conf.write_text('pcm.!default { type hw card 7 }\nctl.!default { type hw card 7 }\n')
-    env = dict(os.environ)
-    env["ALSA_CONFIG_PATH"] = str(conf)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["JACK_NO_START_SERVER"] = "1"
-    return env
+        conf.write_text(NO_DEVICE_ALSA_CONF)
+    return alsa_subprocess_env(conf)
 
 
 def run(script: str, env: Dict[str, str], *args: str) -> Dict[str, Any]:

@@ -12,7 +12,6 @@ Needs PyAudio: skipped on a laptop without it, a failure under ``CI=true`` (like
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,11 +20,7 @@ from typing import Dict
 
 import numpy as np
 
-from helpers import require_pyaudio
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
+from helpers import NO_DEVICE_ALSA_CONF, alsa_subprocess_env, require_pyaudio
 
 
 def alsa_env(tmp_path: Path, *, with_default: bool = True) -> Dict[str, str]:
@@ -43,14 +38,8 @@ def alsa_env(tmp_path: Path, *, with_default: bool = True) -> Dict[str, str]:
             pcm.null {{ type null }}
             """))
     else:
-        # a default PCM that cannot be opened (no card 7). An ALSA config with no PCM at all trips an assertion
-        # inside PortAudio's ALSA device enumeration (it aborts the process), which is not our bug to test.
-        conf.write_text('pcm.!default { type hw card 7 }\nctl.!default { type hw card 7 }\n')
-    env = dict(os.environ)
-    env["ALSA_CONFIG_PATH"] = str(conf)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["JACK_NO_START_SERVER"] = "1"
-    return env
+        conf.write_text(NO_DEVICE_ALSA_CONF)
+    return alsa_subprocess_env(conf)
 
 
 def run(script: str, env: Dict[str, str]) -> Dict[str, object]:
