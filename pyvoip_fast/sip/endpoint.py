@@ -738,14 +738,22 @@ class SipEndpoint:
         number, _ = request.cseq
         if call.ok_bytes is not None and number == call.ok_cseq:
             self.log.info("[SIP] Received ACK")
-            call.ok_bytes = None
-            if call.state is CallState.WAIT_ACK:
-                call.state = CallState.CONFIRMED
-                self._events.append(ev.CallConfirmed(handle=call.handle))
-                if call.pending_bye:
-                    self._send_bye(call, now)
+            self._acked(call, now)
         else:
             self.log.debug("[SIP] Retransmitted ACK absorbed")
+
+    def _acked(self, call: _Call, now: float) -> bool:
+        """Our 2xx counts as acknowledged: stop retransmitting it and confirm the call. Returns True when a BYE
+        the user asked for while waiting for the ACK was sent now."""
+        call.ok_bytes = None
+        if call.state is not CallState.WAIT_ACK:
+            return False
+        call.state = CallState.CONFIRMED
+        self._events.append(ev.CallConfirmed(handle=call.handle))
+        if call.pending_bye:
+            self._send_bye(call, now)
+            return True
+        return False
 
     def _in_dialog(self, call: _Call, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
         method = request.method
@@ -771,14 +779,9 @@ class SipEndpoint:
                 # so this is not a glare (491 is only for an INVITE of ours in progress, §14.2; RFC 5407 §3.1.4).
                 # Take the ACK as received and handle the re-INVITE.
                 self.log.info("[SIP] re-INVITE before the ACK of our 200 OK: taking the ACK as received")
-                call.ok_bytes = None
-                if call.state is CallState.WAIT_ACK:
-                    call.state = CallState.CONFIRMED
-                    self._events.append(ev.CallConfirmed(handle=call.handle))
-                    if call.pending_bye:
-                        self._send_bye(call, now)
-                        self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
-                        return
+                if self._acked(call, now):  # the call was ending: a BYE went out, the re-INVITE has no dialog
+                    self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
+                    return
             if call.state is not CallState.CONFIRMED:
                 self._respond_new(request, addr, now, 491, to_tag=call.dialog.local_tag)
                 return
