@@ -92,6 +92,14 @@ _MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
 
 
+
+def _direction_of(attributes: List[Tuple[str, Optional[str]]]) -> Optional[str]:
+    """The first direction attribute (sendrecv / sendonly / recvonly / inactive) of a section, or None."""
+    for key, _ in attributes:
+        if key in DIRECTIONS:
+            return key
+    return None
+
 class NegotiationError(PyVoipError):
     """Offer and answer have nothing in common (no codec, no usable audio stream).
 
@@ -192,10 +200,7 @@ class MediaDescription:
     @property
     def direction(self) -> Optional[str]:
         """The media-level direction attribute, or None when the section has none."""
-        for key, _ in self.attributes:
-            if key in DIRECTIONS:
-                return key
-        return None
+        return _direction_of(self.attributes)
 
     @property
     def ptime(self) -> Optional[int]:
@@ -368,10 +373,7 @@ class SessionDescription:
     @property
     def direction(self) -> Optional[str]:
         """The session-level direction attribute, or None."""
-        for key, _ in self.attributes:
-            if key in DIRECTIONS:
-                return key
-        return None
+        return _direction_of(self.attributes)
 
     def media_direction(self, media: MediaDescription) -> str:
         """Effective direction of a section: its own attribute, else the session's, else ``sendrecv``."""
