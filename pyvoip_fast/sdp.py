@@ -92,14 +92,6 @@ _MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
 
 
-
-def _direction_of(attributes: List[Tuple[str, Optional[str]]]) -> Optional[str]:
-    """The first direction attribute (sendrecv / sendonly / recvonly / inactive) of a section, or None."""
-    for key, _ in attributes:
-        if key in DIRECTIONS:
-            return key
-    return None
-
 class NegotiationError(PyVoipError):
     """Offer and answer have nothing in common (no codec, no usable audio stream).
 
@@ -146,6 +138,14 @@ class Connection:
 
 
 Attribute = Tuple[str, Optional[str]]
+
+
+def _direction_of(attributes: List[Attribute]) -> Optional[str]:
+    """The first direction attribute (sendrecv / sendonly / recvonly / inactive) of a section, or None."""
+    for key, _ in attributes:
+        if key in DIRECTIONS:
+            return key
+    return None
 
 
 def _attr_str(attr: Attribute) -> str:
