@@ -2,8 +2,10 @@
 
 Groups (ns per operation; compare within a group; each entry is listed with its exact statement further down):
 - ``rtp-build``: a 172-byte PCMU packet (12-byte header + 160 bytes) from its fields to a new ``bytes``:
-  ``build_packet()`` vs ``HDR.pack(...) + payload`` vs aiortc, plus our object API
-  ``RtpPacket(...).serialize()`` and the bare loop (``harness``).
+  ``build_packet()`` vs the ``struct`` function with the same signature (``struct_build_rtp``, like for like, as
+  the ``struct`` parser and RTCP builder are functions too) vs the bare expression ``HDR.pack(...) + payload``
+  written at the call site (``struct-expression``, the floor of what ``struct`` can do) vs aiortc, plus our object
+  API ``RtpPacket(...).serialize()`` and the bare loop (``harness``).
 - ``rtp-write-packet``: the same packet written into a reused buffer: ``write_packet()`` vs
   ``HDR.pack_into(...)`` + a slice assignment of the payload.
 - ``rtp-write-header``: the 12-byte header into a reused buffer: ``write_header()`` vs ``HDR.pack_into(...)``.
@@ -20,16 +22,31 @@ the tables' "us" per round read as ns per statement.
 aiortc is measured when importable (``pip install .[bench]``); otherwise its entries are skipped.
 Run: ``python -m pytest benchmarks/bench_rtp.py --benchmark-min-rounds=50 --benchmark-columns=min,median
 --benchmark-sort=name``; smoke: ``--benchmark-disable``.
+
+pytest-benchmark runs one entry after the other, so on a shared VM whose speed drifts over seconds one entry can
+land in a slow spell and its neighbour in a fast one. ``python benchmarks/bench_rtp.py [--rounds N] [--repeat K]``
+times the same statements INTERLEAVED instead (round 1 of every entry, then round 2 of every entry, ...), so
+every entry of a group sees the same machine, and prints each group's ratios against our compiled entry.
 """
 
 from __future__ import annotations
 
+import argparse
+import random
+import statistics
 import struct
-from typing import Any, Callable, Dict, List, Tuple
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from helpers import skip_or_fail
+try:
+    from helpers import skip_or_fail
+except ImportError:  # run as a script: the tests' helpers are not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from helpers import skip_or_fail
 from pyvoip_fast import _compat
 
 try:  # optional competitor
@@ -168,7 +185,13 @@ def _measure(benchmark: Any, request: Any, stmt: str, names: Dict[str, Any], res
 # -- RTP build ---------------------------------------------------------------------------------------------------
 # group "rtp-build": a new bytes object holding the 172-byte packet, from its fields.
 #   cython / python: build(pt, seq, ts, ssrc, payload)                    (rtp.build_packet: the sender's fast path)
-#   struct:          pack(0x80, pt, seq, ts, ssrc) + payload               (the same statement with struct)
+#   struct:          build(pt, seq, ts, ssrc, payload)                    (struct_build_rtp above: the same call, the
+#                                                                          same work, the marker bit included)
+#   struct-expression: pack(0x80, pt, seq, ts, ssrc) + payload            (struct written inline at the call site,
+#                                                                          with no function and no marker bit)
+#   bytes-concat:    header + payload                                      (two bytes objects that already exist
+#                                                                          joined: the cost of any new 172-byte
+#                                                                          bytes, the floor for this group)
 #   aiortc:          aiortc.rtp.RtpPacket(...).serialize()                 (its only way to build)
 #   object-cython / object-python: RtpPacket(payload_type=..., ...).serialize()   (our object API)
 #   harness: pass                                                          (the loop alone)
@@ -190,7 +213,11 @@ def _build_entry(competitor: str) -> Tuple[str, Dict[str, Any]]:
         return ("RtpPacket(payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload).serialize()",
                 dict(FIELDS, RtpPacket=Pkt))
     if competitor == "struct":
+        return "build(pt, seq, ts, ssrc, payload)", dict(FIELDS, build=struct_build_rtp)
+    if competitor == "struct-expression":
         return "pack(0x80, pt, seq, ts, ssrc) + payload", dict(FIELDS, pack=_HDR.pack)
+    if competitor == "bytes-concat":
+        return "header + payload", dict(FIELDS, header=REFERENCE_RTP[:12])
     return "build(pt, seq, ts, ssrc, payload)", dict(FIELDS, build=aiortc_build_rtp)
 
 
@@ -200,7 +227,10 @@ def test_rtp_harness(benchmark: Any, request: Any) -> None:
     _measure(benchmark, request, "pass", dict(FIELDS), result="payload")
 
 
-@pytest.mark.parametrize("competitor", COMPETITORS + ["object-cython", "object-python"])
+BUILD_EXTRAS = ["struct-expression", "bytes-concat", "object-cython", "object-python"]
+
+
+@pytest.mark.parametrize("competitor", COMPETITORS + BUILD_EXTRAS)
 def test_rtp_build(benchmark: Any, request: Any, competitor: str) -> None:
     _skip_missing(competitor)
     benchmark.group = "rtp-build"
@@ -208,17 +238,30 @@ def test_rtp_build(benchmark: Any, request: Any, competitor: str) -> None:
     assert _measure(benchmark, request, stmt, names) == REFERENCE_RTP
 
 
+def _write_packet_entry(competitor: str, buf: bytearray) -> Tuple[str, Dict[str, Any]]:
+    if competitor == "struct":
+        return ("pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)\nbuf[12 : 12 + len(payload)] = payload",
+                dict(FIELDS, pack_into=_HDR.pack_into, buf=buf))
+    return ("write(buf, 0, pt, seq, ts, ssrc, payload)",
+            dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_packet, buf=buf))
+
+
+def _write_header_entry(competitor: str, buf: bytearray) -> Tuple[str, Dict[str, Any]]:
+    if competitor == "struct":
+        return "pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)", dict(FIELDS, pack_into=_HDR.pack_into, buf=buf)
+    return ("write(buf, 0, pt, seq, ts, ssrc)",
+            dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_header, buf=buf))
+
+
 @pytest.mark.parametrize("competitor", ["cython", "python", "struct"])
 def test_rtp_write_packet(benchmark: Any, request: Any, competitor: str) -> None:
     buf = bytearray(1500)
     benchmark.group = "rtp-write-packet"
+    stmt, names = _write_packet_entry(competitor, buf)
     if competitor == "struct":
-        stmt = "pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)\nbuf[12 : 12 + len(payload)] = payload"
-        names = dict(FIELDS, pack_into=_HDR.pack_into, buf=buf)
         _measure(benchmark, request, stmt, names, result="len(payload)")
     else:
-        names = dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_packet, buf=buf)
-        assert _measure(benchmark, request, "write(buf, 0, pt, seq, ts, ssrc, payload)", names) == 172
+        assert _measure(benchmark, request, stmt, names) == 172
     assert bytes(buf[:172]) == REFERENCE_RTP
 
 
@@ -226,12 +269,8 @@ def test_rtp_write_packet(benchmark: Any, request: Any, competitor: str) -> None
 def test_rtp_write_header(benchmark: Any, request: Any, competitor: str) -> None:
     buf = bytearray(1500)
     benchmark.group = "rtp-write-header"
-    if competitor == "struct":
-        _measure(benchmark, request, "pack_into(buf, 0, 0x80, pt, seq, ts, ssrc)",
-                 dict(FIELDS, pack_into=_HDR.pack_into, buf=buf))
-    else:
-        names = dict(FIELDS, write=_compat.module_for("_rtp", competitor).write_header, buf=buf)
-        _measure(benchmark, request, "write(buf, 0, pt, seq, ts, ssrc)", names)
+    stmt, names = _write_header_entry(competitor, buf)
+    _measure(benchmark, request, stmt, names)
     assert bytes(buf[:12]) == REFERENCE_RTP[:12]
 
 
@@ -304,20 +343,23 @@ def _rtcp_builder(competitor: str) -> Callable[..., bytes]:
     return build_aiortc
 
 
-@pytest.mark.parametrize("competitor", COMPETITORS + ["build_report-cython", "build_report-python"])
-def test_rtcp_build(benchmark: Any, request: Any, competitor: str) -> None:
-    _skip_missing(competitor)
-    benchmark.group = "rtcp-build"
+def _rtcp_build_entry(competitor: str) -> Tuple[str, Dict[str, Any]]:
     values: Dict[str, Any] = {"ssrc": SSRC, "ntp": NTP, "ts": TS, "block": BLOCK, "blocks": (BLOCK,), "cname": CNAME}
     if competitor.startswith("build_report-"):
         # the one-call builder: the same values as the struct function gets, the block as a bound 1-tuple
         report = _compat.module_for("_rtp", competitor.split("-", 1)[1]).build_report
         stmt = ("build(ssrc, blocks, cname, ntp_timestamp=ntp, rtp_timestamp=ts, packet_count=500, "
                 "octet_count=80000)")
-        assert _measure(benchmark, request, stmt, dict(values, build=report)) == REFERENCE_RTCP
-        return
-    stmt = "build(ssrc, ntp, ts, 500, 80000, block, cname)"
-    assert _measure(benchmark, request, stmt, dict(values, build=_rtcp_builder(competitor))) == REFERENCE_RTCP
+        return stmt, dict(values, build=report)
+    return "build(ssrc, ntp, ts, 500, 80000, block, cname)", dict(values, build=_rtcp_builder(competitor))
+
+
+@pytest.mark.parametrize("competitor", COMPETITORS + ["build_report-cython", "build_report-python"])
+def test_rtcp_build(benchmark: Any, request: Any, competitor: str) -> None:
+    _skip_missing(competitor)
+    benchmark.group = "rtcp-build"
+    stmt, names = _rtcp_build_entry(competitor)
+    assert _measure(benchmark, request, stmt, names) == REFERENCE_RTCP
 
 
 def _rtcp_parser(competitor: str) -> Callable[[bytes], Any]:
@@ -334,3 +376,104 @@ def test_rtcp_parse(benchmark: Any, request: Any, competitor: str) -> None:
     benchmark.group = "rtcp-parse"
     result = _measure(benchmark, request, "parse(data)", {"parse": _rtcp_parser(competitor), "data": REFERENCE_RTCP})
     assert len(result) == 2
+
+
+# -- interleaved ratios (script mode) ---------------------------------------------------------------------------
+#
+# The same statements as above, compiled the same way, but timed round-robin: one round (CALLS_PER_ROUND
+# statements) of every entry, in a fresh random order each time, then the next round. A slow spell of the machine
+# then falls on every entry of a group alike, so the ratios hold even when absolute figures drift. The pure-Python
+# twins are left out (they are 10-40x slower and not in any target). The first entry of each group is ours.
+
+
+def interleaved_entries(with_aiortc: bool) -> Dict[str, List[Tuple[str, str, Dict[str, Any]]]]:
+    """group -> [(label, statement, names)], our compiled entry first."""
+    buf_p, buf_h = bytearray(1500), bytearray(1500)
+    parse_names = {"data": REFERENCE_RTP}
+    groups: Dict[str, List[Tuple[str, str, Dict[str, Any]]]] = {
+        "rtp-build": [("build_packet", *_build_entry("cython")),
+                      ("struct function", *_build_entry("struct")),
+                      ("struct expression", *_build_entry("struct-expression")),
+                      ("bytes concat (floor)", *_build_entry("bytes-concat")),
+                      ("RtpPacket(...).serialize()", *_build_entry("object-cython"))],
+        "rtp-write-packet": [("write_packet", *_write_packet_entry("cython", buf_p)),
+                             ("struct pack_into + slice", *_write_packet_entry("struct", buf_p))],
+        "rtp-write-header": [("write_header", *_write_header_entry("cython", buf_h)),
+                             ("struct pack_into", *_write_header_entry("struct", buf_h))],
+        "rtp-parse": [("RtpPacket.parse(...).payload", "parse(data).payload",
+                       dict(parse_names, parse=_rtp_parser("cython"))),
+                      ("RtpPacket.parse", "parse(data)", dict(parse_names, parse=_rtp_parser("cython"))),
+                      ("struct parser", "parse(data)", dict(parse_names, parse=_rtp_parser("struct")))],
+        "rtcp-build": [("build_report", *_rtcp_build_entry("build_report-cython")),
+                       ("packet objects", *_rtcp_build_entry("cython")),
+                       ("struct", *_rtcp_build_entry("struct"))],
+        "rtcp-parse": [("parse_rtcp", "parse(data)", {"parse": _rtcp_parser("cython"), "data": REFERENCE_RTCP}),
+                       ("struct", "parse(data)", {"parse": _rtcp_parser("struct"), "data": REFERENCE_RTCP})],
+    }
+    if with_aiortc:
+        groups["rtp-build"].append(("aiortc", *_build_entry("aiortc")))
+        groups["rtp-parse"].append(("aiortc", "parse(data)", dict(parse_names, parse=_rtp_parser("aiortc"))))
+        groups["rtcp-build"].append(("aiortc", *_rtcp_build_entry("aiortc")))
+        groups["rtcp-parse"].append(("aiortc", "parse(data)", {"parse": _rtcp_parser("aiortc"),
+                                                               "data": REFERENCE_RTCP}))
+    return groups
+
+
+def run_interleaved(rounds: int, seed: Optional[int] = None) -> Dict[str, List[Tuple[str, float, float]]]:
+    """Time every entry of every group round-robin; group -> [(label, min ns, median ns)] per statement."""
+    rng = random.Random(seed)
+    groups = interleaved_entries(aiortc_rtp is not None)
+    loops = [(g, label, _compile(stmt, names)) for g, entries in groups.items() for label, stmt, names in entries]
+    for _, _, loop in loops:  # warm up
+        loop()
+    samples: Dict[Tuple[str, str], List[float]] = {(g, label): [] for g, label, _ in loops}
+    order = list(range(len(loops)))
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            g, label, loop = loops[i]
+            t0 = clock()
+            loop()
+            samples[(g, label)].append((clock() - t0) / CALLS_PER_ROUND)
+    return {g: [(label, min(samples[(g, label)]), statistics.median(samples[(g, label)])) for label, _, _ in entries]
+            for g, entries in groups.items()}
+
+
+def format_interleaved(result: Dict[str, List[Tuple[str, float, float]]]) -> str:
+    lines = [f"{'group / entry':<44} {'min ns':>8} {'median ns':>10} {'ratio to ours (min)':>20}"]
+    for g, rows in result.items():
+        lines.append(g)
+        ours = rows[0][1]
+        for label, lo, med in rows:
+            lines.append(f"  {label:<42} {lo:>8.0f} {med:>10.0f} {lo / ours:>19.2f}x")
+    return "\n".join(lines)
+
+
+def test_interleaved_ratios_smoke() -> None:
+    """Script mode works: every group measured, ours first, every figure positive."""
+    result = run_interleaved(rounds=2, seed=1)
+    assert set(result) == {"rtp-build", "rtp-write-packet", "rtp-write-header", "rtp-parse", "rtcp-build",
+                           "rtcp-parse"}
+    assert all(lo > 0 and med >= lo for rows in result.values() for _, lo, med in rows)
+    assert "build_packet" in format_interleaved(result)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description="RTP/RTCP build and parse ratios, timed interleaved (see the "
+                                             "module docstring).")
+    ap.add_argument("--rounds", type=int, default=500, help="rounds of 1,000 statements per entry (default 500)")
+    ap.add_argument("--repeat", type=int, default=1, help="independent runs, each printed (default 1)")
+    args = ap.parse_args(argv)
+    if args.rounds < 1 or args.repeat < 1:
+        ap.error("--rounds and --repeat must be at least 1")
+    if aiortc_rtp is None:
+        print("aiortc is not installed (pip install .[bench]): its entries are left out")
+    for run in range(args.repeat):
+        print(f"run {run + 1}/{args.repeat}: {args.rounds} interleaved rounds of {CALLS_PER_ROUND} statements")
+        print(format_interleaved(run_interleaved(args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
