@@ -1372,12 +1372,15 @@ class MediaSession:
                 kbps,
             )
         else:
-            rx = self._rx
+            # the call's own counts, as the end-of-call summary gives them: every packet accepted (RFC 3550 A.1
+            # leaves the first packet of each source out of its `received`) and the loss over every source
+            self._refresh_stats()
+            s = self._stats
             logger.info(
                 "[RTCP Report Sent] (receiver report)\nTotal Packets Received: %s\nPacket Loss: %s\nJitter: %.1f ms",
-                f"{rx.received if rx else 0:,}",
-                f"{max(0, rx.cumulative_lost) if rx else 0:,}",
-                (rx.jitter_seconds * 1000.0) if rx else 0.0,
+                f"{s.packets_received:,}",
+                f"{s.packets_lost:,}",
+                s.jitter_ms,
             )
 
     def _on_rtcp_readable(self) -> None:

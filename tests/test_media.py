@@ -486,6 +486,30 @@ def test_rtcp_final_report_is_parseable_compound() -> None:
     assert isinstance(bye, rtcp.Bye) and list(bye.sources) == [a.ssrc] and bye.reason == b"bye now"
 
 
+def test_receiver_report_log_counts_what_the_call_received(caplog: pytest.LogCaptureFixture) -> None:
+    """A listener's "[RTCP Report Sent] (receiver report)" lines give the call's own counts, so the last one
+    matches the end-of-call summary (RFC 3550 A.1's `received` leaves out the first packet of a source)."""
+    caplog.set_level(logging.INFO, logger="pyvoip_fast.media")
+
+    async def main() -> tuple:
+        a, b = await session_pair(rtcp_interval=0.2)
+        b.start(params(a.local_rtp_port), sink=ListSink())
+        a.start(params(b.local_rtp_port), source=ArraySource(speech_like(0.8)))
+        await asyncio.wait_for(a.source_done(), 3)
+        assert await wait_for(lambda: b.stats.packets_received == 40, 2)
+        await b.stop("test over")  # its final compound carries a receiver report
+        await a.stop()
+        return b
+
+    b = run(main())
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[RTCP Report Sent] (receiver")]
+    assert reports, "the listener sent no receiver report"
+    counts = [int(line.split(":")[1].replace(",", "")) for r in reports for line in r.splitlines()
+              if line.startswith("Total Packets Received:")]
+    assert counts == sorted(counts) and counts[-1] == b.stats.packets_received == 40
+    assert reports[-1].splitlines()[2] == "Packet Loss: 0"
+
+
 def test_wav_file_in_wav_recording_out(tmp_path: "object") -> None:
     """The real audio_io path: a WAV file streamed (used bit for bit), a WAV recording of what was heard."""
     import soundfile as sf
