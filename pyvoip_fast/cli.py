@@ -276,7 +276,15 @@ def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
     lines.append(f"  Lost:              {s.packets_lost:,} ({s.loss_percent:.1f}%)   late {s.packets_late:,}   "
                  f"duplicated {s.packets_duplicated:,}   concealed frames {s.frames_concealed:,}")
     rtt = "n/a" if s.rtt_ms is None else f"{s.rtt_ms:.1f} ms"
-    lines.append(f"  Jitter:            {s.jitter_ms:.1f} ms   RTT: {rtt}   jitter buffer {s.jitter_buffer_delay_ms:.0f} ms")
+    if s.packets_received:
+        lines.append(f"  Jitter:            {s.jitter_ms:.1f} ms   RTT: {rtt}   "
+                     f"jitter buffer {s.jitter_buffer_delay_ms:.0f} ms")
+    else:  # a side that only sent has no jitter and no playout delay of its own to report
+        lines.append(f"  Jitter:            n/a (nothing received)   RTT: {rtt}")
+    if s.remote_packets_lost is not None:
+        remote_jitter = "n/a" if s.remote_jitter_ms is None else f"{s.remote_jitter_ms:.1f} ms"
+        lines.append(f"  Peer's reports:    lost {s.remote_packets_lost:,}, jitter {remote_jitter} "
+                     "(our stream as the peer received it)")
     if s.packets_received:
         lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}, MOS = {s.mos:.2f}   "
                      f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")

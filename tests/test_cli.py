@@ -125,3 +125,27 @@ def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "pyvoip_fast", "--version"], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+def test_summary_of_a_sender_and_of_a_listener():
+    """The end-of-call summary: a side that only sent shows no jitter or playout delay of its own, but what the
+    peer reported about its stream; a listener shows its jitter, jitter buffer and E-model figures."""
+    from pyvoip_fast.callstats import CallStatistics
+
+    sender = CallStatistics(codec="PCMU", packets_sent=327, bytes_sent=52_320, rtt_ms=1.04,
+                            remote_packets_lost=2, remote_jitter_ms=0.25)
+    text = cli._summary(sender, "[Demo] Caller statistics").splitlines()
+    assert text[0] == "[Demo] Caller statistics"
+    assert "  Total Packets Sent: 327   Total Data Sent: 52,320 bytes   Average Bitrate: 64.0 kbps" in text
+    assert "  Jitter:            n/a (nothing received)   RTT: 1.0 ms" in text
+    assert "  Peer's reports:    lost 2, jitter 0.2 ms (our stream as the peer received it)" in text
+    assert "  Quality (E-model): n/a (no audio received on this side)" in text
+
+    listener = CallStatistics(codec="PCMU", packets_received=327, bytes_received=52_320, jitter_ms=0.14,
+                              jitter_buffer_delay_ms=28.0)
+    listener.update_quality()
+    text = cli._summary(listener).splitlines()
+    assert text[0] == "[Call] Statistics"
+    assert "  Jitter:            0.1 ms   RTT: n/a   jitter buffer 28 ms" in text
+    assert not any(line.startswith("  Peer's reports:") for line in text)
+    assert any(line.startswith("  Quality (E-model): R = ") and "MOS = 4." in line for line in text)
