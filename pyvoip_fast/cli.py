@@ -345,7 +345,10 @@ def _want_play(args: argparse.Namespace) -> bool:
         return False
     problem = _sound_device_problem()
     if problem is not None:
-        logger.warning("[Audio] Not playing: %s; use --record FILE to keep the audio", problem)
+        if getattr(args, "record", None):
+            logger.warning("[Audio] Not playing: %s; the audio is recorded to %s", problem, args.record)
+        else:
+            logger.warning("[Audio] Not playing: %s; use --record FILE to keep the audio", problem)
         return False
     return True
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers import NO_DEVICE_ALSA_CONF
 from pyvoip_fast import g711
 
 pytestmark = pytest.mark.e2e
@@ -334,14 +335,20 @@ def test_ctrl_c_hangs_up(peers, tmp_path):
 
 
 def test_demo_runs(tmp_path):
-    """`pyvoip-fast demo`: a full call on loopback with the bundled sample, recorded and summarised."""
+    """`pyvoip-fast demo`: a full call on loopback with the bundled sample, recorded and summarised. It runs on an
+    ALSA configuration with no sound card, as on a server: the demo says it cannot play and records instead."""
     rec = tmp_path / "demo.wav"
     stats = tmp_path / "demo.json"
-    proc = subprocess.run([sys.executable, "-m", "pyvoip_fast", "demo", "--no-play", "--record", str(rec),
-                           "--stats-json", str(stats)], capture_output=True, text=True, timeout=60, env=_env(),
+    conf = tmp_path / "asound.conf"
+    conf.write_text(NO_DEVICE_ALSA_CONF)
+    env = dict(_env(), ALSA_CONFIG_PATH=str(conf), JACK_NO_START_SERVER="1")
+    proc = subprocess.run([sys.executable, "-m", "pyvoip_fast", "demo", "--record", str(rec),
+                           "--stats-json", str(stats)], capture_output=True, text=True, timeout=60, env=env,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
+    warning = [line for line in (out + proc.stderr).splitlines() if line.startswith("[Audio] Not playing: ")]
+    assert len(warning) == 1 and warning[0].endswith(f"; the audio is recorded to {rec}"), out + proc.stderr
     for text in ("[SIP] Sending INVITE", "[SIP] Received 200 OK", "[SIP] Sending BYE", "[RTCP Report",
                  "MOS", "[Demo] Receiver statistics"):
         assert text in out, (text, out)
