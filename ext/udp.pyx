@@ -94,6 +94,20 @@ def monotonic():
 
 @cython.boundscheck(False)  # every index is validated before the nogil loop
 @cython.wraparound(False)
+cdef int _check_batch(Py_ssize_t width, Py_ssize_t length, const uint32_t[::1] streams, Py_ssize_t nstreams,
+                      Py_ssize_t sent_at_size, Py_ssize_t out_pos) except -1:
+    """The checks both batch senders share (the twin's _check_batch): packet length, room in sent_at, indices."""
+    cdef Py_ssize_t i, count = streams.shape[0]
+    if length < 12 or length > width:
+        raise ValueError(f"length must be within 12..{width}, got {length}")
+    if out_pos < 0 or count > sent_at_size - out_pos:
+        raise ValueError("sent_at is too short for this batch")
+    for i in range(count):
+        if streams[i] >= <uint32_t>nstreams:
+            raise ValueError(f"stream index {streams[i]} out of range (0..{nstreams - 1})")
+    return 0
+
+
 def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32_t[::1] streams,
                    Py_ssize_t length, uint16_t[::1] seqs, uint32_t[::1] timestamps, uint32_t ts_step,
                    double[::1] sent_at, Py_ssize_t out_pos):
@@ -126,13 +140,7 @@ def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32
     cdef uint32_t t
     if packets.shape[0] != nstreams or seqs.shape[0] != nstreams or timestamps.shape[0] != nstreams:
         raise ValueError("fds, packets, seqs and timestamps must have one entry per stream")
-    if length < 12 or length > packets.shape[1]:
-        raise ValueError(f"length must be within 12..{packets.shape[1]}, got {length}")
-    if out_pos < 0 or count > sent_at.shape[0] - out_pos:
-        raise ValueError("sent_at is too short for this batch")
-    for i in range(count):
-        if streams[i] >= <uint32_t>nstreams:
-            raise ValueError(f"stream index {streams[i]} out of range (0..{nstreams - 1})")
+    _check_batch(packets.shape[1], length, streams, nstreams, sent_at.shape[0], out_pos)
     with nogil:
         for i in range(count):
             s = streams[i]
@@ -208,14 +216,9 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
         raise ValueError(f"addrs rows must hold at least {ADDR_SIZE} bytes, got {addrs.shape[1]}")
     if cursors.shape[1] != 3:
         raise ValueError("cursors rows must be (start, size, position)")
-    if length < 12 or length > packets.shape[1]:
-        raise ValueError(f"length must be within 12..{packets.shape[1]}, got {length}")
-    if out_pos < 0 or count > sent_at.shape[0] - out_pos:
-        raise ValueError("sent_at is too short for this batch")
+    _check_batch(packets.shape[1], length, streams, nstreams, sent_at.shape[0], out_pos)
     for i in range(count):
         s = streams[i]
-        if s >= <uint32_t>nstreams:
-            raise ValueError(f"stream index {s} out of range (0..{nstreams - 1})")
         memcpy(&fam, &addrs[s, 0], sizeof(sa_family_t))
         if fam != AF_INET and fam != AF_INET6:
             raise ValueError(f"stream {s}: unsupported address family {fam}")
