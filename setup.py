@@ -1,6 +1,7 @@
 """Build script: only declares the Cython extensions (metadata lives in pyproject.toml).
 
-Every ``ext/<name>.pyx`` becomes the compiled module ``pyvoip_fast._<name>``.
+Every ``ext/<name>.pyx`` becomes the compiled module ``pyvoip_fast.<layer>._<name>``, in the layer (subpackage)
+that ``LAYER`` names; ``pyvoip_fast/_compat.py`` loads it from there, or its twin ``_<name>_py`` beside it.
 
 Environment switches:
   PYVOIP_FAST_NO_EXTENSIONS=1  pure-Python build (the package then uses its ``_*_py`` twins)
@@ -21,6 +22,9 @@ ONLY = [n for n in os.environ.get("PYVOIP_FAST_ONLY", "").split(",") if n]
 
 here = os.path.dirname(os.path.abspath(__file__))
 
+#: ext/<name>.pyx -> the subpackage its compiled module belongs to (the same table as _compat.EXTENSION_MODULES)
+LAYER = {"g711": "codecs", "rtp": "rtp", "stats": "rtp", "udp": "net"}
+
 
 def extensions():
     from Cython.Build import cythonize
@@ -36,7 +40,7 @@ def extensions():
             macros.append(("CYTHON_TRACE", "1"))
         mods.append(
             Extension(
-                f"pyvoip_fast._{stem}",
+                f"pyvoip_fast.{LAYER[stem]}._{stem}",
                 [src],
                 include_dirs=[numpy.get_include(), "ext"],
                 define_macros=macros,

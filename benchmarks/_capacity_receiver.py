@@ -2,7 +2,7 @@
 
 Protocol on stdin/stdout (one line each): it prints ``PORT <n>`` once bound; then answers ``count`` with the
 number of datagrams received so far and exits on ``quit`` (or EOF). Every 2 ms the socket is drained with
-``pyvoip_fast._udp.recv_drain`` (recvmmsg, 64 per call) or its pure-Python twin; the receiver sleeps on a
+``pyvoip_fast.net._udp.recv_drain`` (recvmmsg, 64 per call) or its pure-Python twin; the receiver sleeps on a
 timer rather than on the socket, so the sender never pays for waking it (see ``main``).
 """
 

@@ -9,7 +9,7 @@ Each design sends N streams of 172-byte RTP packets (12-byte header + 160 bytes 
 - ``clock-python``: one ``Pacer`` per stream on the shared ``MediaClock`` (one timer for all), header stamped
   with ``struct`` and ``sock.send`` from Python; this is the per-packet work of ``MediaSession``.
 - ``clock-batch``: the ``MediaClock`` with streams grouped on a 1 ms phase grid; each tick's packets are
-  stamped and sent in one call to ``pyvoip_fast._udp.send_rtp_batch`` (a C loop without the GIL).
+  stamped and sent in one call to ``pyvoip_fast.net._udp.send_rtp_batch`` (a C loop without the GIL).
 
 Every run starts with a full garbage collection, then freezes the surviving objects and disables the collector
 until it ends, as a media server's hot loop would. The receiver drains on a 2 ms timer instead of blocking on
@@ -50,8 +50,9 @@ from typing import Callable, Dict, List, Optional  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pyvoip_fast import _compat, g711  # noqa: E402
-from pyvoip_fast.fanout import RtpFanout  # noqa: E402
+from pyvoip_fast import _compat  # noqa: E402
+from pyvoip_fast.codecs import g711  # noqa: E402
+from pyvoip_fast.media.fanout import RtpFanout  # noqa: E402
 from pyvoip_fast.media import MediaClock, Pacer  # noqa: E402
 
 _udp = _compat.load("_udp")

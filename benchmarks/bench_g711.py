@@ -6,8 +6,8 @@ Smoke (CI):  python -m pytest benchmarks/bench_g711.py --benchmark-disable -q
 
 Groups are ``<law> <encode|decode> <size>``; inside a group the competitors are:
 
-- ``cython``: ``pyvoip_fast._g711`` (the compiled module),
-- ``python``: ``pyvoip_fast._g711_py`` (the numpy twin; frame and 1 s sizes only),
+- ``cython``: ``pyvoip_fast.codecs._g711`` (the compiled module),
+- ``python``: ``pyvoip_fast.codecs._g711_py`` (the numpy twin; frame and 1 s sizes only),
 - ``audioop``: the stdlib module (Python <= 3.12) -- Sun's segment-search encoder, table decoder,
 - ``numpy-lut``: a plain numpy lookup-table codec written here (``table[pcm.view(uint16)]``),
 - ``numpy-copy``: ``pcm.copy()`` of the same int16 input, the memory-bandwidth reference.

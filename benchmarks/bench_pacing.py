@@ -164,7 +164,7 @@ def test_pacing_real_time() -> None:
             return np.zeros(k, dtype=np.int16)
 
     async def main() -> np.ndarray:
-        from pyvoip_fast.sdp import MediaParams
+        from pyvoip_fast.sip.sdp import MediaParams
 
         loop = asyncio.get_running_loop()
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-from pyvoip_fast.sdp import SessionDescription, make_answer, make_offer
+from pyvoip_fast.sip.sdp import SessionDescription, make_answer, make_offer
 from pyvoip_fast.sip import events as ev
 from pyvoip_fast.sip.endpoint import SipEndpoint
 from pyvoip_fast.sip.message import parse_message

@@ -1,7 +1,7 @@
 # cython: language_level=3, embedsignature=True
-"""Compiled G.711 codec (ITU-T G.711 mu-law / A-law), exposed as ``pyvoip_fast._g711``.
+"""Compiled G.711 codec (ITU-T G.711 mu-law / A-law), exposed as ``pyvoip_fast.codecs._g711``.
 
-Use it through :mod:`pyvoip_fast.g711`, which documents the public API; ``pyvoip_fast._g711_py`` is the
+Use it through :mod:`pyvoip_fast.codecs.g711`, which documents the public API; ``pyvoip_fast.codecs._g711_py`` is the
 pure-Python twin with the same functions, exceptions and messages.
 """
 # Strategy

@@ -1,10 +1,10 @@
 # cython: language_level=3, embedsignature=True
 #
-# pyvoip_fast._rtp: RTP and RTCP packets, compiled.
+# pyvoip_fast.rtp._rtp: RTP and RTCP packets, compiled.
 #
 # Strategy
 # --------
-# Same API, same exception types and the same messages as the pure-Python twin pyvoip_fast/_rtp_py.py (the test
+# Same API, same exception types and the same messages as the pure-Python twin pyvoip_fast/rtp/_rtp_py.py (the test
 # oracle; the tests compare the two on every fuzz case). Packets are cdef classes whose header fields are C
 # integers, filled straight from the wire by the parser; serialisation computes the exact size, allocates the
 # result once (PyBytes_FromStringAndSize(NULL, n)) and writes into it with the big-endian helpers of _wire.pxd.
@@ -45,9 +45,9 @@ from libc.string cimport memcpy, memset
 from _wire cimport load_u16, load_u32, load_u64, store_u16, store_u32, store_u64
 
 from pyvoip_fast.errors import RtcpParseError, RtpParseError
-from pyvoip_fast import _rtp_py as _py
+from pyvoip_fast.rtp import _rtp_py as _py
 
-logger = logging.getLogger("pyvoip_fast._rtp")
+logger = logging.getLogger("pyvoip_fast.rtp._rtp")
 
 # a builder that is not on any hot path: shared with the twin rather than written twice
 encode_header_extensions = _py.encode_header_extensions
@@ -1023,7 +1023,7 @@ cdef class SenderReport(RtcpPacket):
 
     Args:
         ssrc: the sender's SSRC.
-        ntp_timestamp: 64-bit NTP timestamp of this report (see :func:`pyvoip_fast.clock.ntp_from_unix`).
+        ntp_timestamp: 64-bit NTP timestamp of this report (see :func:`pyvoip_fast.rtp.ntp.ntp_from_unix`).
         rtp_timestamp: the same instant in RTP timestamp units.
         packet_count: sender's packet count (32 bits).
         octet_count: sender's payload octet count (32 bits).

@@ -1,12 +1,12 @@
 # cython: language_level=3, embedsignature=True
 #
-# pyvoip_fast._stats: RFC 3550 receiver and sender statistics, compiled.
+# pyvoip_fast.rtp._stats: RFC 3550 receiver and sender statistics, compiled.
 #
 # Strategy
 # --------
 # The per-packet path (ReceiverStats.update) runs on C integers and doubles only: no allocation, no Python
 # objects touched after the arguments are converted. Same API, same results, same exceptions and messages as the
-# pure-Python twin pyvoip_fast/_stats_py.py, whose module docstring states the rules precisely (the tests drive
+# pure-Python twin pyvoip_fast/rtp/_stats_py.py, whose module docstring states the rules precisely (the tests drive
 # both with the same streams and compare them packet by packet).
 #
 # Implements: RFC 3550 appendix A.1 (probation with MIN_SEQUENTIAL, MAX_DROPOUT, MAX_MISORDER, cycles, resync
@@ -20,7 +20,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from pyvoip_fast import _compat
 
-logger = logging.getLogger("pyvoip_fast._stats")
+logger = logging.getLogger("pyvoip_fast.rtp._stats")
 
 # the report blocks are those of the RTP module this process uses (compiled when available)
 ReportBlock = _compat.load("_rtp").ReportBlock

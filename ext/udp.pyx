@@ -16,7 +16,7 @@ deadline, for ``media.MediaClock``: epoll's timeout has millisecond resolution (
 1 ms late, and an event loop rounds its sleep up), while a timerfd becomes readable within the kernel's timer
 slack (50 us by default) of its deadline. The clock watches the descriptor with ``loop.add_reader``.
 
-Pure-Python twin: ``pyvoip_fast._udp_py`` (same API, same exceptions).
+Pure-Python twin: ``pyvoip_fast.net._udp_py`` (same API, same exceptions).
 """
 
 cimport cython

@@ -16,27 +16,31 @@ from typing import Dict, List
 
 NO_EXTENSIONS: bool = bool(os.environ.get("PYVOIP_FAST_NO_EXTENSIONS")) or sys.implementation.name != "cpython"
 
-#: compiled module -> pure-Python twin (both inside the package)
+#: compiled module -> the layer (subpackage) it lives in; its twin is ``<module>_py`` beside it. ``setup.py``
+#: builds ``ext/<name>.pyx`` into ``pyvoip_fast.<layer>._<name>`` from the same table (``tests`` check they agree).
 EXTENSION_MODULES: Dict[str, str] = {
-    "_g711": "_g711_py",
-    "_rtp": "_rtp_py",
-    "_stats": "_stats_py",
-    "_udp": "_udp_py",
+    "_g711": "codecs",
+    "_rtp": "rtp",
+    "_stats": "rtp",
+    "_udp": "net",
 }
+
+
+def _dotted(compiled: str, twin: bool = False) -> str:
+    return f"pyvoip_fast.{EXTENSION_MODULES[compiled]}.{compiled}{'_py' if twin else ''}"
 
 MISSING_EXTENSIONS: List[str] = []
 
 
 def load(compiled: str) -> ModuleType:
-    """Import ``pyvoip_fast.<compiled>`` or, when extensions are off or missing, its twin."""
-    twin = EXTENSION_MODULES[compiled]
+    """Import ``pyvoip_fast.<layer>.<compiled>`` or, when extensions are off or missing, its twin."""
     if not NO_EXTENSIONS:
         try:
-            return importlib.import_module(f"pyvoip_fast.{compiled}")
+            return importlib.import_module(_dotted(compiled))
         except ImportError:
             if compiled not in MISSING_EXTENSIONS:
                 MISSING_EXTENSIONS.append(compiled)
-    return importlib.import_module(f"pyvoip_fast.{twin}")
+    return importlib.import_module(_dotted(compiled, twin=True))
 
 
 def implementation() -> str:
@@ -45,7 +49,7 @@ def implementation() -> str:
         return "python"
     for name in EXTENSION_MODULES:
         try:
-            importlib.import_module(f"pyvoip_fast.{name}")
+            importlib.import_module(_dotted(name))
         except ImportError:
             if name not in MISSING_EXTENSIONS:
                 MISSING_EXTENSIONS.append(name)
@@ -54,5 +58,4 @@ def implementation() -> str:
 
 def module_for(compiled: str, impl: str) -> ModuleType:
     """The compiled module (``impl="cython"``) or its pure-Python twin (``impl="python"``); for parity tests."""
-    name = compiled if impl == "cython" else EXTENSION_MODULES[compiled]
-    return importlib.import_module(f"pyvoip_fast.{name}")
+    return importlib.import_module(_dotted(compiled, twin=impl != "cython"))

@@ -21,7 +21,10 @@ from typing import Dict
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
+#: the repository root, the test data folder and the bundled sample
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SAMPLE = ROOT / "pyvoip_fast" / "data" / "sample.wav"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -67,7 +70,7 @@ def require_ipv6() -> None:
 
 def require_timerfd() -> None:
     """Skip on a laptop where the media clock cannot have a timerfd, fail in CI."""
-    from pyvoip_fast import media
+    from pyvoip_fast.media import session as media
 
     if not sys.platform.startswith("linux"):
         skip_or_fail("timerfd is Linux-only")

@@ -8,9 +8,9 @@ from typing import Any, Awaitable, Callable, List, Optional, Tuple
 import numpy as np
 from scipy import signal
 
-from pyvoip_fast import g711
+from pyvoip_fast.codecs import g711
 from pyvoip_fast.media import MediaSession
-from pyvoip_fast.sdp import MediaParams
+from pyvoip_fast.sip.sdp import MediaParams
 
 RATE = 8000
 

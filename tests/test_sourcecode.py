@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-SIP_DIR = Path(__file__).resolve().parent.parent / "pyvoip_fast" / "sip"
+ROOT = Path(__file__).resolve().parent.parent
+SIP_DIR = ROOT / "pyvoip_fast" / "sip"
 FORBIDDEN = {"asyncio", "socket", "time", "threading", "selectors", "select", "trio", "concurrent", "datetime"}
 SIP_FILES = sorted(SIP_DIR.glob("*.py"))
 
@@ -46,9 +47,49 @@ def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert {"time", "asyncio"} <= _imported_modules(sample)
 
 
-def test_sdp_is_sans_io_too() -> None:
-    sdp = SIP_DIR.parent / "sdp.py"
-    assert not (_imported_modules(sdp) & FORBIDDEN)
+def test_sdp_lives_in_the_sans_io_sip_package() -> None:
+    assert (SIP_DIR / "sdp.py") in SIP_FILES
+
+
+def _lint_imports() -> "subprocess.CompletedProcess[str]":
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers import skip_or_fail
+
+    exe = Path(sys.executable).parent / "lint-imports"
+    found = str(exe) if exe.exists() else shutil.which("lint-imports")
+    if found is None:
+        skip_or_fail("import-linter not installed (it is in the test extra)")
+    return subprocess.run([str(found), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_layers_only_import_downwards() -> None:
+    """The import-linter contracts in pyproject.toml: the layer order and the sans-IO cores."""
+    out = _lint_imports()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Contracts: 2 kept, 0 broken." in out.stdout, out.stdout
+
+
+def test_every_layer_says_what_it_owns_and_may_import() -> None:
+    for layer in ("codecs", "rtp", "sip", "net", "audio", "media", "app"):
+        init = ROOT / "pyvoip_fast" / layer / "__init__.py"
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert "May import" in doc, f"{init} must say what it may import"
+
+
+def test_no_room_too_big() -> None:
+    """A module past ~800 lines or a class past ~400 is asking to be split along the data path (ext/ aside)."""
+    big = []
+    for path in sorted((ROOT / "pyvoip_fast").rglob("*.py")):
+        src = path.read_text(encoding="utf-8")
+        if src.count("\n") > 800:
+            big.append(f"{path.relative_to(ROOT)}: {src.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None and node.end_lineno - node.lineno > 400:
+                big.append(f"{path.relative_to(ROOT)}: class {node.name} {node.end_lineno - node.lineno} lines")
+    assert not big, big
 
 
 def test_package_type_checks_strictly() -> None:

@@ -1,0 +1,613 @@
+"""The command-line peer: the original program's positional form, plus ``call``/``listen``/``demo``/``bench``.
+
+Original form (unchanged from the program this project grew from)::
+
+    pyvoip-fast <local_ip> <local_port> <remote_ip> <remote_port> <audio_file> caller|receiver [options]
+
+Strategy: parse arguments (argparse; the first word decides between the positional form and a subcommand),
+set up logging in the original program's style (plain ``[SIP] ...`` lines on stdout), run one asyncio
+coroutine, and turn every expected failure into one line on stderr and a distinct non-zero exit status — never
+a traceback. Ctrl-C hangs the call up (BYE) before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Coroutine, List, Optional, Sequence, Tuple
+
+from .. import IMPLEMENTATION, __version__
+from .._native import quiet_native_stderr
+from ..errors import AudioDeviceError, AudioFileError, CallError, PyVoipError, TransportError
+
+logger = logging.getLogger("pyvoip_fast.cli")
+
+#: exit statuses (documented in README and in ``--help``)
+EXIT_OK = 0
+EXIT_FAILURE = 1  # anything else that went wrong
+EXIT_USAGE = 2  # bad command line (argparse)
+EXIT_REJECTED = 3  # the peer answered 4xx/5xx/6xx (busy, rejected, unavailable, ...)
+EXIT_NO_ANSWER = 4  # no answer (ring timeout) or no response at all (Timer B, 408)
+EXIT_NETWORK = 5  # the peer vanished mid-call, or the network is unreachable
+EXIT_AUDIO = 6  # bad audio file or audio device
+EXIT_ADDRESS = 7  # bad address, port in use
+EXIT_INTERRUPTED = 130  # Ctrl-C (the call was hung up first)
+
+EXIT_HELP = """exit status:
+  0 call completed    2 bad command line    3 call rejected (4xx/5xx/6xx, e.g. 486 Busy Here)
+  4 no answer / no response (timeout)       5 network error (peer vanished)   6 bad audio file or device
+  7 bad address or port in use              1 other failure                   130 interrupted (call hung up)"""
+
+SUBCOMMANDS = ("call", "listen", "demo", "bench")
+
+BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.wav"
+
+
+class UsageError(Exception):
+    """A command-line value that parsed but makes no sense (reported like argparse errors, exit 2)."""
+
+
+# -- argument parsing ------------------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def _ptime(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if value not in (10, 20, 30, 40, 50, 60):
+        raise argparse.ArgumentTypeError(f"ptime must be 10, 20, 30, 40, 50 or 60 ms, not {value}")
+    return value
+
+
+def _host(text: str) -> str:
+    """An IP literal or a resolvable name, returned as an IP literal."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(text, None, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError):
+        raise argparse.ArgumentTypeError(f"not an IP address or a known host name: {text!r}") from None
+    return str(infos[0][4][0])
+
+
+def _hostport(default_port: int) -> Callable[[str], Tuple[str, int]]:
+    def parse(text: str) -> Tuple[str, int]:
+        text = text.strip()
+        if text.lower().startswith("sip:"):
+            text = text[4:].split(";")[0]
+            if "@" in text:
+                text = text.split("@", 1)[1]
+        host, port = text, str(default_port)
+        if text.startswith("["):
+            end = text.find("]")
+            if end < 0:
+                raise argparse.ArgumentTypeError(f"unclosed IPv6 bracket in {text!r}")
+            host, rest = text[1:end], text[end + 1 :]
+            if rest.startswith(":"):
+                port = rest[1:]
+            elif rest:
+                raise argparse.ArgumentTypeError(f"bad address {text!r}")
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        return _host(host), _port(port)
+
+    return parse
+
+
+def _add_call_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("call options")
+    g.add_argument("--record", metavar="FILE", help="write what the listener hears to FILE (WAV, 8 kHz mono 16-bit)")
+    g.add_argument("--no-play", action="store_true", help="do not open a sound device (statistics and --record only)")
+    g.add_argument("--stats-json", metavar="FILE", help="write the call's statistics as JSON to FILE")
+    g.add_argument("--codec", choices=("pcmu", "pcma"), default="pcmu",
+                   help="preferred codec: pcmu (G.711 mu-law, default) or pcma (A-law); the other is offered too")
+    g.add_argument("--ptime", type=_ptime, default=20, metavar="MS", help="packet time in ms, 10-60 (default 20)")
+    g.add_argument("--duration", type=_positive_float, metavar="S", help="hang up after S seconds")
+    g.add_argument("--ring-timeout", type=_positive_float, metavar="S",
+                   help="caller: CANCEL the call when not answered within S seconds")
+    g.add_argument("--t1", type=_positive_float, metavar="S", default=0.5,
+                   help="SIP timer T1 in seconds (default 0.5; no response gives up after 64*T1 = 32 s)")
+    g.add_argument("--media-timeout", type=_positive_float, metavar="S", default=60.0,
+                   help="end the call as a network error after S seconds without any RTP or RTCP from the peer "
+                   "(default 60; a vanished peer that answers with ICMP errors is noticed after 5 s)")
+    g.add_argument("--rtcp-interval", type=_positive_float, metavar="S",
+                   help="fixed RTCP report interval (default: RFC 3550 section 6.3 for a two-party call)")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="per-packet lines (-v), protocol debug (-vv)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the final summary")
+
+
+def _legacy_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyvoip-fast",
+        description="Peer-to-peer VoIP call (SIP + RTP/RTCP, G.711) in the original program's form. "
+        "The caller streams AUDIO_FILE (any common format) to the receiver and hangs up when it ends; "
+        "the receiver answers one call, plays what it hears and sends AUDIO_FILE back if it exists.",
+        epilog="Subcommands: call, listen, demo, bench ('pyvoip-fast demo --help').\n\n" + EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("local_ip", type=_host, help="local IP address for SIP and RTP")
+    p.add_argument("local_port", type=_port, help="local SIP port")
+    p.add_argument("remote_ip", type=_host, help="the other peer's IP address")
+    p.add_argument("remote_port", type=_port, help="the other peer's SIP port")
+    p.add_argument("audio_file", help="audio to send (WAV, AIFF, FLAC, OGG, MP3, ...); the receiver may name a "
+                   "file that does not exist and then only listens")
+    p.add_argument("role", choices=("caller", "receiver"), help="caller places the call, receiver answers it")
+    p.add_argument("--version", action="version", version=f"pyvoip-fast {__version__} ({IMPLEMENTATION})")
+    _add_call_options(p)
+    return p
+
+
+def _sub_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyvoip-fast",
+        description="Cython-accelerated SIP/RTP G.711 voice-over-IP peer. Also accepts the original form: "
+        "pyvoip-fast LOCAL_IP LOCAL_PORT REMOTE_IP REMOTE_PORT AUDIO_FILE caller|receiver [options]",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"pyvoip-fast {__version__} ({IMPLEMENTATION})")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("call", help="call a peer and stream an audio file to it",
+                       description="Call TARGET (host:port or sip:user@host:port), stream FILE, hang up at its end.",
+                       epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("target", type=_hostport(5060), help="host:port, [v6]:port or sip:user@host:port")
+    c.add_argument("file", nargs="?", help="audio file to send (default: the bundled speech sample)")
+    c.add_argument("--bind", type=_hostport(0), default=None, metavar="HOST:PORT",
+                   help="local SIP address (default: 127.0.0.1 or :: matching the target, any free port)")
+    _add_call_options(c)
+
+    lst = sub.add_parser("listen", help="answer incoming calls and play them",
+                         description="Answer incoming calls on HOST:PORT, play (and/or record) what is heard.",
+                         epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lst.add_argument("--bind", type=_hostport(5060), default=("127.0.0.1", 5060), metavar="HOST:PORT",
+                     help="local SIP address (default 127.0.0.1:5060)")
+    lst.add_argument("--file", help="audio file to send back to callers (default: listen only)")
+    lst.add_argument("--keep-serving", action="store_true",
+                     help="keep answering calls (one after another, or several at once) until Ctrl-C")
+    _add_call_options(lst)
+
+    d = sub.add_parser("demo", help="a full call on loopback with the bundled speech sample",
+                       description="Start an answering and a calling peer on 127.0.0.1 in one process, stream "
+                       "the bundled speech sample, play it if a sound device exists, record it, and print "
+                       "the SIP flow, RTCP reports and the call statistics with a MOS estimate.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--file", help="audio file to stream instead of the bundled sample")
+    _add_call_options(d)
+    d.set_defaults(record="pyvoip-fast-demo.wav")
+
+    b = sub.add_parser("bench", help="print this machine's real-time headroom",
+                       description="Time the per-packet media path (G.711 encode + RTP build on send; RTP parse "
+                       "+ statistics + decode on receive) and print how many real-time streams one core could carry.")
+    b.add_argument("--seconds", type=_positive_float, default=2.0, help="how long to measure (default 2 s)")
+    b.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
+    b.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    return p
+
+
+# -- logging and output ----------------------------------------------------------------------------------------
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.levelno >= logging.WARNING and not msg.startswith("["):
+            msg = f"{record.levelname.lower()}: {msg}"
+        return msg
+
+
+def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
+    """Log plain lines to stdout; returns a function that restores the previous logging set-up."""
+    root = logging.getLogger()
+    saved_level = root.level
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    root.setLevel(level)
+    quiet_names = ("pyvoip_fast.sip", "pyvoip_fast.useragent")
+    # protocol internals (transactions, retransmissions) only at -vv; per-packet lines already at -v
+    if verbose == 1:
+        for name in quiet_names:
+            logging.getLogger(name).setLevel(logging.INFO)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        for name in quiet_names:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+    return restore
+
+
+def _fail(code: int, message: str) -> int:
+    sys.stdout.flush()
+    print(f"pyvoip-fast: error: {message}", file=sys.stderr)
+    return code
+
+
+def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
+    s = stats
+    lines = [title]
+    lines.append(f"  Codec:             {s.codec or '-'}/{s.clock_rate}, ptime {s.ptime_ms} ms")
+    lines.append(f"  Duration:          {s.duration:.1f} s")
+    # over the time spent sending (packets x ptime), as the original program reported it
+    send_seconds = s.packets_sent * s.ptime_ms / 1000.0
+    kbps = (s.bytes_sent * 8 / send_seconds / 1000) if send_seconds > 0 else 0.0
+    lines.append(f"  Total Packets Sent: {s.packets_sent:,}   Total Data Sent: {s.bytes_sent:,} bytes   "
+                 f"Average Bitrate: {kbps:.1f} kbps")
+    lines.append(f"  Packets Received:  {s.packets_received:,}   Total Bytes: {s.bytes_received:,} bytes")
+    lines.append(f"  Lost:              {s.packets_lost:,} ({s.loss_percent:.1f}%)   late {s.packets_late:,}   "
+                 f"duplicated {s.packets_duplicated:,}   concealed frames {s.frames_concealed:,}")
+    rtt = "n/a" if s.rtt_ms is None else f"{s.rtt_ms:.1f} ms"
+    if s.packets_received:
+        lines.append(f"  Jitter:            {s.jitter_ms:.1f} ms   RTT: {rtt}   "
+                     f"jitter buffer {s.jitter_buffer_delay_ms:.0f} ms")
+    else:  # a side that only sent has no jitter and no playout delay of its own to report
+        lines.append(f"  Jitter:            n/a (nothing received)   RTT: {rtt}")
+    if s.remote_packets_lost is not None:
+        remote_jitter = "n/a" if s.remote_jitter_ms is None else f"{s.remote_jitter_ms:.1f} ms"
+        lines.append(f"  Peer's reports:    lost {s.remote_packets_lost:,}, jitter {remote_jitter} "
+                     "(our stream as the peer received it)")
+    if s.packets_received:
+        lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}, MOS = {s.mos:.2f}   "
+                     f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")
+    else:
+        lines.append("  Quality (E-model): n/a (no audio received on this side)")
+    if s.dtmf_received:
+        lines.append(f"  DTMF received:     {s.dtmf_received}")
+    return "\n".join(lines)
+
+
+def _write_stats(path: Optional[str], stats: Any) -> None:
+    if path:
+        try:
+            Path(path).write_text(stats.to_json() + "\n")
+        except OSError as exc:
+            raise AudioFileError(f"cannot write statistics to {path}: {exc.strerror or exc}") from None
+        logger.info("[Call] Statistics written to %s", path)
+
+
+# -- the commands ----------------------------------------------------------------------------------------------
+
+
+def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
+    from .phone import Phone
+    from .useragent import TimerConfig
+
+    codecs = ("PCMA", "PCMU") if args.codec == "pcma" else ("PCMU", "PCMA")
+    media_options = {}
+    if getattr(args, "rtcp_interval", None):
+        media_options["rtcp_interval"] = args.rtcp_interval
+    if getattr(args, "media_timeout", None):
+        media_options["media_timeout"] = args.media_timeout
+    return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
+                 media_options=media_options)
+
+
+def _sound_device_problem() -> Optional[str]:
+    """None when PyAudio can open the default output device, else why not."""
+    try:
+        import pyaudio
+    except ImportError:
+        return "PyAudio is not installed (pip install 'pyvoip-fast[audio]')"
+    try:
+        with quiet_native_stderr():
+            pa = pyaudio.PyAudio()
+            try:
+                pa.get_default_output_device_info()
+            finally:
+                pa.terminate()
+    except (OSError, IOError) as exc:
+        return f"no default output device ({exc})"
+    return None
+
+
+def _want_play(args: argparse.Namespace) -> bool:
+    """Play through the sound device unless --no-play; without a usable device, say so once and go on."""
+    if args.no_play:
+        return False
+    problem = _sound_device_problem()
+    if problem is not None:
+        if getattr(args, "record", None):
+            logger.warning("[Audio] Not playing: %s; the audio is recorded to %s", problem, args.record)
+        else:
+            logger.warning("[Audio] Not playing: %s; use --record FILE to keep the audio", problem)
+        return False
+    return True
+
+
+async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Tuple[str, int],
+                    audio: Optional[str]) -> int:
+    from .phone import CallEnd
+
+    if audio is not None and not Path(audio).exists():
+        raise AudioFileError(f"{audio}: no such file")
+    play = _want_play(args)
+    phone = _phone(local[0], local[1], args)
+    async with phone:
+        call = await phone.call(target, source=audio, record=args.record, play=play,
+                                ring_timeout=args.ring_timeout)
+        try:
+            reason = await call.wait_done(timeout=args.duration)
+        except asyncio.CancelledError:
+            await call.hangup()
+            raise
+        finally:
+            if call.ended:
+                print(_summary(call.stats), flush=True)
+                _write_stats(args.stats_json, call.stats)
+        if reason == CallEnd.PEER_LOST:
+            return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
+    return EXIT_OK
+
+
+async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: Optional[str],
+                      expected: Optional[Tuple[str, int]], keep_serving: bool) -> int:
+    from ..sip.sdp import NegotiationError
+    from .phone import CallEnd
+
+    source: Optional[str] = None
+    if audio is not None:
+        if Path(audio).exists():
+            source = audio
+            from ..audio.io import open_source
+
+            open_source(Path(audio)).close()  # a bad file fails now, before any call
+        else:
+            logger.info("[Audio] %s does not exist: only listening (nothing is sent back)", audio)
+    play = _want_play(args)
+    phone = _phone(local[0], local[1], args)
+    status = EXIT_OK
+    async with phone:
+        host, port = phone.local_address
+        logger.info("[SIP] Listening on %s:%d", host, port)
+        n = 0
+        tasks: List["asyncio.Task[int]"] = []
+
+        async def serve(incoming: Any, index: int) -> int:
+            record = args.record
+            if record and index > 1:
+                stem, ext = os.path.splitext(record)
+                record = f"{stem}-{index}{ext or '.wav'}"
+            call = await phone.answer(incoming, source=source, record=record, play=play)
+            try:
+                reason = await call.wait_done(timeout=args.duration)
+            except asyncio.CancelledError:
+                await call.hangup()
+                raise
+            finally:
+                if call.ended:
+                    print(_summary(call.stats), flush=True)
+                    path = args.stats_json
+                    if path and index > 1:
+                        stem, ext = os.path.splitext(path)
+                        path = f"{stem}-{index}{ext}"
+                    _write_stats(path, call.stats)
+            if reason == CallEnd.PEER_LOST:
+                return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
+            return EXIT_OK
+
+        def report(index: int, task: "asyncio.Task[int]") -> None:
+            """Keep serving: a call that failed is logged at once (and forgotten), the listener goes on."""
+            if task in tasks:
+                tasks.remove(task)
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is not None:
+                logger.error("[Call] Call %d failed: %s", index, exc or type(exc).__name__)
+
+        try:
+            while True:
+                incoming = await phone.incoming()
+                n += 1
+                remote = tuple(incoming.remote_addr[:2])
+                if expected is not None and (remote[0], remote[1]) != expected:
+                    logger.info("[SIP] Call from %s:%d (expected %s:%d): answering anyway",
+                                remote[0], remote[1], expected[0], expected[1])
+                if not keep_serving:
+                    try:
+                        return await serve(incoming, n)
+                    except NegotiationError as exc:
+                        # answered 488 (RFC 3264 §6): that call never started, so it is not "the" call this
+                        # one-shot listener waits for; a stray INVITE with an odd offer must not end the listener
+                        logger.warning("[Call] Call %d not accepted (%s): still waiting for a call", n, exc)
+                        continue
+                task = asyncio.ensure_future(serve(incoming, n))
+                tasks.append(task)
+                task.add_done_callback(functools.partial(report, n))
+        finally:
+            running = list(tasks)
+            for t in running:
+                t.cancel()  # each hangs up (BYE) and prints its statistics; report() logs any failure
+            await asyncio.gather(*running, return_exceptions=True)
+    return status
+
+
+async def _run_demo(args: argparse.Namespace) -> int:
+    from .phone import Phone
+
+    audio = args.file or str(BUNDLED_SAMPLE)
+    if not Path(audio).exists():
+        raise AudioFileError(f"{audio}: no such file")
+    play = _want_play(args)
+    logger.info("[Demo] pyvoip-fast %s (%s): a call on 127.0.0.1 streaming %s", __version__, IMPLEMENTATION,
+                Path(audio).name)
+    answerer = _phone("127.0.0.1", 0, args)
+    caller = _phone("127.0.0.1", 0, args)
+    async with answerer, caller:
+        target = answerer.local_address
+
+        async def answer() -> Any:
+            call = await answerer.answer(record=args.record, play=play)
+            await call.wait_done()
+            return call
+
+        answering = asyncio.ensure_future(answer())
+        try:
+            call = await caller.call(target, source=audio, ring_timeout=args.ring_timeout)
+            await call.wait_done(timeout=args.duration)
+            received = await asyncio.wait_for(answering, 10.0)
+        finally:
+            if not answering.done():
+                answering.cancel()
+                with contextlib.suppress(BaseException):
+                    await answering
+    print(_summary(call.stats, "[Demo] Caller statistics"), flush=True)
+    print(_summary(received.stats, "[Demo] Receiver statistics"), flush=True)
+    _write_stats(args.stats_json, received.stats)
+    if args.record:
+        logger.info("[Demo] What the receiver heard is in %s", args.record)
+    return EXIT_OK
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import realtime_headroom
+
+    print(realtime_headroom(seconds=args.seconds), flush=True)
+    return EXIT_OK
+
+
+# -- error mapping and the entry point -------------------------------------------------------------------------
+
+
+def _status_for_call_error(exc: CallError) -> Tuple[int, str]:
+    """Exit status and one-line message for a failed call, as ``EXIT_HELP`` documents them.
+
+    408 (Timer B: no response at all), 480 (temporarily unavailable: nobody picked up) and 487 (our CANCEL after
+    the ring timeout) are "no answer" (4); every other final 4xx/5xx/6xx is a rejection (3); anything else (status
+    0: the call was torn down locally, e.g. the user agent closed) is a plain failure (1).
+    """
+    code = exc.status_code
+    if code == 408:
+        if exc.reason == "Request Timeout":  # Timer B: our INVITE was never answered at all
+            return EXIT_NO_ANSWER, f"no response from the peer: {exc} (is anything listening there?)"
+        return EXIT_NO_ANSWER, f"no response from the peer: {exc}"  # e.g. our 200 OK never got its ACK
+    if code in (480, 487):
+        return EXIT_NO_ANSWER, f"no answer: {exc}"
+    if 400 <= code < 700:
+        return EXIT_REJECTED, f"call rejected: {exc}"
+    return EXIT_FAILURE, f"call failed: {exc}"
+
+
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run the command's coroutine; Ctrl-C cancels it (its cleanup hangs up) and exits 130."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(coro_factory())
+        interrupted = False
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            logger.info("[Call] Interrupted: hanging up")
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, on_signal)
+            loop.add_signal_handler(signal.SIGTERM, on_signal)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if interrupted:
+                return EXIT_INTERRUPTED
+            raise
+
+    try:
+        return asyncio.run(runner())
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except CallError as exc:
+        code, message = _status_for_call_error(exc)
+        return _fail(code, message)
+    except AudioFileError as exc:
+        return _fail(EXIT_AUDIO, f"bad audio file: {exc}")
+    except AudioDeviceError as exc:
+        return _fail(EXIT_AUDIO, f"audio device: {exc}")
+    except TransportError as exc:
+        return _fail(EXIT_ADDRESS, str(exc))
+    except PyVoipError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
+    except OSError as exc:
+        return _fail(EXIT_NETWORK, f"network error: {exc.strerror or exc}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``pyvoip-fast`` and ``python -m pyvoip_fast``; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args_list if not a.startswith("-")), None)
+    legacy = first is not None and first not in SUBCOMMANDS
+    parser = _legacy_parser() if legacy else _sub_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return int(exc.code or 0)
+    if not legacy and args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    restore_logging = _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    started = time.monotonic()
+    try:
+        if legacy:
+            local = (args.local_ip, args.local_port)
+            remote = (args.remote_ip, args.remote_port)
+            if args.role == "caller":
+                status = _run(lambda: _run_call(args, local, remote, args.audio_file))
+            else:
+                status = _run(lambda: _run_listen(args, local, args.audio_file, remote, keep_serving=False))
+        elif args.command == "call":
+            target = args.target
+            bind = args.bind or (("::1" if ":" in target[0] else "127.0.0.1"), 0)
+            status = _run(lambda: _run_call(args, bind, target, args.file or str(BUNDLED_SAMPLE)))
+        elif args.command == "listen":
+            status = _run(lambda: _run_listen(args, args.bind, args.file, None, keep_serving=args.keep_serving))
+        elif args.command == "demo":
+            status = _run(lambda: _run_demo(args))
+        else:
+            status = _run_bench(args)
+    finally:
+        logger.debug("finished in %.2f s", time.monotonic() - started)
+        restore_logging()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

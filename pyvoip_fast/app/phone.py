@@ -1,0 +1,399 @@
+"""Calls with audio: the public asyncio API that joins SIP signalling and the media engine.
+
+Strategy: a :class:`Phone` owns one SIP :class:`~pyvoip_fast.useragent.UserAgent` (signalling on one UDP port).
+For every call it binds an RTP/RTCP socket pair first (so the SDP offer or answer carries real ports), runs
+the offer/answer exchange (RFC 3264), and starts a :class:`~pyvoip_fast.media.MediaSession` with the
+negotiated codec, ptime and remote address. A :class:`Call` bundles both halves and ends them together:
+a remote BYE, a local hang-up, the end of the audio file (when ``hangup_when_done``), or a vanished peer.
+
+Example::
+
+    async with Phone("127.0.0.1", 5060) as phone:
+        call = await phone.call("127.0.0.1:5061", source="greeting.mp3", record="heard.wav")
+        reason = await call.wait_done()          # file finished -> BYE sent
+        print(call.stats.to_json())
+
+Nothing here touches bytes on the wire; see ``sip/`` (sans-IO), ``useragent.py`` (asyncio SIP) and
+``media.py`` (RTP/RTCP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from ..audio import io as audio_io
+from ..media.callstats import CallStatistics
+from ..errors import CallError
+from ..media import MediaSession
+from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
+from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Phone", "Call", "CallEnd"]
+
+SourceLike = Union[None, str, "os.PathLike[str]", Any]
+SinkLike = Union[None, Any]
+
+
+class CallEnd:
+    """Why a call ended: one of these strings is what :meth:`Call.wait_done` returns."""
+
+    REMOTE_HANGUP = "remote hangup"
+    LOCAL_HANGUP = "local hangup"
+    SOURCE_DONE = "audio finished"
+    PEER_LOST = "peer lost"
+    DURATION = "duration reached"
+
+
+def _open_source(source: SourceLike) -> Any:
+    if source is None:
+        return None
+    if isinstance(source, (str, os.PathLike)):
+        return audio_io.open_source(Path(source))
+    return source
+
+
+class Call:
+    """One established call: SIP dialog plus its audio stream.
+
+    Attributes:
+        sip: the SIP side (:class:`~pyvoip_fast.useragent.SipCall`).
+        media: the audio stream (:class:`~pyvoip_fast.media.MediaSession`).
+        params: the negotiated media parameters.
+        is_caller: True on the side that sent the INVITE.
+    """
+
+    def __init__(
+        self,
+        sip: SipCall,
+        media: MediaSession,
+        params: MediaParams,
+        *,
+        local_sdp: SessionDescription,
+        rtp_host: str,
+        codecs: Sequence[str],
+        owned: Sequence[Any] = (),
+        hangup_when_done: bool = False,
+    ) -> None:
+        self.sip = sip
+        self.media = media
+        self.params = params
+        self.is_caller = bool(getattr(sip, "is_caller", False))
+        self._local_sdp = local_sdp
+        self._rtp_host = rtp_host
+        self._codecs = tuple(codecs)
+        self._owned = list(owned)
+        self._hangup_when_done = hangup_when_done
+        self._end_reason: Optional[str] = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._on_closed: Optional[Callable[["Call"], None]] = None
+        sip.on_reinvite = self._on_reinvite
+        answered = getattr(sip, "local_sdp", local_sdp)
+        offered = getattr(sip, "remote_sdp", None)
+        if answered is not local_sdp and offered is not None:
+            # a re-INVITE came before the ACK of our 200 OK (the ACK was late or lost) and the user agent answered
+            # it before this call existed: apply that exchange to the media now
+            try:
+                self.params = negotiate(answered, offered)
+                self.media.update(self.params)
+                self._local_sdp = answered
+                logger.info("[Call] Re-negotiated: direction %s", self.params.direction)
+            except (NegotiationError, ValueError, RuntimeError) as exc:
+                logger.warning("[Call] Cannot apply the re-INVITE answered before the ACK: %s", exc)
+
+    # -- public API ----------------------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> CallStatistics:
+        """The call's statistics (live while the call runs, final after it ended)."""
+        return self.media.stats
+
+    @property
+    def ended(self) -> bool:
+        return self._closed
+
+    @property
+    def end_reason(self) -> Optional[str]:
+        """Why the call ended (a :class:`CallEnd` value), None while it runs."""
+        return self._end_reason
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send DTMF digits as RFC 4733 telephone-events (``"0"-"9"``, ``"*"``, ``"#"``, ``"A"-"D"``)."""
+        self.media.send_dtmf(digits)
+
+    async def wait_done(self, timeout: Optional[float] = None) -> str:
+        """Wait until the call ends and tear it down; return why it ended (a :class:`CallEnd` value).
+
+        The call ends when the peer hangs up, when the peer vanishes (media gone silent after ICMP errors),
+        when ``timeout`` seconds pass (then it is hung up), or — with ``hangup_when_done`` — when the audio
+        source is finished (then it is hung up with BYE).
+        """
+        waiters: List["asyncio.Future[Any]"] = [
+            asyncio.ensure_future(self.sip.wait_ended()),
+            asyncio.ensure_future(self.media.peer_lost.wait()),
+        ]
+        if self._hangup_when_done:
+            waiters.append(asyncio.ensure_future(self.media.source_done()))
+        deadline_task: Optional["asyncio.Future[Any]"] = None
+        if timeout is not None:
+            deadline_task = asyncio.ensure_future(asyncio.sleep(timeout))
+            waiters.append(deadline_task)
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if waiters[0] in done and not waiters[0].cancelled() and waiters[0].exception() is None:
+            # the SIP side ended first: a BYE from the peer (the user agent logs it) or a dialog failure
+            sip_reason = str(waiters[0].result())
+            reason = CallEnd.REMOTE_HANGUP if sip_reason == "remote hangup" else sip_reason
+            await self._close(reason)
+        elif waiters[1] in done:
+            logger.error("[Call] Network error: the remote party stopped responding (no media, ICMP unreachable)")
+            await self._close(CallEnd.PEER_LOST, bye_timeout=2.0)
+        elif deadline_task is not None and deadline_task in done:
+            await self.hangup(CallEnd.DURATION)
+        else:
+            # the source finished: give the last packets time to play out at the other side, then BYE
+            await asyncio.sleep(0.2)
+            await self.hangup(CallEnd.SOURCE_DONE)
+        assert self._end_reason is not None
+        return self._end_reason
+
+    async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP) -> None:
+        """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent."""
+        await self._close(reason, send_bye=True)
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    async def _close(self, reason: str, *, send_bye: bool = True, bye_timeout: Optional[float] = None) -> None:
+        async with self._lock:
+            if self._closed:
+                return
+            self._end_reason = reason
+            await self.media.stop(reason)
+            if send_bye and not self.sip.ended:
+                try:
+                    if bye_timeout is None:
+                        await self.sip.hangup()
+                    else:
+                        await asyncio.wait_for(self.sip.hangup(), bye_timeout)
+                except (asyncio.TimeoutError, CallError) as exc:
+                    logger.warning("[SIP] BYE not confirmed: %s", exc or "no response")
+            for obj in self._owned:
+                try:
+                    obj.close()
+                except Exception:  # a sink that fails to close must not hide the call's result
+                    logger.debug("closing %r failed", obj, exc_info=True)
+            self._closed = True
+            if self._on_closed is not None:
+                self._on_closed(self)
+
+    def _on_reinvite(self, offer: SessionDescription) -> SessionDescription:
+        """Answer a re-INVITE (hold / resume): same ports, the direction mirrored, media updated."""
+        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=self._codecs)
+        params = negotiate(answer, offer)
+        try:
+            self.media.update(params)
+        except (ValueError, RuntimeError) as exc:  # e.g. an unsupported ptime, or the call is ending
+            raise NegotiationError(f"cannot apply the new session description: {exc}") from None
+        self.params = params
+        logger.info("[Call] Re-negotiated: direction %s", params.direction)
+        return answer
+
+
+class Phone:
+    """A SIP peer that places and answers calls with audio, without any proxy.
+
+    Args:
+        host: local address for SIP and RTP (IPv4 or IPv6 literal).
+        port: local SIP port.
+        codecs: codecs to offer/accept, in preference order (``"PCMU"``, ``"PCMA"``).
+        ptime: packetisation time in ms (10-60).
+        user: the user part of our SIP URI.
+        timers: SIP timer settings (T1, T2, T4).
+        media_options: extra keyword arguments for :meth:`MediaSession.create` (``peer_timeout``,
+            ``rtcp_interval``, jitter-buffer delays, ...).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5060,
+        *,
+        codecs: Sequence[str] = ("PCMU", "PCMA"),
+        ptime: int = 20,
+        user: str = "pyvoip",
+        timers: Optional[TimerConfig] = None,
+        media_options: Optional[dict] = None,  # type: ignore[type-arg]
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.codecs = tuple(codecs)
+        self.ptime = ptime
+        self.user = user
+        self.timers = timers
+        self.media_options = dict(media_options or {})
+        self.ua: Optional[UserAgent] = None
+        self._calls: "set[Call]" = set()
+
+    async def start(self) -> "Phone":
+        """Bind the SIP socket. Raises :class:`~pyvoip_fast.errors.TransportError` on a bad address/port."""
+        if self.ua is None:
+            kwargs: dict = {"user": self.user}  # type: ignore[type-arg]
+            if self.timers is not None:
+                kwargs["timers"] = self.timers
+            self.ua = await UserAgent.create(self.host, self.port, **kwargs)
+        return self
+
+    async def close(self) -> None:
+        """Hang up every call still running (media stopped, BYE sent without waiting) and close the SIP socket.
+
+        Idempotent. Calls ended this way report :attr:`CallEnd.LOCAL_HANGUP`.
+        """
+        calls, self._calls = list(self._calls), set()
+        for call in calls:
+            # the user agent's close() sends the BYEs without waiting for their answers
+            await call._close(CallEnd.LOCAL_HANGUP, send_bye=False)
+        if self.ua is not None:
+            await self.ua.close()
+            self.ua = None
+
+    def _track(self, call: "Call") -> "Call":
+        self._calls.add(call)
+        call._on_closed = self._calls.discard
+        return call
+
+    async def __aenter__(self) -> "Phone":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def local_address(self) -> Tuple[str, int]:
+        assert self.ua is not None, "Phone not started"
+        return tuple(self.ua.local_address)  # type: ignore[return-value]
+
+    def _sinks(self, sink: SinkLike, record: Optional[Union[str, "os.PathLike[str]"]], play: bool) -> Tuple[Any, List[Any]]:
+        sinks: List[Any] = []
+        if sink is not None:
+            sinks.append(sink)
+        if record is not None:
+            sinks.append(audio_io.WavRecorder(Path(record)))
+        if play:
+            sinks.append(audio_io.PyAudioSink())
+        if not sinks:
+            return None, []
+        combined = sinks[0] if len(sinks) == 1 else audio_io.TeeSink(*sinks)
+        owned = [s for s in sinks if s is not sink]
+        return combined, owned
+
+    async def call(
+        self,
+        target: Union[str, Tuple[str, int]],
+        *,
+        source: SourceLike = None,
+        sink: SinkLike = None,
+        record: Optional[Union[str, "os.PathLike[str]"]] = None,
+        play: bool = False,
+        ring_timeout: Optional[float] = None,
+        hangup_when_done: bool = True,
+        on_dtmf: Optional[Callable[[str], Any]] = None,
+    ) -> Call:
+        """Place a call and start the audio once it is answered.
+
+        Args:
+            target: ``"host:port"``, ``(host, port)`` or a SIP URI.
+            source: an audio file path (any format libsndfile reads) or a source object; None sends nothing.
+            sink / record / play: where received audio goes: a sink object, a WAV file, the sound device.
+            ring_timeout: CANCEL the call when not answered within this many seconds.
+            hangup_when_done: hang up (BYE) when the source is finished (see :meth:`Call.wait_done`).
+
+        Raises:
+            CallError: rejected (4xx/5xx/6xx), not answered, or no response (408).
+            AudioFileError, TransportError, AudioDeviceError.
+        """
+        await self.start()
+        assert self.ua is not None
+        src = _open_source(source)
+        owned: List[Any] = [src] if src is not None and src is not source else []
+        media: Optional[MediaSession] = None
+        try:
+            combined, sink_owned = self._sinks(sink, record, play)
+            owned.extend(sink_owned)
+            media = await MediaSession.create(self.host, **self.media_options)
+            offer = make_offer(self.host, media.local_rtp_port, codecs=self.codecs, ptime=self.ptime)
+            sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
+            params = negotiate(offer, sip.remote_sdp)
+            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
+        except BaseException:
+            if media is not None:
+                await media.stop("call failed")
+            for obj in owned:
+                obj.close()
+            raise
+        return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=self.codecs,
+                                owned=owned, hangup_when_done=hangup_when_done))
+
+    async def incoming(self) -> IncomingCall:
+        """Wait for the next incoming call (not answered yet)."""
+        await self.start()
+        assert self.ua is not None
+        return await self.ua.incoming()
+
+    async def answer(
+        self,
+        incoming: Optional[IncomingCall] = None,
+        *,
+        source: SourceLike = None,
+        sink: SinkLike = None,
+        record: Optional[Union[str, "os.PathLike[str]"]] = None,
+        play: bool = False,
+        ring: bool = True,
+        on_dtmf: Optional[Callable[[str], Any]] = None,
+    ) -> Call:
+        """Answer an incoming call (the next one when ``incoming`` is None) and start its audio.
+
+        An offer with no codec in common is rejected with ``488 Not Acceptable Here`` and raises
+        :class:`~pyvoip_fast.sdp.NegotiationError`.
+        """
+        if incoming is None:
+            incoming = await self.incoming()
+        src = _open_source(source)
+        owned: List[Any] = [src] if src is not None and src is not source else []
+        media: Optional[MediaSession] = None
+        try:
+            combined, sink_owned = self._sinks(sink, record, play)
+            owned.extend(sink_owned)
+            media = await MediaSession.create(self.host, **self.media_options)
+            try:
+                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=self.codecs)
+                params = negotiate(answer, incoming.offer)
+            except NegotiationError as exc:
+                logger.warning("[SIP] Rejecting call: %s", exc)
+                await incoming.reject(488)
+                raise
+            if ring:
+                await incoming.ring()
+            # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
+            # sending on our 200 OK, before its ACK reaches us
+            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
+            sip = await incoming.answer(answer)
+            logger.info("[Call] Session established - Ready to receive audio")
+        except BaseException:
+            if media is not None:
+                await media.stop("call failed")
+            for obj in owned:
+                obj.close()
+            raise
+        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=self.codecs,
+                                owned=owned))

@@ -1,0 +1,541 @@
+"""The asyncio user agent: ``SipEndpoint`` on a UDP socket, with an awaitable call API.
+
+Strategy
+--------
+A thin adapter in aioquic's ``asyncio/protocol.py`` manner (STYLE.md item 15). One ``DatagramProtocol`` feeds
+every datagram into the sans-IO ``SipEndpoint`` with ``loop.time()`` as ``now``; after every step (datagram,
+timer, application action) the adapter sends what the endpoint queued, dispatches its events to futures and
+queues, and re-arms a single ``loop.call_at`` timer at ``endpoint.get_timer()``. All protocol decisions
+(retransmissions, ACKs, CANCEL/487, 481, OPTIONS...) live in the endpoint; this module only turns events into
+awaitables:
+
+- ``UserAgent.call()`` waits for the final response: 2xx -> ``SipCall``; anything else -> ``CallError`` with the
+  status and reason (408 for Timer B, "no response"). A ring timeout or an asyncio cancellation sends CANCEL.
+- ``UserAgent.incoming()`` yields ``IncomingCall`` objects (the INVITE already got ``100 Trying``); their
+  ``answer()`` returns once the ACK arrived (the endpoint retransmits the 200 until then).
+- ``SipCall.hangup()`` sends BYE and waits for its final response (or Timer F); ``wait_ended()`` says why a
+  call ended. Re-INVITEs (hold / resume) are answered through ``SipCall.on_reinvite`` or, by default, by
+  mirroring the offered direction with our current media address.
+
+Log lines (logger ``pyvoip_fast.useragent``) follow the original program: ``[SIP] Sending INVITE to ...``,
+``[SIP] Received 200 OK``, ``[SIP] Sending ACK``... at INFO; retransmissions at DEBUG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import ipaddress
+import logging
+import socket
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from ..errors import CallError, LocalProtocolError, SdpParseError, TransportError
+from ..sip.sdp import NegotiationError, SessionDescription, make_answer
+from ..sip import events as ev
+from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
+from ..sip.transaction import TimerConfig
+from ..sip.uri import SipUri, parse_uri, split_hostport
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["UserAgent", "IncomingCall", "SipCall", "TimerConfig"]
+
+Addr = Tuple[str, int]
+
+#: seconds a cancelled ``call()`` waits for the INVITE's final response (so the 487 gets its ACK)
+_CANCEL_LINGER = 2.0
+Target = Union[str, Tuple[str, int]]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Flag:
+    """Something that is both a bool and an awaitable (``incoming.cancelled``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def __bool__(self) -> bool:
+        return self._future.done()
+
+    def __await__(self) -> Any:
+        return asyncio.shield(self._future).__await__()
+
+
+class SipCall:
+    """An established call.
+
+    Attributes:
+        local_sdp / remote_sdp: the descriptions in force (updated by re-INVITEs).
+        remote_addr: the peer's signalling address; call_id; is_caller.
+        on_reinvite: called with the new remote offer; returns our answer (``SessionDescription``); raise
+            ``NegotiationError`` to refuse (488). None: mirror the offered direction with our current media.
+    """
+
+    def __init__(self, ua: "UserAgent", handle: int, *, local_sdp: SessionDescription,
+                 remote_sdp: SessionDescription, remote_addr: Addr, call_id: str, is_caller: bool) -> None:
+        self._ua = ua
+        self.handle = handle
+        self.local_sdp = local_sdp
+        self.remote_sdp = remote_sdp
+        self.remote_addr = remote_addr
+        self.call_id = call_id
+        self.is_caller = is_caller
+        self.on_reinvite: Optional[Callable[[SessionDescription], SessionDescription]] = None
+        self._ended: asyncio.Future[str] = ua._loop.create_future()
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over."""
+        return self._ended.done()
+
+    @property
+    def end_reason(self) -> Optional[str]:
+        """Why the call ended (None while it runs)."""
+        return self._ended.result() if self._ended.done() else None
+
+    def _finish(self, reason: str) -> None:
+        if not self._ended.done():
+            self._ended.set_result(reason)
+
+    async def hangup(self) -> None:
+        """Send BYE and wait for its final response (at most 64·T1). Does nothing if already ended."""
+        if self.ended:
+            return
+        sent = self._ua._act(lambda now: self._ua._endpoint.bye(self.handle, now))
+        if not sent:
+            self._finish("local hangup")
+            return
+        await asyncio.shield(self._ended)
+
+    async def wait_ended(self) -> str:
+        """Wait for the end of the call.
+
+        Returns:
+            ``"remote hangup"`` (BYE received and answered), ``"local hangup"``, ``"no ACK"`` or ``"closed"``.
+        """
+        return await asyncio.shield(self._ended)
+
+    def __repr__(self) -> str:
+        return f"<SipCall {self.call_id} {'caller' if self.is_caller else 'callee'} {self.end_reason or 'active'}>"
+
+
+class IncomingCall:
+    """An INVITE waiting for our decision.
+
+    Attributes:
+        offer: the SDP offer; remote_addr: where the INVITE came from; from_uri; call_id; handle;
+        cancelled: truthy once the caller cancelled, and awaitable until then.
+    """
+
+    def __init__(self, ua: "UserAgent", event: ev.IncomingCall, offer: SessionDescription) -> None:
+        self._ua = ua
+        self.handle = event.handle
+        self.offer = offer
+        self.remote_addr: Addr = event.remote_addr
+        self.from_uri = event.from_uri
+        self.to_uri = event.to_uri
+        self.call_id = event.call_id
+        self.request = event.request
+        self.cancelled = _Flag(ua._loop)
+        self._confirmed: asyncio.Future[None] = ua._loop.create_future()
+        self._answered = False
+        self._call: Optional[SipCall] = None
+
+    def _check_open(self) -> None:
+        if self.cancelled:
+            raise CallError(487, "Request Terminated", "the caller cancelled the call")
+        if self._ua._endpoint.call_state(self.handle) is not CallState.INCOMING:
+            raise CallError(0, "call already answered or rejected")
+
+    async def ring(self) -> None:
+        """Send 180 Ringing."""
+        self._check_open()
+        self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now))
+
+    async def answer(self, answer_sdp: SessionDescription) -> SipCall:
+        """Accept with 200 OK carrying ``answer_sdp``; returns once the ACK arrived.
+
+        Raises:
+            CallError: 487 if the caller cancelled first; 408 if no ACK came (the endpoint then sent BYE).
+        """
+        self._check_open()
+        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer,
+                       remote_addr=self.remote_addr, call_id=self.call_id, is_caller=False)
+        self._call = call
+        self._ua._sip_calls[self.handle] = call
+        body = answer_sdp.serialize()
+        self._ua._act(lambda now: self._ua._endpoint.answer(self.handle, now, body=body))
+        await asyncio.shield(self._confirmed)
+        return call
+
+    async def reject(self, code: int = 486, reason: Optional[str] = None) -> None:
+        """Decline with a final response (486 Busy Here by default)."""
+        self._check_open()
+        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason))
+
+    def __repr__(self) -> str:
+        return f"<IncomingCall {self.call_id} from {self.from_uri}>"
+
+
+class _Pending:
+    """An outgoing INVITE waiting for its final response."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, offer: SessionDescription, dest: Addr) -> None:
+        self.final: asyncio.Future[ev.Event] = loop.create_future()
+        self.offer = offer
+        self.dest = dest
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, ua: "UserAgent") -> None:
+        self.ua = ua
+
+    def datagram_received(self, data: bytes, addr: Tuple[Any, ...]) -> None:
+        self.ua._receive(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("[SIP] socket error: %s", exc)
+
+
+class UserAgent:
+    """A SIP user agent on one UDP port. Create it with ``await UserAgent.create(...)``."""
+
+    def __init__(self) -> None:  # use create()
+        self._loop = asyncio.get_running_loop()
+        self._transport: Optional[asyncio.DatagramTransport] = None
+        self._endpoint: SipEndpoint
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at: Optional[float] = None
+        self._incoming: "asyncio.Queue[IncomingCall]" = asyncio.Queue()
+        self._pending: Dict[int, _Pending] = {}
+        self._incoming_calls: Dict[int, IncomingCall] = {}
+        self._sip_calls: Dict[int, SipCall] = {}
+        self._closed = False
+        self.local_address: Addr = ("", 0)
+
+    @classmethod
+    async def create(
+        cls,
+        local_host: str = "127.0.0.1",
+        local_port: int = 5060,
+        *,
+        user: str = "pyvoip",
+        timers: Optional[TimerConfig] = None,
+    ) -> "UserAgent":
+        """Bind a UDP socket and start serving.
+
+        Args:
+            local_host: address to bind (IPv4 or IPv6 literal, or a name); default loopback.
+            local_port: port to bind (0 picks a free one).
+            user: user part of our SIP URIs.
+            timers: T1/T2/T4.
+
+        Raises:
+            TransportError: the address cannot be bound (in use, not local, malformed); one-line message.
+        """
+        ua = cls()
+        loop = ua._loop
+        family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
+        if not isinstance(local_port, int) or not 0 <= local_port <= 65535:
+            raise TransportError(f"bad SIP port {local_port!r}: must be 0-65535")
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(ua), local_addr=(local_host, local_port), family=family
+            )
+        except socket.gaierror as exc:
+            raise TransportError(f"bad local address {local_host!r}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            where = f"{local_host}:{local_port}" if family == socket.AF_INET else f"[{local_host}]:{local_port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise TransportError(f"cannot bind {where}: address already in use") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise TransportError(f"cannot bind {where}: address not available on this machine") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise TransportError(f"cannot bind {where}: permission denied") from None
+            raise TransportError(f"cannot bind {where}: {exc.strerror or exc}") from None
+        ua._transport = transport
+        sockname = transport.get_extra_info("sockname")
+        ua.local_address = (sockname[0], sockname[1])
+        ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger)
+        logger.debug("[SIP] Listening on %s", fmt_addr(ua.local_address))
+        return ua
+
+    async def __aenter__(self) -> "UserAgent":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        """The sans-IO core (for inspection)."""
+        return self._endpoint
+
+    # -- the adapter -----------------------------------------------------------------------------------------------
+    def _receive(self, data: bytes, addr: Addr) -> None:
+        if self._closed:
+            return
+        self._endpoint.receive_datagram(data, addr, self._loop.time())
+        self._step()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        self._endpoint.handle_timer(self._loop.time())
+        self._step()
+
+    def _act(self, action: Callable[[float], Any]) -> Any:
+        if self._closed:
+            raise CallError(0, "user agent closed")
+        result = action(self._loop.time())
+        self._step()
+        return result
+
+    def _step(self) -> None:
+        transport = self._transport
+        for data, addr in self._endpoint.datagrams_to_send(self._loop.time()):
+            if transport is not None and not transport.is_closing():
+                try:
+                    transport.sendto(data, addr)
+                except OSError as exc:  # pragma: no cover - sendto errors are rare on UDP
+                    logger.warning("[SIP] Cannot send to %s: %s", fmt_addr(addr), exc)
+        while True:
+            event = self._endpoint.next_event()
+            if event is None:
+                break
+            try:
+                self._dispatch(event)
+            except Exception:  # pragma: no cover - a bug must not kill the protocol
+                logger.exception("[SIP] error while handling %r", event)
+        deadline = self._endpoint.get_timer()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = deadline
+            if deadline is not None and not self._closed:
+                self._timer = self._loop.call_at(deadline, self._on_timer)
+        # datagrams produced while dispatching (auto-rejects, re-INVITE answers)
+        if self._endpoint._outbox:
+            self._step()
+
+    def _dispatch(self, event: ev.Event) -> None:
+        if isinstance(event, ev.IncomingCall):
+            self._on_incoming(event)
+        elif isinstance(event, (ev.CallAnswered, ev.CallFailed)) and event.handle in self._pending:
+            pending = self._pending.pop(event.handle)
+            if not pending.final.done():
+                pending.final.set_result(event)
+        elif isinstance(event, ev.CallFailed):
+            incoming = self._incoming_calls.pop(event.handle, None)
+            if incoming is not None and not incoming._confirmed.done():
+                incoming._confirmed.set_exception(CallError(event.status_code, event.reason))
+            call = self._sip_calls.pop(event.handle, None)
+            if call is not None:
+                call._finish("no ACK")
+        elif isinstance(event, ev.CallConfirmed):
+            incoming = self._incoming_calls.pop(event.handle, None)
+            if incoming is not None and not incoming._confirmed.done():
+                incoming._confirmed.set_result(None)
+        elif isinstance(event, ev.CallCancelled):
+            incoming = self._incoming_calls.pop(event.handle, None)
+            if incoming is not None:
+                incoming.cancelled.set()
+                if not incoming._confirmed.done():
+                    incoming._confirmed.set_exception(CallError(487, "Request Terminated"))
+                    incoming._confirmed.exception()  # retrieved: nobody may be waiting
+        elif isinstance(event, ev.CallEnded):
+            call = self._sip_calls.pop(event.handle, None)
+            if call is not None:
+                if event.reason == "remote hangup":
+                    logger.info("[Call] Remote party ended the session")
+                call._finish(event.reason)
+        elif isinstance(event, ev.ReInviteReceived):
+            self._on_reinvite(event)
+
+    def _on_incoming(self, event: ev.IncomingCall) -> None:
+        status: Optional[int] = None
+        offer: Optional[SessionDescription] = None
+        if not event.body:
+            status, reason = 488, "Not Acceptable Here (an SDP offer is required)"
+        elif event.content_type not in (None, "application/sdp"):
+            status, reason = 415, "Unsupported Media Type"
+        else:
+            try:
+                offer = SessionDescription.parse(event.body)
+            except SdpParseError as exc:
+                logger.warning("[SIP] Bad SDP offer from %s: %s", fmt_addr(event.remote_addr), exc)
+                status, reason = 400, "Bad Request (malformed SDP)"
+        if status is not None or offer is None:
+            self._endpoint.reject(event.handle, self._loop.time(), status_code=status or 400, reason=reason)
+            return
+        incoming = IncomingCall(self, event, offer)
+        self._incoming_calls[event.handle] = incoming
+        self._incoming.put_nowait(incoming)
+
+    def _on_reinvite(self, event: ev.ReInviteReceived) -> None:
+        call = self._sip_calls.get(event.handle)
+        now = self._loop.time()
+        if call is None:
+            self._endpoint.answer_reinvite(event.handle, now, status_code=481)
+            return
+        if not event.body:  # offerless re-INVITE: our current description is the offer
+            self._endpoint.answer_reinvite(event.handle, now, body=call.local_sdp.serialize())
+            return
+        try:
+            offer = SessionDescription.parse(event.body)
+            if call.on_reinvite is not None:
+                answer = call.on_reinvite(offer)
+            else:
+                media = call.local_sdp.first_audio()
+                conn = call.local_sdp.media_connection(media) if media is not None else None
+                if media is None or conn is None:
+                    raise NegotiationError("no local audio stream to re-negotiate")
+                answer = make_answer(offer, conn.host, media.port, ptime=media.ptime)
+        except (SdpParseError, NegotiationError) as exc:
+            logger.info("[SIP] re-INVITE refused: %s", exc)
+            self._endpoint.answer_reinvite(event.handle, now, status_code=488)
+            return
+        answer.origin.session_id = call.local_sdp.origin.session_id
+        answer.origin.session_version = call.local_sdp.origin.session_version + 1
+        call.remote_sdp = offer
+        call.local_sdp = answer
+        logger.info("[SIP] re-INVITE: remote direction %s, ours %s", offer.direction_of_audio, answer.direction_of_audio)
+        self._endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
+
+    # -- public API ------------------------------------------------------------------------------------------------
+    async def _resolve_target(self, target: Target) -> Tuple[SipUri, Addr]:
+        if isinstance(target, tuple):
+            host, port = target[0], int(target[1])
+            uri = SipUri(host, port)
+        elif isinstance(target, str) and target.lower().startswith(("sip:", "sips:")):
+            parsed = parse_uri(target)
+            if not isinstance(parsed, SipUri):
+                raise ValueError(f"not a SIP URI: {target!r}")
+            uri = parsed
+            host, port = uri.host, uri.port or 5060
+        elif isinstance(target, str):
+            host, port_opt = split_hostport(target, "call target")
+            port = port_opt or 5060
+            uri = SipUri(host, port)
+        else:
+            raise TypeError(f"call target must be a SIP URI, 'host:port' or (host, port), not {target!r}")
+        if not _is_ip(host):
+            family = socket.AF_INET6 if ":" in self.local_address[0] else socket.AF_INET
+            try:
+                infos = await self._loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+            except socket.gaierror as exc:
+                raise TransportError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+            host = str(infos[0][4][0])
+        return uri, (host, port)
+
+    async def call(self, target: Target, offer: SessionDescription, *, ring_timeout: Optional[float] = None) -> SipCall:
+        """Place a call and wait until it is answered (and ACKed).
+
+        Args:
+            target: ``"sip:user@host:port"``, ``"host:port"`` or ``(host, port)``.
+            offer: our SDP offer.
+            ring_timeout: seconds to wait for an answer before sending CANCEL (None: wait for the peer or Timer B).
+
+        Returns:
+            the established call.
+
+        Raises:
+            CallError: the final response was not 2xx (its code and reason), 408 on Timer B (no response),
+                487 after a ring timeout / CANCEL.
+            TransportError: the target cannot be resolved.
+            asyncio.CancelledError: the caller was cancelled (a CANCEL is sent).
+        """
+        uri, dest = await self._resolve_target(target)
+        body = offer.serialize()
+        handle: int = self._act(lambda now: self._endpoint.invite(uri, dest, now, body=body))
+        pending = _Pending(self._loop, offer, dest)
+        self._pending[handle] = pending
+        try:
+            if ring_timeout is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending.final), ring_timeout)
+                except asyncio.TimeoutError:
+                    logger.info("[SIP] No answer after %.1f s: sending CANCEL", ring_timeout)
+                    self._act(lambda now: self._endpoint.cancel(handle, now))
+            result = await asyncio.shield(pending.final)
+        except asyncio.CancelledError:
+            if not self._closed and self._endpoint.call_state(handle) is CallState.CALLING:
+                self._act(lambda now: self._endpoint.cancel(handle, now))
+                # §9.1: the INVITE still ends with a final response (487) that must be ACKed, and the CANCEL
+                # may need retransmitting: stay on the line briefly instead of closing under the peer's feet
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending.final), _CANCEL_LINGER)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    pass
+            raise
+        if isinstance(result, ev.CallFailed):
+            if result.status_code == 408:
+                raise CallError(408, "Request Timeout", f"408 Request Timeout: no response from {fmt_addr(dest)}")
+            raise CallError(result.status_code, result.reason)
+        assert isinstance(result, ev.CallAnswered)
+        try:
+            remote = SessionDescription.parse(result.body)
+        except SdpParseError as exc:
+            logger.warning("[SIP] Bad SDP answer: %s; hanging up", exc)
+            self._act(lambda now: self._endpoint.bye(handle, now))
+            raise CallError(488, "Not Acceptable Here", f"bad SDP answer: {exc}") from None
+        info = self._endpoint.call_info(handle)
+        call = SipCall(self, handle, local_sdp=offer, remote_sdp=remote, remote_addr=dest,
+                       call_id=str(info["call_id"]), is_caller=True)
+        self._sip_calls[handle] = call
+        return call
+
+    async def incoming(self) -> IncomingCall:
+        """The next incoming call (a new INVITE; ``100 Trying`` was sent already)."""
+        return await self._incoming.get()
+
+    def _bye_at(self, handle: int, now: float) -> bool:
+        return self._endpoint.bye(handle, now)
+
+    def _reject_at(self, handle: int, now: float) -> None:
+        self._endpoint.reject(handle, now, status_code=480)
+
+    async def close(self) -> None:
+        """Hang up active calls (BYE, without waiting long), stop timers and close the socket. Idempotent."""
+        if self._closed:
+            return
+        for call in list(self._sip_calls.values()):
+            if not call.ended:
+                try:
+                    self._act(functools.partial(self._bye_at, call.handle))
+                except (CallError, LocalProtocolError):  # pragma: no cover
+                    pass
+        for incoming in list(self._incoming_calls.values()):
+            try:
+                self._act(functools.partial(self._reject_at, incoming.handle))
+            except (CallError, LocalProtocolError):
+                pass
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for pending in self._pending.values():
+            if not pending.final.done():
+                pending.final.set_result(ev.CallFailed(handle=0, status_code=503, reason="User agent closed"))
+        for call in self._sip_calls.values():
+            call._finish("closed")
+        self._pending.clear()
+        if self._transport is not None:
+            self._transport.close()
+        await asyncio.sleep(0)
