@@ -1,4 +1,4 @@
-"""``pyvoip_fast.audio_io``: kept for existing imports; the module lives in :mod:`pyvoip_fast.audio.io`."""
+"""``pyvoip_fast.audio_io``: kept for existing imports; the API lives in :mod:`pyvoip_fast.audio`."""
 
-from .audio.io import *  # noqa: F401,F403
-from .audio.io import __all__  # noqa: F401
+from .audio import *  # noqa: F401,F403
+from .audio import __all__  # noqa: F401

@@ -15,7 +15,7 @@ from helpers import ROOT
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from pyvoip_fast.audio.io import (
+from pyvoip_fast.audio import (
     NullSink,
     PyAudioSink,
     SilenceSource,
@@ -78,7 +78,7 @@ def test_conversion_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
     path = write(tmp_path / "song.flac", sine(44100, 0.2, 440, 2), 44100, "FLAC", "PCM_16")
     wav = write(tmp_path / "song.wav", sine(44100, 0.2, 440, 2), 44100, "WAV", "FLOAT")
     ok = write(tmp_path / "ready.wav", sine(8000, 0.2, 440, 1), 8000, "WAV", "PCM_16")
-    with caplog.at_level(logging.INFO, logger="pyvoip_fast.audio.io"):
+    with caplog.at_level(logging.INFO, logger="pyvoip_fast.audio.files"):
         open_source(path).close()
         open_source(wav).close()
         open_source(ok).close()
@@ -147,7 +147,7 @@ def test_long_file_is_streamed(tmp_path: Path) -> None:
         biggest = 0
         for frame in src.frames(160):
             total += len(frame)
-            biggest = max(biggest, src._pending_len, len(src._resampler.buf) if src._resampler else 0)
+            biggest = max(biggest, len(src._pending), len(src._resampler.buf) if src._resampler else 0)
     assert total == 480000
     assert biggest < 48000  # never more than ~a block in memory
 
@@ -218,7 +218,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     setpriv = shutil.which("setpriv")
     assert setpriv is not None, "setpriv (util-linux) is needed to test unreadable files as root"
     code = (
-        "from pyvoip_fast.audio.io import open_source\n"
+        "from pyvoip_fast.audio import open_source\n"
         "from pyvoip_fast.errors import AudioFileError\n"
         f"try:\n    open_source({str(p)!r})\nexcept AudioFileError as e:\n    print(e)\n"
     )

@@ -14,7 +14,7 @@ Two ways to feed ``infile``:
   otherwise wait forever in ``read()`` on an empty pipe (a test artefact; real devices keep delivering).
 - a regular file: the ``null`` device has no clock, so capture runs as fast as PortAudio can pull (millions of
   samples per second) and, past the end of the file, ALSA hands back the stale contents of its ring buffer. This
-  checks that :class:`~pyvoip_fast.audio.io.MicrophoneSource` keeps memory bounded, counts what it drops and
+  checks that :class:`~pyvoip_fast.audio.devices.MicrophoneSource` keeps memory bounded, counts what it drops and
   still hands over real audio.
 
 Needs PyAudio: skipped on a laptop without it, a failure under ``CI=true`` (like ``helpers.require_tool``).
@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 
 from helpers import NO_DEVICE_ALSA_CONF, alsa_subprocess_env, require_pyaudio
-from pyvoip_fast.audio.io import MicrophoneSource
+from pyvoip_fast.audio import MicrophoneSource
 
 RATE = 8000
 MARKER = np.arange(1, 161, dtype=np.int16) * 100
@@ -79,7 +79,7 @@ def run(script: str, env: Dict[str, str], *args: str) -> Dict[str, Any]:
 PACED = """
 import json, os, sys, threading, time
 import numpy as np
-from pyvoip_fast.audio.io import MicrophoneSource
+from pyvoip_fast.audio import MicrophoneSource
 
 fifo, signal_path, out_path = sys.argv[1:4]
 signal = np.fromfile(signal_path, dtype="<i2")
@@ -160,7 +160,7 @@ def test_microphone_captures_a_real_time_signal_exactly_and_in_order(tmp_path: P
 FLOOD = """
 import json, sys, time
 import numpy as np
-from pyvoip_fast.audio.io import MicrophoneSource
+from pyvoip_fast.audio import MicrophoneSource
 
 mic = MicrophoneSource(max_buffer_seconds=0.01)    # 80 samples: smaller than one 160-sample PortAudio buffer
 most = 0
@@ -205,7 +205,7 @@ def test_clockless_device_floods_but_buffer_stays_bounded_and_audio_is_real(tmp_
 
 NO_DEVICE = """
 import json, time
-from pyvoip_fast.audio.io import MicrophoneSource
+from pyvoip_fast.audio import MicrophoneSource
 from pyvoip_fast.errors import AudioDeviceError
 t = time.monotonic()
 try:

@@ -3,7 +3,7 @@
 An ALSA configuration (``ALSA_CONFIG_PATH``) makes the default PCM a ``type file`` plugin over ``type null``:
 PortAudio opens "default" as usual and everything it plays lands as raw S16_LE in a file we can inspect. Both
 plugins are built into libasound2 (no extra package). The ``null`` device has no clock, so this also proves
-that :class:`~pyvoip_fast.audio.io.PyAudioSink` is paced by its caller (the media clock), not by the device.
+that :class:`~pyvoip_fast.audio.devices.PyAudioSink` is paced by its caller (the media clock), not by the device.
 PortAudio reads the ALSA configuration when it initialises, so each case runs in a subprocess.
 
 Needs PyAudio: skipped on a laptop without it, a failure under ``CI=true`` (like ``helpers.require_tool``).
@@ -52,7 +52,7 @@ def run(script: str, env: Dict[str, str]) -> Dict[str, object]:
 PLAY = """
 import json, time
 import numpy as np
-from pyvoip_fast.audio.io import PyAudioSink, ToneSource
+from pyvoip_fast.audio import PyAudioSink, ToneSource
 sink = PyAudioSink(rate=8000)
 tone = ToneSource(1000.0, amplitude=0.5, duration=0.4)
 start = time.monotonic()
@@ -92,7 +92,7 @@ def test_pyaudio_playback_writes_exactly_what_was_played(tmp_path: Path) -> None
 BURST = """
 import json, time
 import numpy as np
-from pyvoip_fast.audio.io import PyAudioSink
+from pyvoip_fast.audio import PyAudioSink
 sink = PyAudioSink(max_queue_frames=5)
 t = time.monotonic()
 for i in range(200):
@@ -117,7 +117,7 @@ def test_pyaudio_sink_never_blocks_and_accounts_for_every_frame(tmp_path: Path) 
 
 NO_DEVICE = """
 import json
-from pyvoip_fast.audio.io import PyAudioSink
+from pyvoip_fast.audio import PyAudioSink
 from pyvoip_fast.errors import AudioDeviceError
 try:
     PyAudioSink()
