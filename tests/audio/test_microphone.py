@@ -1,10 +1,11 @@
 """Microphone capture through the real PyAudio/PortAudio/ALSA stack on a machine without a sound card.
 
-An ALSA configuration (``ALSA_CONFIG_PATH``) makes the default PCM a ``plug`` (fixing 8 kHz mono S16_LE) over a
-``type file`` plugin over ``type null``. For capture, the ``file`` plugin overwrites what the slave captured
-with bytes read from its ``infile`` (alsa-lib >= 1.1.9 does this for mmap access too, which PortAudio uses), so
-PortAudio's "default" input delivers exactly the samples we put in that file. Both plugins are built into
-libasound2. PortAudio reads the ALSA configuration when it initialises, so each case runs in a subprocess.
+An ALSA configuration (``ALSA_CONFIG_PATH``) makes the default PCM a ``plug`` (fixing mono S16_LE at 8 kHz, or
+the rate a test asks for) over a ``type file`` plugin over ``type null``. For capture, the ``file`` plugin
+overwrites what the slave captured with bytes read from its ``infile`` (alsa-lib >= 1.1.9 does this for mmap
+access too, which PortAudio uses), so PortAudio's "default" input delivers exactly the samples we put in that
+file. Both plugins are built into libasound2. PortAudio reads the ALSA configuration when it initialises, so
+each case runs in a subprocess.
 
 Two ways to feed ``infile``:
 
@@ -46,14 +47,14 @@ def tone(freq: float, n: int) -> np.ndarray:
     return np.rint(0.5 * np.sin(2 * math.pi * freq * np.arange(n) / RATE) * 32767).astype(np.int16)
 
 
-def alsa_env(tmp_path: Path, infile: Path | None) -> Dict[str, str]:
+def alsa_env(tmp_path: Path, infile: Path | None, rate: int = RATE) -> Dict[str, str]:
     conf = tmp_path / "asound.conf"
     if infile is not None:
         conf.write_text(textwrap.dedent(f"""\
-            # default capture = raw S16_LE 8 kHz mono read from a file, over a clockless null device
+            # default capture = raw S16_LE mono at `rate` (8 kHz unless told) read from a file, over a clockless null
             pcm.!default {{
                 type plug
-                slave {{ pcm "micfile" format S16_LE rate {RATE} channels 1 }}
+                slave {{ pcm "micfile" format S16_LE rate {rate} channels 1 }}
             }}
             pcm.micfile {{
                 type file
@@ -201,6 +202,43 @@ def test_clockless_device_floods_but_buffer_stays_bounded_and_audio_is_real(tmp_
     full = frames[0]  # the buffer was full (80) when read: the newest 80 samples of the stream
     assert any(np.array_equal(full, np.tile(period, 6)[k:k + 80]) for k in range(16)), full[:32]
     assert any(len(np.flatnonzero(f)) > 40 for f in frames[1:])  # the device kept delivering after the first read
+
+
+WIDE = """
+import json, sys, time
+import numpy as np
+import pyaudio
+from pyvoip_fast.audio import MicrophoneSource
+
+opened = []
+real_open = pyaudio.PyAudio.open
+def spy(self, *args, **kwargs):                    # the real PortAudio open, with its arguments noted
+    opened.append({k: kwargs[k] for k in ("rate", "frames_per_buffer")})
+    return real_open(self, *args, **kwargs)
+pyaudio.PyAudio.open = spy
+
+mic = MicrophoneSource(rate=16000, max_buffer_seconds=0.02)   # 320 samples: 20 ms at 16 kHz
+for _ in range(500):
+    time.sleep(0.002)
+    if mic.buffered >= 320:
+        break
+frame = mic.read(320)
+mic.close()
+print(json.dumps({"opened": opened, "rate": mic.rate, "frame": frame.tolist()}))
+"""
+
+
+def test_a_16k_microphone_asks_portaudio_for_20_ms_buffers_and_captures_at_16k(tmp_path: Path) -> None:
+    require_pyaudio()
+    # 1 kHz at 16 kHz has a period of 16 samples: any window of the endless capture is this tone with some phase
+    period = np.rint(0.5 * np.sin(2 * math.pi * 1000 * np.arange(16) / 16000) * 32767).astype(np.int16)
+    infile = tmp_path / "tone16k.raw"
+    np.tile(period, 16000 // 16).astype("<i2").tofile(infile)
+    res = run(WIDE, alsa_env(tmp_path, infile, rate=16000))
+    assert res["opened"] == [{"rate": 16000, "frames_per_buffer": 320}]
+    assert res["rate"] == 16000
+    frame = np.array(res["frame"], dtype=np.int16)
+    assert any(np.array_equal(frame, np.tile(period, 21)[k:k + 320]) for k in range(16)), frame[:32]
 
 
 NO_DEVICE = """

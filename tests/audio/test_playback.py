@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict
 
 import numpy as np
+import pytest
 
 from helpers import NO_DEVICE_ALSA_CONF, alsa_subprocess_env, require_pyaudio
 
@@ -87,6 +88,56 @@ def test_pyaudio_playback_writes_exactly_what_was_played(tmp_path: Path) -> None
     assert np.array_equal(body[:3200], expected)
     assert np.array_equal(body[3200:3360], np.arange(1, 161, dtype=np.int16) * 100)
     assert not body[3360:].any()  # at most trailing silence
+
+
+PLAY_16K = """
+import json, time
+import numpy as np
+import pyaudio
+from pyvoip_fast.audio import PyAudioSink, ToneSource, resampled
+
+opened = []
+real_open = pyaudio.PyAudio.open
+def spy(self, *args, **kwargs):             # the real PortAudio open, with its arguments noted
+    opened.append({k: kwargs[k] for k in ("rate", "frames_per_buffer")})
+    return real_open(self, *args, **kwargs)
+pyaudio.PyAudio.open = spy
+
+sink = PyAudioSink(rate=16000)              # a 16 kHz call (L16, G.722) ...
+tone = resampled(ToneSource(1000.0, amplitude=0.5, duration=0.4), sink.rate)   # ... playing an 8 kHz source
+frames = []
+start = time.monotonic()
+for frame in tone.frames():                 # 20 ms at 16 kHz: 320 samples, one per media-clock tick
+    sink.write(frame)
+    frames.append(frame)
+    time.sleep(max(0.0, start + len(frames) * 0.02 - time.monotonic()))
+sink.close()
+np.concatenate(frames).astype("<i2").tofile("{sent}")
+print(json.dumps({"opened": opened, "rate": sink.rate, "played": sink.played, "dropped": sink.dropped,
+                  "sizes": sorted({len(f) for f in frames})}))
+"""
+
+
+def test_16k_playback_of_an_8k_source_plays_the_resampled_stream(tmp_path: Path) -> None:
+    require_pyaudio()
+    sent = tmp_path / "sent.raw"
+    res = run(PLAY_16K.replace("{sent}", str(sent)), alsa_env(tmp_path))
+    assert res["opened"] == [{"rate": 16000, "frames_per_buffer": 320}]  # 20 ms at the sink's rate
+    assert res["rate"] == 16000 and res["sizes"] == [320]
+    expected = np.fromfile(sent, dtype="<i2")
+    assert res["played"] == len(expected) // 320 and res["dropped"] == 0
+    raw = np.fromfile(tmp_path / "played.raw", dtype="<i2")
+    nz = np.flatnonzero(raw)
+    assert len(nz), "nothing was played"
+    first = np.flatnonzero(expected)[0]  # the resampled tone starts within its first samples
+    start = nz[0] - first
+    assert start >= 0 and not raw[:start].any()
+    body = raw[start:]
+    assert np.array_equal(body[: len(expected)], expected)  # exactly the 16 kHz stream, in order
+    assert not body[len(expected) :].any()
+    tone = expected[200:6200].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(tone * np.hanning(len(tone))))
+    assert np.argmax(spectrum) * 16000 / len(tone) == pytest.approx(1000.0, abs=3.0)
 
 
 BURST = """
