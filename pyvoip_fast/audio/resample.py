@@ -20,7 +20,7 @@ Owns :class:`StreamResampler`, :class:`ResampledSource` and :func:`resampled`.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Protocol
+from typing import Optional, Protocol
 
 import numpy as np
 
@@ -116,6 +116,7 @@ class ResampledSource(BaseSource):
         source: the wrapped source (closed by :meth:`close`).
         rate: output sample rate.
         in_rate: the source's rate.
+        duration: the source's ``duration`` in seconds (resampling does not change it), ``None`` if it has none.
         eof: True once the source ended and every resampled sample was returned.
     """
 
@@ -127,6 +128,8 @@ class ResampledSource(BaseSource):
             raise ValueError(f"rate must be positive, got {rate}")
         if self.in_rate <= 0:
             raise ValueError(f"the source's rate must be positive, got {source.rate}")
+        duration = getattr(source, "duration", None)
+        self.duration: Optional[float] = None if duration is None else float(duration)
         self._resampler = StreamResampler(self.in_rate, self.rate)
         self._pending = SampleQueue()
         self._input_done = False

@@ -107,6 +107,7 @@ def test_eof_propagates_and_the_tail_is_the_tones_end() -> None:
     frames = read_all(r, [320], 10**6)
     assert frames and all(len(f) == 320 for f in frames)  # the last read zero-padded, like every source
     assert r.eof and tone.eof
+    assert r.duration == 0.5 and resampled(ToneSource(440), 16000).duration is None  # rate-independent
     assert len(r.read(320)) == 0 and len(r.read(1)) == 0  # then empty, for good
     got = np.concatenate(frames)
     assert 8000 <= len(got) <= 8000 + 2 * 320
