@@ -70,7 +70,7 @@ def require_ipv6() -> None:
 
 def require_timerfd() -> None:
     """Skip on a laptop where the media clock cannot have a timerfd, fail in CI."""
-    from pyvoip_fast.media import session as media
+    from pyvoip_fast.media import clock as media
 
     if not sys.platform.startswith("linux"):
         skip_or_fail("timerfd is Linux-only")

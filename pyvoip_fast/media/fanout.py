@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import _compat
 from ..errors import TransportError
-from .session import MediaClock, Pacer
+from .clock import MediaClock, Pacer
 
 _udp = _compat.load("_udp")
 logger = logging.getLogger(__name__)

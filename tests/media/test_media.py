@@ -626,7 +626,7 @@ def test_shared_clock_for_a_loop_without_attributes() -> None:
 
         clock, again, fired = loop.run_until_complete(main())
         assert clock is again and not clock.precise and len(fired) == 1
-        from pyvoip_fast.media import session as media
+        from pyvoip_fast.media import clock as media
 
         assert media._SHARED_CLOCKS.get(loop) is clock
     finally:

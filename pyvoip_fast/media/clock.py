@@ -1,0 +1,353 @@
+"""The shared media clock: one deadline heap and one timer per event loop, and the ``Pacer`` that runs on it.
+
+Strategy
+--------
+- **One media clock per event loop** (``MediaClock``): a heap of absolute deadlines on ``loop.time()`` served by
+  a single timer, so N concurrent streams cost one timer and one wake-up per distinct deadline, not N tasks
+  sleeping. On Linux asyncio loops the timer is a timerfd armed at the absolute deadline (it wakes the loop within
+  the kernel's timer slack, ~50 us); elsewhere a ``loop.call_at`` timer. The clock runs entries due within
+  ``early`` (0.5 ms) of a wake-up together; the ``call_at`` fallback also wakes ``early`` ahead, because epoll
+  sleeps in whole milliseconds and waiting for the exact instant would make every packet up to 1 ms late.
+- **Each stream owns a ``Pacer``** that computes its n-th deadline as ``start + n·ptime`` by multiplication (no
+  accumulated drift over hours). A late wake-up sends every due packet, at most ``max_burst`` (3) at once;
+  beyond that the schedule skips forward and the skip is reported, so the sender can set the RTP marker bit
+  (the gap shows as a timestamp jump, like a silence period, not as loss).
+
+The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import os
+import sys
+import time
+import weakref
+from typing import Any, Callable, List, Optional
+
+from .. import _compat
+
+logger = logging.getLogger(__name__)
+_udp = _compat.load("_udp")
+
+__all__ = ["MediaClock", "ClockEntry", "Pacer"]
+
+
+class ClockEntry:
+    """A scheduled callback on a ``MediaClock``; ``cancel()`` it to drop it."""
+
+    __slots__ = ("_item", "_clock")
+
+    def __init__(self, item: List[Any], clock: "Optional[MediaClock]" = None) -> None:
+        self._item = item
+        self._clock = clock
+
+    @property
+    def when(self) -> float:
+        """The deadline (``loop.time()`` seconds)."""
+        return float(self._item[0])
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancelled or already run."""
+        return self._item[2] is None
+
+    def cancel(self) -> None:
+        """Cancel the callback (a no-op when it already ran)."""
+        if self._item[2] is not None:
+            self._item[2] = None
+            if self._clock is not None:
+                self._clock._cancelled()
+
+
+class MediaClock:
+    """One deadline heap and one timer for every media stream of an event loop.
+
+    ``call_at(when, callback)`` schedules ``callback(when)``; callbacks run in deadline order. At each wake-up
+    every entry whose deadline is at most ``early`` seconds ahead runs, then the ``flush`` hooks run (e.g. a
+    batched sender), then the timer is re-armed for the earliest remaining deadline.
+
+    The timer is a Linux ``timerfd`` on CLOCK_MONOTONIC armed at the absolute deadline and watched with
+    ``loop.add_reader`` when the loop is a standard asyncio loop (whose ``time()`` is that clock): it wakes the
+    loop within the kernel's timer slack (about 50 us) of the deadline. Elsewhere (another OS, uvloop, a custom
+    clock) it is a ``loop.call_at`` timer armed ``early`` ahead, because epoll sleeps in whole milliseconds.
+    The timerfd exists only while something is scheduled, so an idle clock holds no descriptor.
+
+    Use ``MediaClock.for_loop()`` to get the loop's shared instance.
+
+    Args:
+        loop: the event loop (the running one when omitted).
+        early: how far ahead of its deadline an entry may run (seconds; default 0.5 ms): entries due within
+            ``early`` of a wake-up share it.
+        precise: use a timerfd when the platform and loop allow it (default); ``False`` forces ``call_at``.
+    """
+
+    def __init__(
+        self, loop: Optional[asyncio.AbstractEventLoop] = None, *, early: float = 0.0005, precise: bool = True
+    ) -> None:
+        if early < 0:
+            raise ValueError(f"early must not be negative, got {early!r}")
+        self.loop = loop or asyncio.get_running_loop()
+        self.early = early
+        self._heap: List[List[Any]] = []
+        self._counter = 0
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_when = math.inf
+        self._flush_hooks: List[Callable[[], None]] = []
+        self._precise = bool(precise) and _timerfd_usable(self.loop)
+        self._tfd = -1
+        self._tfd_finalizer: "Optional[weakref.finalize[Any, Any]]" = None
+        self._live = 0  # entries scheduled and neither run nor cancelled
+        #: wake-ups served and callbacks run (for benchmarks and tests)
+        self.wakeups = 0
+        self.callbacks_run = 0
+
+    @classmethod
+    def for_loop(cls, loop: Optional[asyncio.AbstractEventLoop] = None) -> "MediaClock":
+        """The loop's shared clock (created on first use; it lives as long as the loop)."""
+        loop = loop or asyncio.get_running_loop()
+        clock = getattr(loop, _SHARED_CLOCK_ATTR, None)
+        if clock is None:
+            clock = _SHARED_CLOCKS.get(loop)
+        if not isinstance(clock, MediaClock):
+            clock = cls(loop)
+            try:
+                setattr(loop, _SHARED_CLOCK_ATTR, clock)
+            except AttributeError:  # a loop without instance attributes (a compiled loop class)
+                _SHARED_CLOCKS[loop] = clock
+        return clock
+
+    @property
+    def precise(self) -> bool:
+        """True when wake-ups come from a timerfd (see the class notes)."""
+        return self._precise
+
+    def time(self) -> float:
+        """The clock's time base: ``loop.time()`` (monotonic seconds)."""
+        return self.loop.time()
+
+    def __len__(self) -> int:
+        """Entries scheduled and not yet run or cancelled."""
+        return self._live
+
+    def call_at(self, when: float, callback: Callable[[float], None]) -> ClockEntry:
+        """Schedule ``callback(when)`` at the absolute time ``when`` (``loop.time()`` seconds).
+
+        Returns:
+            a handle whose ``cancel()`` drops the callback.
+        """
+        self._counter += 1
+        item = [when, self._counter, callback]
+        heapq.heappush(self._heap, item)
+        self._live += 1
+        if when < self._timer_when:
+            self._arm(when)
+        return ClockEntry(item, self)
+
+    def _cancelled(self) -> None:
+        self._live -= 1
+        if self._live <= 0:  # nothing left to run: drop the cancelled entries and release the timer now
+            self._live = 0
+            self._heap.clear()
+            self.close()
+
+    def add_flush(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` after the callbacks of each wake-up (used by batched senders)."""
+        self._flush_hooks.append(hook)
+
+    def remove_flush(self, hook: Callable[[], None]) -> None:
+        """Undo ``add_flush`` (missing hooks are ignored)."""
+        try:
+            self._flush_hooks.remove(hook)
+        except ValueError:
+            pass
+
+    def close(self) -> None:
+        """Release the timerfd now (it is also released when nothing is scheduled, or with the clock)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_when = math.inf
+        self._close_timerfd()
+
+    def _open_timerfd(self) -> bool:
+        try:
+            fd = _udp.timer_open()
+        except OSError as exc:  # no timerfd here after all: fall back for good
+            logger.debug("media clock: timerfd unavailable (%s); using loop.call_at", exc)
+            self._precise = False
+            return False
+        try:
+            self.loop.add_reader(fd, self._on_timerfd)
+        except Exception:
+            os.close(fd)
+            self._precise = False
+            return False
+        self._tfd = fd
+        self._tfd_finalizer = weakref.finalize(self, _close_fd, fd)
+        return True
+
+    def _close_timerfd(self) -> None:
+        fd, self._tfd = self._tfd, -1
+        if fd < 0:
+            return
+        if self._tfd_finalizer is not None:
+            self._tfd_finalizer.detach()
+            self._tfd_finalizer = None
+        if not self.loop.is_closed():
+            self.loop.remove_reader(fd)
+        os.close(fd)
+
+    def _arm(self, when: float) -> None:
+        self._timer_when = when
+        if self._precise and (self._tfd >= 0 or self._open_timerfd()):
+            _udp.timer_arm(self._tfd, max(when, 1e-6))
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        # wake up `early` ahead: epoll rounds its timeout up to the next millisecond
+        self._timer = self.loop.call_at(when - self.early, self._run)
+
+    def _on_timerfd(self) -> None:
+        if _udp.timer_ack(self._tfd) or self.loop.time() >= self._timer_when:
+            self._run()
+
+    def _run(self) -> None:
+        self._timer = None
+        self._timer_when = math.inf
+        self.wakeups += 1
+        heap = self._heap
+        limit = self.loop.time() + self.early
+        pop = heapq.heappop
+        ran = 0
+        while heap and heap[0][0] <= limit:
+            item = pop(heap)
+            cb = item[2]
+            if cb is None:
+                continue
+            item[2] = None
+            self._live -= 1
+            ran += 1
+            try:
+                cb(item[0])
+            except Exception:  # a broken stream must not stop every other stream
+                logger.exception("media clock callback %r failed", cb)
+        self.callbacks_run += ran
+        for hook in self._flush_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("media clock flush hook %r failed", hook)
+        # drop cancelled entries at the top so the timer is not armed for nothing
+        while heap and heap[0][2] is None:
+            pop(heap)
+        if heap:
+            if heap[0][0] < self._timer_when:  # a callback may already have armed it
+                self._arm(heap[0][0])
+        elif self._timer_when == math.inf:
+            self._close_timerfd()
+
+
+#: attribute under which an event loop keeps its shared MediaClock (so the clock lives and dies with the loop)
+_SHARED_CLOCK_ATTR = "_pyvoip_fast_media_clock"
+#: the same for loops that take no attributes (the clock refers to its loop, so such an entry lives as long as
+#: the process; one per loop)
+_SHARED_CLOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]" = weakref.WeakKeyDictionary()
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _timerfd_usable(loop: asyncio.AbstractEventLoop) -> bool:
+    """A timerfd deadline matches ``loop.time()`` only for asyncio's own loops on Linux (CLOCK_MONOTONIC)."""
+    if not sys.platform.startswith("linux") or not hasattr(_udp, "timer_open"):
+        return False
+    if not isinstance(loop, asyncio.BaseEventLoop) or type(loop).time is not asyncio.BaseEventLoop.time:
+        return False
+    return time.get_clock_info("monotonic").implementation.startswith("clock_gettime(CLOCK_MONOTONIC")
+
+
+class Pacer:
+    """A periodic schedule on a ``MediaClock``: slot n is due at ``start + n·period``.
+
+    ``callback(n, deadline)`` runs for every slot. A wake-up that finds more than ``max_burst`` slots due runs only
+    the last ``max_burst`` of them; the earlier ones are skipped (``skipped`` counts them and ``on_skip(k)``
+    is told). The slot index keeps counting through skips, so timestamps derived from it stay on the timeline.
+
+    Args:
+        clock: the media clock.
+        period: seconds between slots.
+        callback: ``callback(n, deadline)``.
+        start: time of slot 0 (default: now).
+        max_burst: most slots served in one wake-up.
+        on_skip: optional ``on_skip(count)``.
+    """
+
+    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_entry")
+
+    def __init__(
+        self,
+        clock: MediaClock,
+        period: float,
+        callback: Callable[[int, float], None],
+        *,
+        start: Optional[float] = None,
+        max_burst: int = 3,
+        on_skip: Optional[Callable[[int], None]] = None,
+    ) -> None:
+        if not period > 0:
+            raise ValueError(f"period must be positive, got {period!r}")
+        if max_burst < 1:
+            raise ValueError(f"max_burst must be at least 1, got {max_burst!r}")
+        self.clock = clock
+        self.period = period
+        self.callback = callback
+        self.start = clock.time() if start is None else start
+        self.n = 0
+        self.max_burst = max_burst
+        self.skipped = 0
+        self.on_skip = on_skip
+        self._entry: Optional[ClockEntry] = clock.call_at(self.start, self._fire)
+
+    @property
+    def running(self) -> bool:
+        """False after ``stop()``."""
+        return self._entry is not None
+
+    def deadline(self, n: int) -> float:
+        """The due time of slot ``n``."""
+        return self.start + n * self.period
+
+    def stop(self) -> None:
+        """Cancel the schedule."""
+        if self._entry is not None:
+            self._entry.cancel()
+            self._entry = None
+
+    def _fire(self, _when: float) -> None:
+        limit = self.clock.time() + self.clock.early
+        start, period = self.start, self.period
+        # slots due now: n .. last (inclusive)
+        last = int((limit - start) / period)
+        if start + last * period > limit:  # float guard
+            last -= 1
+        due = last - self.n + 1
+        if due > self.max_burst:
+            skip = due - self.max_burst
+            self.n += skip
+            self.skipped += skip
+            if self.on_skip is not None:
+                self.on_skip(skip)
+        while self.n <= last and self._entry is not None:
+            n = self.n
+            self.n = n + 1
+            self.callback(n, start + n * period)
+        if self._entry is not None:
+            self._entry = self.clock.call_at(start + self.n * period, self._fire)

@@ -1,0 +1,318 @@
+"""The RTP receiver of one call: which source to trust, RFC 3550 statistics, jitter buffer, decoding, playout.
+
+Strategy
+--------
+- **Source rules** (symmetric RTP, RFC 4961): the first valid RTP packet latches the peer's real source address,
+  and the sender answers there. Once latched, RTP from anywhere else is ignored (a third party cannot take the
+  stream over), with two exceptions: the address the peer negotiated in SDP always wins over whatever latched
+  first, and a peer that really moved (a NAT rebinding, a new port) is re-learnt when the latched source has
+  been quiet for ``RELEARN_QUIET`` seconds and the newcomer sent ``RELEARN_PACKETS`` packets in sequence from
+  one SSRC.
+- **Receiving**: parse errors and unexpected payload types are counted and logged at DEBUG, never fatal. A
+  packet updates the RFC 3550 appendix A statistics of its SSRC (``rtp.stats.ReceiverStats``; a new SSRC starts
+  a new stream and the old one's totals are kept), then goes to the adaptive jitter buffer; telephone-events go
+  to ``dtmf.DtmfReceiver`` instead.
+- **Playout**: at each tick of the session's media clock the jitter buffer gives a frame or a loss; a frame is
+  decoded by the decoder of its payload type (the negotiated codec, or a static type of the same rates that the
+  peer switched to) and a loss is concealed (``codecs.plc.Concealer``, on the codec's sample rate), then the
+  PCM goes to the sink. So a sink without a clock of its own (a WAV file) is written in real time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import codecs as _codecs
+from .. import rtp
+from ..codecs import Codec, Decoder, plc
+from ..errors import RtpParseError
+from ..net.sockets import Addr, fmt_addr, same_addr
+from ..rtp import stats as _stats
+from . import dtmf as _dtmf
+from . import jitter
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RtpReceiver", "RELEARN_QUIET", "RELEARN_PACKETS"]
+
+#: strict RTP source: a different source address replaces the latched one only after the latched one was quiet
+#: this long (seconds) and the newcomer sent this many packets in sequence from one SSRC
+RELEARN_QUIET = 0.5
+RELEARN_PACKETS = 4
+
+
+class RtpReceiver:
+    """RTP in for one call: the peer's address, statistics per SSRC, jitter buffer, decoding and playout.
+
+    Args:
+        jitter_args: ``(min_delay, max_delay, initial_delay)`` of the jitter buffer, in seconds.
+        on_latched: called when the peer's RTP address is learnt (the sender may now announce its stream).
+        on_new_source: called when the peer starts a new SSRC (its RTCP state no longer applies).
+        on_dtmf: called with each DTMF digit received.
+    """
+
+    def __init__(
+        self,
+        jitter_args: Tuple[float, float, float],
+        *,
+        on_latched: Callable[[], None],
+        on_new_source: Callable[[], None],
+        on_dtmf: Callable[[str], None],
+    ) -> None:
+        self._jb_args = jitter_args
+        self._on_latched = on_latched
+        self._on_new_source = on_new_source
+        self._on_dtmf = on_dtmf
+        #: where our RTP goes: the negotiated address until the peer's first packet, then its real source
+        self.remote_rtp: Optional[Addr] = None
+        self._latched = False
+        self._sdp_rtp: Optional[Addr] = None  # the RTP address the peer negotiated
+        self._candidate: Optional[Tuple[Addr, int, int, int]] = None  # (addr, ssrc, last seq, run length)
+        self.last_rtp_heard = 0.0
+        self.sink: Any = None
+        self.receiving = False
+        # negotiated (configure)
+        self.codec: Optional[Codec] = None
+        self.payload_type = 0
+        self.dtmf_payload_type: Optional[int] = None
+        self.frame_samples = 0
+        self.frame_timestamps = 0
+        self._decoders: Dict[int, Decoder] = {}
+        # statistics
+        self.rx: Any = None  # ReceiverStats of the current remote SSRC
+        self._rx_totals = [0, 0, 0, 0]  # expected, lost, duplicates, reordered of earlier SSRCs
+        self.packets = 0  # distinct RTP packets received, all SSRCs
+        self.octets = 0
+        self.remote_ssrc: Optional[int] = None
+        self.invalid = 0
+        self.frames_played = 0
+        self.dtmf_received = ""
+        self._rx_pt: Optional[int] = None
+        self._dtmf_receiver = _dtmf.DtmfReceiver()
+        # playout
+        self.jb: Any = None
+        self.concealer: Any = None
+        self._playing = False
+        self.tail_concealed = 0  # frames concealed since the last frame that really arrived
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+
+    def configure(self, codec: Codec, payload_type: int, ptime: int, dtmf_payload_type: Optional[int]) -> bool:
+        """Apply negotiated parameters; True when the rates or the frame size changed (a new jitter buffer and
+        concealer are due: the old ones hold frames of another geometry)."""
+        frame_timestamps = codec.frame_timestamps(ptime)
+        old = self.codec
+        changed = (
+            old is None
+            or (old.clock_rate, old.sample_rate) != (codec.clock_rate, codec.sample_rate)
+            or frame_timestamps != self.frame_timestamps
+        )
+        if codec is not self.codec:
+            self._decoders = {}
+        self.codec = codec
+        self.payload_type = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        self.frame_samples = codec.frame_samples(ptime)
+        self.frame_timestamps = frame_timestamps
+        self._decoders.setdefault(payload_type, codec.decoder())
+        return changed
+
+    def set_remote(self, addr: Optional[Addr], *, initial: bool) -> None:
+        """The RTP address the peer negotiated; a changed one replaces the latched address."""
+        if initial or not same_addr(addr, self.remote_rtp):
+            self.remote_rtp = addr
+            self._latched = False
+        self._sdp_rtp = addr
+
+    def new_stream(self) -> None:
+        """A fresh jitter buffer and concealer for the current codec and ptime."""
+        assert self.codec is not None
+        lo, hi, init = self._jb_args
+        self.jb = jitter.JitterBuffer(
+            clock_rate=self.codec.clock_rate,
+            frame_samples=self.frame_timestamps,
+            min_delay=lo,
+            max_delay=hi,
+            initial_delay=init,
+        )
+        self.concealer = plc.Concealer(self.frame_samples, self.codec.sample_rate)
+        self._playing = False
+        self.tail_concealed = 0
+
+    # -- receiving ------------------------------------------------------------------------------------------------
+
+    def _decoder_for(self, pt: int) -> Optional[Decoder]:
+        """The decoder of payload type ``pt``: the negotiated one, or a static type of the same rates (before
+        the stream is configured, any static type we carry: the peer's first packets may overtake our start)."""
+        dec = self._decoders.get(pt)
+        if dec is None:
+            other = _codecs.by_static_payload_type(pt)
+            if other is not None and (
+                self.codec is None
+                or (other.sample_rate, other.clock_rate) == (self.codec.sample_rate, self.codec.clock_rate)
+            ):
+                dec = self._decoders[pt] = other.decoder()
+        return dec
+
+    def on_datagram(self, data: bytes, addr: Addr, now: float) -> bool:
+        """Take one RTP datagram; True when it was a valid packet from the peer (it counts as hearing it)."""
+        try:
+            pkt = rtp.RtpPacket.parse(data)
+        except RtpParseError as exc:
+            self.invalid += 1
+            logger.debug("[RTP] Dropped invalid packet from %s: %s", fmt_addr(addr), exc)
+            return False
+        pt = pkt.payload_type
+        if pt != self.dtmf_payload_type and self._decoder_for(pt) is None:
+            self.invalid += 1
+            logger.debug("[RTP] Dropped packet with unexpected payload type %d", pt)
+            return False
+        if not self._check_source(addr, pkt, now):
+            self.invalid += 1
+            return False
+        self.last_rtp_heard = now
+        ssrc = pkt.ssrc
+        if ssrc != self.remote_ssrc:
+            if self.codec is None and pt != self.dtmf_payload_type:
+                self._rx_pt = pt
+            self._switch_ssrc(ssrc)
+        payload = pkt.payload
+        seq = pkt.sequence_number
+        status = self.rx.update(seq, pkt.timestamp, now, len(payload))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("[RTP] Received packet: %d bytes (Sequence #%d)", len(payload), seq)
+        if status == _stats.DUPLICATE:
+            return True
+        # every distinct packet counts as received (RFC 3550's counters skip the probation packets)
+        self.packets += 1
+        self.octets += len(payload)
+        if pt == self.dtmf_payload_type:
+            digit = self._dtmf_receiver.feed(pkt.timestamp, bytes(payload), pkt.marker)
+            if digit:
+                self.dtmf_received += digit
+                self._on_dtmf(digit)
+            return True
+        self._rx_pt = pt
+        if not self.receiving:
+            return True
+        if self.jb.put(seq, pkt.timestamp, bytes(payload), now, ssrc=ssrc, marker=pkt.marker) == "reset":
+            self._playing = False
+        return True
+
+    def _check_source(self, addr: Addr, pkt: Any, now: float) -> bool:
+        """Whether RTP from ``addr`` belongs to the stream (the latching rules of the module notes)."""
+        if not self._latched:
+            self._latched = True
+            if not same_addr(addr, self.remote_rtp):
+                logger.info("[RTP] Peer sends from %s; sending there (symmetric RTP)", fmt_addr(addr))
+            self.remote_rtp = addr
+            self._on_latched()
+        elif not same_addr(addr, self.remote_rtp) and same_addr(addr, self._sdp_rtp):
+            # the address the peer negotiated in SDP always wins over whatever latched first (an early
+            # packet from a third party must not capture the stream before the peer's first packet arrives)
+            logger.info("[RTP] Peer sends from its negotiated address %s; following it", fmt_addr(addr))
+            self.remote_rtp = addr
+            self._candidate = None
+        elif not same_addr(addr, self.remote_rtp) and not self._accept_new_source(addr, pkt, now):
+            return False
+        return True
+
+    def _accept_new_source(self, addr: Addr, pkt: Any, now: float) -> bool:
+        """Whether RTP from ``addr`` (not the latched source) should become the stream.
+
+        Only when the latched source has gone quiet for ``RELEARN_QUIET`` seconds and ``addr`` has since sent
+        ``RELEARN_PACKETS`` packets in sequence from one SSRC: then the peer moved (a NAT rebinding, a new
+        port) and we follow it; a third party injecting packets into a live stream never qualifies.
+        """
+        cand = self._candidate
+        seq = pkt.sequence_number
+        if cand is not None and same_addr(cand[0], addr) and cand[1] == pkt.ssrc and seq == (cand[2] + 1) & 0xFFFF:
+            count = cand[3] + 1
+        else:
+            count = 1
+        self._candidate = (addr, pkt.ssrc, seq, count)
+        if count >= RELEARN_PACKETS and now - self.last_rtp_heard >= RELEARN_QUIET:
+            logger.info("[RTP] Peer now sends from %s (was %s); following it", fmt_addr(addr),
+                        fmt_addr(self.remote_rtp))
+            self.remote_rtp = addr
+            self._candidate = None
+            return True
+        return False
+
+    def _switch_ssrc(self, ssrc: int) -> None:
+        if self.rx is not None:
+            rx = self.rx
+            t = self._rx_totals
+            t[0] += rx.expected
+            t[1] += max(0, rx.cumulative_lost)
+            t[2] += rx.duplicates
+            t[3] += rx.reordered
+            logger.info("[RTP] New stream from the peer: SSRC %08x (was %08x)", ssrc, self.remote_ssrc or 0)
+        self.remote_ssrc = ssrc
+        self.rx = _stats.ReceiverStats(clock_rate=self.clock_rate)
+        self._dtmf_receiver = _dtmf.DtmfReceiver(self.clock_rate)
+        self._on_new_source()
+
+    @property
+    def clock_rate(self) -> int:
+        """The RTP clock rate of the stream (of the first packet's static type before it is configured)."""
+        if self.codec is not None:
+            return self.codec.clock_rate
+        first = _codecs.by_static_payload_type(self._rx_pt if self._rx_pt is not None else self.payload_type)
+        return first.clock_rate if first is not None else _codecs.PCMU.clock_rate
+
+    def totals(self) -> List[float]:
+        """``[expected, lost, duplicates, reordered, jitter seconds]`` over every SSRC of the call."""
+        expected, lost, dups, reord = self._rx_totals
+        jitter_s = 0.0
+        rx = self.rx
+        if rx is not None:
+            expected += rx.expected
+            lost += max(0, rx.cumulative_lost)
+            dups += rx.duplicates
+            reord += rx.reordered
+            jitter_s = rx.jitter_seconds
+        return [expected, lost, dups, reord, jitter_s]
+
+    # -- playout ------------------------------------------------------------------------------------------------
+
+    def playout(self, now: float) -> None:
+        """One playout tick: the next frame decoded, or a loss concealed, to the sink."""
+        jb = self.jb
+        if jb is None:
+            return
+        kind, payload = jb.get(now)
+        if kind == "frame":
+            self._playing = True
+            self.tail_concealed = 0
+            out = self.concealer.good(self._decode(payload))
+        elif kind == "lost":
+            if not self._playing:
+                return
+            self.tail_concealed += 1
+            out = self.concealer.lost()
+        else:
+            return
+        self.frames_played += 1
+        if self.sink is not None:
+            try:
+                self.sink.write(out)
+            except Exception as exc:
+                logger.error("[RTP] Audio sink failed, playback stopped: %s", exc)
+                self.sink = None
+
+    def _decode(self, payload: Any) -> np.ndarray:
+        n = self.frame_samples
+        if payload is None or len(payload) == 0:
+            return np.zeros(n, dtype=np.int16)
+        dec = self._decoder_for(self._rx_pt if self._rx_pt is not None else self.payload_type)
+        pcm = dec.decode(payload) if dec is not None else np.zeros(0, dtype=np.int16)
+        if len(pcm) != n:  # the peer packetises differently: pad or cut to our frame
+            fixed = np.zeros(n, dtype=np.int16)
+            m = min(n, len(pcm))
+            fixed[:m] = pcm[:m]
+            pcm = fixed
+        return pcm
