@@ -51,6 +51,12 @@ EXIT_HELP = """exit status:
 SUBCOMMANDS = ("call", "listen", "demo", "bench")
 
 BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.wav"
+#: --codec value -> the codecs offered (and accepted), in preference order
+_CODEC_CHOICES = {
+    "pcmu": ("PCMU", "PCMA"),
+    "pcma": ("PCMA", "PCMU"),
+    "l16": ("L16", "PCMU", "PCMA"),
+}
 
 
 class UsageError(Exception):
@@ -132,11 +138,13 @@ def _hostport(default_port: int) -> Callable[[str], Tuple[str, int]]:
 
 def _add_call_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("call options")
-    g.add_argument("--record", metavar="FILE", help="write what the listener hears to FILE (WAV, 8 kHz mono 16-bit)")
+    g.add_argument("--record", metavar="FILE", help="write what the listener hears to FILE (WAV, mono 16-bit at the codec's rate: 8 kHz for "
+                        "G.711, 16 kHz for L16)")
     g.add_argument("--no-play", action="store_true", help="do not open a sound device (statistics and --record only)")
     g.add_argument("--stats-json", metavar="FILE", help="write the call's statistics as JSON to FILE")
-    g.add_argument("--codec", choices=("pcmu", "pcma"), default="pcmu",
-                   help="preferred codec: pcmu (G.711 mu-law, default) or pcma (A-law); the other is offered too")
+    g.add_argument("--codec", choices=tuple(_CODEC_CHOICES), default="pcmu",
+                   help="preferred codec: pcmu (G.711 mu-law, default), pcma (A-law) or l16 (16 kHz linear PCM on "
+                        "a dynamic payload type, offered only when asked for); G.711 is offered too")
     g.add_argument("--ptime", type=_ptime, default=20, metavar="MS", help="packet time in ms, 10-60 (default 20)")
     g.add_argument("--duration", type=_positive_float, metavar="S", help="hang up after S seconds")
     g.add_argument("--ring-timeout", type=_positive_float, metavar="S",
@@ -307,11 +315,12 @@ def _write_stats(path: Optional[str], stats: Any) -> None:
 # -- the commands ----------------------------------------------------------------------------------------------
 
 
+
 def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
     from .phone import Phone
     from .useragent import TimerConfig
 
-    codecs = ("PCMA", "PCMU") if args.codec == "pcma" else ("PCMU", "PCMA")
+    codecs = _CODEC_CHOICES[args.codec]
     media_options = {}
     if getattr(args, "rtcp_interval", None):
         media_options["rtcp_interval"] = args.rtcp_interval
@@ -387,7 +396,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
     if audio is not None:
         if Path(audio).exists():
             source = audio
-            from ..audio.io import open_source
+            from ..audio import open_source
 
             open_source(Path(audio)).close()  # a bad file fails now, before any call
         else:

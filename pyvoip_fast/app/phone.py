@@ -13,8 +13,12 @@ Example::
         reason = await call.wait_done()          # file finished -> BYE sent
         print(call.stats.to_json())
 
+The whole call runs at the negotiated codec's sample rate (8 kHz for G.711, 16 kHz for L16/16000): files are
+opened and recordings and the sound device run at that rate, and a source object of another rate is
+resampled (``audio.resampled``).
+
 Nothing here touches bytes on the wire; see ``sip/`` (sans-IO), ``useragent.py`` (asyncio SIP) and
-``media.py`` (RTP/RTCP).
+``media/`` (RTP/RTCP).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
-from ..audio import io as audio_io
-from ..media.callstats import CallStatistics
+from .. import audio
+from .. import codecs as _codecs
 from ..errors import CallError
+from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
@@ -50,12 +55,73 @@ class CallEnd:
     DURATION = "duration reached"
 
 
-def _open_source(source: SourceLike) -> Any:
+def _open_source(source: SourceLike, rate: int) -> Any:
+    """A file opened at ``rate``, a source object resampled to ``rate`` when it says it runs at another one."""
     if source is None:
         return None
     if isinstance(source, (str, os.PathLike)):
-        return audio_io.open_source(Path(source))
+        return audio.open_source(Path(source), rate=rate)
+    if getattr(source, "rate", None) not in (None, rate):
+        return audio.resampled(source, rate)
     return source
+
+
+class _MediaIO:
+    """A call's audio ends at one sample rate: the source, the sinks, and which of them the call owns."""
+
+    def __init__(
+        self,
+        source: SourceLike,
+        sink: SinkLike,
+        record: Optional[Union[str, "os.PathLike[str]"]],
+        play: bool,
+        rate: int,
+    ) -> None:
+        self._args = (source, sink, record, play)
+        self.rate = rate
+        self.source: Any = None
+        self.sink: Any = None
+        self.owned: List[Any] = []
+        self._open(rate)
+
+    def _open(self, rate: int) -> None:
+        source, sink, record, play = self._args
+        self.rate = rate
+        try:
+            self.source = _open_source(source, rate)
+            if isinstance(source, (str, os.PathLike)) and self.source is not None:
+                self.owned.append(self.source)
+            if sink is not None and getattr(sink, "rate", None) not in (None, rate):
+                raise ValueError(f"the sink runs at {sink.rate} Hz but the call's codec at {rate} Hz")
+            sinks: List[Any] = [] if sink is None else [sink]
+            if record is not None:
+                sinks.append(audio.WavRecorder(Path(record), rate=rate))
+                self.owned.append(sinks[-1])
+            if play:
+                sinks.append(audio.PyAudioSink(rate=rate))
+                self.owned.append(sinks[-1])
+        except BaseException:
+            self.close()
+            raise
+        self.sink = None if not sinks else sinks[0] if len(sinks) == 1 else audio.TeeSink(*sinks)
+
+    def at_rate(self, rate: int) -> None:
+        """Re-open at the negotiated codec's rate (nothing happens when it already is that)."""
+        if rate != self.rate:
+            self.close()
+            self._open(rate)
+
+    def close(self) -> None:
+        owned, self.owned = self.owned, []
+        for obj in owned:
+            obj.close()
+
+
+def _sample_rate(params: MediaParams) -> int:
+    codec = params.codec if params.codec is not None else _codecs.find(params.encoding, params.clock_rate)
+    if codec is None:
+        raise NegotiationError(f"no codec {params.encoding}/{params.clock_rate} in the registry")
+    return int(codec.sample_rate)
 
 
 class Call:
@@ -76,7 +142,7 @@ class Call:
         *,
         local_sdp: SessionDescription,
         rtp_host: str,
-        codecs: Sequence[str],
+        codecs: Sequence[Any],
         owned: Sequence[Any] = (),
         hangup_when_done: bool = False,
     ) -> None:
@@ -216,7 +282,8 @@ class Phone:
     Args:
         host: local address for SIP and RTP (IPv4 or IPv6 literal).
         port: local SIP port.
-        codecs: codecs to offer/accept, in preference order (``"PCMU"``, ``"PCMA"``).
+        codecs: codecs to offer/accept, in preference order: registry names (``"PCMU"``, ``"PCMA"``, ``"L16"``)
+            or ``Codec`` objects. L16/16000 is never offered unless listed here.
         ptime: packetisation time in ms (10-60).
         user: the user part of our SIP URI.
         timers: SIP timer settings (T1, T2, T4).
@@ -229,7 +296,7 @@ class Phone:
         host: str = "127.0.0.1",
         port: int = 5060,
         *,
-        codecs: Sequence[str] = ("PCMU", "PCMA"),
+        codecs: Sequence[Any] = _codecs.DEFAULT_CODECS,
         ptime: int = 20,
         user: str = "pyvoip",
         timers: Optional[TimerConfig] = None,
@@ -237,7 +304,7 @@ class Phone:
     ) -> None:
         self.host = host
         self.port = port
-        self.codecs = tuple(codecs)
+        self.codecs = tuple(_codecs.resolve(codecs))
         self.ptime = ptime
         self.user = user
         self.timers = timers
@@ -283,19 +350,10 @@ class Phone:
         assert self.ua is not None, "Phone not started"
         return tuple(self.ua.local_address)  # type: ignore[return-value]
 
-    def _sinks(self, sink: SinkLike, record: Optional[Union[str, "os.PathLike[str]"]], play: bool) -> Tuple[Any, List[Any]]:
-        sinks: List[Any] = []
-        if sink is not None:
-            sinks.append(sink)
-        if record is not None:
-            sinks.append(audio_io.WavRecorder(Path(record)))
-        if play:
-            sinks.append(audio_io.PyAudioSink())
-        if not sinks:
-            return None, []
-        combined = sinks[0] if len(sinks) == 1 else audio_io.TeeSink(*sinks)
-        owned = [s for s in sinks if s is not sink]
-        return combined, owned
+    @property
+    def _preferred_rate(self) -> int:
+        """The sample rate of our first codec: files are checked at it before the call is placed."""
+        return int(self.codecs[0].sample_rate)
 
     async def call(
         self,
@@ -324,25 +382,22 @@ class Phone:
         """
         await self.start()
         assert self.ua is not None
-        src = _open_source(source)
-        owned: List[Any] = [src] if src is not None and src is not source else []
+        io = _MediaIO(source, sink, record, play, self._preferred_rate)
         media: Optional[MediaSession] = None
         try:
-            combined, sink_owned = self._sinks(sink, record, play)
-            owned.extend(sink_owned)
             media = await MediaSession.create(self.host, **self.media_options)
             offer = make_offer(self.host, media.local_rtp_port, codecs=self.codecs, ptime=self.ptime)
             sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
             params = negotiate(offer, sip.remote_sdp)
-            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
+            io.at_rate(_sample_rate(params))
+            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf)
         except BaseException:
             if media is not None:
                 await media.stop("call failed")
-            for obj in owned:
-                obj.close()
+            io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=self.codecs,
-                                owned=owned, hangup_when_done=hangup_when_done))
+                                owned=io.owned, hangup_when_done=hangup_when_done))
 
     async def incoming(self) -> IncomingCall:
         """Wait for the next incoming call (not answered yet)."""
@@ -368,12 +423,9 @@ class Phone:
         """
         if incoming is None:
             incoming = await self.incoming()
-        src = _open_source(source)
-        owned: List[Any] = [src] if src is not None and src is not source else []
+        io = _MediaIO(source, sink, record, play, self._preferred_rate)
         media: Optional[MediaSession] = None
         try:
-            combined, sink_owned = self._sinks(sink, record, play)
-            owned.extend(sink_owned)
             media = await MediaSession.create(self.host, **self.media_options)
             try:
                 answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=self.codecs)
@@ -382,18 +434,18 @@ class Phone:
                 logger.warning("[SIP] Rejecting call: %s", exc)
                 await incoming.reject(488)
                 raise
+            io.at_rate(_sample_rate(params))
             if ring:
                 await incoming.ring()
             # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
             # sending on our 200 OK, before its ACK reaches us
-            media.start(params, source=src, sink=combined, on_dtmf=on_dtmf)
+            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf)
             sip = await incoming.answer(answer)
             logger.info("[Call] Session established - Ready to receive audio")
         except BaseException:
             if media is not None:
                 await media.stop("call failed")
-            for obj in owned:
-                obj.close()
+            io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=self.codecs,
-                                owned=owned))
+                                owned=io.owned))

@@ -16,7 +16,6 @@ Modules (everything public is re-exported here; import from ``pyvoip_fast.audio`
 - :mod:`~pyvoip_fast.audio.generators`: :class:`ToneSource`, :class:`SilenceSource`.
 - :mod:`~pyvoip_fast.audio.sinks`: :class:`WavRecorder`, :class:`NullSink`, :class:`TeeSink`.
 - :mod:`~pyvoip_fast.audio.devices`: :class:`MicrophoneSource`, :class:`PyAudioSink` (PyAudio imported on use).
-- :mod:`~pyvoip_fast.audio.io`: the layer's former single module, kept as an alias of this package.
 
 May import: ``pyvoip_fast.codecs`` and the bottom layer (``errors``, ``_native``).
 """

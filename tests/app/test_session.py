@@ -26,7 +26,7 @@ import pytest
 from helpers import ROOT, require_ipv6
 
 from mediakit import ArraySource, ListSink, chunk_match, speech_like, wait_for
-from pyvoip_fast.audio.io import ToneSource
+from pyvoip_fast.audio import ToneSource
 from pyvoip_fast.media.callstats import REQUIRED_KEYS
 from pyvoip_fast.errors import CallError
 from pyvoip_fast.sip.sdp import NegotiationError, SessionDescription, make_offer

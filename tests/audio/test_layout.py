@@ -48,7 +48,7 @@ def test_the_package_exports_every_public_name_from_its_home() -> None:
         assert name in home.__all__, f"{module}.__all__ lacks {name}"
 
 
-@pytest.mark.parametrize("old", ["pyvoip_fast.audio_io", "pyvoip_fast.audio.io"])
+@pytest.mark.parametrize("old", ["pyvoip_fast.audio_io"])
 def test_old_paths_give_the_very_same_objects(old: str) -> None:
     mod = importlib.import_module(old)
     assert list(mod.__all__) == list(audio.__all__)

@@ -514,7 +514,7 @@ def test_wav_file_in_wav_recording_out(tmp_path: "object") -> None:
     """The real audio_io path: a WAV file streamed (used bit for bit), a WAV recording of what was heard."""
     import soundfile as sf
 
-    from pyvoip_fast.audio.io import WavRecorder, open_source
+    from pyvoip_fast.audio import WavRecorder, open_source
 
     sent = speech_like(1.2, seed=9)
     src_path = tmp_path / "in.wav"  # type: ignore[operator]
