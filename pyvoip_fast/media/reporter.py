@@ -25,6 +25,7 @@ from ..rtp.rtcp_timing import RtcpScheduler
 from ..errors import RtcpParseError
 from ..net.sockets import Addr, fmt_addr, same_addr
 from .callstats import CallStatistics
+from .clock import ClockEntry, MediaClock
 from .receiver import RtpReceiver
 from .sender import RtpSender
 
@@ -76,6 +77,38 @@ class RtcpReporter:
         self.sent = 0
         self.received = 0
         self.bye_received = False
+        self._clock: Optional[MediaClock] = None
+        self._entry: Optional[ClockEntry] = None
+        self._silence: Callable[[float], float] = lambda now: 0.0
+
+    # -- the schedule -----------------------------------------------------------------------------------------
+
+    def start(self, clock: MediaClock, now: float, silence: Callable[[float], float]) -> None:
+        """Report on the §6.3 schedule from ``now`` on; ``silence(now)`` is how long the peer has been quiet
+        (a peer heard within two minimum intervals counts as a sender, §6.3.3)."""
+        self._clock = clock
+        self._silence = silence
+        self._entry = clock.call_at(now + self.scheduler.next_interval(), self._on_timer)
+
+    def stop(self) -> None:
+        """No more scheduled reports (the final one with BYE is ``send_report(now, bye_reason=...)``)."""
+        if self._entry is not None:
+            self._entry.cancel()
+            self._entry = None
+
+    def _on_timer(self, when: float) -> None:
+        if self._entry is None or self._clock is None:
+            return
+        sched = self.scheduler
+        now = self._clock.time()
+        recently = self._silence(now) < 2 * max(sched.min_time, 1.0)
+        sched.senders = 1 + (1 if self._receiver.rx is not None and recently else 0)
+        sched.we_sent = self._sender.we_sent
+        try:
+            self.send_report(now)
+        except Exception:
+            logger.exception("[RTCP] Report failed")
+        self._entry = self._clock.call_at(self._clock.time() + sched.next_interval(), self._on_timer)
 
     def set_remote(self, addr: Optional[Addr], *, initial: bool) -> None:
         """The RTCP address the peer negotiated (``a=rtcp`` or RTP + 1); a changed one replaces the latched one."""

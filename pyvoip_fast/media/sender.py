@@ -71,6 +71,8 @@ class RtpSender:
         self.first_sent_at: Optional[float] = None
         self.last_sent_at = 0.0
         self.dtmf: Optional[_dtmf.DtmfSender] = None
+        #: send slots skipped because the process woke up too late to catch up
+        self.skipped = 0
         # negotiated (configure)
         self.codec: Optional[Codec] = None
         self._encoder: Optional[Encoder] = None
@@ -137,6 +139,12 @@ class RtpSender:
         self.dtmf.queue(digits)
 
     # -- the media tick -----------------------------------------------------------------------------------------
+
+    def on_skip(self, count: int) -> None:
+        """The pacer skipped ``count`` slots (a late wake-up): the next packet starts a new talk spurt."""
+        self.marker_next = True
+        self.skipped += count
+        logger.debug("[RTP] Late wake-up: skipped %d send slot(s)", count)
 
     def send_slot(self, n: int) -> None:
         """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""

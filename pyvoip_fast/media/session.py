@@ -25,7 +25,6 @@ lines only at DEBUG.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import random
 import secrets
@@ -34,10 +33,11 @@ from typing import Any, Callable, Optional, Tuple
 
 from .. import codecs as _codecs
 from ..codecs import Codec
-from ..net.sockets import Addr, bind_pair, drain_errors, fmt_addr, read_datagrams, resolve, same_addr
+from ..net.sockets import Addr, MediaSockets, bind_pair, fmt_addr, resolve
 from ..rtp.rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
 from .callstats import CallStatistics
 from .clock import ClockEntry, MediaClock, Pacer
+from .liveness import PeerWatch
 from .receiver import RtpReceiver
 from .reporter import RtcpReporter
 from .sender import RtpSender
@@ -70,6 +70,23 @@ def _codec_of(params: Any) -> Codec:
     return found
 
 
+def _checked(params: Any, family: int) -> Tuple[Codec, int, str, Optional[Addr], Optional[Addr]]:
+    """The codec, ptime, direction and the peer's resolved RTP and RTCP addresses of ``params`` (ValueError
+    for an unsupported encoding, ptime or direction)."""
+    codec = _codec_of(params)
+    ptime = int(params.ptime or 20)
+    if not 10 <= ptime <= 60 or ptime % 10:
+        raise ValueError(f"ptime must be 10, 20, 30, 40, 50 or 60 ms, got {params.ptime!r}")
+    direction = str(params.direction or "sendrecv")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {params.direction!r}")
+    rhost, rport = params.remote_rtp
+    rtp_addr = resolve(str(rhost), int(rport), family)[1] if rport else None
+    chost, cport = params.remote_rtcp if params.remote_rtcp else (rhost, int(rport) + 1 if rport else 0)
+    rtcp_addr = resolve(str(chost), int(cport), family)[1] if cport else None
+    return codec, ptime, direction, rtp_addr, rtcp_addr
+
+
 class MediaSession:
     """One call's audio stream: RTP out and in, RTCP, DTMF, statistics. Create with ``await MediaSession.create``.
 
@@ -100,8 +117,6 @@ class MediaSession:
     ) -> None:
         self._loop = loop
         self._clock = clock or MediaClock.for_loop(loop)
-        self._rtp_sock = rtp_sock
-        self._rtcp_sock = rtcp_sock
         self._family = rtp_sock.family
         local = rtp_sock.getsockname()
         self.local_host: str = str(local[0])
@@ -110,8 +125,7 @@ class MediaSession:
         self._rng = rng or random.SystemRandom()
         self.ssrc: int = self._rng.getrandbits(32)
         self.cname: str = cname or f"{secrets.token_hex(6)}@{self.local_host}"
-        self.peer_timeout = peer_timeout
-        self.media_timeout = media_timeout
+        self._watch = PeerWatch(peer_timeout, media_timeout)
         self.rtcp_interval = rtcp_interval
         self._max_burst = max_burst
         self.peer_lost = asyncio.Event()
@@ -120,7 +134,12 @@ class MediaSession:
         self._direction = "inactive"
         self._on_dtmf: Optional[Callable[[str], Any]] = None
 
-        self._sender = RtpSender(self.ssrc, self._rng, self._send_rtp, loop)
+        self._sockets = MediaSockets(
+            rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
+            on_icmp=self._on_icmp,
+        )
+        self._sender = RtpSender(self.ssrc, self._rng, lambda data: self._sockets.send_rtp(data, self.remote_rtp_addr),
+                                 loop)
         self._receiver = RtpReceiver(
             (jitter_min_delay, jitter_max_delay, jitter_initial_delay),
             on_latched=self._maybe_announce,
@@ -134,29 +153,19 @@ class MediaSession:
             overhead=UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD,
             fixed_interval=rtcp_interval,
             rng=self._rng,
-            send=self._send_rtcp,
+            send=self._sockets.send_rtcp,
             call_stats=self._refreshed_stats,
         )
         self._announced = False
-        # liveness: the last time anything (RTP or RTCP) came from the peer, and ICMP errors
-        self._last_heard = 0.0
-        self._heard_anything = False
-        self._icmp_rtp_at: Optional[float] = None
-        self._icmp_rtcp_at: Optional[float] = None
-        self._icmp_rtcp_logged = False
-        self._send_error_logged = False
 
         # lifecycle
         self._pacer: Optional[Pacer] = None
-        self._rtcp_entry: Optional[ClockEntry] = None
         self._watch_entry: Optional[ClockEntry] = None
         self._started_at: Optional[float] = None
         self._stopped_at: Optional[float] = None
         self._started = False
         self._closed = False
         self._stats = CallStatistics(local_ssrc=self.ssrc)
-        self._loop.add_reader(self._rtp_sock.fileno(), self._on_rtp_readable)
-        self._loop.add_reader(self._rtcp_sock.fileno(), self._on_rtcp_readable)
 
     # -- construction --------------------------------------------------------------------------------------------
 
@@ -173,10 +182,9 @@ class MediaSession:
         Args:
             local_host: address to bind (IPv4 or IPv6 literal, or a name).
             rtp_port: even RTP port to bind (RTCP takes the next); 0 picks a free pair.
-            **kwargs: ``peer_timeout`` (5 s), ``media_timeout`` (None), ``rtcp_interval`` (None = RFC 3550
-                §6.3), ``cname``, ``clock``, ``jitter_min_delay``/``jitter_max_delay``/``jitter_initial_delay``
-                (seconds), ``max_burst`` (3), ``rng`` (a ``random.Random`` for SSRC/sequence/timestamp and the
-                RTCP randomisation; a system RNG by default).
+            **kwargs: the keyword arguments of the constructor: ``peer_timeout`` (5 s), ``media_timeout``,
+                ``rtcp_interval`` (None: RFC 3550 §6.3), ``cname``, ``clock``, ``jitter_min_delay``/``_max_delay``/
+                ``_initial_delay`` (s), ``max_burst`` (3), ``rng`` (SSRC, sequence, timestamp, RTCP randomisation).
 
         Returns:
             the session.
@@ -204,6 +212,16 @@ class MediaSession:
     def remote_rtp_addr(self) -> Optional[Addr]:
         """Where RTP goes now (the latched source address once the peer's RTP arrived)."""
         return self._receiver.remote_rtp
+
+    @property
+    def peer_timeout(self) -> float:
+        """Silence after an ICMP error before ``peer_lost`` is set (seconds)."""
+        return self._watch.peer_timeout
+
+    @property
+    def media_timeout(self) -> Optional[float]:
+        """Silence alone before ``peer_lost`` is set (seconds; None: never)."""
+        return self._watch.media_timeout
 
     @property
     def codec(self) -> Optional[Codec]:
@@ -255,9 +273,9 @@ class MediaSession:
         now = self._clock.time()
         self._started_at = now
         self._sender.start(now)  # the time RTP timestamp ts0 corresponds to
-        self._last_heard = now
+        self._watch.start(now)
         self._pacer = self._new_pacer(now)
-        self._schedule_rtcp(now + self._reporter.scheduler.next_interval())
+        self._reporter.start(self._clock, now, lambda t: t - self._watch.last_heard)
         self._watch_entry = self._clock.call_at(now + 0.5, self._watchdog)
         self._maybe_announce()
 
@@ -322,24 +340,19 @@ class MediaSession:
             return
         if self._pacer is not None:
             self._pacer.stop()
-        for entry in (self._rtcp_entry, self._watch_entry):
-            if entry is not None:
-                entry.cancel()
+        self._reporter.stop()
+        if self._watch_entry is not None:
+            self._watch_entry.cancel()
         if self._started:
             try:
-                self._send_report(self._loop.time(), bye_reason=reason)
+                self._reporter.send_report(self._loop.time(), bye_reason=reason)
             except Exception:  # never let the goodbye break shutdown
                 logger.debug("final RTCP failed", exc_info=True)
         self._refresh_stats()
         self._closed = True
         self._stopped_at = self._clock.time()
         self._stats.duration = self._stopped_at - (self._started_at or self._stopped_at)
-        for sock in (self._rtp_sock, self._rtcp_sock):
-            try:
-                self._loop.remove_reader(sock.fileno())
-            except Exception:
-                pass
-            sock.close()
+        self._sockets.close()
         if not self._sender.source_done.done():
             self._sender.source_done.set_result(None)
         if self._started:
@@ -364,33 +377,19 @@ class MediaSession:
 
     def _apply_params(self, params: Any, *, initial: bool) -> bool:
         """Configure the parts; True when the receive geometry (rates, frame size) changed."""
-        codec = _codec_of(params)
-        ptime = int(params.ptime or 20)
-        if not 10 <= ptime <= 60 or ptime % 10:
-            raise ValueError(f"ptime must be 10, 20, 30, 40, 50 or 60 ms, got {params.ptime!r}")
-        direction = str(params.direction or "sendrecv")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {params.direction!r}")
-        rhost, rport = params.remote_rtp
-        new_rtp = resolve(str(rhost), int(rport), self._family)[1] if rport else None
-        chost, cport = params.remote_rtcp if params.remote_rtcp else (rhost, int(rport) + 1 if rport else 0)
-        new_rtcp = resolve(str(chost), int(cport), self._family)[1] if cport else None
+        codec, ptime, direction, new_rtp, new_rtcp = _checked(params, self._family)
         self.params = params
-        pt = int(params.payload_type)
-        dtmf_pt = params.dtmf_payload_type
+        pt, dtmf_pt = int(params.payload_type), params.dtmf_payload_type
         self._sender.configure(codec, pt, ptime, dtmf_pt)
         changed = self._receiver.configure(codec, pt, ptime, dtmf_pt)
         self._reporter.set_bandwidth(codec.bitrate)
-        was_sending = self._direction in _SENDING
+        if direction in _SENDING and self._direction not in _SENDING:
+            self._sender.marker_next = True
         self._direction = direction
         self._receiver.receiving = direction in _RECEIVING
-        if direction in _SENDING and not was_sending:
-            self._sender.marker_next = True
         self._receiver.set_remote(new_rtp, initial=initial)
         self._reporter.set_remote(new_rtcp, initial=initial)
-        self._stats.codec = codec.name
-        self._stats.clock_rate = codec.clock_rate
-        self._stats.ptime_ms = ptime
+        self._stats.codec, self._stats.clock_rate, self._stats.ptime_ms = codec.name, codec.clock_rate, ptime
         if self._receiver.jb is None:
             self._receiver.new_stream()
             changed = False
@@ -403,7 +402,7 @@ class MediaSession:
             self._on_slot,
             start=now,
             max_burst=self._max_burst,
-            on_skip=self._on_skip,
+            on_skip=self._sender.on_skip,
         )
 
     @property
@@ -421,84 +420,18 @@ class MediaSession:
 
     # -- the media tick --------------------------------------------------------------------------------------------
 
-    def _on_skip(self, count: int) -> None:
-        self._sender.marker_next = True
-        self._stats.schedule_skips += count
-        logger.debug("[RTP] Late wake-up: skipped %d send slot(s)", count)
-
     def _on_slot(self, n: int, deadline: float) -> None:
         if self._sending:
             self._sender.send_slot(n)
         if self._direction in _RECEIVING:
             self._receiver.playout(self._loop.time())
 
-    # -- sockets ---------------------------------------------------------------------------------------------------
-
-    def _send_rtp(self, data: bytearray) -> bool:
-        return self._sendto(self._rtp_sock, data, self._receiver.remote_rtp)
-
-    def _send_rtcp(self, data: bytes, addr: Addr) -> bool:
-        try:
-            self._rtcp_sock.sendto(data, addr)
-        except BlockingIOError:
-            return False
-        except ConnectionRefusedError:
-            self._on_refused(self._rtcp_sock)
-            return False
-        except OSError as exc:
-            logger.debug("[RTCP] send failed: %s", exc)
-            return False
-        return True
-
-    def _sendto(self, sock: socket.socket, data: Any, addr: Optional[Addr]) -> bool:
-        if addr is None:
-            return False
-        try:
-            sock.sendto(data, addr)
-            return True
-        except BlockingIOError:
-            return False  # send buffer full: real-time media drops rather than queues
-        except ConnectionRefusedError:
-            # an earlier datagram drew ICMP port-unreachable; this one was not sent
-            self._on_refused(sock)
-            return False
-        except OSError as exc:
-            if not self._send_error_logged:
-                self._send_error_logged = True
-                logger.warning("[RTP] Cannot send to %s: %s", fmt_addr(addr), exc.strerror or exc)
-            return False
-
-    def _on_rtp_readable(self) -> None:
-        sock = self._rtp_sock
-        read_datagrams(
-            sock,
-            self._on_rtp_datagram,
-            lambda: self._on_refused(sock),
-            refusals=(errno.EHOSTUNREACH, errno.ENETUNREACH),
-            on_idle=lambda: self._drain_errors(sock),
-            closed=lambda: self._closed,
-            what="RTP",
-        )
-
-    def _on_rtcp_readable(self) -> None:
-        sock = self._rtcp_sock
-        read_datagrams(
-            sock,
-            self._on_rtcp_datagram,
-            lambda: self._on_refused(sock),
-            on_idle=lambda: self._drain_errors(sock),
-            closed=lambda: self._closed,
-            what="RTCP",
-        )
-
-    def _heard(self, now: float) -> None:
-        self._last_heard = now
-        self._heard_anything = True
+    # -- what arrives ---------------------------------------------------------------------------------------------
 
     def _on_rtp_datagram(self, data: bytes, addr: Addr) -> None:
         now = self._loop.time()
         if self._receiver.on_datagram(data, addr, now):
-            self._heard(now)
+            self._watch.heard(now)
 
     def _on_rtcp_datagram(self, data: bytes, addr: Addr) -> None:
         now = self._loop.time()
@@ -506,10 +439,8 @@ class MediaSession:
         had_bye = reporter.bye_received
         if not reporter.on_datagram(data, addr, now):
             return
-        self._heard(now)
-        self._stats.rtcp_received += 1
+        self._watch.heard(now)
         if reporter.bye_received and not had_bye:
-            self._stats.bye_received = True
             self.bye_received.set()
 
     def _on_new_source(self) -> None:
@@ -523,98 +454,26 @@ class MediaSession:
             except Exception:
                 logger.exception("on_dtmf callback failed")
 
-    # -- ICMP errors -------------------------------------------------------------------------------------------------
+    # -- is the peer still there? -----------------------------------------------------------------------------------
 
-    def _drain_errors(self, sock: socket.socket) -> int:
-        """Note every unreachable error in the socket's error queue; how many there were."""
-        now = self._loop.time()
-        found = drain_errors(sock)
-        for addr in found:
-            self._on_icmp(sock is self._rtp_sock, addr, now)
-        return len(found)
-
-    def _on_refused(self, sock: socket.socket) -> None:
-        """A send or receive failed with ECONNREFUSED: an ICMP port-unreachable for an earlier datagram."""
-        if self._drain_errors(sock) == 0:  # reported through sk_err only (no IP_RECVERR queue entry)
-            self._on_icmp(sock is self._rtp_sock, None, self._loop.time())
-
-    def _on_icmp(self, is_rtp: bool, addr: Optional[Addr], now: float) -> None:
-        if is_rtp:
-            if addr is None or same_addr(addr, self._receiver.remote_rtp):
-                if self._icmp_rtp_at is None:
-                    logger.debug("[RTP] ICMP port unreachable from %s", fmt_addr(addr))
-                self._icmp_rtp_at = now
-        else:
-            self._icmp_rtcp_at = now
-        if not is_rtp and not self._icmp_rtcp_logged:
-            self._icmp_rtcp_logged = True
-            logger.info(
-                "[RTCP] Peer %s does not accept RTCP (ICMP port unreachable); continuing without its reports",
-                fmt_addr(addr or self._reporter.remote_rtcp),
-            )
+    def _on_icmp(self, is_rtp: bool, addr: Optional[Addr]) -> None:
+        self._watch.on_icmp(is_rtp, addr, self._loop.time(), self._receiver.remote_rtp, self._reporter.remote_rtcp)
 
     def _watchdog(self, when: float) -> None:
         if self._closed:
             return
         now = self._loop.time()
-        silent = now - self._last_heard
-        media_flowed = self._heard_anything or self._sender.sent_audio
-        lost = False
-        why = ""
-        if (
-            self._icmp_rtp_at is not None
-            and media_flowed
-            and self._icmp_rtp_at >= self._last_heard
-            and silent >= self.peer_timeout
-        ):
-            lost, why = True, "ICMP port unreachable"
-        elif (
-            self._icmp_rtcp_at is not None
-            and self._heard_anything
-            and self._icmp_rtcp_at >= self._last_heard
-            and silent >= self.peer_timeout
-        ):
-            # a listen-only side sends no RTP, only RTCP: a peer that used to talk to us, has gone silent and now
-            # refuses our reports has gone away (a peer that never sent anything, like sipp, is not judged here)
-            lost, why = True, "ICMP port unreachable on RTCP"
-        elif self.media_timeout is not None and silent >= self.media_timeout:
-            lost, why = True, "no media"
-        if lost and not self.peer_lost.is_set():
+        why = self._watch.verdict(now, self._sender.sent_audio)
+        if why is not None and not self.peer_lost.is_set():
             self._stats.peer_lost = True
             logger.warning(
                 "[RTP] Peer %s lost: %s and nothing received for %.1f s",
                 fmt_addr(self._receiver.remote_rtp),
                 why,
-                silent,
+                now - self._watch.last_heard,
             )
             self.peer_lost.set()
-        step = min(0.5, self.peer_timeout / 4.0)
-        self._watch_entry = self._clock.call_at(now + max(step, 0.05), self._watchdog)
-
-    # -- RTCP ----------------------------------------------------------------------------------------------------------
-
-    def _schedule_rtcp(self, when: float) -> None:
-        self._rtcp_entry = self._clock.call_at(when, self._on_rtcp_timer)
-
-    def _on_rtcp_timer(self, when: float) -> None:
-        if self._closed:
-            return
-        sched = self._reporter.scheduler
-        sched.senders = 1 + (1 if self._receiver.rx is not None and self._remote_recently_sent() else 0)
-        sched.we_sent = self._sender.we_sent
-        try:
-            self._send_report(self._loop.time())
-        except Exception:
-            logger.exception("[RTCP] Report failed")
-        self._schedule_rtcp(self._loop.time() + sched.next_interval())
-
-    def _send_report(self, now: float, bye_reason: Optional[str] = None) -> None:
-        before = self._reporter.sent
-        self._reporter.send_report(now, bye_reason)
-        self._stats.rtcp_sent += self._reporter.sent - before
-
-    def _remote_recently_sent(self) -> bool:
-        return self._loop.time() - self._last_heard < 2 * max(self._reporter.scheduler.min_time, 1.0)
+        self._watch_entry = self._clock.call_at(now + self._watch.check_every, self._watchdog)
 
     # -- statistics --------------------------------------------------------------------------------------------------
 
@@ -623,37 +482,47 @@ class MediaSession:
         return self._stats
 
     def _refresh_stats(self) -> None:
-        s = self._stats
-        ss = self._sender.stats
-        rx = self._receiver
-        s.packets_sent = ss.packet_count
-        s.bytes_sent = ss.octet_count
-        expected, lost, dups, reord, jitter_s = rx.totals()
-        s.remote_ssrc = rx.remote_ssrc
-        s.packets_received = rx.packets
-        s.packets_expected = int(expected)
-        s.packets_lost = int(lost)
-        s.loss_percent = (100.0 * lost / expected) if expected > 0 else 0.0
-        s.bytes_received = rx.octets
-        s.packets_duplicated = int(dups)
-        s.packets_reordered = int(reord)
-        s.packets_invalid = rx.invalid
-        s.jitter_ms = jitter_s * 1000.0
-        s.frames_played = rx.frames_played
-        if rx.jb is not None:
-            s.packets_late = int(rx.jb.stats.late)
-            s.jitter_buffer_delay_ms = float(rx.jb.delay) * 1000.0
-        if rx.concealer is not None:
-            # concealment after the last frame that arrived is the stream ending (or an outage still going on),
-            # not a loss that was concealed: count only gaps that real audio followed
-            s.frames_concealed = int(rx.concealer.concealed_frames) - rx.tail_concealed
-        rtt = self._reporter.rtt
-        s.rtt_ms = rtt * 1000.0 if rtt is not None else None
-        rb = self._reporter.remote_report
-        if rb is not None and self._sender.codec is not None:
-            s.remote_packets_lost = int(rb.cumulative_lost)
-            s.remote_jitter_ms = rb.jitter * 1000.0 / self._sender.codec.clock_rate
-        if self._started_at is not None:
-            end = self._stopped_at if self._stopped_at is not None else self._loop.time()
-            s.duration = end - self._started_at
-        s.update_quality()
+        end = self._stopped_at if self._stopped_at is not None else self._loop.time()
+        duration = end - self._started_at if self._started_at is not None else None
+        _fill_stats(self._stats, self._sender, self._receiver, self._reporter, duration)
+
+
+def _fill_stats(
+    s: CallStatistics, sender: RtpSender, receiver: RtpReceiver, reporter: RtcpReporter, duration: Optional[float]
+) -> None:
+    """Gather the parts' counters into the call's statistics (and its E-model estimate)."""
+    ss = sender.stats
+    rx = receiver
+    s.packets_sent = ss.packet_count
+    s.bytes_sent = ss.octet_count
+    expected, lost, dups, reord, jitter_s = rx.totals()
+    s.remote_ssrc = rx.remote_ssrc
+    s.packets_received = rx.packets
+    s.packets_expected = int(expected)
+    s.packets_lost = int(lost)
+    s.loss_percent = (100.0 * lost / expected) if expected > 0 else 0.0
+    s.bytes_received = rx.octets
+    s.packets_duplicated = int(dups)
+    s.packets_reordered = int(reord)
+    s.packets_invalid = rx.invalid
+    s.jitter_ms = jitter_s * 1000.0
+    s.frames_played = rx.frames_played
+    s.schedule_skips = sender.skipped
+    if rx.jb is not None:
+        s.packets_late = int(rx.jb.stats.late)
+        s.jitter_buffer_delay_ms = float(rx.jb.delay) * 1000.0
+    if rx.concealer is not None:
+        # concealment after the last frame that arrived is the stream ending (or an outage still going on),
+        # not a loss that was concealed: count only gaps that real audio followed
+        s.frames_concealed = int(rx.concealer.concealed_frames) - rx.tail_concealed
+    s.rtcp_sent = reporter.sent
+    s.rtcp_received = reporter.received
+    s.bye_received = reporter.bye_received
+    s.rtt_ms = reporter.rtt * 1000.0 if reporter.rtt is not None else None
+    rb = reporter.remote_report
+    if rb is not None and sender.codec is not None:
+        s.remote_packets_lost = int(rb.cumulative_lost)
+        s.remote_jitter_ms = rb.jitter * 1000.0 / sender.codec.clock_rate
+    if duration is not None:
+        s.duration = duration
+    s.update_quality()

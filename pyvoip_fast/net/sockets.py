@@ -11,6 +11,8 @@ Strategy
   error, so the caller can tell which peer address failed.
 - ``read_datagrams`` reads at most a budget of datagrams per readiness callback, turns refusals
   (``ECONNREFUSED`` and the errnos the caller names) into one callback and ends the round on other errors.
+- ``MediaSockets`` puts it together for one call: the pair watched on the loop, sends that never raise,
+  datagrams and ICMP errors handed to callbacks.
 
 Nothing here knows RTP: the media layer decides what a datagram or an ICMP error means.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "drain_errors",
     "READ_BUDGET",
     "MAX_DATAGRAM",
+    "MediaSockets",
 ]
 
 #: a socket address as the socket module gives it: (host, port) or (host, port, flowinfo, scope_id)
@@ -214,3 +217,114 @@ def drain_errors(sock: socket.socket) -> List[Optional[Addr]]:
         if ee_errno in _UNREACHABLE or ee_errno == 0:
             found.append(addr)
     return found
+
+
+class MediaSockets:
+    """The RTP/RTCP socket pair of one call, watched on the event loop.
+
+    Datagrams go to ``on_rtp(data, addr)`` / ``on_rtcp(data, addr)``; ICMP unreachable errors (from the error
+    queue, or a send or receive that failed with ECONNREFUSED) go to ``on_icmp(is_rtp, original_destination)``,
+    where the destination is None when the kernel did not say which datagram drew the error.
+
+    Args:
+        rtp_sock / rtcp_sock: the bound non-blocking sockets (``bind_pair``); owned from now on.
+        loop: the event loop that watches them.
+    """
+
+    def __init__(
+        self,
+        rtp_sock: socket.socket,
+        rtcp_sock: socket.socket,
+        loop: Any,
+        *,
+        on_rtp: Callable[[bytes, Addr], None],
+        on_rtcp: Callable[[bytes, Addr], None],
+        on_icmp: Callable[[bool, Optional[Addr]], None],
+    ) -> None:
+        self.rtp = rtp_sock
+        self.rtcp = rtcp_sock
+        self._loop = loop
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+        self._on_icmp = on_icmp
+        self.closed = False
+        self._send_error_logged = False
+        loop.add_reader(rtp_sock.fileno(), self._rtp_readable)
+        loop.add_reader(rtcp_sock.fileno(), self._rtcp_readable)
+
+    def send_rtp(self, data: Any, addr: Optional[Addr]) -> bool:
+        """Send one RTP datagram; False when it did not leave (no address, full buffer, an ICMP error)."""
+        if addr is None:
+            return False
+        try:
+            self.rtp.sendto(data, addr)
+            return True
+        except BlockingIOError:
+            return False  # send buffer full: real-time media drops rather than queues
+        except ConnectionRefusedError:
+            # an earlier datagram drew ICMP port-unreachable; this one was not sent
+            self._refused(self.rtp)
+            return False
+        except OSError as exc:
+            if not self._send_error_logged:
+                self._send_error_logged = True
+                logger.warning("[RTP] Cannot send to %s: %s", fmt_addr(addr), exc.strerror or exc)
+            return False
+
+    def send_rtcp(self, data: bytes, addr: Addr) -> bool:
+        """Send one RTCP datagram; False when it did not leave."""
+        try:
+            self.rtcp.sendto(data, addr)
+        except BlockingIOError:
+            return False
+        except ConnectionRefusedError:
+            self._refused(self.rtcp)
+            return False
+        except OSError as exc:
+            logger.debug("[RTCP] send failed: %s", exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Stop watching and close both sockets (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.rtp, self.rtcp):
+            try:
+                self._loop.remove_reader(sock.fileno())
+            except Exception:
+                pass
+            sock.close()
+
+    def _rtp_readable(self) -> None:
+        read_datagrams(
+            self.rtp,
+            self._on_rtp,
+            lambda: self._refused(self.rtp),
+            refusals=(errno.EHOSTUNREACH, errno.ENETUNREACH),
+            on_idle=lambda: self._drain(self.rtp),
+            closed=lambda: self.closed,
+            what="RTP",
+        )
+
+    def _rtcp_readable(self) -> None:
+        read_datagrams(
+            self.rtcp,
+            self._on_rtcp,
+            lambda: self._refused(self.rtcp),
+            on_idle=lambda: self._drain(self.rtcp),
+            closed=lambda: self.closed,
+            what="RTCP",
+        )
+
+    def _drain(self, sock: socket.socket) -> int:
+        found = drain_errors(sock)
+        for addr in found:
+            self._on_icmp(sock is self.rtp, addr)
+        return len(found)
+
+    def _refused(self, sock: socket.socket) -> None:
+        """A send or receive failed with ECONNREFUSED: an ICMP port-unreachable for an earlier datagram."""
+        if self._drain(sock) == 0:  # reported through sk_err only (no IP_RECVERR queue entry)
+            self._on_icmp(sock is self.rtp, None)
