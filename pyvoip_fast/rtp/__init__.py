@@ -1,6 +1,7 @@
 """RTP: packets on the wire and what RFC 3550 computes from them.
 
-Owns RTP packets (``packet``: the compiled ``_rtp`` and its twin ``_rtp_py``), RTCP packets (``rtcp``), receiver
+Owns RTP packets (``packet``: the compiled ``_rtp`` and its twin ``_rtp_py``, whose RTCP half is ``_rtcp_py`` and
+shared checks ``_wire_py``), RTCP packets (``rtcp``), receiver
 and sender statistics of RFC 3550 A.1/A.3/A.8 (``stats``: compiled ``_stats`` and twin ``_stats_py``), the RTCP
 transmission interval of §6.3/A.7 (``rtcp_timing``), NTP timestamp conversions (``ntp``) and sequence-number
 arithmetic (``seqnum``). Pure computation on bytes and numbers: no sockets, no clocks read here.
