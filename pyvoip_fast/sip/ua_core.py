@@ -1,0 +1,346 @@
+"""The core of the SIP user agent: its state, its transactions and the messages every side of a call sends.
+
+``_UaCore`` holds what the endpoint knows (calls by handle, client and server transactions by key, the events
+and datagrams waiting to go out) and does what both the UAC and the UAS paths need: start a client transaction,
+answer a request with a new server transaction, send CANCEL, BYE and ACK, retransmit our 2xx until the ACK
+(RFC 3261 §13.3.1.4, T1 doubling to T2, BYE after 64·T1), collect what transactions decided (§17) and act on
+the responses to our INVITEs (ACK for 2xx, CANCEL after a late 1xx, events for the application).
+
+Subclassed by the UAS request handling (``uas.py``) and by the public ``SipEndpoint`` (``endpoint.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from typing import Deque, Dict, List, Optional, Tuple, Union
+
+from ..errors import LocalProtocolError, SipParseError
+from . import events as ev
+from .calls import Addr, CallState, _Call, _first_line, _NullLogger, fmt_addr
+from .dialog import DialogInput, DialogState
+from .message import (
+    MAGIC_COOKIE,
+    Headers,
+    MessageLimits,
+    SipRequest,
+    SipResponse,
+    Via,
+    make_response,
+    parse_for_error_response,
+)
+from .transaction import (
+    InviteClientTransaction,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    TimerConfig,
+    Transaction,
+    client_key,
+    server_key,
+)
+from .uri import SipUri
+
+
+class _UaCore:
+    """State and shared behaviour of ``SipEndpoint`` (see its docstring for the arguments)."""
+
+    def __init__(
+        self,
+        local_addr: Addr,
+        *,
+        user: str = "pyvoip",
+        timers: Optional[TimerConfig] = None,
+        limits: Optional[MessageLimits] = None,
+        user_agent: str = "pyvoip_fast",
+        logger: Optional[logging.Logger] = None,
+    ) -> None:
+        host, port = local_addr
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"bad local port {port!r}")
+        self.local_addr: Addr = (host, port)
+        self.user = user
+        self.timers = timers or TimerConfig()
+        self.limits = limits or MessageLimits()
+        self.user_agent = user_agent
+        self.log: Union[logging.Logger, _NullLogger] = logger if logger is not None else _NullLogger()
+        self._events: Deque[ev.Event] = deque()
+        self._outbox: List[Tuple[bytes, Addr]] = []
+        self._client_tx: Dict[Tuple[str, ...], Transaction] = {}
+        self._server_tx: Dict[Tuple[str, ...], Transaction] = {}
+        self._tx_call: Dict[Tuple[str, ...], int] = {}
+        self._calls: Dict[int, _Call] = {}
+        self._next_handle = 1
+
+    def _new_handle(self) -> int:
+        handle = self._next_handle
+        self._next_handle += 1
+        return handle
+
+    @staticmethod
+    def _new_tag() -> str:
+        return secrets.token_hex(6)
+
+    @staticmethod
+    def _new_branch() -> str:
+        return MAGIC_COOKIE + secrets.token_hex(10)
+
+    def _local_uri(self) -> SipUri:
+        return SipUri(self.local_addr[0], self.local_addr[1], user=self.user)
+
+    def _contact(self) -> str:
+        return f"<{self._local_uri()}>"
+
+    def _via(self, branch: Optional[str] = None) -> Via:
+        return Via(
+            self.local_addr[0], self.local_addr[1], transport="UDP",
+            params=(("branch", branch or self._new_branch()), ("rport", None)),
+        )
+
+    def _call(self, handle: int) -> _Call:
+        try:
+            return self._calls[handle]
+        except KeyError:
+            raise LocalProtocolError(f"no call with handle {handle}") from None
+
+    def _incoming(self, handle: int) -> _Call:
+        call = self._call(handle)
+        if call.is_caller or call.state is not CallState.INCOMING:
+            raise LocalProtocolError(f"call {handle} is not an unanswered incoming call (state {call.state.value})")
+        return call
+
+    def _start_client_tx(self, request: SipRequest, dest: Addr, now: float, handle: Optional[int]) -> Tuple[str, ...]:
+        branch = request.top_via.branch or ""
+        key = client_key(branch, request.method)
+        tx: Transaction
+        if request.method == "INVITE":
+            tx = InviteClientTransaction(key, request, dest, self.timers, now)
+        else:
+            tx = NonInviteClientTransaction(key, request, dest, self.timers, now)
+        self._client_tx[key] = tx
+        if handle is not None:
+            self._tx_call[key] = handle
+        return key
+
+    def _respond_invite(self, call: _Call, status: int, reason: Optional[str], now: float) -> None:
+        response = make_response(
+            call.invite, status, reason, to_tag=call.dialog.local_tag,
+            headers=[("Contact", self._contact())] if status < 300 else [],
+        )
+        self.log.info("[SIP] Sending %d %s", response.status_code, response.reason)
+        tx = self._server_tx.get(call.invite_tx) if call.invite_tx is not None else None
+        if tx is not None and not tx.terminated:
+            tx.send_response(response, now)  # type: ignore[attr-defined]
+
+    def _respond_new(self, request: SipRequest, addr: Addr, now: float, status: int, reason: Optional[str] = None,
+                     headers: Tuple[Tuple[str, str], ...] = (), to_tag: Optional[str] = None,
+                     report: bool = True) -> None:
+        """Answer an out-of-call request through a new server transaction."""
+        key = server_key(request)
+        tx: Transaction
+        if request.method == "INVITE":
+            tx = InviteServerTransaction(key, request, addr, self.timers)
+        else:
+            tx = NonInviteServerTransaction(key, request, addr, self.timers)
+        self._server_tx[key] = tx
+        response = make_response(request, status, reason, to_tag=to_tag or self._new_tag(), headers=headers)
+        self.log.info("[SIP] Sending %d %s", response.status_code, response.reason)
+        tx.send_response(response, now)
+        if report and status >= 200:
+            self._events.append(ev.RequestAnswered(remote_addr=addr, method=request.method, status_code=status))
+
+    def _send_cancel(self, call: _Call, now: float) -> None:
+        invite = call.invite
+        h = Headers()
+        h.add("Via", invite.headers.get_all("Via")[0])
+        h.add("Max-Forwards", "70")
+        h.add("From", invite.headers.get("From") or "")
+        h.add("To", invite.headers.get("To") or "")
+        h.add("Call-ID", invite.call_id)
+        h.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        for route in invite.headers.get_lines("Route"):
+            h.add("Route", route)
+        cancel = SipRequest("CANCEL", invite.uri, h)
+        call.cancel_sent = True
+        self.log.info("[SIP] Sending CANCEL to %s", fmt_addr(call.remote_addr))
+        self._start_client_tx(cancel, call.remote_addr, now, call.handle)
+
+    def _send_bye(self, call: _Call, now: float) -> None:
+        request = call.dialog.create_request("BYE", self._via(), extra_headers=(("User-Agent", self.user_agent),))
+        dest = call.dialog.target_address(call.remote_addr)
+        call.dialog.fire(DialogInput.BYE)
+        call.state = CallState.ENDING
+        call.ok_bytes = None
+        self.log.info("[SIP] Sending BYE")
+        self._start_client_tx(request, dest, now, call.handle)
+
+    def _send_ack(self, call: _Call, response: SipResponse, now: float) -> None:
+        number = response.cseq[0]
+        ack = call.dialog.create_request("ACK", self._via(), cseq=number)
+        call.ack_bytes = ack.serialize()
+        call.ack_cseq = number
+        self.log.info("[SIP] Sending ACK")
+        self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+
+    def _start_2xx_retransmit(self, call: _Call, response: SipResponse, now: float, reinvite: bool) -> None:
+        call.ok_bytes = response.serialize()
+        call.ok_cseq = response.cseq[0]
+        call.ok_interval = self.timers.t1
+        call.ok_next = now + self.timers.t1
+        call.ok_giveup = now + self.timers.b
+        call.ok_is_reinvite = reinvite
+
+    def _end(self, call: _Call, now: float) -> None:
+        call.state = CallState.ENDED
+        call.ok_bytes = None
+        if call.dialog.state is not DialogState.TERMINATED:
+            call.dialog.state = DialogState.TERMINATED
+        # keep the call around to absorb late retransmissions (2xx -> ACK again), then forget it
+        call.purge_at = now + self.timers.b
+
+    def _ack_timeout(self, call: _Call, now: float) -> None:
+        call.ok_bytes = None
+        self.log.warning("[SIP] No ACK received for 200 OK: ending the call")
+        if call.ok_is_reinvite:
+            return
+        self._events.append(ev.CallFailed(handle=call.handle, status_code=408, reason="No ACK received"))
+        # §13.3.1.4: the UAS should terminate the dialog with BYE
+        call.state = CallState.CONFIRMED
+        self._send_bye(call, now)
+        call.state = CallState.ENDED
+        call.purge_at = now + self.timers.b
+
+    def _malformed(self, data: bytes, addr: Addr, exc: SipParseError) -> None:
+        salvage = parse_for_error_response(data)
+        answered: Optional[int] = None
+        if salvage is not None:
+            status = exc.status_hint if 400 <= exc.status_hint <= 699 else 400
+            reason = None
+            response = make_response(salvage, status, reason, to_tag=self._new_tag())
+            self._outbox.append((response.serialize(), addr))
+            answered = status
+            self.log.warning("[SIP] Malformed request from %s (%s): answered %d", fmt_addr(addr), exc, status)
+        else:
+            self.log.warning("[SIP] Malformed message from %s dropped: %s", fmt_addr(addr), exc)
+        self._events.append(ev.MalformedMessage(remote_addr=addr, error=str(exc), answered=answered))
+
+    def _on_response(self, response: SipResponse, addr: Addr, now: float) -> None:
+        try:
+            branch = response.top_via.branch or ""
+            number, method = response.cseq
+        except SipParseError:  # pragma: no cover - validated by parse_message
+            return
+        key = client_key(branch, method)
+        tx = self._client_tx.get(key)
+        if tx is None:
+            if method == "INVITE" and 200 <= response.status_code < 300:
+                # 2xx retransmission after the transaction is gone: ACK it again (§13.2.2.4)
+                for call in self._calls.values():
+                    if (call.is_caller and call.dialog.call_id == response.call_id and call.ack_bytes is not None
+                            and call.ack_cseq == number):
+                        self.log.debug("[SIP] Retransmitted 200 OK: re-sending ACK")
+                        self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+                        return
+            self.log.debug("[SIP] Response %d matching no transaction dropped", response.status_code)
+            return
+        tx.receive_response(response, now)  # type: ignore[attr-defined]
+
+    def _flush_tx(self, tx: Transaction) -> None:
+        for data, retransmission in tx.take_outbox():
+            if retransmission:
+                self.log.debug("[SIP] Retransmitting %s to %s", _first_line(data), fmt_addr(tx.dest))
+            self._outbox.append((data, tx.dest))
+
+    def _collect(self, now: float) -> None:
+        """Move transaction output to the endpoint, hand results to the TU, drop finished transactions."""
+        for table in (self._client_tx, self._server_tx):
+            for key, tx in list(table.items()):
+                self._flush_tx(tx)
+                results = tx.take_results()
+                for kind, payload in results:
+                    self._tx_result(tx, kind, payload, now)
+                self._flush_tx(tx)
+                if tx.terminated:
+                    del table[key]
+                    self._tx_call.pop(key, None)
+
+    def _tx_result(self, tx: Transaction, kind: str, payload: object, now: float) -> None:
+        handle = self._tx_call.get(tx.key)
+        call = self._calls.get(handle) if handle is not None else None
+        method = tx.request.method
+        if call is None:
+            return
+        if isinstance(tx, InviteClientTransaction):
+            if kind == "response":
+                assert isinstance(payload, SipResponse)
+                self._on_invite_response(call, payload, now)
+            elif kind in ("timeout", "transport_error") and call.state is CallState.CALLING:
+                status, reason = (408, "Request Timeout") if kind == "timeout" else (503, "Service Unavailable")
+                detail = "no response" if kind == "timeout" else "transport error"
+                self.log.info("[SIP] Call failed: %d %s (%s)", status, reason, detail)
+                call.dialog.fire(DialogInput.FAILURE)
+                self._end(call, now)
+                self._events.append(ev.CallFailed(handle=call.handle, status_code=status, reason=reason))
+        elif isinstance(tx, NonInviteClientTransaction) and method == "BYE":
+            if kind == "response":
+                assert isinstance(payload, SipResponse)
+                if payload.status_code < 200:
+                    return
+                self.log.info("[SIP] Received %d %s", payload.status_code, payload.reason)
+                status = payload.status_code
+            else:
+                self.log.info("[SIP] No response to BYE (%s)", kind)
+                status = 408
+            was_ending = call.state is CallState.ENDING
+            self._end(call, now)
+            if was_ending:
+                self._events.append(ev.CallEnded(handle=call.handle, reason="local hangup", status_code=status))
+        elif isinstance(tx, NonInviteClientTransaction) and method == "CANCEL":
+            if kind == "response":
+                assert isinstance(payload, SipResponse)
+                self.log.info("[SIP] Received %d %s (CANCEL)", payload.status_code, payload.reason)
+        elif isinstance(tx, InviteServerTransaction):
+            if kind == "timeout":
+                self.log.debug("[SIP] No ACK for the final response to INVITE (timer H)")
+
+    def _on_invite_response(self, call: _Call, response: SipResponse, now: float) -> None:
+        code = response.status_code
+        line = f"{code} {response.reason}"
+        if code < 200:
+            self.log.info("[SIP] Received %s", line)
+            call.got_provisional = True
+            if call.state is CallState.CALLING and call.dialog.state is DialogState.EARLY:
+                if code > 100 and response.to.tag is not None:
+                    call.dialog.update_from_response(response)
+            self._events.append(ev.CallProgress(handle=call.handle, status_code=code, reason=response.reason,
+                                                body=response.body))
+            if call.cancel_requested and not call.cancel_sent:
+                self._send_cancel(call, now)
+            return
+        if code < 300:
+            if call.ack_bytes is not None and call.ack_cseq == response.cseq[0]:
+                self.log.debug("[SIP] Retransmitted %s: re-sending ACK", line)
+                self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+                return
+            self.log.info("[SIP] Received %s", line)
+            if call.dialog.state is DialogState.EARLY:
+                call.dialog.update_from_response(response)
+            self._send_ack(call, response, now)
+            if call.cancel_requested:
+                call.state = CallState.CONFIRMED
+                self._send_bye(call, now)
+                self._end(call, now)
+                self._events.append(ev.CallFailed(handle=call.handle, status_code=487,
+                                                  reason="Request Terminated"))
+                return
+            call.state = CallState.CONFIRMED
+            self._events.append(ev.CallAnswered(handle=call.handle, status_code=code, reason=response.reason,
+                                                body=response.body, content_type=response.content_type))
+            return
+        self.log.info("[SIP] Received %s", line)
+        if call.state is CallState.CALLING:
+            self.log.info("[SIP] Call failed: %s", line)
+            call.dialog.fire(DialogInput.FAILURE)
+            self._end(call, now)
+            self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=response.reason))

@@ -1,0 +1,237 @@
+"""Requests that reach the SIP user agent (the UAS side of RFC 3261 §8.2, §12.2.2, §13.3, §15.1.2).
+
+``_UasRequests.on_request`` routes each request: a retransmission goes to its server transaction; a new INVITE
+opens a call (100 Trying at once); CANCEL ends a pending INVITE (200 to the CANCEL, 487 to the INVITE, §9.2);
+ACK confirms our 2xx (and sends a BYE that waited for it); in-dialog requests (BYE, re-INVITE, OPTIONS) are
+checked against the dialog (481 when none matches, 500 for an out-of-order CSeq, 500 + Retry-After for a
+re-INVITE while one is pending, §14.2); OPTIONS outside a call is answered with Allow/Accept (§11.2), other
+methods with 405, unsupported Require extensions with 420. ``_fix_via`` fills ``received``/``rport`` (RFC 3581).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from ..errors import SipParseError
+from . import events as ev
+from .calls import _ALLOW, Addr, CallState, _Call, fmt_addr
+from .dialog import Dialog, DialogInput
+from .message import Headers, SipRequest, Via, make_response
+from .transaction import InviteServerTransaction, server_key
+from .ua_core import _UaCore
+
+
+class _UasRequests(_UaCore):
+    """How ``SipEndpoint`` handles the requests it receives."""
+
+    def _find_call_for_request(self, request: SipRequest) -> Optional[_Call]:
+        call_id = request.call_id
+        to_tag = request.to.tag
+        for call in self._calls.values():
+            d = call.dialog
+            if d.call_id == call_id and d.local_tag == to_tag and (d.remote_tag is None or
+                                                                    d.remote_tag == request.from_.tag):
+                return call
+        return None
+
+    def _on_request(self, request: SipRequest, addr: Addr, now: float) -> None:
+        method = request.method
+        try:
+            key = server_key(request)
+        except SipParseError as exc:  # pragma: no cover - parse_message validated these headers
+            self._malformed(request.serialize(), addr, exc)
+            return
+        request = self._fix_via(request, addr)
+        if method == "ACK":
+            self._on_ack(request, key, addr, now)
+            return
+        tx = self._server_tx.get(key)
+        if tx is not None:
+            self.log.debug("[SIP] Retransmitted %s from %s absorbed", method, fmt_addr(addr))
+            tx.receive_request(now)  # type: ignore[attr-defined]
+            self._flush_tx(tx)
+            return
+        if method == "INVITE":
+            self.log.info("[SIP] Received INVITE from %s", fmt_addr(addr))
+        else:
+            self.log.info("[SIP] Received %s", method)
+        mf = request.headers.get("Max-Forwards")
+        if mf is not None and int(mf) == 0 and method != "OPTIONS":
+            self._respond_new(request, addr, now, 483)
+            return
+        if method == "CANCEL":
+            self._on_cancel(request, key, addr, now)
+            return
+        require = request.headers.get_all("Require")
+        if require:
+            self._respond_new(request, addr, now, 420, headers=(("Unsupported", ", ".join(require)),))
+            return
+        to_tag = request.to.tag
+        if to_tag is not None:
+            call = self._find_call_for_request(request)
+            if call is None or call.state is CallState.ENDED:
+                self._respond_new(request, addr, now, 481)
+                return
+            number, _ = request.cseq
+            if not call.dialog.accept_remote_cseq(number, method):
+                self._respond_new(request, addr, now, 500, "Out of order CSeq", to_tag=call.dialog.local_tag)
+                return
+            self._in_dialog(call, request, key, addr, now)
+            return
+        if method == "INVITE":
+            self._new_invite(request, key, addr, now)
+        elif method == "OPTIONS":
+            self._respond_new(
+                request, addr, now, 200,
+                headers=(("Allow", _ALLOW), ("Accept", "application/sdp"), ("Accept-Encoding", "identity"),
+                         ("Accept-Language", "en"), ("Supported", ""), ("Server", self.user_agent)),
+            )
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+            self._respond_new(request, addr, now, 481)
+        else:
+            self._respond_new(request, addr, now, 405, headers=(("Allow", _ALLOW),))
+
+    def _fix_via(self, request: SipRequest, addr: Addr) -> SipRequest:
+        """RFC 3581 / §18.2.1: add received (and rport) to the top Via."""
+        values = request.headers.get_all("Via")
+        via = Via.parse(values[0])
+        changed = False
+        if via.param("rport") is not None and via.param("rport") == "":
+            via = via.with_param("received", addr[0]).with_param("rport", str(addr[1]))
+            changed = True
+        elif via.host != addr[0]:
+            via = via.with_param("received", addr[0])
+            changed = True
+        if not changed:
+            return request
+        h = Headers()
+        first = True
+        for name, value in request.headers:
+            if name == "Via":
+                if first:
+                    first = False
+                    for v in [str(via)] + values[1:]:
+                        h.add("Via", v)
+                continue
+            h.add(name, value)
+        return SipRequest(request.method, request.uri, h, request.body, request.version)
+
+    def _new_invite(self, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
+        # a retransmission with another branch (RFC 2543 peers) must not create a second call
+        from_tag = request.from_.tag
+        number, _ = request.cseq
+        for call in self._calls.values():
+            if (not call.is_caller and call.dialog.call_id == request.call_id
+                    and call.dialog.remote_tag == from_tag and call.invite.cseq[0] == number):
+                self.log.debug("[SIP] Duplicate INVITE for an existing call ignored")
+                return
+        tx = InviteServerTransaction(key, request, addr, self.timers)
+        self._server_tx[key] = tx
+        trying = make_response(request, 100)
+        self.log.info("[SIP] Sending 100 Trying")
+        tx.send_response(trying, now)
+        local_tag = self._new_tag()
+        dialog = Dialog.for_uas(request, local_tag)
+        handle = self._new_handle()
+        call = _Call(handle, dialog, addr, request, is_caller=False)
+        call.invite_tx = key
+        self._calls[handle] = call
+        self._tx_call[key] = handle
+        self._events.append(
+            ev.IncomingCall(
+                handle=handle, call_id=request.call_id, request=request, remote_addr=addr,
+                from_uri=str(request.from_.uri), to_uri=str(request.to.uri), body=request.body,
+                content_type=request.content_type,
+            )
+        )
+
+    def _on_cancel(self, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
+        invite_key = key[:-1] + ("INVITE",)
+        ist = self._server_tx.get(invite_key)
+        handle = self._tx_call.get(invite_key)
+        call = self._calls.get(handle) if handle is not None else None
+        if ist is None or call is None:
+            self._respond_new(request, addr, now, 481)
+            return
+        self._respond_new(request, addr, now, 200, to_tag=call.dialog.local_tag, report=False)
+        if call.state is CallState.INCOMING and not ist.final_sent:  # type: ignore[attr-defined]
+            self._respond_invite(call, 487, None, now)
+            call.dialog.fire(DialogInput.FAILURE)
+            self._end(call, now)
+            self._events.append(ev.CallCancelled(handle=call.handle))
+
+    def _on_ack(self, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
+        tx = self._server_tx.get(key)
+        if tx is not None and isinstance(tx, InviteServerTransaction) and tx.state.name in ("COMPLETED", "CONFIRMED"):
+            self.log.debug("[SIP] Received ACK for a non-2xx final response")
+            tx.receive_ack(request, now)
+            return
+        call = self._find_call_for_request(request) if request.to.tag else None
+        if call is None:
+            self.log.debug("[SIP] ACK matching no call dropped")
+            return
+        number, _ = request.cseq
+        if call.ok_bytes is not None and number == call.ok_cseq:
+            self.log.info("[SIP] Received ACK")
+            self._acked(call, now)
+        else:
+            self.log.debug("[SIP] Retransmitted ACK absorbed")
+
+    def _acked(self, call: _Call, now: float) -> bool:
+        """Our 2xx counts as acknowledged: stop retransmitting it and confirm the call. Returns True when a BYE
+        the user asked for while waiting for the ACK was sent now."""
+        call.ok_bytes = None
+        if call.state is not CallState.WAIT_ACK:
+            return False
+        call.state = CallState.CONFIRMED
+        self._events.append(ev.CallConfirmed(handle=call.handle))
+        if call.pending_bye:
+            self._send_bye(call, now)
+            return True
+        return False
+
+    def _in_dialog(self, call: _Call, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
+        method = request.method
+        contact = request.contact
+        if method == "BYE":
+            self._respond_new(request, addr, now, 200, to_tag=call.dialog.local_tag, report=False)
+            was_unconfirmed = call.state is CallState.WAIT_ACK
+            call.dialog.fire(DialogInput.BYE)
+            self._end(call, now)
+            if was_unconfirmed:
+                self._events.append(ev.CallConfirmed(handle=call.handle))
+            self._events.append(ev.CallEnded(handle=call.handle, reason="remote hangup", status_code=200))
+        elif method == "INVITE":
+            pending = self._server_tx.get(call.reinvite_tx) if call.reinvite_tx is not None else None
+            if pending is not None and not pending.final_sent:  # type: ignore[attr-defined]
+                # §14.2: a second INVITE before our final response to the first one -> 500 with Retry-After
+                self._respond_new(request, addr, now, 500, "Previous INVITE still pending",
+                                  to_tag=call.dialog.local_tag, headers=(("Retry-After", "1"),))
+                return
+            if call.ok_bytes is not None and call.state in (CallState.WAIT_ACK, CallState.CONFIRMED):
+                # Our 2xx (which carried the answer) is not ACKed yet, but a re-INVITE with a higher CSeq proves
+                # the peer got it and sent its ACK, which is late or lost: the offer/answer exchange is complete,
+                # so this is not a glare (491 is only for an INVITE of ours in progress, §14.2; RFC 5407 §3.1.4).
+                # Take the ACK as received and handle the re-INVITE.
+                self.log.info("[SIP] re-INVITE before the ACK of our 200 OK: taking the ACK as received")
+                if self._acked(call, now):  # the call was ending: a BYE went out, the re-INVITE has no dialog
+                    self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
+                    return
+            if call.state is not CallState.CONFIRMED:
+                self._respond_new(request, addr, now, 491, to_tag=call.dialog.local_tag)
+                return
+            if contact is not None:
+                call.dialog.remote_target = contact.uri
+            tx = InviteServerTransaction(key, request, addr, self.timers)
+            self._server_tx[key] = tx
+            tx.send_response(make_response(request, 100), now)
+            call.reinvite_tx = key
+            call.invite = request
+            self._events.append(ev.ReInviteReceived(handle=call.handle, request=request, body=request.body))
+        elif method in ("OPTIONS", "INFO"):
+            self._respond_new(request, addr, now, 200, to_tag=call.dialog.local_tag,
+                              headers=(("Allow", _ALLOW), ("Accept", "application/sdp")))
+        else:
+            self._respond_new(request, addr, now, 501 if method in ("UPDATE", "PRACK", "REFER", "NOTIFY",
+                                                                     "SUBSCRIBE", "MESSAGE") else 405,
+                              to_tag=call.dialog.local_tag, headers=(("Allow", _ALLOW),))
