@@ -169,6 +169,37 @@ class BaseSource:
         self.close()
 
 
+class QueuedSource(BaseSource):
+    """A source that produces its samples in blocks: ``_fill(n)`` pushes PCM into ``_pending`` until ``n``
+    samples wait or the input ended (``_input_done``), and ``read(n)`` hands them out ``n`` at a time."""
+
+    def __init__(self) -> None:
+        self._pending = SampleQueue()
+        self._input_done = False
+        self.eof = False
+
+    def _fill(self, need: int) -> None:  # pragma: no cover - every queued source defines it
+        raise NotImplementedError(f"{type(self).__name__} does not define _fill()")
+
+    def read(self, n_samples: int) -> np.ndarray:
+        """Exactly ``n_samples`` samples (the last read zero-padded), then empty arrays; ``eof`` once drained.
+
+        Raises:
+            ValueError: ``n_samples`` < 1.
+        """
+        check_read_size(n_samples)
+        if self.eof:
+            return np.zeros(0, dtype=np.int16)
+        self._fill(n_samples)
+        out = np.zeros(n_samples, dtype=np.int16)
+        if self._pending.take_into(out) == 0:
+            self.eof = True
+            return np.zeros(0, dtype=np.int16)
+        if self._input_done and not self._pending:
+            self.eof = True
+        return out
+
+
 # ---------------------------------------------------------------------------------------------------- sinks
 class Sink(Protocol):
     """Where received audio goes."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._native import quiet_native_stderr
 from ..errors import AudioFileError
-from .base import TARGET_RATE, BaseSource, PathLike, SampleQueue, check_read_size, float_to_int16, one_line
+from .base import TARGET_RATE, PathLike, QueuedSource, float_to_int16, one_line
 from .resample import StreamResampler
 
 __all__ = ["FileSource", "open_source", "load_audio"]
@@ -55,7 +55,7 @@ def _channels_name(n: int) -> str:
     return {1: "mono", 2: "stereo"}.get(n, f"{n}-channel")
 
 
-class FileSource(BaseSource):
+class FileSource(QueuedSource):
     """A sound file streamed as ``rate`` Hz mono int16 (8 kHz by default). Use :func:`open_source` to make one.
 
     Attributes:
@@ -111,9 +111,7 @@ class FileSource(BaseSource):
         self._resampler = None if in_rate == self.rate else StreamResampler(in_rate, self.rate)
         out_frames = frames if self._resampler is None else self._resampler.out_len(frames)
         self.duration = out_frames / self.rate
-        self._pending = SampleQueue()
-        self._input_done = False
-        self.eof = False
+        QueuedSource.__init__(self)
         self._closed = False
         if self.passthrough:
             logger.info("[Audio] %s is already %d Hz mono int16", name, self.rate)
@@ -164,19 +162,9 @@ class FileSource(BaseSource):
             AudioFileError: the file turned out corrupt while reading.
             ValueError: ``n_samples`` < 1 or the source is closed.
         """
-        check_read_size(n_samples)
         if self._closed:
             raise ValueError("read from a closed FileSource")
-        if self.eof:
-            return np.zeros(0, dtype=np.int16)
-        self._fill(n_samples)
-        out = np.zeros(n_samples, dtype=np.int16)
-        if self._pending.take_into(out) == 0:
-            self.eof = True
-            return np.zeros(0, dtype=np.int16)
-        if self._input_done and not self._pending:
-            self.eof = True
-        return out
+        return super().read(n_samples)
 
     def close(self) -> None:
         if not self._closed:

@@ -24,7 +24,7 @@ from typing import Optional, Protocol
 
 import numpy as np
 
-from .base import BaseSource, SampleQueue, check_read_size, float_to_int16
+from .base import QueuedSource, float_to_int16
 
 __all__ = ["StreamResampler", "RatedSource", "ResampledSource", "resampled"]
 
@@ -106,7 +106,7 @@ class RatedSource(Protocol):
     def close(self) -> None: ...
 
 
-class ResampledSource(BaseSource):
+class ResampledSource(QueuedSource):
     """``source`` read at ``rate`` Hz: streamed through a :class:`StreamResampler`. Use :func:`resampled`.
 
     ``read(n)`` keeps the source contract (exactly ``n`` samples, the last read zero-padded, then empty arrays);
@@ -131,9 +131,7 @@ class ResampledSource(BaseSource):
         duration = getattr(source, "duration", None)
         self.duration: Optional[float] = None if duration is None else float(duration)
         self._resampler = StreamResampler(self.in_rate, self.rate)
-        self._pending = SampleQueue()
-        self._input_done = False
-        self.eof = False
+        QueuedSource.__init__(self)
 
     def _fill(self, need: int) -> None:
         r = self._resampler
@@ -149,24 +147,6 @@ class ResampledSource(BaseSource):
                 self._pending.push(float_to_int16(r.finish()))
                 break
             self._pending.push(float_to_int16(r.feed(as_float(x))))
-
-    def read(self, n_samples: int) -> np.ndarray:
-        """The next ``n_samples`` samples at ``rate`` (int16), zero-padded at the end; empty once it ended.
-
-        Raises:
-            ValueError: ``n_samples`` < 1.
-        """
-        check_read_size(n_samples)
-        if self.eof:
-            return np.zeros(0, dtype=np.int16)
-        self._fill(n_samples)
-        out = np.zeros(n_samples, dtype=np.int16)
-        if self._pending.take_into(out) == 0:
-            self.eof = True
-            return np.zeros(0, dtype=np.int16)
-        if self._input_done and not self._pending:
-            self.eof = True
-        return out
 
     def close(self) -> None:
         """Close the wrapped source (idempotent if the source's ``close`` is)."""
