@@ -138,8 +138,7 @@ class MediaSession:
             rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
             on_icmp=self._on_icmp,
         )
-        self._sender = RtpSender(self.ssrc, self._rng, lambda data: self._sockets.send_rtp(data, self.remote_rtp_addr),
-                                 loop)
+        self._sender = RtpSender(self.ssrc, self._rng, self._transmit, loop)
         self._receiver = RtpReceiver(
             (jitter_min_delay, jitter_max_delay, jitter_initial_delay),
             on_latched=self._maybe_announce,
@@ -425,6 +424,9 @@ class MediaSession:
             self._sender.send_slot(n)
         if self._direction in _RECEIVING:
             self._receiver.playout(self._loop.time())
+
+    def _transmit(self, datagram: bytearray) -> bool:
+        return self._sockets.send_rtp(datagram, self._receiver.remote_rtp)
 
     # -- what arrives ---------------------------------------------------------------------------------------------
 

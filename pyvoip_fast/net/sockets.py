@@ -9,10 +9,10 @@ Strategy
   an unconnected socket are reported. ``drain_errors`` reads the error queue with ``MSG_ERRQUEUE`` (otherwise
   epoll would keep reporting it); each entry's address is the destination of the datagram that drew the
   error, so the caller can tell which peer address failed.
-- ``read_datagrams`` reads at most a budget of datagrams per readiness callback, turns refusals
-  (``ECONNREFUSED`` and the errnos the caller names) into one callback and ends the round on other errors.
 - ``MediaSockets`` puts it together for one call: the pair watched on the loop, sends that never raise,
-  datagrams and ICMP errors handed to callbacks.
+  datagrams and ICMP errors handed to callbacks. Each readiness callback reads at most ``READ_BUDGET``
+  datagrams, turns refusals (``ECONNREFUSED``, and unreachable errnos on RTP) into one ICMP report and ends the
+  round on other errors.
 
 Nothing here knows RTP: the media layer decides what a datagram or an ICMP error means.
 """
@@ -36,7 +36,6 @@ __all__ = [
     "bind_pair",
     "same_addr",
     "fmt_addr",
-    "read_datagrams",
     "drain_errors",
     "READ_BUDGET",
     "MAX_DATAGRAM",
@@ -155,48 +154,6 @@ def fmt_addr(addr: Optional[Addr]) -> str:
     return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
-def read_datagrams(
-    sock: socket.socket,
-    deliver: Callable[[bytes, Addr], None],
-    on_refused: Callable[[], None],
-    *,
-    refusals: Tuple[int, ...] = (),
-    on_idle: Optional[Callable[[], object]] = None,
-    closed: Callable[[], bool] = lambda: False,
-    what: str = "UDP",
-) -> None:
-    """Read up to ``READ_BUDGET`` datagrams from ``sock`` into ``deliver(data, addr)``.
-
-    Args:
-        sock: a non-blocking UDP socket.
-        deliver: called with each datagram and its source address.
-        on_refused: called for an ICMP error reported as ECONNREFUSED (or an errno in ``refusals``).
-        refusals: further errnos that count as refusals (e.g. EHOSTUNREACH on RTP).
-        on_idle: called when the first read finds nothing (the wake-up was for the error queue alone).
-        closed: checked before each delivery; reading stops once it returns True.
-        what: a name for the debug line of any other receive error (which ends the round).
-    """
-    for i in range(READ_BUDGET):
-        try:
-            data, addr = sock.recvfrom(MAX_DATAGRAM)
-        except BlockingIOError:
-            if i == 0 and on_idle is not None:
-                on_idle()
-            return
-        except ConnectionRefusedError:
-            on_refused()
-            continue
-        except OSError as exc:
-            if exc.errno in refusals:
-                on_refused()
-                continue
-            logger.debug("[%s] receive error: %s", what, exc)
-            return
-        if closed():
-            return
-        deliver(data, addr)
-
-
 def drain_errors(sock: socket.socket) -> List[Optional[Addr]]:
     """Read the socket's error queue (IP_RECVERR); the original destinations of unreachable errors.
 
@@ -298,25 +255,34 @@ class MediaSockets:
             sock.close()
 
     def _rtp_readable(self) -> None:
-        read_datagrams(
-            self.rtp,
-            self._on_rtp,
-            lambda: self._refused(self.rtp),
-            refusals=(errno.EHOSTUNREACH, errno.ENETUNREACH),
-            on_idle=lambda: self._drain(self.rtp),
-            closed=lambda: self.closed,
-            what="RTP",
-        )
+        self._read(self.rtp, self._on_rtp, (errno.EHOSTUNREACH, errno.ENETUNREACH), "RTP")
 
     def _rtcp_readable(self) -> None:
-        read_datagrams(
-            self.rtcp,
-            self._on_rtcp,
-            lambda: self._refused(self.rtcp),
-            on_idle=lambda: self._drain(self.rtcp),
-            closed=lambda: self.closed,
-            what="RTCP",
-        )
+        self._read(self.rtcp, self._on_rtcp, (), "RTCP")
+
+    def _read(
+        self, sock: socket.socket, deliver: Callable[[bytes, Addr], None], refusals: Tuple[int, ...], what: str
+    ) -> None:
+        """Read up to ``READ_BUDGET`` datagrams into ``deliver``; refusals become ICMP reports."""
+        for i in range(READ_BUDGET):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except BlockingIOError:
+                if i == 0:
+                    self._drain(sock)  # woken by an error-queue entry only
+                return
+            except ConnectionRefusedError:
+                self._refused(sock)
+                continue
+            except OSError as exc:
+                if exc.errno in refusals:
+                    self._refused(sock)
+                    continue
+                logger.debug("[%s] receive error: %s", what, exc)
+                return
+            if self.closed:
+                return
+            deliver(data, addr)
 
     def _drain(self, sock: socket.socket) -> int:
         found = drain_errors(sock)
