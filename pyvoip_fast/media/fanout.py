@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import _compat
+from ..codecs import PCMA, PCMU
 from ..errors import TransportError
 from .clock import MediaClock, Pacer
 
@@ -47,7 +48,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RtpFanout"]
 
-_SILENCE = {0: 0xFF, 8: 0xD5}  # G.711 encodings of a zero sample: PCMU, PCMA
+#: the codecs a fan-out carries: one code byte per sample (G.711), so a looped prompt refills a payload in place;
+#: payload type -> (codec, the code of a zero sample)
+_CODECS = {c.payload_type: (c, c.encoder().encode(np.zeros(1, dtype=np.int16))[0]) for c in (PCMU, PCMA)}
 _ADDR_ROW = 28
 
 
@@ -109,11 +112,12 @@ class RtpFanout:
     ) -> None:
         if isinstance(ptime, bool) or not isinstance(ptime, (int, float)) or not 0.010 <= ptime <= 0.060:
             raise ValueError(f"ptime must be within 10..60 ms, got {ptime!r}")
-        if payload_type not in _SILENCE:
+        if payload_type not in _CODECS:
             raise ValueError(f"payload_type must be 0 (PCMU) or 8 (PCMA), got {payload_type!r}")
         self.ptime = ptime
         self.payload_type = payload_type
-        self.samples = int(round(ptime * 8000))
+        self.codec, self._silence = _CODECS[payload_type]
+        self.samples = int(round(ptime * self.codec.clock_rate))
         self.phases = phases if phases is not None else max(1, int(round(ptime * 2000)))
         if isinstance(self.phases, bool) or not isinstance(self.phases, int) or not 1 <= self.phases <= 1000:
             raise ValueError(f"phases must be within 1..1000, got {phases!r}")
@@ -218,7 +222,7 @@ class RtpFanout:
         pkt[0] = 0x80
         pkt[1] = 0x80 | self.payload_type  # marker on the first packet
         pkt[8:12] = np.frombuffer(ssrc.to_bytes(4, "big"), dtype=np.uint8)
-        pkt[12:] = _SILENCE[self.payload_type]
+        pkt[12:] = self._silence
         self._seqs[sid] = secrets.randbits(16)
         self._tss[sid] = secrets.randbits(32)
         self._ssrcs[sid] = ssrc
