@@ -134,10 +134,6 @@ class MediaSession:
         self._direction = "inactive"
         self._on_dtmf: Optional[Callable[[str], Any]] = None
 
-        self._sockets = MediaSockets(
-            rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
-            on_icmp=self._on_icmp,
-        )
         self._sender = RtpSender(self.ssrc, self._rng, self._transmit, loop)
         self._receiver = RtpReceiver(
             (jitter_min_delay, jitter_max_delay, jitter_initial_delay),
@@ -152,7 +148,7 @@ class MediaSession:
             overhead=UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD,
             fixed_interval=rtcp_interval,
             rng=self._rng,
-            send=self._sockets.send_rtcp,
+            send=lambda datagram, addr: self._sockets.send_rtcp(datagram, addr),
             call_stats=self._refreshed_stats,
         )
         self._announced = False
@@ -165,6 +161,10 @@ class MediaSession:
         self._started = False
         self._closed = False
         self._stats = CallStatistics(local_ssrc=self.ssrc)
+        self._sockets = MediaSockets(  # last: from here on the loop may call back into this session
+            rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
+            on_icmp=self._on_icmp,
+        )
 
     # -- construction --------------------------------------------------------------------------------------------
 
