@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Coroutine, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Coroutine, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
@@ -136,6 +136,32 @@ def _hostport(default_port: int) -> Callable[[str], Tuple[str, int]]:
     return parse
 
 
+class _Target(NamedTuple):
+    """A ``call`` target: where to send (host, port) and, for a SIP URI, the URI itself, dialled as given."""
+
+    host: str
+    port: int
+    uri: Optional[str]
+
+
+def _call_target(text: str) -> _Target:
+    """``host:port``, ``[v6]:port`` or a ``sip:``/``sips:`` URI, whose user part and parameters are kept (the
+    Request-URI and To of the INVITE carry it as written)."""
+    text = text.strip()
+    if not text.lower().startswith(("sip:", "sips:")):
+        host, port = _hostport(5060)(text)
+        return _Target(host, port, None)
+    from ..sip.uri import SipUri, parse_uri
+
+    try:
+        uri = parse_uri(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad SIP URI {text!r}: {exc}") from None
+    if not isinstance(uri, SipUri):
+        raise argparse.ArgumentTypeError(f"not a SIP URI: {text!r}")
+    return _Target(_host(uri.host), uri.port or 5060, text)
+
+
 def _add_call_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("call options")
     g.add_argument("--record", metavar="FILE", help="write what the listener hears to FILE (WAV, mono 16-bit at the codec's rate: 8 kHz for "
@@ -195,7 +221,7 @@ def _sub_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("call", help="call a peer and stream an audio file to it",
                        description="Call TARGET (host:port or sip:user@host:port), stream FILE, hang up at its end.",
                        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("target", type=_hostport(5060), help="host:port, [v6]:port or sip:user@host:port")
+    c.add_argument("target", type=_call_target, help="host:port, [v6]:port or sip:user@host:port")
     c.add_argument("file", nargs="?", help="audio file to send (default: the bundled speech sample)")
     c.add_argument("--bind", type=_hostport(0), default=None, metavar="HOST:PORT",
                    help="local SIP address (default: 127.0.0.1 or :: matching the target, any free port)")
@@ -362,7 +388,7 @@ def _want_play(args: argparse.Namespace) -> bool:
     return True
 
 
-async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Tuple[str, int],
+async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Union[str, Tuple[str, int]],
                     audio: Optional[str]) -> int:
     from .phone import CallEnd
 
@@ -604,8 +630,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 status = _run(lambda: _run_listen(args, local, args.audio_file, remote, keep_serving=False))
         elif args.command == "call":
             target = args.target
-            bind = args.bind or (("::1" if ":" in target[0] else "127.0.0.1"), 0)
-            status = _run(lambda: _run_call(args, bind, target, args.file or str(BUNDLED_SAMPLE)))
+            bind = args.bind or (("::1" if ":" in target.host else "127.0.0.1"), 0)
+            dial = target.uri if target.uri is not None else (target.host, target.port)
+            status = _run(lambda: _run_call(args, bind, dial, args.file or str(BUNDLED_SAMPLE)))
         elif args.command == "listen":
             status = _run(lambda: _run_listen(args, args.bind, args.file, None, keep_serving=args.keep_serving))
         elif args.command == "demo":

@@ -57,6 +57,8 @@ def test_no_arguments_prints_help(capsys):
         (["127.0.0.1", "5060", "127.0.0.1", "5061", "a.wav", "caller", "--duration", "-3"], "positive"),
         (["127.0.0.1", "5060", "127.0.0.1", "5061", "a.wav", "caller", "--duration", "nan"], "positive"),
         (["call", "[::1:5060"], "unclosed IPv6 bracket"),
+        (["call", "sip:lab@"], "bad SIP URI"),
+        (["call", "sip:lab@999.1.1.1:5060"], "bad IPv4 address"),
         (["bench", "--seconds", "x"], "not a number"),
     ],
 )
@@ -150,3 +152,31 @@ def test_summary_of_a_sender_and_of_a_listener():
     assert "  Jitter:            0.1 ms   RTT: n/a   jitter buffer 28 ms" in text
     assert not any(line.startswith("  Peer's reports:") for line in text)
     assert any(line.startswith("  Quality (E-model): R = ") and "MOS = 4." in line for line in text)
+
+
+@pytest.mark.parametrize(
+    "target, request_uri",
+    [
+        ("sip:lab@127.0.0.1:{port};transport=udp", "sip:lab@127.0.0.1:{port};transport=udp"),
+        ("sip:127.0.0.1:{port}", "sip:127.0.0.1:{port}"),
+        ("127.0.0.1:{port}", "sip:127.0.0.1:{port}"),
+    ],
+)
+def test_call_dials_the_target_uri_as_written(target, request_uri):
+    """A phone that serves users by name needs the user part: the INVITE's Request-URI and To carry the URI."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pyvoip_fast", "call", target.format(port=port), "--ring-timeout",
+                             "1", "--no-play"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        data, _ = sock.recvfrom(65535)
+    finally:
+        proc.kill()
+        proc.wait()
+        sock.close()
+    lines = data.decode().split("\r\n")
+    expected = request_uri.format(port=port)
+    assert lines[0] == f"INVITE {expected} SIP/2.0"
+    assert f"To: <{expected}>" in lines
