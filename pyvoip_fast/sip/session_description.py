@@ -76,8 +76,6 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
 
 
-
-
 @dataclass
 class Origin:
     """The ``o=`` line: ``<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>``."""
@@ -190,10 +188,11 @@ class MediaDescription:
             return None
         return ptime if 0 < ptime <= 1000 else None
 
-    def rtpmap(self) -> Dict[int, Tuple[str, int, int]]:
+    def rtpmap(self, *, static: bool = True) -> Dict[int, Tuple[str, int, int]]:
         """Payload type -> (encoding, clock rate, channels) from ``a=rtpmap`` plus RFC 3551 static types.
 
-        Only formats listed on the ``m=`` line are included.
+        Only formats listed on the ``m=`` line are included. With ``static=False`` only the formats that have
+        an ``a=rtpmap`` line are, so a caller can tell a named format from a bare static type number.
         """
         result: Dict[int, Tuple[str, int, int]] = {}
         explicit: Dict[int, Tuple[str, int, int]] = {}
@@ -207,7 +206,7 @@ class MediaDescription:
             pt = int(fmt)
             if pt in explicit:
                 result[pt] = explicit[pt]
-            elif pt in STATIC_PAYLOAD_TYPES:
+            elif static and pt in STATIC_PAYLOAD_TYPES:
                 result[pt] = STATIC_PAYLOAD_TYPES[pt]
         return result
 
@@ -567,7 +566,3 @@ class _Parser:
             raise SdpParseError(f"SDP line {number}: {kind}= is not allowed inside a media section")
         else:
             logger.debug("ignoring unknown SDP media line type %r", kind)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# offer / answer
