@@ -3,26 +3,33 @@
 Strategy
 --------
 Codecs come from :mod:`pyvoip_fast.codecs` (name, RTP clock rate, channels, static payload type or none);
-nothing here knows a sample rate or a frame size.
+nothing here knows a sample rate, a frame size or a particular codec. The RTP clock rate of a format is what
+its ``a=rtpmap`` says (8000 for G.722 although its audio runs at 16 kHz, RFC 3551 §4.5.2), and that clock is
+the one telephone-event must share.
 
-- ``make_offer``: the codecs asked for, in preference order (default ``codecs.DEFAULT_CODECS``: PCMU, PCMA).
-  A static codec keeps its RFC 3551 payload type; a dynamic one (L16/16000) takes the lowest free type of
-  96-127. RFC 4733 telephone-event is offered once per distinct RTP clock rate among the codecs, because an
-  event's timestamps run on the audio clock (RFC 4733 §2.1): ``telephone-event/8000`` keeps type 101, so a
-  G.711 offer is what it always was; other rates take free dynamic types. ``a=ptime`` and a direction follow.
-- ``make_answer``: the same number of ``m=`` lines as the offer (§6); the first usable audio stream is
-  accepted with every codec common to both sides **in the offerer's order** and with the offerer's payload
-  type numbers, plus the offered telephone-event of each accepted clock rate; other streams are rejected with
-  port 0. Direction is mirrored (§6.1). Nothing in common raises ``NegotiationError`` (the UAS answers 488).
-- ``negotiate``: a local and a remote description → ``MediaParams``, everything the media layer needs: the
-  codec (the first of the peer's formats that we listed too) with the peer's payload type for it, ptime, the
-  peer's RTP and RTCP addresses (RFC 3605 ``a=rtcp`` or port + 1), the telephone-event type whose clock rate
-  is the codec's, and our direction.
+- ``make_offer`` (RFC 3264 §5): the codecs asked for, in preference order (default ``codecs.DEFAULT_CODECS``:
+  PCMU, PCMA), names or ``Codec`` objects. A static codec keeps its RFC 3551 payload type; a dynamic one
+  (L16/16000) takes the lowest type of 96-127 (RFC 3551 §6) that nothing else in the offer holds. RFC 4733
+  telephone-event (events ``0-15``) is offered once per distinct RTP clock rate among the codecs, because an
+  event's timestamps run on the audio clock (RFC 4733 §2.1): the one at the default codecs' rate keeps type
+  101, so a G.711 offer is byte for byte what it always was; other rates take free dynamic types. Then
+  ``a=ptime`` and a direction.
+- ``make_answer`` (RFC 3264 §6): the same number of ``m=`` lines as the offer; the first usable audio stream
+  is accepted, every other one rejected with port 0. The codec is the first of the offerer's formats that we
+  support; the answer lists it and the other common codecs of the same clock rate, **in the offerer's order
+  and with the offerer's payload type numbers**, plus the offered telephone-event of that clock rate and no
+  other, so whichever listed codec the offerer sends with, DTMF runs on its clock. Direction is mirrored
+  (§6.1). Nothing in common raises ``NegotiationError`` (the UAS answers 488).
+- ``negotiate``: a local and a remote description → ``MediaParams``, the same for both roles: the codec is the
+  first of the peer's formats that we listed too, with the peer's payload type for it; ptime; the peer's RTP
+  and RTCP addresses (RFC 3605 ``a=rtcp`` or port + 1); the telephone-event type whose clock rate is the
+  codec's (none otherwise); our direction.
 
-A format is matched to a codec by ``a=rtpmap`` (encoding name, clock rate, channels), or by its RFC 3551
-static type when the offer gives no rtpmap for it.
+A format names a codec by its ``a=rtpmap`` (encoding, clock rate, channels; RFC 4566 §6), or by its RFC 3551
+static type when it has no rtpmap; a format we do not know is skipped.
 
-RFCs: 3264 (offer/answer), 3551 §6 (payload types), 3605 (a=rtcp), 4733 (telephone-event).
+RFCs: 3264 §5-§6 (offer/answer), 4566 §6 (rtpmap, fmtp, ptime, directions), 3551 §6 (payload types),
+3605 (a=rtcp), 4733 §2.1 and §2.4.1 (telephone-event and its clock).
 """
 
 from __future__ import annotations
@@ -50,17 +57,38 @@ __all__ = [
     "make_offer",
     "make_answer",
     "negotiate",
+    "CodecLike",
     "DTMF_PAYLOAD_TYPE",
+    "DTMF_PAYLOAD_TYPE_CLOCK_RATE",
     "SUPPORTED_CODECS",
 ]
 
-#: payload type of ``telephone-event/8000`` in our offers (RFC 4733); other clock rates take free dynamic types
+#: payload type of telephone-event at ``DTMF_PAYLOAD_TYPE_CLOCK_RATE`` in our offers (RFC 4733); events at
+#: other clock rates take free dynamic types
 DTMF_PAYLOAD_TYPE = 101
-#: the codecs this package carries, by name (from the codec registry)
-SUPPORTED_CODECS: Tuple[str, ...] = tuple(_codecs.get(key).name for key in _codecs.available())
+#: the clock rate of the telephone-event numbered ``DTMF_PAYLOAD_TYPE``: the default codecs' (G.711's), so the
+#: default offer keeps the numbers it always had
+DTMF_PAYLOAD_TYPE_CLOCK_RATE = _codecs.get(_codecs.DEFAULT_CODECS[0]).clock_rate
+
+
+def _supported() -> Dict[str, Optional[int]]:
+    names: Dict[str, Optional[int]] = {}
+    for key in _codecs.available():
+        codec = _codecs.get(key)
+        names.setdefault(codec.name, codec.payload_type)
+    return names
+
+
+#: the registry's codecs when this module was imported, by name: name -> static payload type (None: dynamic)
+SUPPORTED_CODECS: Dict[str, Optional[int]] = _supported()
 _TELEPHONE_EVENT = "TELEPHONE-EVENT"
 
+#: a codec as callers name it: ``"PCMU"``, ``"L16/16000"`` or a ``Codec`` object
 CodecLike = Union[str, Codec]
+#: (payload type, codec) of the formats of a section, and (payload type, clock rate) of its telephone-events
+_Formats = Tuple[List[Tuple[int, Codec]], List[Tuple[int, int]]]
+#: payload type -> (encoding, clock rate, channels), as ``MediaDescription.rtpmap`` gives it
+_RtpMap = Dict[int, Tuple[str, int, int]]
 
 
 class NegotiationError(PyVoipError):
@@ -98,9 +126,44 @@ def _check_direction(direction: Optional[str]) -> None:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
 
 
-def _codec_of(entry: Tuple[str, int, int]) -> Optional[Codec]:
-    encoding, clock, channels = entry
-    return _codecs.find(encoding, clock, channels)
+def _identify(pt: int, rtpmap: _RtpMap, known: Optional[List[Codec]]) -> Optional[Codec]:
+    """The codec that format ``pt`` names, among ``known`` (None: the registry), or None.
+
+    ``rtpmap`` holds the section's explicit ``a=rtpmap`` entries: one names (encoding, clock rate, channels);
+    a static type without one is looked up by its RFC 3551 number.
+    """
+    entry = rtpmap.get(pt)
+    if entry is not None:
+        if known is None:
+            return _codecs.find(*entry)
+        return next((c for c in known if c.matches(*entry)), None)
+    if pt in _codecs.DYNAMIC_PAYLOAD_TYPES:
+        return None
+    if known is None:
+        return _codecs.by_static_payload_type(pt)
+    return next((c for c in known if c.payload_type == pt), None)
+
+
+def _formats(media: MediaDescription, known: Optional[List[Codec]]) -> _Formats:
+    """The formats of ``media`` that name a codec of ``known`` (None: the registry), and its telephone-events.
+
+    Both lists keep the section's order; unknown formats are left out.
+    """
+    rtpmap = media.rtpmap(static=False)
+    found: List[Tuple[int, Codec]] = []
+    events: List[Tuple[int, int]] = []
+    for fmt in media.formats:
+        if not fmt.isdigit():
+            continue
+        pt = int(fmt)
+        entry = rtpmap.get(pt)
+        if entry is not None and entry[0].upper() == _TELEPHONE_EVENT:
+            events.append((pt, entry[1]))
+            continue
+        codec = _identify(pt, rtpmap, known)
+        if codec is not None and all(pt != seen for seen, _ in found):
+            found.append((pt, codec))
+    return found, events
 
 
 def _new_session(address: str, session_id: Optional[int]) -> SessionDescription:
@@ -116,15 +179,27 @@ def _new_session(address: str, session_id: Optional[int]) -> SessionDescription:
 def _payload_types(offered: List[Codec], dtmf: bool) -> Tuple[List[Tuple[int, Codec]], List[Tuple[int, int]]]:
     """Payload types for ``offered`` codecs and, when ``dtmf``, a telephone-event per clock rate.
 
+    Static types first, then ``DTMF_PAYLOAD_TYPE`` for the event at its clock rate, then the lowest free
+    dynamic types for dynamic codecs (in preference order) and for the events at other clock rates.
+
     Returns:
         ``[(pt, codec)]`` in preference order and ``[(pt, clock_rate)]`` for telephone-event.
+
+    Raises:
+        ValueError: two codecs claim one static type, or the dynamic range is exhausted.
     """
-    rates: List[int] = []
+    statics: Dict[int, Codec] = {}
     for codec in offered:
-        if codec.clock_rate not in rates:
-            rates.append(codec.clock_rate)
-    used = {c.payload_type for c in offered if c.payload_type is not None}
-    if dtmf and 8000 in rates:
+        if codec.payload_type is not None:
+            holder = statics.setdefault(codec.payload_type, codec)
+            if holder is not codec:
+                raise ValueError(
+                    f"codecs {holder.key} and {codec.key} both claim payload type {codec.payload_type}"
+                )
+    rates = list(dict.fromkeys(c.clock_rate for c in offered)) if dtmf else []
+    used = set(statics)
+    fixed_event = DTMF_PAYLOAD_TYPE_CLOCK_RATE in rates and DTMF_PAYLOAD_TYPE not in used
+    if fixed_event:
         used.add(DTMF_PAYLOAD_TYPE)
     free = (pt for pt in _codecs.DYNAMIC_PAYLOAD_TYPES if pt not in used)
 
@@ -135,9 +210,10 @@ def _payload_types(offered: List[Codec], dtmf: bool) -> Tuple[List[Tuple[int, Co
         return pt
 
     numbered = [(c.payload_type if c.payload_type is not None else take(), c) for c in offered]
-    events: List[Tuple[int, int]] = []
-    if dtmf:
-        events = [(DTMF_PAYLOAD_TYPE if rate == 8000 else take(), rate) for rate in rates]
+    events = [
+        (DTMF_PAYLOAD_TYPE if fixed_event and rate == DTMF_PAYLOAD_TYPE_CLOCK_RATE else take(), rate)
+        for rate in rates
+    ]
     return numbered, events
 
 
@@ -158,15 +234,18 @@ def make_offer(
         rtp_port: our RTP port (RTCP is on port + 1).
         codecs: codec names (``"PCMU"``, ``"L16"``, ``"L16/16000"``) or ``Codec`` objects in preference order.
         ptime: packetisation time in ms (10-60, multiple of 10).
-        dtmf: also offer RFC 4733 telephone-event (events 0-15), once per codec clock rate (101 at 8000 Hz).
-        direction: ``sendrecv``, ``sendonly``, ``recvonly`` or ``inactive`` (``sendonly`` puts a peer on hold).
+        dtmf: also offer RFC 4733 telephone-event (events 0-15), once per codec clock rate
+            (``DTMF_PAYLOAD_TYPE`` at ``DTMF_PAYLOAD_TYPE_CLOCK_RATE``).
+        direction: ``sendrecv``, ``sendonly``, ``recvonly`` or ``inactive`` (``sendonly`` puts a peer on
+            hold).
         session_id: ``o=`` session id (and version); random when None.
 
     Returns:
         the offer.
 
     Raises:
-        ValueError: unknown codec, bad port, ptime or direction.
+        ValueError: unknown codec (the message lists the available ones), two codecs on one static payload
+            type, bad port, ptime or direction.
     """
     offered = _codecs.resolve(codecs)
     _check_port(rtp_port)
@@ -202,35 +281,30 @@ def _join_direction(send: bool, recv: bool) -> str:
     return "inactive"
 
 
-def _answer_formats(offered: MediaDescription, ours: List[Codec], dtmf: bool) -> Tuple[List[str], List[Attribute]]:
-    """The formats and rtpmap/fmtp attributes we accept from one offered stream (empty: no codec in common)."""
-    rtpmap = offered.rtpmap()
-    fmtp = offered.fmtp()
-    accepted: Dict[int, Codec] = {}
-    for fmt in offered.formats:
-        pt = int(fmt)
-        codec = _codec_of(rtpmap[pt]) if pt in rtpmap else None
-        if codec is not None and codec in ours and pt not in accepted:
-            accepted[pt] = codec
-    if not accepted:
+def _answer_formats(
+    offered: MediaDescription, ours: List[Codec], dtmf: bool
+) -> Tuple[List[str], List[Attribute]]:
+    """The formats and rtpmap/fmtp attributes we accept from one offered stream (empty: no codec in common).
+
+    The first offered format we support sets the clock rate; the other common codecs of that rate follow in
+    the offerer's order, then the offered telephone-event of that rate (when ``dtmf``).
+    """
+    found, events = _formats(offered, ours)
+    if not found:
         return [], []
-    rates = {c.clock_rate for c in accepted.values()}
-    chosen: List[str] = []
+    rate = found[0][1].clock_rate
+    formats: List[str] = []
     attrs: List[Attribute] = []
-    event_rates: List[int] = []
-    for fmt in offered.formats:
-        pt = int(fmt)
-        if pt in accepted:
-            chosen.append(fmt)
-            attrs.append(("rtpmap", f"{pt} {accepted[pt].key}"))
-        elif dtmf and pt in rtpmap and rtpmap[pt][0].upper() == _TELEPHONE_EVENT:
-            rate = rtpmap[pt][1]
-            if rate in rates and rate not in event_rates:
-                event_rates.append(rate)
-                chosen.append(fmt)
-                attrs.append(("rtpmap", f"{pt} telephone-event/{rate}"))
-                attrs.append(("fmtp", f"{pt} {fmtp.get(pt, '0-15')}"))
-    return chosen, attrs
+    for pt, codec in found:
+        if codec.clock_rate == rate:
+            formats.append(str(pt))
+            attrs.append(("rtpmap", f"{pt} {codec.key}"))
+    event = next((pt for pt, event_rate in events if event_rate == rate), None) if dtmf else None
+    if event is not None:
+        formats.append(str(event))
+        attrs.append(("rtpmap", f"{event} telephone-event/{rate}"))
+        attrs.append(("fmtp", f"{event} {offered.fmtp().get(event, '0-15')}"))
+    return formats, attrs
 
 
 def make_answer(
@@ -246,10 +320,11 @@ def make_answer(
 ) -> SessionDescription:
     """Answer an offer (RFC 3264 §6).
 
-    The first active RTP audio stream of the offer is accepted with every codec both sides support, in the
-    offerer's order and with the offerer's payload type numbers (plus the offered telephone-event of each
-    accepted clock rate, if ``dtmf``); every other stream is rejected with port 0. The direction is the offer's
-    mirrored (``sendonly`` -> ``recvonly``), further limited by ``direction`` when given.
+    The first active RTP audio stream of the offer is accepted with the first of its formats that we support
+    and the other common codecs of the same RTP clock rate, in the offerer's order and with the offerer's
+    payload type numbers, plus the offered telephone-event of that clock rate (if ``dtmf``); every other
+    stream is rejected with port 0. A format we do not know is skipped. The direction is the offer's mirrored
+    (``sendonly`` -> ``recvonly``), further limited by ``direction`` when given.
 
     Args:
         offer: the remote offer.
@@ -292,7 +367,10 @@ def make_answer(
         else:
             answer.media.append(
                 MediaDescription(
-                    media=offered.media, port=0, proto=offered.proto, formats=list(offered.formats[:1]) or ["0"]
+                    media=offered.media,
+                    port=0,
+                    proto=offered.proto,
+                    formats=list(offered.formats[:1]) or ["0"],
                 )
             )
     if not accepted:
@@ -309,7 +387,9 @@ def _describe_formats(media: Optional[MediaDescription]) -> str:
     if media is None:
         return "nothing"
     rtpmap = media.rtpmap()
-    return ", ".join(f"{rtpmap[int(f)][0]}/{int(f)}" if f.isdigit() and int(f) in rtpmap else f for f in media.formats)
+    return ", ".join(
+        f"{rtpmap[int(f)][0]}/{int(f)}" if f.isdigit() and int(f) in rtpmap else f for f in media.formats
+    )
 
 
 @dataclass
@@ -325,8 +405,8 @@ class MediaParams:
         remote_rtp: where to send RTP (address, port).
         remote_rtcp: where to send RTCP (``a=rtcp`` or RTP port + 1).
         direction: our direction (``sendrecv``, ``sendonly``, ``recvonly``, ``inactive``).
-        codec: the registry's ``Codec`` (None only when built by hand; the media layer then looks it up by
-            encoding and clock rate).
+        codec: the negotiated ``Codec`` (the registry's, or one passed to ``negotiate``); None only when built
+            by hand, and the media layer then looks it up by encoding and clock rate.
     """
 
     payload_type: int
@@ -340,63 +420,47 @@ class MediaParams:
     codec: Optional[Codec] = None
 
 
-def _listed(media: MediaDescription) -> Tuple[List[Codec], List[int]]:
-    """The codecs and the telephone-event clock rates a media section lists."""
-    found: List[Codec] = []
-    events: List[int] = []
-    for encoding, clock, channels in media.rtpmap().values():
-        if encoding.upper() == _TELEPHONE_EVENT:
-            events.append(clock)
-            continue
-        codec = _codecs.find(encoding, clock, channels)
-        if codec is not None:
-            found.append(codec)
-    return found, events
-
-
-def negotiate(local: SessionDescription, remote: SessionDescription) -> MediaParams:
+def negotiate(
+    local: SessionDescription, remote: SessionDescription, *, codecs: Optional[Sequence[CodecLike]] = None
+) -> MediaParams:
     """Combine our description and the peer's into the parameters of the audio stream.
 
     Works for both roles: (our offer, their answer) on the caller and (our answer, their offer) on the callee.
-    The codec is the first of the peer's formats that we also listed.
+    The codec is the first of the peer's formats that we also listed; DTMF is the peer's telephone-event at
+    the codec's clock rate, when we listed one at that rate too.
 
     Args:
         local: the description we sent.
         remote: the description we received.
+        codecs: the codecs formats may name (names or ``Codec`` objects); default: every registered codec.
 
     Returns:
         the stream parameters.
 
     Raises:
         NegotiationError: no active audio stream on either side, or no codec in common.
+        ValueError: an unknown codec name in ``codecs``.
     """
+    known = None if codecs is None else _codecs.resolve(codecs)
     remote_media = remote.first_audio()
     local_media = local.first_audio()
     if remote_media is None:
         raise NegotiationError("the remote description has no active RTP audio stream")
     if local_media is None:
         raise NegotiationError("the local description has no active RTP audio stream")
-    local_codecs, local_events = _listed(local_media)
-    remote_map = remote_media.rtpmap()
-    chosen: Optional[Tuple[int, Codec]] = None
-    for fmt in remote_media.formats:
-        pt = int(fmt)
-        codec = _codec_of(remote_map[pt]) if pt in remote_map else None
-        if codec is not None and codec in local_codecs:
-            chosen = (pt, codec)
-            break
+    local_found, local_events = _formats(local_media, known)
+    remote_found, remote_events = _formats(remote_media, known)
+    listed = [codec for _, codec in local_found]
+    chosen = next(((pt, codec) for pt, codec in remote_found if codec in listed), None)
     if chosen is None:
         raise NegotiationError(
-            f"no codec in common: remote offers {_describe_formats(remote_media)}, local {_describe_formats(local_media)}"
+            f"no codec in common: remote offers {_describe_formats(remote_media)}, "
+            f"local {_describe_formats(local_media)}"
         )
     pt, codec = chosen
     dtmf_pt: Optional[int] = None
-    if codec.clock_rate in local_events:
-        for fmt in remote_media.formats:
-            entry = remote_map.get(int(fmt))
-            if entry is not None and entry[0].upper() == _TELEPHONE_EVENT and entry[1] == codec.clock_rate:
-                dtmf_pt = int(fmt)
-                break
+    if any(rate == codec.clock_rate for _, rate in local_events):
+        dtmf_pt = next((event for event, rate in remote_events if rate == codec.clock_rate), None)
     conn = remote.media_connection(remote_media)
     if conn is None:
         raise NegotiationError("the remote audio stream has no connection address")

@@ -9,6 +9,9 @@ Usage::
     answer = sdp.make_answer(sdp.SessionDescription.parse(body), "192.0.2.2", 50000)
     params = sdp.negotiate(offer, answer)     # MediaParams: codec, payload type, ptime, addresses, direction
 
+Offers number static codecs by RFC 3551 and dynamic ones from 96, with one telephone-event per codec clock
+rate; answers take the offerer's first supported format (and its clock rate's other common codecs and event).
+
 ``SessionDescription.parse`` raises ``SdpParseError`` (a ``ValueError``) on a malformed body; ``make_answer``
 and ``negotiate`` raise ``NegotiationError`` when there is nothing in common (a UAS answers 488).
 """
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 from .offer_answer import (
     DTMF_PAYLOAD_TYPE,
+    DTMF_PAYLOAD_TYPE_CLOCK_RATE,
     SUPPORTED_CODECS,
+    CodecLike,
     MediaParams,
     NegotiationError,
     make_answer,
@@ -49,6 +54,8 @@ __all__ = [
     "STATIC_PAYLOAD_TYPES",
     "SUPPORTED_CODECS",
     "DTMF_PAYLOAD_TYPE",
+    "DTMF_PAYLOAD_TYPE_CLOCK_RATE",
+    "CodecLike",
     "DIRECTIONS",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_MAX_LINES",
