@@ -13,8 +13,9 @@ and serialised back unchanged.
 The offer/answer model built on it lives in :mod:`pyvoip_fast.sip.offer_answer`; :mod:`pyvoip_fast.sip.sdp`
 is the public face of both.
 
-RFCs: 4566 (syntax; RFC 8866 is its successor with the same grammar for what we use), 3551 (static payload
-types), 3605 (a=rtcp).
+RFCs: 4566 §5 (syntax and line order; RFC 8866 is its successor with the same grammar for what we use) and §6
+(``a=rtpmap``, ``a=fmtp``, ``a=ptime`` and the direction attributes), 3551 §6 (the static payload types of
+formats given without ``a=rtpmap``), 3605 §2.1 (``a=rtcp``).
 """
 
 from __future__ import annotations
