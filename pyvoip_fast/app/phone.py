@@ -15,7 +15,8 @@ Example::
 
 The whole call runs at the negotiated codec's sample rate (8 kHz for G.711, 16 kHz for L16/16000): files are
 opened and recordings and the sound device run at that rate, and a source object of another rate is
-resampled (``audio.resampled``).
+resampled (``audio.resampled``). A sink object with a ``rate`` of its own limits the call to the codecs of that
+rate (offered, or accepted in the answer), and a re-INVITE may change the codec only within the call's rate.
 
 Nothing here touches bytes on the wire; see ``sip/`` (sans-IO), ``useragent.py`` (asyncio SIP) and
 ``media/`` (RTP/RTCP).
@@ -31,6 +32,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from .. import audio
 from .. import codecs as _codecs
+from ..codecs import Codec
 from ..errors import CallError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
@@ -66,8 +68,28 @@ def _open_source(source: SourceLike, rate: int) -> Any:
     return source
 
 
+def _codecs_for_sink(codecs: Sequence[Codec], sink: SinkLike) -> Tuple[Codec, ...]:
+    """The codecs a call may run with ``sink``: all of them, or only those of the sink's own ``rate``.
+
+    Raises:
+        ValueError: the sink runs at a rate none of the codecs has.
+    """
+    rate = getattr(sink, "rate", None)
+    if sink is None or rate is None:
+        return tuple(codecs)
+    fit = tuple(c for c in codecs if c.sample_rate == int(rate))
+    if not fit:
+        names = ", ".join(f"{c.key} ({c.sample_rate} Hz)" for c in codecs)
+        raise ValueError(f"the sink runs at {rate} Hz but no codec of this phone does: {names}")
+    return fit
+
+
 class _MediaIO:
-    """A call's audio ends at one sample rate: the source, the sinks, and which of them the call owns."""
+    """A call's audio ends at one sample rate: the source, the sinks, and which of them the call owns.
+
+    Opened at the first codec's rate before the offer or answer (a bad file fails before any signalling), and
+    re-opened by ``at_rate`` when the negotiated codec runs at another rate.
+    """
 
     def __init__(
         self,
@@ -118,6 +140,7 @@ class _MediaIO:
 
 
 def _sample_rate(params: MediaParams) -> int:
+    """The PCM sample rate of the negotiated codec (which the source, sinks and recording must run at)."""
     codec = params.codec if params.codec is not None else _codecs.find(params.encoding, params.clock_rate)
     if codec is None:
         raise NegotiationError(f"no codec {params.encoding}/{params.clock_rate} in the registry")
@@ -153,6 +176,8 @@ class Call:
         self._local_sdp = local_sdp
         self._rtp_host = rtp_host
         self._codecs = tuple(codecs)
+        #: the PCM rate the source and sinks run at: fixed for the whole call
+        self._rate = _sample_rate(params)
         self._owned = list(owned)
         self._hangup_when_done = hangup_when_done
         self._end_reason: Optional[str] = None
@@ -166,8 +191,12 @@ class Call:
             # a re-INVITE came before the ACK of our 200 OK (the ACK was late or lost) and the user agent answered
             # it before this call existed: apply that exchange to the media now
             try:
-                self.params = negotiate(answered, offered)
-                self.media.update(self.params)
+                params = negotiate(answered, offered)
+                if _sample_rate(params) != self._rate:
+                    raise ValueError(f"it changes the call's sample rate from {self._rate} to "
+                                     f"{_sample_rate(params)} Hz")
+                self.media.update(params)
+                self.params = params
                 self._local_sdp = answered
                 logger.info("[Call] Re-negotiated: direction %s", self.params.direction)
             except (NegotiationError, ValueError, RuntimeError) as exc:
@@ -264,8 +293,13 @@ class Call:
                 self._on_closed(self)
 
     def _on_reinvite(self, offer: SessionDescription) -> SessionDescription:
-        """Answer a re-INVITE (hold / resume): same ports, the direction mirrored, media updated."""
-        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=self._codecs)
+        """Answer a re-INVITE (hold / resume): same ports, the direction mirrored, media updated.
+
+        The codec may change only to one of the same sample rate: the source and sinks stay open at the call's
+        rate (no codec in common at that rate is a ``NegotiationError``: the user agent answers 488).
+        """
+        same_rate = [c for c in self._codecs if c.sample_rate == self._rate]
+        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate)
         params = negotiate(answer, offer)
         try:
             self.media.update(params)
@@ -350,11 +384,6 @@ class Phone:
         assert self.ua is not None, "Phone not started"
         return tuple(self.ua.local_address)  # type: ignore[return-value]
 
-    @property
-    def _preferred_rate(self) -> int:
-        """The sample rate of our first codec: files are checked at it before the call is placed."""
-        return int(self.codecs[0].sample_rate)
-
     async def call(
         self,
         target: Union[str, Tuple[str, int]],
@@ -371,22 +400,26 @@ class Phone:
 
         Args:
             target: ``"host:port"``, ``(host, port)`` or a SIP URI.
-            source: an audio file path (any format libsndfile reads) or a source object; None sends nothing.
-            sink / record / play: where received audio goes: a sink object, a WAV file, the sound device.
+            source: an audio file path (any format libsndfile reads) or a source object (resampled to the
+                codec's rate when its ``rate`` differs); None sends nothing.
+            sink / record / play: where received audio goes: a sink object (one with a ``rate`` limits the offer
+                to the codecs of that rate), a WAV file, the sound device.
             ring_timeout: CANCEL the call when not answered within this many seconds.
             hangup_when_done: hang up (BYE) when the source is finished (see :meth:`Call.wait_done`).
 
         Raises:
             CallError: rejected (4xx/5xx/6xx), not answered, or no response (408).
+            ValueError: ``sink`` has a ``rate`` that none of the phone's codecs runs at.
             AudioFileError, TransportError, AudioDeviceError.
         """
         await self.start()
         assert self.ua is not None
-        io = _MediaIO(source, sink, record, play, self._preferred_rate)
+        codecs = _codecs_for_sink(self.codecs, sink)
+        io = _MediaIO(source, sink, record, play, codecs[0].sample_rate)
         media: Optional[MediaSession] = None
         try:
             media = await MediaSession.create(self.host, **self.media_options)
-            offer = make_offer(self.host, media.local_rtp_port, codecs=self.codecs, ptime=self.ptime)
+            offer = make_offer(self.host, media.local_rtp_port, codecs=codecs, ptime=self.ptime)
             sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
             params = negotiate(offer, sip.remote_sdp)
             io.at_rate(_sample_rate(params))
@@ -396,7 +429,7 @@ class Phone:
                 await media.stop("call failed")
             io.close()
             raise
-        return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=self.codecs,
+        return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=codecs,
                                 owned=io.owned, hangup_when_done=hangup_when_done))
 
     async def incoming(self) -> IncomingCall:
@@ -419,16 +452,18 @@ class Phone:
         """Answer an incoming call (the next one when ``incoming`` is None) and start its audio.
 
         An offer with no codec in common is rejected with ``488 Not Acceptable Here`` and raises
-        :class:`~pyvoip_fast.sdp.NegotiationError`.
+        :class:`~pyvoip_fast.sdp.NegotiationError`; a ``sink`` with a ``rate`` of its own accepts only the codecs
+        of that rate (and one that no codec of the phone runs at is a ``ValueError``).
         """
         if incoming is None:
             incoming = await self.incoming()
-        io = _MediaIO(source, sink, record, play, self._preferred_rate)
+        codecs = _codecs_for_sink(self.codecs, sink)
+        io = _MediaIO(source, sink, record, play, codecs[0].sample_rate)
         media: Optional[MediaSession] = None
         try:
             media = await MediaSession.create(self.host, **self.media_options)
             try:
-                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=self.codecs)
+                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=codecs)
                 params = negotiate(answer, incoming.offer)
             except NegotiationError as exc:
                 logger.warning("[SIP] Rejecting call: %s", exc)
@@ -447,5 +482,5 @@ class Phone:
                 await media.stop("call failed")
             io.close()
             raise
-        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=self.codecs,
+        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=codecs,
                                 owned=io.owned))

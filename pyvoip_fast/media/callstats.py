@@ -19,6 +19,8 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
+from ..codecs import PCMU
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["CallStatistics", "REQUIRED_KEYS"]
@@ -32,8 +34,9 @@ class CallStatistics:
     """Statistics of one call's media stream, both directions.
 
     Attributes:
-        codec: negotiated encoding name ("PCMU" or "PCMA"), "" before the stream starts.
-        clock_rate: RTP clock rate in Hz.
+        codec: negotiated encoding name (``Codec.name``: "PCMU", "PCMA", "L16"), "" before the stream starts.
+        clock_rate: RTP clock rate in Hz of that codec (G.711's until the stream starts); the jitter figures are
+            converted to milliseconds on it.
         ptime_ms: packet time in milliseconds.
         duration: seconds between ``start()`` and now (or ``stop()``).
         local_ssrc: our synchronisation source.
@@ -68,7 +71,7 @@ class CallStatistics:
     """
 
     codec: str = ""
-    clock_rate: int = 8000
+    clock_rate: int = PCMU.clock_rate
     ptime_ms: int = 20
     duration: float = 0.0
     local_ssrc: int = 0

@@ -89,7 +89,6 @@ class RtpReceiver:
         self.remote_ssrc: Optional[int] = None
         self.invalid = 0
         self.frames_played = 0
-        self.dtmf_received = ""
         self._rx_pt: Optional[int] = None
         self._dtmf_receiver = _dtmf.DtmfReceiver()
         # playout
@@ -192,7 +191,6 @@ class RtpReceiver:
         if pt == self.dtmf_payload_type:
             digit = self._dtmf_receiver.feed(pkt.timestamp, bytes(payload), pkt.marker)
             if digit:
-                self.dtmf_received += digit
                 self._on_dtmf(digit)
             return True
         self._rx_pt = pt

@@ -292,8 +292,9 @@ class MediaSession:
         old_ptime = self._sender.ptime
         old_step = self._sender.frame_timestamps
         geometry_changed = self._apply_params(params, initial=False)
-        if self._sender.ptime != old_ptime and self._pacer is not None:
-            # keep the RTP timeline: continue from the current slot's timestamp
+        step_changed = self._sender.ptime != old_ptime or self._sender.frame_timestamps != old_step
+        if step_changed and self._pacer is not None:
+            # a new ptime or clock rate: continue the RTP timeline from the current slot with the new step
             n = self._pacer.n
             self._pacer.stop()
             now = self._clock.time()
