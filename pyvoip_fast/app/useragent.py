@@ -31,6 +31,7 @@ import logging
 import socket
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from .. import codecs as _codecs
 from ..errors import CallError, LocalProtocolError, SdpParseError, TransportError
 from ..sip.sdp import NegotiationError, SessionDescription, make_answer
 from ..sip import events as ev
@@ -406,7 +407,11 @@ class UserAgent:
                 conn = call.local_sdp.media_connection(media) if media is not None else None
                 if media is None or conn is None:
                     raise NegotiationError("no local audio stream to re-negotiate")
-                answer = make_answer(offer, conn.host, media.port, ptime=media.ptime)
+                # the call has not started yet: accept only what this side already agreed to (the codecs of
+                # our last description), never the defaults (an L16 call must not fall back to G.711)
+                agreed = [_codecs.find(enc, clock, ch) for enc, clock, ch in media.rtpmap().values()]
+                ours = [c for c in agreed if c is not None]
+                answer = make_answer(offer, conn.host, media.port, ptime=media.ptime, codecs=ours)
         except (SdpParseError, NegotiationError) as exc:
             logger.info("[SIP] re-INVITE refused: %s", exc)
             self._endpoint.answer_reinvite(event.handle, now, status_code=488)

@@ -306,6 +306,48 @@ def test_reinvite_hold_and_resume() -> None:
     run(main())
 
 
+def test_default_reinvite_answer_keeps_the_codecs_already_agreed() -> None:
+    """A re-INVITE answered before the call has a handler (say, before the ACK) accepts only the codecs of the
+    call's own description: an L16 call stays L16, and an offer of G.711 alone is refused with 488."""
+    async def main() -> None:
+        async with await UserAgent.create("127.0.0.1", 0) as alice, await UserAgent.create("127.0.0.1", 0) as bob:
+            async def answer_l16() -> SipCall:
+                incoming = await bob.incoming()
+                return await incoming.answer(make_answer(incoming.offer, "127.0.0.1", 42000, codecs=("L16",)))
+
+            callee = asyncio.create_task(answer_l16())
+            call = await alice.call(bob.local_address, make_offer("127.0.0.1", 40000, codecs=("L16", "PCMU")))
+            bob_call = await callee
+
+            async def reinvite(codecs: Tuple[str, ...]) -> SipResponse:
+                ep = alice.endpoint
+                c = ep._calls[call.handle]
+                body = make_offer("127.0.0.1", 40000, codecs=codecs).serialize()
+                req = c.dialog.create_request("INVITE", ep._via(), contact=ep._contact(), body=body)
+                transport, peer = await raw_peer()
+                try:
+                    transport.sendto(req.serialize(), bob.local_address)
+                    response = await next_response(peer)
+                    while response.status_code < 200:
+                        response = await next_response(peer)
+                    ack = c.dialog.create_request("ACK", ep._via(), cseq=req.cseq[0])
+                    transport.sendto(ack.serialize(), bob.local_address)
+                    return response
+                finally:
+                    transport.close()
+
+            ok = await reinvite(("PCMU", "L16"))
+            assert ok.status_code == 200
+            media = SessionDescription.parse(ok.body).media[0]
+            assert {enc for enc, _, _ in media.rtpmap().values()} == {"L16", "telephone-event"}
+            refused = await reinvite(("PCMU",))
+            assert refused.status_code == 488
+            assert not bob_call.ended
+            await call.hangup()
+
+    run(main())
+
+
 def test_close_hangs_up_active_calls() -> None:
     async def main() -> None:
         async with await UserAgent.create("127.0.0.1", 0) as bob:
