@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from .dialog import Dialog
 from .message import SipRequest
@@ -69,6 +69,7 @@ class _Call:
         self.cancel_sent = False
         self.ack_bytes: Optional[bytes] = None
         self.ack_cseq: Optional[int] = None
+        self.ack_dest: Optional[Addr] = None
         # UAS: our 2xx retransmission (§13.3.1.4)
         self.ok_bytes: Optional[bytes] = None
         self.ok_cseq = 0
@@ -79,6 +80,11 @@ class _Call:
         self.pending_bye = False
         self.reinvite_tx: Optional[Tuple[str, ...]] = None
         self.purge_at: Optional[float] = None
+        #: the transport of the call's signalling (the INVITE's top Via): in-dialog requests default to it
+        self.transport = "UDP"
+        #: digest challenges answered for the INVITE (and for our BYE): one chain each (``digest.DigestAuth``)
+        self.auth_chain: Dict[Tuple[str, bool], Any] = {}
+        self.bye_chain: Dict[Tuple[str, bool], Any] = {}
 
 
 

@@ -44,13 +44,13 @@ from . import events as ev
 from .calls import _ALLOW, ALLOWED_METHODS, Addr, CallState, _Call, fmt_addr, is_ip_literal
 from .dialog import Dialog, DialogInput, DialogState
 from .message import Headers, SipRequest, make_response, parse_message
-from .uas import _UasRequests
-from .uri import NameAddress, Uri, format_host, parse_uri
+from .registration import RegistrationState, _Registering
+from .uri import NameAddress, SipUri, Uri, format_host, parse_uri
 
-__all__ = ["SipEndpoint", "CallState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
+__all__ = ["SipEndpoint", "CallState", "RegistrationState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
 
 
-class SipEndpoint(_UasRequests):
+class SipEndpoint(_Registering):
     """A SIP user agent (UAC + UAS) over UDP, without I/O.
 
     Args:
@@ -107,6 +107,9 @@ class SipEndpoint(_UasRequests):
             for d2 in (call.ok_next if call.ok_bytes is not None else None, call.purge_at):
                 if d2 is not None and (best is None or d2 < best):
                     best = d2
+        d3 = self._reg_deadline()
+        if d3 is not None and (best is None or d3 < best):
+            best = d3
         return best
 
     def handle_timer(self, now: float) -> None:
@@ -126,6 +129,7 @@ class SipEndpoint(_UasRequests):
                     call.ok_next = min(now + call.ok_interval, call.ok_giveup)
             if call.purge_at is not None and call.purge_at <= now:
                 del self._calls[call.handle]
+        self._reg_timers(now)
         self._collect(now)
 
     def transport_error(self, addr: Addr, now: float) -> None:
@@ -138,7 +142,7 @@ class SipEndpoint(_UasRequests):
     def invite(
         self,
         target: Union[str, Uri],
-        dest: Addr,
+        dest: Optional[Addr],
         now: float,
         *,
         body: bytes = b"",
@@ -148,38 +152,51 @@ class SipEndpoint(_UasRequests):
         """Start a call: send an INVITE.
 
         Args:
-            target: the Request-URI (``sip:user@host:port``).
-            dest: where to send it.
+            target: the Request-URI (``sip:user@host:port``); its ``;transport=`` (or ``sips:``) picks the
+                transport, else the endpoint's default.
+            dest: the Request-URI's resolved address; ignored (may be None) when an outbound proxy is set, and
+                None is allowed when the URI's host is an IP literal.
             now: the current time.
             body: the SDP offer; content_type: its type.
             display_name: shown in From.
 
         Returns:
             the call's handle.
+
+        Raises:
+            ValueError: no way to reach the target (a host name without ``dest``, an unknown transport).
         """
         uri = parse_uri(target) if isinstance(target, str) else target
+        if not isinstance(uri, SipUri):
+            raise ValueError(f"cannot call a non-SIP URI {uri}")
+        hop, routes = self._hop_for_new(uri, dest)
         tag = self._new_tag()
         call_id = f"{secrets.token_hex(12)}@{format_host(self.local_addr[0])}"
-        local = NameAddress(self._local_uri(), display_name=display_name)
+        local = NameAddress(self._aor_uri(), display_name=display_name)
         h = Headers()
-        h.add("Via", str(self._via()))
+        h.add("Via", str(self._via(transport=hop.transport)))
         h.add("Max-Forwards", "70")
+        for route in routes:
+            h.add("Route", route)
         h.add("From", str(local.with_param("tag", tag)))
         h.add("To", str(NameAddress(uri)))
         h.add("Call-ID", call_id)
         h.add("CSeq", "1 INVITE")
-        h.add("Contact", self._contact())
+        h.add("Contact", self._contact(hop.transport))
         h.add("Allow", _ALLOW)
         h.add("User-Agent", self.user_agent)
         if body:
             h.add("Content-Type", content_type)
         request = SipRequest("INVITE", uri, h, body)
+        hop = self._fit_transport(request, hop)
         dialog = Dialog.for_uac(request)
         handle = self._new_handle()
-        call = _Call(handle, dialog, dest, request, is_caller=True)
+        call = _Call(handle, dialog, hop.addr, request, is_caller=True)
+        call.transport = hop.transport
         self._calls[handle] = call
-        self.log.info("[SIP] Sending INVITE to %s", fmt_addr(dest))
-        call.invite_tx = self._start_client_tx(request, dest, now, handle)
+        via = f" via {hop.transport}" if hop.transport != "UDP" else ""
+        self.log.info("[SIP] Sending INVITE to %s%s", fmt_addr(hop.addr), via)
+        call.invite_tx = self._start_client_tx(request, hop.addr, now, handle)
         self._collect(now)
         return handle
 
@@ -221,7 +238,8 @@ class SipEndpoint(_UasRequests):
             LocalProtocolError: the call is not an unanswered incoming call.
         """
         call = self._incoming(handle)
-        extra = [("Contact", self._contact()), ("Allow", _ALLOW), ("Server", self.user_agent)]
+        extra = [("Record-Route", rr) for rr in call.invite.headers.get_lines("Record-Route")]
+        extra += [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), ("Server", self.user_agent)]
         if body:
             extra.append(("Content-Type", content_type))
         response = make_response(call.invite, 200, to_tag=call.dialog.local_tag, headers=extra, body=body)
@@ -261,7 +279,7 @@ class SipEndpoint(_UasRequests):
         tx = self._server_tx.get(key) if key is not None else None
         if tx is None or tx.final_sent:  # type: ignore[attr-defined]
             raise LocalProtocolError("no re-INVITE waiting for an answer")
-        extra = [("Contact", self._contact()), ("Allow", _ALLOW)]
+        extra = [("Contact", self._contact(call.transport)), ("Allow", _ALLOW)]
         if body and status_code < 300:
             extra.append(("Content-Type", content_type))
         response = make_response(

@@ -28,6 +28,9 @@ __all__ = [
     "ReInviteReceived",
     "RequestAnswered",
     "MalformedMessage",
+    "Registered",
+    "RegistrationFailed",
+    "Unregistered",
 ]
 
 Addr = Tuple[str, int]
@@ -164,6 +167,40 @@ class MalformedMessage(Event):
     remote_addr: Addr
     error: str
     answered: Optional[int] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Registered(Event):
+    """The registrar accepted our binding (RFC 3261 §10.2): first time, refresh, or a new Contact after NAT."""
+
+    handle: int
+    aor: str
+    contact: str
+    expires: int
+    refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrationFailed(Event):
+    """A REGISTER ended without a binding: ``status_code`` is the server's final answer (408: none came).
+
+    ``auth`` is True when our credentials cannot satisfy the server (a rejected password, no credentials, no
+    digest algorithm in common): the endpoint never retries those. Other failures of a refresh are retried.
+    """
+
+    handle: int
+    status_code: int
+    reason: str
+    auth: bool = False
+    retry_in: Optional[float] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unregistered(Event):
+    """Our binding was removed (``Expires: 0`` answered with 2xx) or the attempt to remove it ended."""
+
+    handle: int
+    status_code: int
 
 
 def describe(event: Any) -> str:

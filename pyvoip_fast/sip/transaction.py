@@ -28,7 +28,7 @@ import enum
 import logging
 from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
-from ..errors import LocalProtocolError
+from ..errors import LocalProtocolError, SipParseError
 from .message import MAGIC_COOKIE, Headers, SipRequest, SipResponse
 
 logger = logging.getLogger(__name__)
@@ -300,6 +300,16 @@ del I, A
 
 Result = Tuple[str, Optional[Any]]
 
+_RETRANSMIT_TIMERS = frozenset((Timer.A, Timer.E, Timer.G))
+_ABSORB_TIMERS = frozenset((Timer.D, Timer.I, Timer.J, Timer.K))
+
+
+def _is_reliable(request: SipRequest) -> bool:
+    try:
+        return request.top_via.transport.upper() in ("TCP", "TLS", "SCTP", "WS", "WSS")
+    except SipParseError:
+        return False
+
 
 class Transaction:
     """Common machinery: table lookup, deadlines, outbox, results.
@@ -327,6 +337,9 @@ class Transaction:
         self._last: Optional[bytes] = None
         self._ack: Optional[bytes] = None
         self.state: Any = None
+        #: over TCP/TLS (the request's top Via says so) nothing is retransmitted and the wait timers D, I, J, K
+        #: are zero (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2): the connection delivers or fails
+        self.reliable = _is_reliable(request)
 
     # -- driving -----------------------------------------------------------------------------------------------
     def fire(self, inp: TxInput, now: float, message: Any = None) -> None:
@@ -382,6 +395,11 @@ class Transaction:
 
     # -- actions -----------------------------------------------------------------------------------------------
     def _start(self, timer: Timer, now: float, interval: float) -> None:
+        if self.reliable:
+            if timer in _RETRANSMIT_TIMERS:
+                return
+            if timer in _ABSORB_TIMERS:
+                interval = 0.0
         self._intervals[timer] = interval
         self.deadlines[timer] = now + interval
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import deque
-from typing import Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import LocalProtocolError, SipParseError
 from . import events as ev
 from .calls import Addr, CallState, _Call, _first_line, _NullLogger, fmt_addr
 from .dialog import DialogInput, DialogState
+from .digest import AuthenticationRejected, Credentials, DigestAuth, describe
 from .message import (
     MAGIC_COOKIE,
     Headers,
@@ -40,7 +41,8 @@ from .transaction import (
     client_key,
     server_key,
 )
-from .uri import SipUri
+from .routing import TRANSPORTS, UDP_SIZE_LIMIT, Hop, HopError, hop_of, next_hop
+from .uri import SipUri, parse_uri
 
 
 class _UaCore:
@@ -55,11 +57,28 @@ class _UaCore:
         limits: Optional[MessageLimits] = None,
         user_agent: str = "pyvoip_fast",
         logger: Optional[logging.Logger] = None,
+        transport: str = "UDP",
+        credentials: Optional[Credentials] = None,
+        outbound_proxy: Optional[Union[str, SipUri]] = None,
+        proxy_addr: Optional[Addr] = None,
     ) -> None:
         host, port = local_addr
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"bad local port {port!r}")
+        if transport.upper() not in TRANSPORTS:
+            raise ValueError(f"unsupported transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
         self.local_addr: Addr = (host, port)
+        #: the address in our Contact: the local one, or the public one a registrar saw (RFC 3581 received/rport)
+        self.contact_addr: Addr = (host, port)
+        #: the default transport of requests whose URI names none (``--transport``)
+        self.transport = transport.upper()
+        self.auth = DigestAuth(credentials)
+        #: the address of record of a registered account (``From`` of our requests), None peer-to-peer
+        self.aor: Optional[SipUri] = None
+        self.outbound_proxy: Optional[SipUri] = None
+        self.proxy_hop: Optional[Hop] = None
+        if outbound_proxy is not None:
+            self.set_outbound_proxy(outbound_proxy, proxy_addr)
         self.user = user
         self.timers = timers or TimerConfig()
         self.limits = limits or MessageLimits()
@@ -72,6 +91,10 @@ class _UaCore:
         self._tx_call: Dict[Tuple[str, ...], int] = {}
         self._calls: Dict[int, _Call] = {}
         self._next_handle = 1
+        # registrations (``registration.py``): by handle, their REGISTER transactions, keep-alives due
+        self._regs: Dict[int, Any] = {}
+        self._tx_reg: Dict[Tuple[str, ...], int] = {}
+        self._keepalives: List[Tuple[Addr, str]] = []
 
     def _new_handle(self) -> int:
         handle = self._next_handle
@@ -86,17 +109,80 @@ class _UaCore:
     def _new_branch() -> str:
         return MAGIC_COOKIE + secrets.token_hex(10)
 
-    def _local_uri(self) -> SipUri:
-        return SipUri(self.local_addr[0], self.local_addr[1], user=self.user)
+    def set_outbound_proxy(self, uri: Union[str, SipUri], addr: Optional[Addr] = None) -> None:
+        """Send every request outside a dialog through ``uri`` (RFC 3261 §8.1.2: a pre-loaded ``Route``).
 
-    def _contact(self) -> str:
-        return f"<{self._local_uri()}>"
+        Args:
+            uri: the proxy (``sip:proxy.example.com;transport=tcp``); its ``;transport=`` picks the transport.
+            addr: its resolved address, when ``uri`` names a host (this core does no DNS).
 
-    def _via(self, branch: Optional[str] = None) -> Via:
-        return Via(
-            self.local_addr[0], self.local_addr[1], transport="UDP",
-            params=(("branch", branch or self._new_branch()), ("rport", None)),
-        )
+        Raises:
+            ValueError: not a SIP URI, or a host name without ``addr``.
+        """
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if not isinstance(parsed, SipUri):
+            raise ValueError(f"the outbound proxy must be a sip: or sips: URI, not {uri}")
+        if parsed.param("lr") is None and not any(name == "lr" for name, _ in parsed.params):
+            parsed = SipUri(parsed.host, parsed.port, user=parsed.user, scheme=parsed.scheme,
+                            params=parsed.params + (("lr", None),))
+        probe = parsed if addr is None else SipUri(addr[0], addr[1], scheme=parsed.scheme, params=parsed.params)
+        self.proxy_hop = hop_of(probe, self.transport)
+        self.outbound_proxy = parsed
+
+    def _local_uri(self, transport: Optional[str] = None) -> SipUri:
+        t = (transport or self.transport).upper()
+        params = (("transport", t.lower()),) if t != "UDP" else ()
+        return SipUri(self.contact_addr[0], self.contact_addr[1], user=self.user, params=params)
+
+    def _aor_uri(self) -> SipUri:
+        """Who we are in From (and To of a REGISTER): the account's address of record, else our local URI."""
+        return self.aor if self.aor is not None else SipUri(self.local_addr[0], self.local_addr[1], user=self.user)
+
+    def _contact(self, transport: Optional[str] = None) -> str:
+        return f"<{self._local_uri(transport)}>"
+
+    def _via(self, branch: Optional[str] = None, transport: Optional[str] = None) -> Via:
+        t = (transport or self.transport).upper()
+        params: Tuple[Tuple[str, Optional[str]], ...] = (("branch", branch or self._new_branch()), ("rport", None))
+        if t != "UDP":
+            params += (("alias", None),)  # RFC 5923: reuse this connection for requests to us
+        return Via(self.local_addr[0], self.local_addr[1], transport=t, params=params)
+
+    def _hop_for_new(self, uri: SipUri, dest: Optional[Addr]) -> Tuple[Hop, List[str]]:
+        """The hop and pre-loaded routes of a request outside a dialog: the outbound proxy, else ``dest`` (the
+        Request-URI's resolved address) with the URI's transport."""
+        if self.proxy_hop is not None and self.outbound_proxy is not None:
+            return self.proxy_hop, [f"<{self.outbound_proxy}>"]
+        if dest is None:
+            return hop_of(uri, self.transport), []
+        probe = SipUri(dest[0], dest[1], scheme=uri.scheme, params=uri.params)
+        return hop_of(probe, self.transport), []
+
+    def _dialog_hop(self, call: _Call) -> Hop:
+        """Where an in-dialog request goes: the route set's first hop, else the remote target (§12.2.1.1),
+        else (a host name) the address the peer used."""
+        try:
+            return next_hop(call.dialog.remote_target, call.dialog.route_set, call.transport)
+        except HopError:
+            if not call.dialog.route_set and self.proxy_hop is not None:
+                return self.proxy_hop
+            return Hop(call.remote_addr[0], call.remote_addr[1], call.transport)
+
+    def _fit_transport(self, request: SipRequest, hop: Hop) -> Hop:
+        """RFC 3261 §18.1.1: a request over 1,300 bytes whose hop did not name UDP goes over TCP."""
+        if hop.transport != "UDP" or hop.explicit or request.method == "ACK":
+            return hop
+        if len(request.serialize()) <= UDP_SIZE_LIMIT:
+            return hop
+        vias = request.headers.get_lines("Via")
+        top = Via.parse(vias[0])
+        request.headers.remove("Via")
+        new_top = Via(top.host, top.port, transport="TCP", params=top.params + (("alias", None),))
+        for value in [str(new_top)] + vias[1:]:
+            request.headers.add("Via", value)
+        self.log.info("[SIP] %s is %d bytes: sending it over TCP (RFC 3261 §18.1.1)", request.method,
+                      len(request.serialize()))
+        return Hop(hop.host, hop.port, "TCP", hop.explicit)
 
     def _call(self, handle: int) -> _Call:
         try:
@@ -124,10 +210,12 @@ class _UaCore:
         return key
 
     def _respond_invite(self, call: _Call, status: int, reason: Optional[str], now: float) -> None:
-        response = make_response(
-            call.invite, status, reason, to_tag=call.dialog.local_tag,
-            headers=[("Contact", self._contact())] if status < 300 else [],
-        )
+        extra: List[Tuple[str, str]] = []
+        if status < 300:
+            # §12.1.1: a dialog-creating response copies the Record-Route of the request
+            extra = [("Record-Route", rr) for rr in call.invite.headers.get_lines("Record-Route")]
+            extra.append(("Contact", self._contact(call.transport)))
+        response = make_response(call.invite, status, reason, to_tag=call.dialog.local_tag, headers=extra)
         self.log.info("[SIP] Sending %d %s", response.status_code, response.reason)
         tx = self._server_tx.get(call.invite_tx) if call.invite_tx is not None else None
         if tx is not None and not tx.terminated:
@@ -167,21 +255,25 @@ class _UaCore:
         self._start_client_tx(cancel, call.remote_addr, now, call.handle)
 
     def _send_bye(self, call: _Call, now: float) -> None:
-        request = call.dialog.create_request("BYE", self._via(), extra_headers=(("User-Agent", self.user_agent),))
-        dest = call.dialog.target_address(call.remote_addr)
+        hop = self._dialog_hop(call)
+        extra = (("User-Agent", self.user_agent),)
+        request = call.dialog.create_request("BYE", self._via(transport=hop.transport), extra_headers=extra)
+        hop = self._fit_transport(request, hop)
         call.dialog.fire(DialogInput.BYE)
         call.state = CallState.ENDING
         call.ok_bytes = None
-        self.log.info("[SIP] Sending BYE")
-        self._start_client_tx(request, dest, now, call.handle)
+        self.log.info("[SIP] Sending BYE to %s", fmt_addr(hop.addr))
+        self._start_client_tx(request, hop.addr, now, call.handle)
 
     def _send_ack(self, call: _Call, response: SipResponse, now: float) -> None:
         number = response.cseq[0]
-        ack = call.dialog.create_request("ACK", self._via(), cseq=number)
+        hop = self._dialog_hop(call)
+        ack = call.dialog.create_request("ACK", self._via(transport=hop.transport), cseq=number)
         call.ack_bytes = ack.serialize()
         call.ack_cseq = number
+        call.ack_dest = hop.addr
         self.log.info("[SIP] Sending ACK")
-        self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+        self._outbox.append((call.ack_bytes, hop.addr))
 
     def _start_2xx_retransmit(self, call: _Call, response: SipResponse, now: float, reinvite: bool) -> None:
         call.ok_bytes = response.serialize()
@@ -240,7 +332,7 @@ class _UaCore:
                     if (call.is_caller and call.dialog.call_id == response.call_id and call.ack_bytes is not None
                             and call.ack_cseq == number):
                         self.log.debug("[SIP] Retransmitted 200 OK: re-sending ACK")
-                        self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+                        self._outbox.append((call.ack_bytes, call.ack_dest or call.remote_addr))
                         return
             self.log.debug("[SIP] Response %d matching no transaction dropped", response.status_code)
             return
@@ -264,12 +356,16 @@ class _UaCore:
                 if tx.terminated:
                     del table[key]
                     self._tx_call.pop(key, None)
+                    self._tx_reg.pop(key, None)
 
     def _tx_result(self, tx: Transaction, kind: str, payload: object, now: float) -> None:
         handle = self._tx_call.get(tx.key)
         call = self._calls.get(handle) if handle is not None else None
         method = tx.request.method
         if call is None:
+            reg = self._tx_reg.get(tx.key)
+            if reg is not None:
+                self._registration_result(reg, kind, payload, now)
             return
         if isinstance(tx, InviteClientTransaction):
             if kind == "response":
@@ -289,6 +385,8 @@ class _UaCore:
                     return
                 self.log.info("[SIP] Received %d %s", payload.status_code, payload.reason)
                 status = payload.status_code
+                if status in (401, 407) and self._retry_bye_with_auth(call, tx, payload, now):
+                    return
             else:
                 self.log.info("[SIP] No response to BYE (%s)", kind)
                 status = 408
@@ -303,6 +401,9 @@ class _UaCore:
         elif isinstance(tx, InviteServerTransaction):
             if kind == "timeout":
                 self.log.debug("[SIP] No ACK for the final response to INVITE (timer H)")
+
+    def _registration_result(self, handle: int, kind: str, payload: object, now: float) -> None:
+        """A REGISTER transaction decided (see ``registration.py``)."""
 
     def _on_invite_response(self, call: _Call, response: SipResponse, now: float) -> None:
         code = response.status_code
@@ -321,7 +422,7 @@ class _UaCore:
         if code < 300:
             if call.ack_bytes is not None and call.ack_cseq == response.cseq[0]:
                 self.log.debug("[SIP] Retransmitted %s: re-sending ACK", line)
-                self._outbox.append((call.ack_bytes, call.dialog.target_address(call.remote_addr)))
+                self._outbox.append((call.ack_bytes, call.ack_dest or call.remote_addr))
                 return
             self.log.info("[SIP] Received %s", line)
             if call.dialog.state is DialogState.EARLY:
@@ -339,8 +440,72 @@ class _UaCore:
                                                 body=response.body, content_type=response.content_type))
             return
         self.log.info("[SIP] Received %s", line)
+        if code in (401, 407) and call.state is CallState.CALLING and not call.cancel_requested:
+            try:
+                self._retry_invite_with_auth(call, response, now)
+                return
+            except AuthenticationRejected as exc:
+                self.log.warning("[SIP] Authentication failed: %s", exc.reason)
+                call.dialog.fire(DialogInput.FAILURE)
+                self._end(call, now)
+                self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=exc.reason))
+                return
         if call.state is CallState.CALLING:
             self.log.info("[SIP] Call failed: %s", line)
             call.dialog.fire(DialogInput.FAILURE)
             self._end(call, now)
             self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=response.reason))
+
+    # -- digest authentication (RFC 3261 §22.2) -----------------------------------------------------------------
+    def _with_auth(self, request: SipRequest, lines: Sequence[Tuple[str, str]], cseq: int) -> SipRequest:
+        """A copy of ``request`` for a retry: a new branch, CSeq ``cseq``, the given credentials instead of old."""
+        h = Headers()
+        via_done = False
+        for name, value in request.headers:
+            if name == "Via" and not via_done:
+                top = Via.parse(value)
+                params = tuple((k, v) for k, v in top.params if k != "branch")
+                h.add("Via", str(Via(top.host, top.port, transport=top.transport,
+                                     params=(("branch", self._new_branch()),) + params)))
+                via_done = True
+            elif name == "CSeq":
+                h.add("CSeq", f"{cseq} {request.method}")
+            elif name in ("Authorization", "Proxy-Authorization"):
+                continue
+            else:
+                h.add(name, value)
+        for name, value in lines:
+            h.add(name, value)
+        return SipRequest(request.method, request.uri, h, request.body)
+
+    def _retry_invite_with_auth(self, call: _Call, response: SipResponse, now: float) -> None:
+        """Send the INVITE again with credentials (CSeq + 1, same Call-ID and From tag, §22.2).
+
+        Raises:
+            AuthenticationRejected: no credentials, no usable challenge, or ours were already refused.
+        """
+        old = call.invite
+        lines = self.auth.answer(response, "INVITE", str(old.uri), call.auth_chain, old.body)
+        number = old.cseq[0] + 1
+        request = self._with_auth(old, lines, number)
+        call.invite = request
+        call.dialog.local_cseq = number
+        call.got_provisional = False
+        self.log.info("[SIP] Authenticating as %r: %s", self.auth.credentials.username if self.auth.credentials
+                      else "", describe(response))
+        self.log.info("[SIP] Sending INVITE to %s", fmt_addr(call.remote_addr))
+        call.invite_tx = self._start_client_tx(request, call.remote_addr, now, call.handle)
+
+    def _retry_bye_with_auth(self, call: _Call, tx: Transaction, response: SipResponse, now: float) -> bool:
+        """Send the BYE again with credentials; False when that cannot help (the call then ends anyway)."""
+        try:
+            lines = self.auth.answer(response, "BYE", str(tx.request.uri), call.bye_chain)
+        except AuthenticationRejected as exc:
+            self.log.warning("[SIP] BYE authentication failed: %s", exc.reason)
+            return False
+        call.dialog.local_cseq += 1
+        request = self._with_auth(tx.request, lines, call.dialog.local_cseq)
+        self.log.info("[SIP] Authenticating the BYE: %s", describe(response))
+        self.log.info("[SIP] Sending BYE to %s", fmt_addr(tx.dest))
+        self._start_client_tx(request, tx.dest, now, call.handle)
+        return True

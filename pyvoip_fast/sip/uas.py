@@ -134,6 +134,7 @@ class _UasRequests(_UaCore):
         dialog = Dialog.for_uas(request, local_tag)
         handle = self._new_handle()
         call = _Call(handle, dialog, addr, request, is_caller=False)
+        call.transport = request.top_via.transport.upper()
         call.invite_tx = key
         self._calls[handle] = call
         self._tx_call[key] = handle
