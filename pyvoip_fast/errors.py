@@ -35,6 +35,8 @@ __all__ = [
     "AudioFileError",
     "AudioDeviceError",
     "CallError",
+    "AuthenticationError",
+    "RegistrationError",
     "TransportError",
 ]
 
@@ -108,6 +110,20 @@ class CallError(PyVoipError):
         super().__init__(msg or (f"{status_code} {reason}" if status_code else reason))
         self.status_code = status_code
         self.reason = reason
+
+
+class AuthenticationError(CallError):
+    """A request that our credentials cannot satisfy: a rejected password or user name, no credentials for a
+    server that wants them, no digest algorithm in common (401/407, or 403 for a REGISTER)."""
+
+
+class RegistrationError(CallError):
+    """A REGISTER that ended without a binding: ``status_code`` is the registrar's final answer (408 when none
+    came); ``auth`` is True when our credentials are the problem."""
+
+    def __init__(self, status_code: int, reason: str, msg: Optional[str] = None, *, auth: bool = False) -> None:
+        super().__init__(status_code, reason, msg)
+        self.auth = auth
 
 
 class TransportError(PyVoipError):

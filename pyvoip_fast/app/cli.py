@@ -28,7 +28,8 @@ from typing import Any, Callable, Coroutine, List, NamedTuple, Optional, Sequenc
 
 from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
-from ..errors import AudioDeviceError, AudioFileError, CallError, PyVoipError, TransportError
+from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
+                      RegistrationError, TransportError)
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -41,12 +42,14 @@ EXIT_NO_ANSWER = 4  # no answer (ring timeout) or no response at all (Timer B, 4
 EXIT_NETWORK = 5  # the peer vanished mid-call, or the network is unreachable
 EXIT_AUDIO = 6  # bad audio file or audio device
 EXIT_ADDRESS = 7  # bad address, port in use
+EXIT_AUTH = 8  # registration failed, or the server refused our credentials (401/407/403)
 EXIT_INTERRUPTED = 130  # Ctrl-C (the call was hung up first)
 
 EXIT_HELP = """exit status:
   0 call completed    2 bad command line    3 call rejected (4xx/5xx/6xx, e.g. 486 Busy Here)
   4 no answer / no response (timeout)       5 network error (peer vanished)   6 bad audio file or device
-  7 bad address or port in use              1 other failure                   130 interrupted (call hung up)"""
+  7 bad address or port in use              8 registration or authentication failed (wrong password, 403,
+  1 other failure                             no answer from the registrar)   130 interrupted (call hung up)"""
 
 SUBCOMMANDS = ("call", "listen", "demo", "bench")
 
@@ -162,7 +165,59 @@ def _call_target(text: str) -> _Target:
     return _Target(_host(uri.host), uri.port or 5060, text)
 
 
+def _add_account_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("account options (registering with a SIP server, digest auth, proxies, TCP/TLS)")
+    g.add_argument("--account", metavar="AOR", type=_aor,
+                   help="address of record, e.g. sip:alice@example.com: registered while the command runs; calls "
+                        "are made and answered as it")
+    g.add_argument("--password-env", metavar="VAR",
+                   help="name of the environment variable that holds the password (never the password itself)")
+    g.add_argument("--auth-user", metavar="NAME", help="digest username (default: the AOR's user part)")
+    g.add_argument("--proxy", metavar="URI", type=_sip_uri("--proxy"),
+                   help="outbound proxy, e.g. sip:proxy.example.com;transport=tcp (every request outside a call "
+                        "goes through it; its ;transport= wins over --transport)")
+    g.add_argument("--registrar", metavar="URI", type=_sip_uri("--registrar"),
+                   help="REGISTER Request-URI (default: sip: and the AOR's domain)")
+    g.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp",
+                   help="default transport of requests whose URI names none (default udp)")
+    g.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) that sign the TLS server (default: the system "
+                   "store); server certificates are always verified")
+    g.add_argument("--expires", type=int, default=600, metavar="S",
+                   help="registration lifetime to ask for, seconds (default 600; refreshed before it runs out)")
+
+
+def _aor(text: str) -> str:
+    from ..sip.uri import SipUri, parse_uri
+
+    try:
+        uri = parse_uri(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad address of record {text!r}: {exc}") from None
+    if not isinstance(uri, SipUri) or not uri.user:
+        raise argparse.ArgumentTypeError(f"an address of record is sip:user@domain, not {text!r}")
+    return text.strip()
+
+
+def _sip_uri(option: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        from ..sip.uri import SipUri, parse_uri
+
+        try:
+            uri = parse_uri(text.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"bad {option} URI {text!r}: {exc}") from None
+        if not isinstance(uri, SipUri):
+            raise argparse.ArgumentTypeError(f"{option} must be a sip: or sips: URI, not {text!r}")
+        transport = uri.param("transport")
+        if transport is not None and transport.lower() not in ("udp", "tcp", "tls"):
+            raise argparse.ArgumentTypeError(f"{option}: unsupported transport {transport!r} (udp, tcp or tls)")
+        return text.strip()
+
+    return parse
+
+
 def _add_call_options(p: argparse.ArgumentParser) -> None:
+    _add_account_options(p)
     g = p.add_argument_group("call options")
     g.add_argument("--record", metavar="FILE", help="write what the listener hears to FILE (WAV, mono 16-bit at the codec's rate: 8 kHz for "
                         "G.711, 16 kHz for L16)")
@@ -275,7 +330,7 @@ def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
     root.addHandler(handler)
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     root.setLevel(level)
-    quiet_names = ("pyvoip_fast.sip", "pyvoip_fast.useragent")
+    quiet_names = ("pyvoip_fast.sip", "pyvoip_fast.app.useragent")
     # protocol internals (transactions, retransmissions) only at -vv; per-packet lines already at -v
     if verbose == 1:
         for name in quiet_names:
@@ -343,6 +398,7 @@ def _write_stats(path: Optional[str], stats: Any) -> None:
 
 
 def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
+    from .account import Account, password_from_env
     from .phone import Phone
     from .useragent import TimerConfig
 
@@ -352,8 +408,27 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
         media_options["rtcp_interval"] = args.rtcp_interval
     if getattr(args, "media_timeout", None):
         media_options["media_timeout"] = args.media_timeout
+    account = None
+    aor = getattr(args, "account", None)
+    password = None
+    if getattr(args, "password_env", None):
+        try:
+            password = password_from_env(args.password_env)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if aor is None:
+        for option in ("password_env", "auth_user", "registrar"):
+            if getattr(args, option, None):
+                raise UsageError(f"--{option.replace('_', '-')} needs --account")
+    else:
+        if not 1 <= args.expires < 2 ** 31:
+            raise UsageError(f"--expires must be 1 to 2147483647 seconds, not {args.expires}")
+        account = Account(aor, password=password, auth_user=args.auth_user, registrar=args.registrar,
+                          proxy=args.proxy, transport=args.transport, expires=args.expires, ca_file=args.ca_file,
+                          register=getattr(args, "register_account", True))
     return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
-                 media_options=media_options)
+                 media_options=media_options, account=account, transport=getattr(args, "transport", "udp"),
+                 outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None))
 
 
 def _sound_device_problem() -> Optional[str]:
@@ -497,7 +572,6 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
-    from .phone import Phone
 
     audio = args.file or str(BUNDLED_SAMPLE)
     if not Path(audio).exists():
@@ -590,6 +664,12 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return asyncio.run(runner())
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except RegistrationError as exc:
+        return _fail(EXIT_AUTH, str(exc))
+    except AuthenticationError as exc:
+        return _fail(EXIT_AUTH, f"authentication failed: {exc}")
     except CallError as exc:
         code, message = _status_for_call_error(exc)
         return _fail(code, message)

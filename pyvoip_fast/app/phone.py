@@ -37,6 +37,7 @@ from ..errors import CallError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
+from .account import Account, Registration
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
 logger = logging.getLogger(__name__)
@@ -323,6 +324,13 @@ class Phone:
         timers: SIP timer settings (T1, T2, T4).
         media_options: extra keyword arguments for :meth:`MediaSession.create` (``peer_timeout``,
             ``rtcp_interval``, jitter-buffer delays, ...).
+        account: an :class:`~pyvoip_fast.app.account.Account`: its AOR becomes our identity, its credentials
+            answer digest challenges, its proxy and transport carry our requests, and (unless
+            ``account.register`` is False) ``start()`` / ``async with`` registers it and waits for the
+            registrar's answer (:class:`~pyvoip_fast.errors.RegistrationError` on failure); ``close()``
+            unregisters. The registration is ``phone.registration``.
+        transport / outbound_proxy / ca_file: without an account, the default transport (``udp``, ``tcp``,
+            ``tls``), a proxy for requests outside a call, and the CA for TLS (an account's own win).
     """
 
     def __init__(
@@ -335,6 +343,10 @@ class Phone:
         user: str = "pyvoip",
         timers: Optional[TimerConfig] = None,
         media_options: Optional[dict] = None,  # type: ignore[type-arg]
+        account: Optional[Account] = None,
+        transport: str = "udp",
+        outbound_proxy: Optional[str] = None,
+        ca_file: Optional[str] = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -343,16 +355,43 @@ class Phone:
         self.user = user
         self.timers = timers
         self.media_options = dict(media_options or {})
+        self.account = account
+        self.transport = transport
+        self.outbound_proxy = outbound_proxy
+        self.ca_file = ca_file
+        self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
         self._calls: "set[Call]" = set()
 
     async def start(self) -> "Phone":
-        """Bind the SIP socket. Raises :class:`~pyvoip_fast.errors.TransportError` on a bad address/port."""
+        """Bind the SIP sockets and, with an account, register it.
+
+        Raises:
+            TransportError: a bad address or port, a proxy that does not resolve.
+            RegistrationError: the registrar refused the account or never answered (the sockets are closed).
+        """
         if self.ua is None:
             kwargs: dict = {"user": self.user}  # type: ignore[type-arg]
             if self.timers is not None:
                 kwargs["timers"] = self.timers
+            account = self.account
+            kwargs.update(transport=self.transport, outbound_proxy=self.outbound_proxy, ca_file=self.ca_file)
+            if account is not None:
+                kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
+                              outbound_proxy=account.proxy, ca_file=account.ca_file)
             self.ua = await UserAgent.create(self.host, self.port, **kwargs)
+            if account is not None:
+                try:
+                    if account.register:
+                        self.registration = await self.ua.register(
+                            account.aor, registrar=account.registrar, expires=account.expires,
+                            keepalive=account.keepalive)
+                    else:
+                        self.ua.endpoint.aor = account.uri
+                except BaseException:
+                    await self.ua.close()
+                    self.ua = None
+                    raise
         return self
 
     async def close(self) -> None:

@@ -24,20 +24,23 @@ Log lines (logger ``pyvoip_fast.useragent``) follow the original program: ``[SIP
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import ipaddress
 import logging
-import socket
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .. import codecs as _codecs
-from ..errors import CallError, LocalProtocolError, SdpParseError, TransportError
+from ..errors import (AuthenticationError, CallError, LocalProtocolError, SdpParseError,
+                      TransportError)
 from ..sip.sdp import NegotiationError, SessionDescription, make_answer
 from ..sip import events as ev
 from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
 from ..sip.transaction import TimerConfig
+from ..sip.digest import Credentials
 from ..sip.uri import SipUri, parse_uri, split_hostport
+from ..sip.registration import RegistrationState
+from .account import Registration, registrar_of
+from .sip_transport import SipTransport, client_tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -200,23 +203,12 @@ class _Pending:
         self.dest = dest
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, ua: "UserAgent") -> None:
-        self.ua = ua
-
-    def datagram_received(self, data: bytes, addr: Tuple[Any, ...]) -> None:
-        self.ua._receive(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("[SIP] socket error: %s", exc)
-
-
 class UserAgent:
     """A SIP user agent on one UDP port. Create it with ``await UserAgent.create(...)``."""
 
     def __init__(self) -> None:  # use create()
         self._loop = asyncio.get_running_loop()
-        self._transport: Optional[asyncio.DatagramTransport] = None
+        self._net: SipTransport
         self._endpoint: SipEndpoint
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at: Optional[float] = None
@@ -224,6 +216,7 @@ class UserAgent:
         self._pending: Dict[int, _Pending] = {}
         self._incoming_calls: Dict[int, IncomingCall] = {}
         self._sip_calls: Dict[int, SipCall] = {}
+        self._registrations: Dict[int, Registration] = {}
         self._closed = False
         self.local_address: Addr = ("", 0)
 
@@ -235,42 +228,46 @@ class UserAgent:
         *,
         user: str = "pyvoip",
         timers: Optional[TimerConfig] = None,
+        transport: str = "UDP",
+        credentials: Optional[Credentials] = None,
+        outbound_proxy: Optional[str] = None,
+        ca_file: Optional[str] = None,
     ) -> "UserAgent":
-        """Bind a UDP socket and start serving.
+        """Bind the SIP sockets (UDP, and TCP on the same port) and start serving.
 
         Args:
             local_host: address to bind (IPv4 or IPv6 literal, or a name); default loopback.
             local_port: port to bind (0 picks a free one).
-            user: user part of our SIP URIs.
+            user: user part of our SIP URIs (an account's AOR replaces it when registering).
             timers: T1/T2/T4.
+            transport: the default transport of requests whose URI names none: ``UDP``, ``TCP`` or ``TLS``.
+            credentials: digest credentials answering 401/407 challenges (``sip.digest.Credentials``).
+            outbound_proxy: a SIP URI every request outside a dialog goes through (``;transport=`` picks the
+                transport to it); its host name is resolved here.
+            ca_file: PEM file of the CA that signs the TLS servers' certificates (default: the system's store).
 
         Raises:
-            TransportError: the address cannot be bound (in use, not local, malformed); one-line message.
+            TransportError: the address cannot be bound, the proxy cannot be resolved, the CA file is unreadable.
+            ValueError: a malformed transport or proxy URI.
         """
         ua = cls()
-        loop = ua._loop
-        family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
         if not isinstance(local_port, int) or not 0 <= local_port <= 65535:
             raise TransportError(f"bad SIP port {local_port!r}: must be 0-65535")
+        tls = client_tls_context(ca_file) if ca_file is not None or transport.upper() == "TLS" else None
+        ua._net = SipTransport(ua._receive, ua._transport_error, tls_context=tls)
+        ua.local_address = await ua._net.open(local_host, local_port)
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(ua), local_addr=(local_host, local_port), family=family
-            )
-        except socket.gaierror as exc:
-            raise TransportError(f"bad local address {local_host!r}: {exc.strerror or exc}") from None
-        except OSError as exc:
-            where = f"{local_host}:{local_port}" if family == socket.AF_INET else f"[{local_host}]:{local_port}"
-            if exc.errno == errno.EADDRINUSE:
-                raise TransportError(f"cannot bind {where}: address already in use") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise TransportError(f"cannot bind {where}: address not available on this machine") from None
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise TransportError(f"cannot bind {where}: permission denied") from None
-            raise TransportError(f"cannot bind {where}: {exc.strerror or exc}") from None
-        ua._transport = transport
-        sockname = transport.get_extra_info("sockname")
-        ua.local_address = (sockname[0], sockname[1])
-        ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger)
+            ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger,
+                                       transport=transport, credentials=credentials)
+            if outbound_proxy is not None:
+                proxy = parse_uri(outbound_proxy)
+                if not isinstance(proxy, SipUri):
+                    raise ValueError(f"the outbound proxy must be a sip: or sips: URI, not {outbound_proxy!r}")
+                addr = await ua._resolve_hop(proxy)
+                ua._endpoint.set_outbound_proxy(proxy, addr)
+        except BaseException:
+            await ua._net.close()
+            raise
         logger.debug("[SIP] Listening on %s", fmt_addr(ua.local_address))
         return ua
 
@@ -307,14 +304,17 @@ class UserAgent:
         self._step()
         return result
 
+    def _transport_error(self, addr: Addr) -> None:
+        if self._closed:
+            return
+        self._endpoint.transport_error(addr, self._loop.time())
+        self._step()
+
     def _step(self) -> None:
-        transport = self._transport
         for data, addr in self._endpoint.datagrams_to_send(self._loop.time()):
-            if transport is not None and not transport.is_closing():
-                try:
-                    transport.sendto(data, addr)
-                except OSError as exc:  # pragma: no cover - sendto errors are rare on UDP
-                    logger.warning("[SIP] Cannot send to %s: %s", fmt_addr(addr), exc)
+            self._net.send(data, addr)
+        for addr, transport in self._endpoint.keepalives_to_send():
+            self._net.send_keepalive(addr, transport)
         while True:
             event = self._endpoint.next_event()
             if event is None:
@@ -336,7 +336,11 @@ class UserAgent:
             self._step()
 
     def _dispatch(self, event: ev.Event) -> None:
-        if isinstance(event, ev.IncomingCall):
+        if isinstance(event, (ev.Registered, ev.RegistrationFailed, ev.Unregistered)):
+            registration = self._registrations.get(event.handle)
+            if registration is not None:
+                registration._on_event(event)
+        elif isinstance(event, ev.IncomingCall):
             self._on_incoming(event)
         elif isinstance(event, (ev.CallAnswered, ev.CallFailed)) and event.handle in self._pending:
             pending = self._pending.pop(event.handle)
@@ -424,30 +428,26 @@ class UserAgent:
         self._endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
 
     # -- public API ------------------------------------------------------------------------------------------------
-    async def _resolve_target(self, target: Target) -> Tuple[SipUri, Addr]:
+    async def _resolve_hop(self, uri: SipUri) -> Addr:
+        """The address of a SIP URI's host (TransportError when it does not resolve)."""
+        return await self._net.resolve(uri, self._endpoint.transport, ipv6=":" in self.local_address[0])
+
+    async def _resolve_target(self, target: Target) -> Tuple[SipUri, Optional[Addr]]:
         if isinstance(target, tuple):
-            host, port = target[0], int(target[1])
-            uri = SipUri(host, port)
+            uri = SipUri(target[0], int(target[1]))
         elif isinstance(target, str) and target.lower().startswith(("sip:", "sips:")):
             parsed = parse_uri(target)
             if not isinstance(parsed, SipUri):
                 raise ValueError(f"not a SIP URI: {target!r}")
             uri = parsed
-            host, port = uri.host, uri.port or 5060
         elif isinstance(target, str):
             host, port_opt = split_hostport(target, "call target")
-            port = port_opt or 5060
-            uri = SipUri(host, port)
+            uri = SipUri(host, port_opt or 5060)
         else:
             raise TypeError(f"call target must be a SIP URI, 'host:port' or (host, port), not {target!r}")
-        if not _is_ip(host):
-            family = socket.AF_INET6 if ":" in self.local_address[0] else socket.AF_INET
-            try:
-                infos = await self._loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
-            except socket.gaierror as exc:
-                raise TransportError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
-            host = str(infos[0][4][0])
-        return uri, (host, port)
+        if self._endpoint.proxy_hop is not None:
+            return uri, None  # the outbound proxy routes it: nothing to resolve here
+        return uri, await self._resolve_hop(uri)
 
     async def call(self, target: Target, offer: SessionDescription, *, ring_timeout: Optional[float] = None) -> SipCall:
         """Place a call and wait until it is answered (and ACKed).
@@ -466,9 +466,10 @@ class UserAgent:
             TransportError: the target cannot be resolved.
             asyncio.CancelledError: the caller was cancelled (a CANCEL is sent).
         """
-        uri, dest = await self._resolve_target(target)
+        uri, resolved = await self._resolve_target(target)
         body = offer.serialize()
-        handle: int = self._act(lambda now: self._endpoint.invite(uri, dest, now, body=body))
+        handle: int = self._act(lambda now: self._endpoint.invite(uri, resolved, now, body=body))
+        dest: Addr = self._endpoint.call_info(handle)["remote_addr"]  # type: ignore[assignment]
         pending = _Pending(self._loop, offer, dest)
         self._pending[handle] = pending
         try:
@@ -492,6 +493,8 @@ class UserAgent:
         if isinstance(result, ev.CallFailed):
             if result.status_code == 408:
                 raise CallError(408, "Request Timeout", f"408 Request Timeout: no response from {fmt_addr(dest)}")
+            if result.status_code in (401, 407):
+                raise AuthenticationError(result.status_code, result.reason, result.reason)
             raise CallError(result.status_code, result.reason)
         assert isinstance(result, ev.CallAnswered)
         try:
@@ -506,6 +509,39 @@ class UserAgent:
         self._sip_calls[handle] = call
         return call
 
+    async def register(
+        self,
+        aor: str,
+        *,
+        registrar: Optional[str] = None,
+        expires: int = 600,
+        keepalive: Optional[float] = None,
+        wait: bool = True,
+    ) -> Registration:
+        """Register our Contact for ``aor`` (digest-authenticated with the user agent's credentials) and keep it
+        refreshed until ``close()`` or ``Registration.unregister()``.
+
+        Args:
+            aor: the address of record (``sip:alice@example.com``); it becomes our From.
+            registrar: the REGISTER Request-URI; default the AOR's domain. Reached through the outbound proxy
+                when there is one, else resolved here.
+            expires: the lifetime to ask for, seconds; keepalive: CRLF keep-alive interval (None: none).
+            wait: wait for the first answer (raising on failure) before returning.
+
+        Raises:
+            RegistrationError: the registrar refused (``auth`` tells a credentials problem) or never answered.
+            TransportError: the registrar's name does not resolve; ValueError: a malformed AOR or registrar.
+        """
+        aor_uri, reg_uri = registrar_of(aor, registrar)
+        dest = None if self._endpoint.proxy_hop is not None else await self._resolve_hop(reg_uri)
+        handle: int = self._act(lambda now: self._endpoint.register(
+            aor_uri, now, registrar=reg_uri, dest=dest, expires=expires, keepalive=keepalive))
+        registration = Registration(self, handle, str(aor_uri))
+        self._registrations[handle] = registration
+        if wait:
+            await registration.wait_registered()
+        return registration
+
     async def incoming(self) -> IncomingCall:
         """The next incoming call (a new INVITE; ``100 Trying`` was sent already)."""
         return await self._incoming.get()
@@ -517,9 +553,12 @@ class UserAgent:
         self._endpoint.reject(handle, now, status_code=480)
 
     async def close(self) -> None:
-        """Hang up active calls (BYE, without waiting long), stop timers and close the socket. Idempotent."""
+        """Hang up active calls (BYE, without waiting long), remove our registrations (``Expires: 0``, waiting
+        up to 2 s for the registrar), stop timers and close the sockets. Idempotent."""
         if self._closed:
             return
+        active = [r for r in self._registrations.values()
+                  if r.state in (RegistrationState.REGISTERED, RegistrationState.REGISTERING)]
         for call in list(self._sip_calls.values()):
             if not call.ended:
                 try:
@@ -531,6 +570,8 @@ class UserAgent:
                 self._act(functools.partial(self._reject_at, incoming.handle))
             except (CallError, LocalProtocolError):
                 pass
+        if active:
+            await asyncio.gather(*(r.unregister() for r in active), return_exceptions=True)
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -541,6 +582,5 @@ class UserAgent:
         for call in self._sip_calls.values():
             call._finish("closed")
         self._pending.clear()
-        if self._transport is not None:
-            self._transport.close()
+        await self._net.close()
         await asyncio.sleep(0)

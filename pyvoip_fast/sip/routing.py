@@ -16,7 +16,7 @@ A sans-IO core has no DNS: a hop is a URI whose host is an IP literal, plus its 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from ..errors import SipParseError
 from .calls import is_ip_literal

@@ -1,30 +1,25 @@
-"""The core of the SIP user agent: its state, its transactions and the messages every side of a call sends.
+"""The core of the SIP user agent: its transactions and the messages every side of a call sends.
 
-``_UaCore`` holds what the endpoint knows (calls by handle, client and server transactions by key, the events
-and datagrams waiting to go out) and does what both the UAC and the UAS paths need: start a client transaction,
-answer a request with a new server transaction, send CANCEL, BYE and ACK, retransmit our 2xx until the ACK
-(RFC 3261 §13.3.1.4, T1 doubling to T2, BYE after 64·T1), collect what transactions decided (§17) and act on
-the responses to our INVITEs (ACK for 2xx, CANCEL after a late 1xx, events for the application).
+``_UaCore`` builds on the state and addressing of ``ua_base._UaBase`` and does what both the UAC and the UAS
+paths need: start a client transaction, answer a request with a new server transaction, send CANCEL, BYE and
+ACK, retransmit our 2xx until the ACK (RFC 3261 §13.3.1.4, T1 doubling to T2, BYE after 64·T1), collect what transactions decided (§17) and act on
+the responses to our INVITEs (ACK for 2xx, CANCEL after a late 1xx, events for the application), and answers
+digest challenges to our INVITE and BYE (RFC 3261 §22.2: the request again with CSeq + 1 and credentials).
 
 Subclassed by the UAS request handling (``uas.py``) and by the public ``SipEndpoint`` (``endpoint.py``).
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
-from ..errors import LocalProtocolError, SipParseError
+from ..errors import SipParseError
 from . import events as ev
-from .calls import Addr, CallState, _Call, _first_line, _NullLogger, fmt_addr
+from .calls import Addr, CallState, _Call, _first_line, fmt_addr
 from .dialog import DialogInput, DialogState
-from .digest import AuthenticationRejected, Credentials, DigestAuth, describe
+from .digest import AuthenticationRejected, describe
 from .message import (
-    MAGIC_COOKIE,
     Headers,
-    MessageLimits,
     SipRequest,
     SipResponse,
     Via,
@@ -36,165 +31,15 @@ from .transaction import (
     InviteServerTransaction,
     NonInviteClientTransaction,
     NonInviteServerTransaction,
-    TimerConfig,
     Transaction,
     client_key,
     server_key,
 )
-from .routing import TRANSPORTS, UDP_SIZE_LIMIT, Hop, HopError, hop_of, next_hop
-from .uri import SipUri, parse_uri
+from .ua_base import _UaBase
 
 
-class _UaCore:
-    """State and shared behaviour of ``SipEndpoint`` (see its docstring for the arguments)."""
-
-    def __init__(
-        self,
-        local_addr: Addr,
-        *,
-        user: str = "pyvoip",
-        timers: Optional[TimerConfig] = None,
-        limits: Optional[MessageLimits] = None,
-        user_agent: str = "pyvoip_fast",
-        logger: Optional[logging.Logger] = None,
-        transport: str = "UDP",
-        credentials: Optional[Credentials] = None,
-        outbound_proxy: Optional[Union[str, SipUri]] = None,
-        proxy_addr: Optional[Addr] = None,
-    ) -> None:
-        host, port = local_addr
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"bad local port {port!r}")
-        if transport.upper() not in TRANSPORTS:
-            raise ValueError(f"unsupported transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
-        self.local_addr: Addr = (host, port)
-        #: the address in our Contact: the local one, or the public one a registrar saw (RFC 3581 received/rport)
-        self.contact_addr: Addr = (host, port)
-        #: the default transport of requests whose URI names none (``--transport``)
-        self.transport = transport.upper()
-        self.auth = DigestAuth(credentials)
-        #: the address of record of a registered account (``From`` of our requests), None peer-to-peer
-        self.aor: Optional[SipUri] = None
-        self.outbound_proxy: Optional[SipUri] = None
-        self.proxy_hop: Optional[Hop] = None
-        if outbound_proxy is not None:
-            self.set_outbound_proxy(outbound_proxy, proxy_addr)
-        self.user = user
-        self.timers = timers or TimerConfig()
-        self.limits = limits or MessageLimits()
-        self.user_agent = user_agent
-        self.log: Union[logging.Logger, _NullLogger] = logger if logger is not None else _NullLogger()
-        self._events: Deque[ev.Event] = deque()
-        self._outbox: List[Tuple[bytes, Addr]] = []
-        self._client_tx: Dict[Tuple[str, ...], Transaction] = {}
-        self._server_tx: Dict[Tuple[str, ...], Transaction] = {}
-        self._tx_call: Dict[Tuple[str, ...], int] = {}
-        self._calls: Dict[int, _Call] = {}
-        self._next_handle = 1
-        # registrations (``registration.py``): by handle, their REGISTER transactions, keep-alives due
-        self._regs: Dict[int, Any] = {}
-        self._tx_reg: Dict[Tuple[str, ...], int] = {}
-        self._keepalives: List[Tuple[Addr, str]] = []
-
-    def _new_handle(self) -> int:
-        handle = self._next_handle
-        self._next_handle += 1
-        return handle
-
-    @staticmethod
-    def _new_tag() -> str:
-        return secrets.token_hex(6)
-
-    @staticmethod
-    def _new_branch() -> str:
-        return MAGIC_COOKIE + secrets.token_hex(10)
-
-    def set_outbound_proxy(self, uri: Union[str, SipUri], addr: Optional[Addr] = None) -> None:
-        """Send every request outside a dialog through ``uri`` (RFC 3261 §8.1.2: a pre-loaded ``Route``).
-
-        Args:
-            uri: the proxy (``sip:proxy.example.com;transport=tcp``); its ``;transport=`` picks the transport.
-            addr: its resolved address, when ``uri`` names a host (this core does no DNS).
-
-        Raises:
-            ValueError: not a SIP URI, or a host name without ``addr``.
-        """
-        parsed = parse_uri(uri) if isinstance(uri, str) else uri
-        if not isinstance(parsed, SipUri):
-            raise ValueError(f"the outbound proxy must be a sip: or sips: URI, not {uri}")
-        if parsed.param("lr") is None and not any(name == "lr" for name, _ in parsed.params):
-            parsed = SipUri(parsed.host, parsed.port, user=parsed.user, scheme=parsed.scheme,
-                            params=parsed.params + (("lr", None),))
-        probe = parsed if addr is None else SipUri(addr[0], addr[1], scheme=parsed.scheme, params=parsed.params)
-        self.proxy_hop = hop_of(probe, self.transport)
-        self.outbound_proxy = parsed
-
-    def _local_uri(self, transport: Optional[str] = None) -> SipUri:
-        t = (transport or self.transport).upper()
-        params = (("transport", t.lower()),) if t != "UDP" else ()
-        return SipUri(self.contact_addr[0], self.contact_addr[1], user=self.user, params=params)
-
-    def _aor_uri(self) -> SipUri:
-        """Who we are in From (and To of a REGISTER): the account's address of record, else our local URI."""
-        return self.aor if self.aor is not None else SipUri(self.local_addr[0], self.local_addr[1], user=self.user)
-
-    def _contact(self, transport: Optional[str] = None) -> str:
-        return f"<{self._local_uri(transport)}>"
-
-    def _via(self, branch: Optional[str] = None, transport: Optional[str] = None) -> Via:
-        t = (transport or self.transport).upper()
-        params: Tuple[Tuple[str, Optional[str]], ...] = (("branch", branch or self._new_branch()), ("rport", None))
-        if t != "UDP":
-            params += (("alias", None),)  # RFC 5923: reuse this connection for requests to us
-        return Via(self.local_addr[0], self.local_addr[1], transport=t, params=params)
-
-    def _hop_for_new(self, uri: SipUri, dest: Optional[Addr]) -> Tuple[Hop, List[str]]:
-        """The hop and pre-loaded routes of a request outside a dialog: the outbound proxy, else ``dest`` (the
-        Request-URI's resolved address) with the URI's transport."""
-        if self.proxy_hop is not None and self.outbound_proxy is not None:
-            return self.proxy_hop, [f"<{self.outbound_proxy}>"]
-        if dest is None:
-            return hop_of(uri, self.transport), []
-        probe = SipUri(dest[0], dest[1], scheme=uri.scheme, params=uri.params)
-        return hop_of(probe, self.transport), []
-
-    def _dialog_hop(self, call: _Call) -> Hop:
-        """Where an in-dialog request goes: the route set's first hop, else the remote target (§12.2.1.1),
-        else (a host name) the address the peer used."""
-        try:
-            return next_hop(call.dialog.remote_target, call.dialog.route_set, call.transport)
-        except HopError:
-            if not call.dialog.route_set and self.proxy_hop is not None:
-                return self.proxy_hop
-            return Hop(call.remote_addr[0], call.remote_addr[1], call.transport)
-
-    def _fit_transport(self, request: SipRequest, hop: Hop) -> Hop:
-        """RFC 3261 §18.1.1: a request over 1,300 bytes whose hop did not name UDP goes over TCP."""
-        if hop.transport != "UDP" or hop.explicit or request.method == "ACK":
-            return hop
-        if len(request.serialize()) <= UDP_SIZE_LIMIT:
-            return hop
-        vias = request.headers.get_lines("Via")
-        top = Via.parse(vias[0])
-        request.headers.remove("Via")
-        new_top = Via(top.host, top.port, transport="TCP", params=top.params + (("alias", None),))
-        for value in [str(new_top)] + vias[1:]:
-            request.headers.add("Via", value)
-        self.log.info("[SIP] %s is %d bytes: sending it over TCP (RFC 3261 §18.1.1)", request.method,
-                      len(request.serialize()))
-        return Hop(hop.host, hop.port, "TCP", hop.explicit)
-
-    def _call(self, handle: int) -> _Call:
-        try:
-            return self._calls[handle]
-        except KeyError:
-            raise LocalProtocolError(f"no call with handle {handle}") from None
-
-    def _incoming(self, handle: int) -> _Call:
-        call = self._call(handle)
-        if call.is_caller or call.state is not CallState.INCOMING:
-            raise LocalProtocolError(f"call {handle} is not an unanswered incoming call (state {call.state.value})")
-        return call
+class _UaCore(_UaBase):
+    """Transactions and what both sides of a call send (see ``SipEndpoint`` for the arguments)."""
 
     def _start_client_tx(self, request: SipRequest, dest: Addr, now: float, handle: Optional[int]) -> Tuple[str, ...]:
         branch = request.top_via.branch or ""
