@@ -1,0 +1,137 @@
+"""SIP over TCP between real sockets: a whole call with audio, connection reuse, and bad peers on a stream.
+
+RFC 3261 §18 makes TCP mandatory for every user agent: our UDP port also listens for TCP, a URI with
+``;transport=tcp`` (or ``--transport tcp``) sends over it, responses come back over the connection the request
+used, and a byte stream that cannot be framed (no Content-Length, garbage) costs only that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, Tuple
+
+import numpy as np
+import pytest
+
+from mediakit import ArraySource, ListSink, run
+from pyvoip_fast.app.phone import Phone
+from pyvoip_fast.app.useragent import TimerConfig, UserAgent
+from pyvoip_fast.sip.sdp import make_answer, make_offer
+
+FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
+
+
+def _tone(seconds: float, freq: float = 1000.0) -> np.ndarray:
+    t = np.arange(int(8000 * seconds)) / 8000
+    return np.round(np.sin(2 * np.pi * freq * t) * 12000).astype(np.int16)
+
+
+def test_call_over_tcp_carries_audio_and_reuses_one_connection_each_way(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pyvoip_fast.app.useragent")
+
+    async def main() -> Tuple[Any, Any, np.ndarray, int, int]:
+        async with Phone("127.0.0.1", 0, timers=FAST) as alice, Phone("127.0.0.1", 0, timers=FAST,
+                                                                     transport="tcp") as bob:
+            sink = ListSink()
+            answering = asyncio.create_task(bob.answer(sink=sink))
+            port = bob.local_address[1]
+            call = await alice.call(f"sip:bob@127.0.0.1:{port};transport=tcp", source=ArraySource(_tone(1.0)))
+            bob_call = await answering
+            assert call.sip.remote_sdp is not None
+            await call.wait_done()
+            await bob_call.wait_done()
+            assert alice.ua is not None and bob.ua is not None
+            return call.stats, bob_call.stats, sink.pcm, alice.ua._net.connection_count(), \
+                bob.ua._net.connection_count()
+
+    a, b, heard, _, _ = run(main())
+    assert a.packets_sent == b.packets_received == 50
+    assert np.abs(heard).max() > 8000  # the tone arrived
+    text = caplog.text
+    assert "[SIP] Sending INVITE to 127.0.0.1" in text and "via TCP" in text
+    assert "TCP connection to 127.0.0.1" in text
+    # no message ever went over UDP: every Via in the log lines' flow was TCP (no "Retransmitting" either)
+    assert "Retransmitting" not in text
+
+
+def test_an_unframable_stream_closes_only_that_connection() -> None:
+    async def main() -> None:
+        async with await UserAgent.create("127.0.0.1", 0, timers=FAST) as ua:
+            port = ua.local_address[1]
+            loop = asyncio.get_running_loop()
+            # garbage without Content-Length: the connection is closed, the agent keeps serving
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKa\r\n\r\n")
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(100), 5) == b""
+            writer.close()
+            # a keep-alive ping gets its pong, and a framed OPTIONS its 200 on the same connection
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"\r\n\r\n")
+            assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+            options = (b"OPTIONS sip:pyvoip@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKb\r\n"
+                       b"From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:pyvoip@127.0.0.1>\r\nCall-ID: tcp-1\r\n"
+                       b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+            writer.write(options[:40])
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(options[40:])
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"SIP/2.0 200 OK") and b"Content-Length: " in head
+            writer.close()
+            # and UDP still works
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_sendto(sock, options.replace(b"TCP", b"UDP").replace(b"tcp-1", b"udp-1"),
+                                       ("127.0.0.1", port))
+                data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+                assert data.startswith(b"SIP/2.0 200 OK")
+            finally:
+                sock.close()
+
+    run(main())
+
+
+def test_unreachable_tcp_peer_fails_fast_with_503() -> None:
+    async def main() -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()  # nothing listens there now
+        async with await UserAgent.create("127.0.0.1", 0, timers=TimerConfig()) as ua:
+            from pyvoip_fast.errors import CallError
+
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(CallError) as info:
+                await ua.call(f"sip:x@127.0.0.1:{port};transport=tcp", make_offer("127.0.0.1", 40000))
+            assert info.value.status_code == 503
+            assert loop.time() - started < 5  # not Timer B's 32 s
+
+    run(main())
+
+
+def test_large_invite_goes_over_tcp_by_itself() -> None:
+    """RFC 3261 §18.1.1: an INVITE over 1,300 bytes to a URI without ;transport is sent over TCP."""
+    async def main() -> None:
+        async with await UserAgent.create("127.0.0.1", 0, timers=FAST) as a, \
+                await UserAgent.create("127.0.0.1", 0, timers=FAST) as b:
+            offer = make_offer("127.0.0.1", 40000)
+            for i in range(40):
+                offer.media[0].attributes.append(("x-pad", f"{i:02d}" + "p" * 30))
+
+            async def answer() -> Any:
+                inc = await b.incoming()
+                assert inc.request.top_via.transport == "TCP"
+                return await inc.answer(make_answer(inc.offer, "127.0.0.1", 42000))
+
+            task = asyncio.create_task(answer())
+            assert len(offer.serialize()) > 1300
+            call = await a.call(f"sip:b@127.0.0.1:{b.local_address[1]}", offer)
+            await task
+            await call.hangup()
+
+    run(main())
