@@ -162,7 +162,8 @@ def _call_target(text: str) -> _Target:
         raise argparse.ArgumentTypeError(f"bad SIP URI {text!r}: {exc}") from None
     if not isinstance(uri, SipUri):
         raise argparse.ArgumentTypeError(f"not a SIP URI: {text!r}")
-    return _Target(_host(uri.host), uri.port or 5060, text)
+    # the host is resolved when the call is placed (not at all when an outbound proxy routes it)
+    return _Target(uri.host, uri.port or 5060, text)
 
 
 def _add_account_options(p: argparse.ArgumentParser) -> None:
