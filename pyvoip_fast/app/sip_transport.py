@@ -91,6 +91,7 @@ class SipTransport:
     Args:
         on_message: called with (bytes, source address) for every datagram and every framed stream message.
         on_error: called with an address that could not be reached over a connection.
+        on_closed: called with the address of a connection the peer closed (or that broke).
         tls_context: the client context for TLS (default: ``client_tls_context()``).
         max_connections: connections beyond this are refused (accepted) or fail (opened).
         idle_timeout: seconds after which an idle accepted connection is closed.
@@ -101,6 +102,7 @@ class SipTransport:
         on_message: Callable[[bytes, Addr], None],
         on_error: Callable[[Addr], None],
         *,
+        on_closed: Optional[Callable[[Addr], None]] = None,
         tls_context: Optional[ssl.SSLContext] = None,
         max_connections: int = 256,
         idle_timeout: float = 600.0,
@@ -108,6 +110,7 @@ class SipTransport:
         self._loop = asyncio.get_running_loop()
         self.on_message = on_message
         self.on_error = on_error
+        self.on_closed = on_closed
         self._tls_context = tls_context
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -312,6 +315,8 @@ class SipTransport:
                 conn.writer.close()
             level = logging.DEBUG if why == "closing" else logging.INFO
             logger.log(level, "[SIP] %s connection with %s ended (%s)", conn.transport, fmt_addr(conn.addr), why)
+            if why != "closing" and not self._closed and self.on_closed is not None:
+                self._loop.call_soon(self.on_closed, conn.addr)
 
     async def close(self) -> None:
         """Close every socket and connection (idempotent)."""

@@ -254,7 +254,7 @@ class UserAgent:
         if not isinstance(local_port, int) or not 0 <= local_port <= 65535:
             raise TransportError(f"bad SIP port {local_port!r}: must be 0-65535")
         tls = client_tls_context(ca_file) if ca_file is not None or transport.upper() == "TLS" else None
-        ua._net = SipTransport(ua._receive, ua._transport_error, tls_context=tls)
+        ua._net = SipTransport(ua._receive, ua._transport_error, on_closed=ua._connection_lost, tls_context=tls)
         ua.local_address = await ua._net.open(local_host, local_port)
         try:
             ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger,
@@ -308,6 +308,12 @@ class UserAgent:
         if self._closed:
             return
         self._endpoint.transport_error(addr, self._loop.time())
+        self._step()
+
+    def _connection_lost(self, addr: Addr) -> None:
+        if self._closed:
+            return
+        self._endpoint.connection_lost(addr, self._loop.time())
         self._step()
 
     def _step(self) -> None:

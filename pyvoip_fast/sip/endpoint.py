@@ -139,6 +139,16 @@ class SipEndpoint(_Registering):
                 tx.transport_error(now)
         self._collect(now)
 
+    def connection_lost(self, addr: Addr, now: float) -> None:
+        """Tell the endpoint that the TCP/TLS connection to ``addr`` closed: the requests waiting on it fail at once
+        (a stream is not retransmitted over, RFC 3261 §18) and a registration that used it registers again over a
+        new connection (RFC 5626 §4.4: flow recovery; at once the first time, then after 1, 2, 4 ... 30 s)."""
+        for tx in list(self._client_tx.values()):
+            if tx.dest == addr and tx.reliable and not tx.terminated:
+                tx.transport_error(now)
+        self._collect(now)
+        self._flow_lost(addr, now)
+
     def invite(
         self,
         target: Union[str, Uri],

@@ -77,6 +77,7 @@ class _Registration:
         self.chain: Dict[Tuple[str, bool], Any] = {}
         self.interval_retries = 0
         self.nat_moves = 0  # Contact changes after received/rport since the last success (bounded)
+        self.recover_delay = 0.0  # before re-registering over a new connection after the old one closed
         self.ever_registered = False
         self.last_status: Optional[int] = None
         self.last_reason = ""
@@ -276,6 +277,7 @@ class _Registering(_UasRequests):
         reg.backoff = _FIRST_BACKOFF
         reg.retry_at = None
         reg.nat_moves = 0
+        reg.recover_delay = 0.0
         reg.refresh_at = now + granted - min(granted / 2.0, 30.0)
         if reg.keepalive is not None:
             reg.keepalive_at = now + reg.keepalive
@@ -344,6 +346,31 @@ class _Registering(_UasRequests):
                              retry_in)
         self._events.append(ev.RegistrationFailed(handle=reg.handle, status_code=status, reason=reason, auth=auth,
                                                   retry_in=retry_in))
+
+    def _flow_lost(self, addr: Addr, now: float) -> None:
+        """The connection to ``addr`` closed: registrations over it register again (see ``connection_lost``)."""
+        for reg in self._regs.values():
+            if not isinstance(reg, _Registration) or reg.hop.addr != addr or reg.hop.transport == "UDP":
+                continue
+            if not reg.ever_registered or reg.state in (RegistrationState.UNREGISTERING,
+                                                         RegistrationState.UNREGISTERED):
+                continue
+            if reg.state is RegistrationState.FAILED and reg.retry_at is None:
+                continue  # an authentication failure: never retried
+            reg.refresh_at = None
+            reg.keepalive_at = None
+            delay = reg.recover_delay
+            reg.recover_delay = min(max(1.0, delay * 2), _FIRST_BACKOFF)
+            self.log.info("[SIP] The %s connection to the registrar closed: registering %s again%s",
+                          reg.hop.transport, reg.aor, f" in {delay:.0f} s" if delay else "")
+            if delay:
+                reg.retry_at = now + delay
+            else:
+                reg.retry_at = None
+                reg.state = RegistrationState.REGISTERING
+                reg.chain = {}
+                self._send_register(reg, now, reg.wanted, [])
+        self._collect(now)
 
     def _reg_deadline(self) -> Optional[float]:
         best: Optional[float] = None

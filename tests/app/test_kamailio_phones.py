@@ -198,3 +198,17 @@ def test_cli_listen_and_call_through_kamailio(kam: Kamailio, tmp_path: Path) -> 
         if listener.poll() is None:
             listener.kill()
             listener.communicate()
+
+
+def test_positional_form_takes_an_account_too(kam: Kamailio) -> None:
+    """The original program's command line with account options: a receiver that cannot register exits 8, and
+    one option without --account is a usage error (2)."""
+    env = dict(os.environ, BOB_PW="wrong")
+    result = _cli("127.0.0.1", "0", "127.0.0.1", "5060", "nothing.wav", "receiver", "--no-play", "--account",
+                  f"sip:bob@{kam.domain}", "--password-env", "BOB_PW", "--proxy", _proxy(kam, "udp"), env=env)
+    assert result.returncode == 8 and "Traceback" not in result.stderr, result
+    result = _cli("127.0.0.1", "0", "127.0.0.1", "5060", "nothing.wav", "receiver", "--no-play", "--password-env",
+                  "BOB_PW", env=env)
+    assert result.returncode == 2 and "--password-env needs --account" in result.stderr, result
+    result = _cli("listen", "--account", f"sip:bob@{kam.domain}", "--password-env", "NO_SUCH_VARIABLE_X", env=env)
+    assert result.returncode == 2 and "NO_SUCH_VARIABLE_X" in result.stderr, result

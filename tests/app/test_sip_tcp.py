@@ -135,3 +135,65 @@ def test_large_invite_goes_over_tcp_by_itself() -> None:
             await call.hangup()
 
     run(main())
+
+
+def test_registration_over_tcp_keeps_alive_and_survives_the_server_closing() -> None:
+    """A registrar on a real TCP socket: our REGISTER arrives framed, CRLF CRLF keep-alives follow on the same
+    connection (RFC 5626 §4.4.1) and get their pong; when the registrar closes the connection, the next refresh
+    opens a new one (RFC 3261 §18: a closed connection is not an error)."""
+    from pyvoip_fast.sip.framing import PING, StreamFramer
+    from pyvoip_fast.sip.message import make_response, parse_message
+
+    registers: list = []
+    pings: list = []
+    connections: list = []
+
+    async def registrar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer.get_extra_info("peername"))
+        framer = StreamFramer()
+        loop = asyncio.get_running_loop()
+        close_at = None
+        while True:
+            try:
+                timeout = None if close_at is None else max(0.0, close_at - loop.time())
+                data = await asyncio.wait_for(reader.read(4096), timeout)
+            except asyncio.TimeoutError:
+                writer.close()  # hang up on the client
+                return
+            if not data:
+                break
+            for item in framer.feed(data):
+                if item == PING:
+                    pings.append(len(connections))
+                    writer.write(b"\r\n")
+                elif isinstance(item, bytes):
+                    request = parse_message(item)
+                    registers.append(request)
+                    contact = request.headers.get("Contact")
+                    ok = make_response(request, 200, to_tag="reg", headers=[("Contact", f"{contact};expires=2")])
+                    writer.write(ok.serialize())
+                    if len(registers) == 1:
+                        close_at = loop.time() + 0.8  # let a keep-alive or two arrive, then hang up
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(registrar, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with await UserAgent.create("127.0.0.1", 0, timers=FAST, transport="TCP") as ua:
+                reg = await ua.register("sip:alice@127.0.0.1", registrar=f"sip:127.0.0.1:{port}", expires=2,
+                                        keepalive=0.3)
+                assert reg.registered and reg.expires == 2
+                started = asyncio.get_running_loop().time()
+                while reg.refreshes < 1 and asyncio.get_running_loop().time() - started < 5:
+                    await asyncio.sleep(0.05)
+                assert reg.refreshes >= 1
+        finally:
+            server.close()
+
+    run(main())
+    assert len(connections) >= 2, connections
+    assert registers[0].top_via.transport == "TCP" and "transport=tcp" in (registers[0].headers.get("Contact") or "")
+    assert pings and pings[0] == 1  # keep-alives went over the first connection
+    # the last REGISTER is the unregistration on close (Expires: 0) over a live connection
+    assert registers[-1].headers.get("Expires") == "0"

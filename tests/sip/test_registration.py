@@ -298,3 +298,41 @@ def test_large_request_moves_to_tcp() -> None:
     ep.invite("sip:bob@127.0.0.1:5090;transport=udp", ("127.0.0.1", 5090), 0.0, body=b"x" * 1400)
     (req2, _), = sent(ep)
     assert req2.top_via.transport == "UDP"  # the URI asked for UDP explicitly
+
+
+def test_a_closed_registration_connection_registers_again_with_growing_delays() -> None:
+    ep = endpoint(transport="TCP")
+    ep.register("sip:alice@example.test", 0.0, dest=SERVER, expires=600)
+    (req, _), = sent(ep)
+    ep.receive_datagram(ok(req, expires=600), SERVER, 0.1)
+    events(ep)
+    ep.connection_lost(SERVER, 1.0)
+    (again, _), = sent(ep)  # at once
+    assert again.method == "REGISTER" and again.headers.get("Expires") == "600"
+    # that connection dies too before any answer: the REGISTER fails (503) and the next try waits 1 s
+    ep.connection_lost(SERVER, 1.1)
+    failures = [e for e in events(ep) if isinstance(e, ev.RegistrationFailed)]
+    assert failures and failures[0].status_code == 503
+    ep.handle_timer(1.5)
+    assert sent(ep) == []
+    ep.handle_timer(2.11)
+    (third, _), = sent(ep)
+    ep.receive_datagram(ok(third, expires=600), SERVER, 2.2)
+    assert [e.refresh for e in events(ep) if isinstance(e, ev.Registered)] == [True]
+
+
+def test_cancel_after_an_authenticated_invite_matches_the_retried_request() -> None:
+    ep = endpoint(outbound_proxy="sip:127.0.0.1:5060")
+    handle, req = _invite_via_proxy(ep)
+    ep.receive_datagram(challenge(req, 407), SERVER, 0.1)
+    retried = [m for m, _ in sent(ep) if m.method == "INVITE"][0]
+    ep.receive_datagram(make_response(retried, 180, to_tag="b").serialize(), SERVER, 0.2)
+    ep.cancel(handle, 0.3)
+    (cancel, addr), = sent(ep)
+    # RFC 3261 §9.1: the CANCEL has the cancelled request's top Via (branch), CSeq number and Route
+    assert cancel.method == "CANCEL" and addr == SERVER
+    assert cancel.top_via.branch == retried.top_via.branch and cancel.cseq == (2, "CANCEL")
+    assert cancel.headers.get_all("Route") == retried.headers.get_all("Route")
+    # a CANCEL cannot be resubmitted, so a challenge to it is not answered (no second CANCEL)
+    ep.receive_datagram(challenge(cancel, 407, nonce="c"), SERVER, 0.4)
+    assert [m.method for m, _ in sent(ep)] == []
