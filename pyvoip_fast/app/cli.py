@@ -632,6 +632,8 @@ def _status_for_call_error(exc: CallError) -> Tuple[int, str]:
         return EXIT_NO_ANSWER, f"no response from the peer: {exc}"  # e.g. our 200 OK never got its ACK
     if code in (480, 487):
         return EXIT_NO_ANSWER, f"no answer: {exc}"
+    if code == 503 and "(transport error" in exc.reason:  # nothing answered: we could not send (RFC 3261 §8.1.3.1)
+        return EXIT_NETWORK, f"network error: {exc.reason.split('(transport error: ', 1)[-1].rstrip(')')}"
     if 400 <= code < 700:
         return EXIT_REJECTED, f"call rejected: {exc}"
     return EXIT_FAILURE, f"call failed: {exc}"

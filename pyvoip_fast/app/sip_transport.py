@@ -90,7 +90,7 @@ class SipTransport:
 
     Args:
         on_message: called with (bytes, source address) for every datagram and every framed stream message.
-        on_error: called with an address that could not be reached over a connection.
+        on_error: called with an address that could not be reached over a connection, and why.
         on_closed: called with the address of a connection the peer closed (or that broke).
         tls_context: the client context for TLS (default: ``client_tls_context()``).
         max_connections: connections beyond this are refused (accepted) or fail (opened).
@@ -100,7 +100,7 @@ class SipTransport:
     def __init__(
         self,
         on_message: Callable[[bytes, Addr], None],
-        on_error: Callable[[Addr], None],
+        on_error: Callable[[Addr, str], None],
         *,
         on_closed: Optional[Callable[[Addr], None]] = None,
         tls_context: Optional[ssl.SSLContext] = None,
@@ -176,7 +176,7 @@ class SipTransport:
             return
         if transport not in ("TCP", "TLS"):
             logger.warning("[SIP] Cannot send over %s to %s: unsupported transport", transport, fmt_addr(addr))
-            self._loop.call_soon(self.on_error, addr)
+            self._loop.call_soon(self.on_error, addr, f"unsupported transport {transport}")
             return
         self._stream(transport, addr).write(data)
 
@@ -247,12 +247,17 @@ class SipTransport:
                 timeout=10.0,
             )
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
-            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else (getattr(exc, "strerror", None)
-                                                                             or getattr(exc, "reason", None) or exc)
-            logger.warning("[SIP] Cannot open a %s connection to %s: %s", conn.transport, fmt_addr(conn.addr), why)
+            if isinstance(exc, asyncio.TimeoutError):
+                why = "timed out"
+            elif isinstance(exc, ssl.SSLCertVerificationError):
+                why = f"TLS certificate not trusted ({exc.verify_message})"
+            else:
+                why = str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc)
+            why = f"cannot open a {conn.transport} connection to {fmt_addr(conn.addr)}: {why}"
+            logger.warning("[SIP] %s", why[0].upper() + why[1:])
             self._conns.pop((conn.transport, conn.addr), None)
             if not self._closed:
-                self.on_error(conn.addr)
+                self.on_error(conn.addr, why)
             return
         logger.info("[SIP] %s connection to %s open", conn.transport, fmt_addr(conn.addr))
         conn.writer = writer

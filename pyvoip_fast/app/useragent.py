@@ -304,10 +304,10 @@ class UserAgent:
         self._step()
         return result
 
-    def _transport_error(self, addr: Addr) -> None:
+    def _transport_error(self, addr: Addr, why: str) -> None:
         if self._closed:
             return
-        self._endpoint.transport_error(addr, self._loop.time())
+        self._endpoint.transport_error(addr, self._loop.time(), why)
         self._step()
 
     def _connection_lost(self, addr: Addr) -> None:

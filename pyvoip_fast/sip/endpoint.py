@@ -132,8 +132,14 @@ class SipEndpoint(_Registering):
         self._reg_timers(now)
         self._collect(now)
 
-    def transport_error(self, addr: Addr, now: float) -> None:
-        """Tell the endpoint that sending to ``addr`` failed (ICMP unreachable): its client transactions fail."""
+    def transport_error(self, addr: Addr, now: float, reason: Optional[str] = None) -> None:
+        """Tell the endpoint that sending to ``addr`` failed (ICMP unreachable, a connection refused, a TLS
+        certificate that does not verify): its client transactions fail as if answered 503 (RFC 3261 §8.1.3.1),
+        with ``reason`` in the failure's text."""
+        self._transport_why[addr] = reason or "transport error"
+        if len(self._transport_why) > 256:
+            self._transport_why.clear()
+            self._transport_why[addr] = reason or "transport error"
         for key, tx in list(self._client_tx.items()):
             if tx.dest == addr and not tx.terminated:
                 tx.transport_error(now)
@@ -143,6 +149,7 @@ class SipEndpoint(_Registering):
         """Tell the endpoint that the TCP/TLS connection to ``addr`` closed: the requests waiting on it fail at once
         (a stream is not retransmitted over, RFC 3261 §18) and a registration that used it registers again over a
         new connection (RFC 5626 §4.4: flow recovery; at once the first time, then after 1, 2, 4 ... 30 s)."""
+        self._transport_why[addr] = "the connection closed"
         for tx in list(self._client_tx.values()):
             if tx.dest == addr and tx.reliable and not tx.terminated:
                 tx.transport_error(now)

@@ -218,8 +218,9 @@ class _Registering(_UasRequests):
             if payload.status_code >= 200:
                 self._reg_response(reg, payload, now)
             return
+        why = self._transport_why.get(reg.hop.addr, "unreachable")
         status, reason = (408, "Request Timeout (no response)") if kind == "timeout" else \
-            (503, "Service Unavailable (transport error)")
+            (503, f"Service Unavailable (transport error: {why})")
         self.log.warning("[SIP] REGISTER for %s: %s", reg.aor, reason)
         self._reg_failed(reg, status, reason, now, auth=False, retry_after=None)
 

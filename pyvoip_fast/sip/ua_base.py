@@ -85,6 +85,8 @@ class _UaBase:
         self._regs: Dict[int, Any] = {}
         self._tx_reg: Dict[Tuple[str, ...], int] = {}
         self._keepalives: List[Tuple[Addr, str]] = []
+        #: why sending to an address last failed (``transport_error``), for the failure's text
+        self._transport_why: Dict[Addr, str] = {}
 
     def _new_handle(self) -> int:
         handle = self._next_handle

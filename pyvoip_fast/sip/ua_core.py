@@ -218,8 +218,11 @@ class _UaCore(_UaBase):
                 self._on_invite_response(call, payload, now)
             elif kind in ("timeout", "transport_error") and call.state is CallState.CALLING:
                 status, reason = (408, "Request Timeout") if kind == "timeout" else (503, "Service Unavailable")
-                detail = "no response" if kind == "timeout" else "transport error"
+                detail = "no response" if kind == "timeout" else \
+                    f"transport error: {self._transport_why.get(tx.dest, 'unreachable')}"
                 self.log.info("[SIP] Call failed: %d %s (%s)", status, reason, detail)
+                if kind != "timeout":
+                    reason = f"{reason} ({detail})"
                 call.dialog.fire(DialogInput.FAILURE)
                 self._end(call, now)
                 self._events.append(ev.CallFailed(handle=call.handle, status_code=status, reason=reason))

@@ -56,8 +56,8 @@ def _proxy(kam: Kamailio, transport: str) -> str:
 
 def _account(kam: Kamailio, user: str, transport: str = "udp", **kw: Any) -> Account:
     kw.setdefault("password", USERS[user])
-    return Account(f"sip:{user}@{kam.domain}", proxy=_proxy(kam, transport), transport=transport,
-                   ca_file=str(kam.ca_file), **kw)
+    kw.setdefault("ca_file", str(kam.ca_file))
+    return Account(f"sip:{user}@{kam.domain}", proxy=_proxy(kam, transport), transport=transport, **kw)
 
 
 def _tone(seconds: float, freq: float) -> np.ndarray:
@@ -212,3 +212,21 @@ def test_positional_form_takes_an_account_too(kam: Kamailio) -> None:
     assert result.returncode == 2 and "--password-env needs --account" in result.stderr, result
     result = _cli("listen", "--account", f"sip:bob@{kam.domain}", "--password-env", "NO_SUCH_VARIABLE_X", env=env)
     assert result.returncode == 2 and "NO_SUCH_VARIABLE_X" in result.stderr, result
+
+
+def test_tls_certificate_is_verified_by_default(kam: Kamailio) -> None:
+    """Without the test CA, Kamailio's certificate is not trusted: the registration fails at once with that reason
+    (no silent fallback to an unverified connection), and the command line says so with exit status 8."""
+    async def main() -> None:
+        phone = Phone("127.0.0.1", 0, timers=FAST, account=_account(kam, "alice", "tls", ca_file=None))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RegistrationError) as info:
+            await phone.start()
+        assert info.value.status_code == 503 and "certificate not trusted" in str(info.value), info.value
+        assert loop.time() - started < 5
+    run(main())
+    env = dict(os.environ, ALICE_PW=USERS["alice"], SSL_CERT_FILE="/nonexistent", SSL_CERT_DIR="/nonexistent")
+    result = _cli("listen", "--bind", "127.0.0.1:0", "--account", f"sip:alice@{kam.domain}", "--password-env",
+                  "ALICE_PW", "--proxy", _proxy(kam, "tls"), "--no-play", env=env)
+    assert result.returncode == 8 and "certificate not trusted" in result.stderr, result
