@@ -512,9 +512,11 @@ class Phone:
             if ring:
                 await incoming.ring()
             # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
-            # sending on our 200 OK, before its ACK reaches us
-            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf)
+            # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
+            # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third party
+            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf, proven=False)
             sip = await incoming.answer(answer)
+            media.confirm_peer()
             logger.info("[Call] Session established - Ready to receive audio")
         except BaseException:
             if media is not None:

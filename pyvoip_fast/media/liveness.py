@@ -12,6 +12,11 @@ a peer may not listen for RTCP at all (sipp does not), so the verdict "lost" nee
 - with ``media_timeout`` set: silence alone for that long.
 
 The first RTCP refusal is logged once (many peers simply do not take RTCP); the media continues.
+
+Is the peer really at the address it named? ``AddressProof`` keeps return routability: an answerer sends nothing,
+RTP or RTCP, to an address until the caller proved it (the ACK of our 2xx, which carries our unguessable To tag,
+or RTP/RTCP received from that very address, RFC 4961 symmetric RTP). A forged INVITE naming a third party's
+address then gets no media aimed at it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,42 @@ from ..net.sockets import Addr, fmt_addr, same_addr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PeerWatch"]
+__all__ = ["PeerWatch", "AddressProof"]
+
+
+class AddressProof:
+    """Which of the peer's addresses media may go to (see the module docstring).
+
+    ``all_proven`` starts True (a caller's peer answered our INVITE) unless ``reset(False)`` (an answerer before
+    the ACK); ``confirm()`` is the ACK; ``heard(addr)`` records RTP/RTCP from an address (a few at most).
+    """
+
+    _MAX = 8
+
+    def __init__(self) -> None:
+        self.all_proven = True
+        self._heard: "set[Addr]" = set()
+
+    def reset(self, proven: bool) -> None:
+        self.all_proven = proven
+        self._heard.clear()
+
+    def confirm(self) -> bool:
+        """The ACK arrived; True when this changed anything."""
+        changed = not self.all_proven
+        self.all_proven = True
+        return changed
+
+    def heard(self, addr: Addr) -> bool:
+        """Valid RTP/RTCP came from ``addr``; True when that newly proved it."""
+        key = (addr[0], addr[1])
+        if self.all_proven or key in self._heard or len(self._heard) >= self._MAX:
+            return False
+        self._heard.add(key)
+        return True
+
+    def allows(self, addr: Optional[Addr]) -> bool:
+        return addr is not None and (self.all_proven or (addr[0], addr[1]) in self._heard)
 
 
 class PeerWatch:

@@ -37,7 +37,7 @@ from ..net.sockets import Addr, MediaSockets, bind_pair, fmt_addr, resolve
 from ..rtp.rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
 from .callstats import CallStatistics
 from .clock import ClockEntry, MediaClock, Pacer
-from .liveness import PeerWatch
+from .liveness import AddressProof, PeerWatch
 from .receiver import RtpReceiver
 from .reporter import RtcpReporter
 from .sender import RtpSender
@@ -141,16 +141,10 @@ class MediaSession:
             on_new_source=self._on_new_source,
             on_dtmf=self._dtmf_received,
         )
-        self._reporter = RtcpReporter(
-            self._sender,
-            self._receiver,
-            cname=self.cname,
-            overhead=UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD,
-            fixed_interval=rtcp_interval,
-            rng=self._rng,
-            send=lambda datagram, addr: self._sockets.send_rtcp(datagram, addr),
-            call_stats=self._refreshed_stats,
-        )
+        overhead = UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD
+        self._reporter = RtcpReporter(self._sender, self._receiver, cname=self.cname, overhead=overhead,
+                                      fixed_interval=rtcp_interval, rng=self._rng, send=self._send_rtcp,
+                                      call_stats=self._refreshed_stats)
         self._announced = False
 
         # lifecycle
@@ -158,6 +152,7 @@ class MediaSession:
         self._watch_entry: Optional[ClockEntry] = None
         self._started_at: Optional[float] = None
         self._stopped_at: Optional[float] = None
+        self._proof = AddressProof()  # return routability: media only to addresses the peer proved
         self._started = False
         self._closed = False
         self._stats = CallStatistics(local_ssrc=self.ssrc)
@@ -166,27 +161,11 @@ class MediaSession:
             on_icmp=self._on_icmp,
         )
 
-    # -- construction --------------------------------------------------------------------------------------------
-
     @classmethod
-    async def create(
-        cls,
-        local_host: str = "127.0.0.1",
-        *,
-        rtp_port: int = 0,
-        **kwargs: Any,
-    ) -> "MediaSession":
-        """Bind the RTP/RTCP socket pair and return an idle session (call ``start()`` to run it).
-
-        Args:
-            local_host: address to bind (IPv4 or IPv6 literal, or a name).
-            rtp_port: even RTP port to bind (RTCP takes the next); 0 picks a free pair.
-            **kwargs: the keyword arguments of the constructor: ``peer_timeout`` (5 s), ``media_timeout``,
-                ``rtcp_interval`` (None: RFC 3550 §6.3), ``cname``, ``clock``, ``jitter_min_delay``/``_max_delay``/
-                ``_initial_delay`` (s), ``max_burst`` (3), ``rng`` (SSRC, sequence, timestamp, RTCP randomisation).
-
-        Returns:
-            the session.
+    async def create(cls, local_host: str = "127.0.0.1", *, rtp_port: int = 0, **kwargs: Any) -> "MediaSession":
+        """Bind the RTP/RTCP socket pair on ``local_host`` (``rtp_port`` even, RTCP the next; 0 picks a free
+        pair) and return an idle session; ``kwargs`` are the constructor's (``peer_timeout``, ``media_timeout``,
+        ``rtcp_interval``, ``cname``, ``clock``, the ``jitter_*`` delays, ``max_burst``, ``rng``).
 
         Raises:
             TransportError: the address cannot be resolved or the port (pair) cannot be bound.
@@ -244,6 +223,7 @@ class MediaSession:
         source: Any = None,
         sink: Any = None,
         on_dtmf: Optional[Callable[[str], Any]] = None,
+        proven: bool = True,
     ) -> None:
         """Start the stream: send (when the direction allows and a source is given) and receive.
 
@@ -255,6 +235,8 @@ class MediaSession:
             sink: an audio sink with ``write(pcm)`` (it receives the codec's sample rate), or None (statistics
                 only). Not closed by ``stop()``: the caller owns source and sink.
             on_dtmf: called with each received DTMF digit (``"0"``–``"9"``, ``"*"``, ``"#"``, ``"A"``–``"D"``).
+            proven: False for an answerer before the ACK: nothing leaves for an address until ``confirm_peer()``
+                or RTP/RTCP from it (``liveness.AddressProof``); receiving starts at once either way.
 
         Raises:
             RuntimeError: started twice, or after stop.
@@ -264,6 +246,7 @@ class MediaSession:
             raise RuntimeError("media session already stopped")
         if self._started:
             raise RuntimeError("media session already started; use update() to change it")
+        self._proof.reset(proven)
         self._sender.set_source(source)
         self._receiver.sink = sink
         self._on_dtmf = on_dtmf
@@ -279,9 +262,8 @@ class MediaSession:
         self._maybe_announce()
 
     def update(self, params: Any) -> None:
-        """Apply re-negotiated parameters (re-INVITE): direction (hold/resume) and remote address.
-
-        The codec may change too; ptime changes take effect from the next packet (the schedule restarts).
+        """Apply re-negotiated parameters (re-INVITE): direction (hold/resume), remote address, codec; a new
+        ptime takes effect from the next packet (the schedule restarts).
 
         Raises:
             RuntimeError: not started or already stopped.
@@ -304,6 +286,16 @@ class MediaSession:
         if geometry_changed:
             self._receiver.new_stream()  # frame size or rates changed: new jitter buffer and concealer
         self._maybe_announce()
+
+    def confirm_peer(self) -> None:
+        """The ACK of our 2xx arrived: media may go to the negotiated addresses (see ``start(proven=...)``)."""
+        if self._proof.confirm():
+            self._maybe_announce()
+
+    @property
+    def peer_proven(self) -> bool:
+        """Whether RTP may go to the current remote address."""
+        return self._proof.allows(self._receiver.remote_rtp)
 
     def send_dtmf(self, digits: str) -> None:
         """Queue DTMF digits to send as RFC 4733 telephone-events.
@@ -407,10 +399,15 @@ class MediaSession:
 
     @property
     def _sending(self) -> bool:
-        return self._direction in _SENDING and self._receiver.remote_rtp is not None and self._sender.has_work
+        return (self._direction in _SENDING and self._receiver.remote_rtp is not None and self._sender.has_work
+                and self.peer_proven)
+
+    def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
+        return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
 
     def _maybe_announce(self) -> None:
-        if self._direction in _SENDING and self._sender.source is not None and self._receiver.remote_rtp is not None:
+        if (self._direction in _SENDING and self._sender.source is not None and self._receiver.remote_rtp is not None
+                and self.peer_proven):
             if not self._announced:
                 logger.info("[RTP] Starting audio stream to %s", fmt_addr(self._receiver.remote_rtp))
                 self._announced = True
@@ -419,7 +416,6 @@ class MediaSession:
             self._announced = False
 
     # -- the media tick --------------------------------------------------------------------------------------------
-
     def _on_slot(self, n: int, deadline: float) -> None:
         if self._sending:
             self._sender.send_slot(n)
@@ -435,6 +431,8 @@ class MediaSession:
         now = self._loop.time()
         if self._receiver.on_datagram(data, addr, now):
             self._watch.heard(now)
+            if self._proof.heard(addr):
+                self._maybe_announce()
 
     def _on_rtcp_datagram(self, data: bytes, addr: Addr) -> None:
         now = self._loop.time()
@@ -443,6 +441,7 @@ class MediaSession:
         if not reporter.on_datagram(data, addr, now):
             return
         self._watch.heard(now)
+        self._proof.heard(addr)
         if reporter.bye_received and not had_bye:
             self.bye_received.set()
 
