@@ -164,11 +164,26 @@ class Kamailio:
                           f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
                           ).encode(), (self.host, self.udp_port))
                 try:
-                    if s.recv(4096).startswith(b"SIP/2.0 200"):
+                    if s.recv(4096).startswith(b"SIP/2.0 200") and self._tcp_ready(call_id):
                         return
                 except OSError:
                     pass
         raise RuntimeError(f"kamailio did not answer OPTIONS within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _tcp_ready(self, tag: str) -> bool:
+        """An OPTIONS over TCP is answered too: Kamailio's TCP main process is up (stopped before that, it may
+        ignore SIGTERM for seconds)."""
+        try:
+            with socket.create_connection((self.host, self.tcp_port), timeout=1.0) as c:
+                local = c.getsockname()
+                c.sendall((f"OPTIONS sip:{self.host}:{self.tcp_port};transport=tcp SIP/2.0\r\n"
+                           f"Via: SIP/2.0/TCP 127.0.0.1:{local[1]};branch=z9hG4bKt{tag}\r\n"
+                           f"From: <sip:probe@127.0.0.1>;tag=t{tag}\r\nTo: <sip:{self.host}>\r\n"
+                           f"Call-ID: t{tag}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                           ).encode())
+                return c.recv(4096).startswith(b"SIP/2.0 200")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
