@@ -30,6 +30,7 @@ from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
 from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
                       RegistrationError, TransportError)
+from .cli_network import _add_account_options, _add_listener_options, _admission, _write_listener_stats
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -166,57 +167,6 @@ def _call_target(text: str) -> _Target:
     return _Target(uri.host, uri.port or 5060, text)
 
 
-def _add_account_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("account options (registering with a SIP server, digest auth, proxies, TCP/TLS)")
-    g.add_argument("--account", metavar="AOR", type=_aor,
-                   help="address of record, e.g. sip:alice@example.com: registered while the command runs; calls "
-                        "are made and answered as it")
-    g.add_argument("--password-env", metavar="VAR",
-                   help="name of the environment variable that holds the password (never the password itself)")
-    g.add_argument("--auth-user", metavar="NAME", help="digest username (default: the AOR's user part)")
-    g.add_argument("--proxy", metavar="URI", type=_sip_uri("--proxy"),
-                   help="outbound proxy, e.g. sip:proxy.example.com;transport=tcp (every request outside a call "
-                        "goes through it; its ;transport= wins over --transport)")
-    g.add_argument("--registrar", metavar="URI", type=_sip_uri("--registrar"),
-                   help="REGISTER Request-URI (default: sip: and the AOR's domain)")
-    g.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp",
-                   help="default transport of requests whose URI names none (default udp)")
-    g.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) that sign the TLS server (default: the system "
-                   "store); server certificates are always verified")
-    g.add_argument("--expires", type=int, default=600, metavar="S",
-                   help="registration lifetime to ask for, seconds (default 600; refreshed before it runs out)")
-
-
-def _aor(text: str) -> str:
-    from ..sip.uri import SipUri, parse_uri
-
-    try:
-        uri = parse_uri(text.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"bad address of record {text!r}: {exc}") from None
-    if not isinstance(uri, SipUri) or not uri.user:
-        raise argparse.ArgumentTypeError(f"an address of record is sip:user@domain, not {text!r}")
-    return text.strip()
-
-
-def _sip_uri(option: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        from ..sip.uri import SipUri, parse_uri
-
-        try:
-            uri = parse_uri(text.strip())
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"bad {option} URI {text!r}: {exc}") from None
-        if not isinstance(uri, SipUri):
-            raise argparse.ArgumentTypeError(f"{option} must be a sip: or sips: URI, not {text!r}")
-        transport = uri.param("transport")
-        if transport is not None and transport.lower() not in ("udp", "tcp", "tls"):
-            raise argparse.ArgumentTypeError(f"{option}: unsupported transport {transport!r} (udp, tcp or tls)")
-        return text.strip()
-
-    return parse
-
-
 def _add_call_options(p: argparse.ArgumentParser) -> None:
     _add_account_options(p)
     g = p.add_argument_group("call options")
@@ -260,6 +210,7 @@ def _legacy_parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=("caller", "receiver"), help="caller places the call, receiver answers it")
     p.add_argument("--version", action="version", version=f"pyvoip-fast {__version__} ({IMPLEMENTATION})")
     _add_call_options(p)
+    _add_listener_options(p)
     return p
 
 
@@ -289,6 +240,7 @@ def _sub_parser() -> argparse.ArgumentParser:
     lst.add_argument("--bind", type=_hostport(5060), default=("127.0.0.1", 5060), metavar="HOST:PORT",
                      help="local SIP address (default 127.0.0.1:5060)")
     lst.add_argument("--file", help="audio file to send back to callers (default: listen only)")
+    _add_listener_options(lst)
     lst.add_argument("--keep-serving", action="store_true",
                      help="keep answering calls (one after another, or several at once) until Ctrl-C")
     _add_call_options(lst)
@@ -429,7 +381,8 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
                           register=getattr(args, "register_account", True))
     return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
                  media_options=media_options, account=account, transport=getattr(args, "transport", "udp"),
-                 outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None))
+                 outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None),
+                 admission=_admission(args))
 
 
 def _sound_device_problem() -> Optional[str]:
@@ -569,6 +522,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             for t in running:
                 t.cancel()  # each hangs up (BYE) and prints its statistics; report() logs any failure
             await asyncio.gather(*running, return_exceptions=True)
+            _write_listener_stats(args.stats_json, phone, n)
     return status
 
 

@@ -37,6 +37,7 @@ from ..errors import CallError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
+from ..sip.admission import Admission
 from .account import Account, Registration
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
@@ -331,6 +332,8 @@ class Phone:
             unregisters. The registration is ``phone.registration``.
         transport / outbound_proxy / ca_file: without an account, the default transport (``udp``, ``tcp``,
             ``tls``), a proxy for requests outside a call, and the CA for TLS (an account's own win).
+        admission: an allow-list and the limits on incoming calls (:class:`~pyvoip_fast.sip.admission.Admission`);
+            requests beyond them get 403 or 503 + Retry-After and never reach :meth:`incoming`.
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class Phone:
         transport: str = "udp",
         outbound_proxy: Optional[str] = None,
         ca_file: Optional[str] = None,
+        admission: Optional[Admission] = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -359,6 +363,7 @@ class Phone:
         self.transport = transport
         self.outbound_proxy = outbound_proxy
         self.ca_file = ca_file
+        self.admission = admission
         self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
         self._calls: "set[Call]" = set()
@@ -375,7 +380,8 @@ class Phone:
             if self.timers is not None:
                 kwargs["timers"] = self.timers
             account = self.account
-            kwargs.update(transport=self.transport, outbound_proxy=self.outbound_proxy, ca_file=self.ca_file)
+            kwargs.update(transport=self.transport, outbound_proxy=self.outbound_proxy, ca_file=self.ca_file,
+                          admission=self.admission)
             if account is not None:
                 kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
                               outbound_proxy=account.proxy, ca_file=account.ca_file)

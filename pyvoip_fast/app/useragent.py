@@ -36,6 +36,7 @@ from ..sip.sdp import NegotiationError, SessionDescription, make_answer
 from ..sip import events as ev
 from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
 from ..sip.transaction import TimerConfig
+from ..sip.admission import Admission
 from ..sip.digest import Credentials
 from ..sip.uri import SipUri, parse_uri, split_hostport
 from ..sip.registration import RegistrationState
@@ -232,6 +233,7 @@ class UserAgent:
         credentials: Optional[Credentials] = None,
         outbound_proxy: Optional[str] = None,
         ca_file: Optional[str] = None,
+        admission: Optional[Admission] = None,
     ) -> "UserAgent":
         """Bind the SIP sockets (UDP, and TCP on the same port) and start serving.
 
@@ -245,6 +247,8 @@ class UserAgent:
             outbound_proxy: a SIP URI every request outside a dialog goes through (``;transport=`` picks the
                 transport to it); its host name is resolved here.
             ca_file: PEM file of the CA that signs the TLS servers' certificates (default: the system's store).
+            admission: who may send requests and how many calls are taken (``sip.admission.Admission``;
+                default: everyone, 100 calls in set-up, 500 in all).
 
         Raises:
             TransportError: the address cannot be bound, the proxy cannot be resolved, the CA file is unreadable.
@@ -258,7 +262,7 @@ class UserAgent:
         ua.local_address = await ua._net.open(local_host, local_port)
         try:
             ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger,
-                                       transport=transport, credentials=credentials)
+                                       transport=transport, credentials=credentials, admission=admission)
             if outbound_proxy is not None:
                 proxy = parse_uri(outbound_proxy)
                 if not isinstance(proxy, SipUri):

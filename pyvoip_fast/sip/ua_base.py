@@ -20,6 +20,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 from ..errors import LocalProtocolError
 from . import events as ev
 from .calls import Addr, CallState, _Call, _NullLogger
+from .admission import Admission
 from .digest import Credentials, DigestAuth
 from .message import (
     MAGIC_COOKIE,
@@ -51,6 +52,7 @@ class _UaBase:
         credentials: Optional[Credentials] = None,
         outbound_proxy: Optional[Union[str, SipUri]] = None,
         proxy_addr: Optional[Addr] = None,
+        admission: Optional[Admission] = None,
     ) -> None:
         host, port = local_addr
         if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -65,6 +67,9 @@ class _UaBase:
         self.auth = DigestAuth(credentials)
         #: the address of record of a registered account (``From`` of our requests), None peer-to-peer
         self.aor: Optional[SipUri] = None
+        #: allow-list, per-source rates and limits on calls and transactions (``admission.py``)
+        self.admission = admission if admission is not None else Admission()
+        self._tx_per_ip: Dict[str, int] = {}
         self.outbound_proxy: Optional[SipUri] = None
         self.proxy_hop: Optional[Hop] = None
         if outbound_proxy is not None:
@@ -100,6 +105,21 @@ class _UaBase:
     @staticmethod
     def _new_branch() -> str:
         return MAGIC_COOKIE + secrets.token_hex(10)
+
+    def _add_server_tx(self, key: Tuple[str, ...], tx: Transaction) -> None:
+        self._server_tx[key] = tx
+        ip = tx.dest[0]
+        self._tx_per_ip[ip] = self._tx_per_ip.get(ip, 0) + 1
+
+    def _drop_server_tx(self, key: Tuple[str, ...]) -> None:
+        tx = self._server_tx.pop(key, None)
+        if tx is not None:
+            ip = tx.dest[0]
+            left = self._tx_per_ip.get(ip, 1) - 1
+            if left > 0:
+                self._tx_per_ip[ip] = left
+            else:
+                self._tx_per_ip.pop(ip, None)
 
     def set_outbound_proxy(self, uri: Union[str, SipUri], addr: Optional[Addr] = None) -> None:
         """Send every request outside a dialog through ``uri`` (RFC 3261 §8.1.2: a pre-loaded ``Route``).

@@ -76,7 +76,7 @@ class _UaCore(_UaBase):
             tx = InviteServerTransaction(key, request, addr, self.timers)
         else:
             tx = NonInviteServerTransaction(key, request, addr, self.timers)
-        self._server_tx[key] = tx
+        self._add_server_tx(key, tx)
         response = make_response(request, status, reason, to_tag=to_tag or self._new_tag(), headers=headers)
         self.log.info("[SIP] Sending %d %s", response.status_code, response.reason)
         tx.send_response(response, now)
@@ -199,7 +199,10 @@ class _UaCore(_UaBase):
                     self._tx_result(tx, kind, payload, now)
                 self._flush_tx(tx)
                 if tx.terminated:
-                    del table[key]
+                    if table is self._server_tx:
+                        self._drop_server_tx(key)
+                    else:
+                        del table[key]
                     self._tx_call.pop(key, None)
                     self._tx_reg.pop(key, None)
 

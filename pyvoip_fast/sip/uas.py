@@ -51,6 +51,8 @@ class _UasRequests(_UaCore):
             tx.receive_request(now)  # type: ignore[attr-defined]
             self._flush_tx(tx)
             return
+        if not self._admit(request, addr, now):
+            return
         if method == "INVITE":
             self.log.info("[SIP] Received INVITE from %s", fmt_addr(addr))
         else:
@@ -91,6 +93,36 @@ class _UasRequests(_UaCore):
         else:
             self._respond_new(request, addr, now, 405, headers=(("Allow", _ALLOW),))
 
+    def _admit(self, request: SipRequest, addr: Addr, now: float) -> bool:
+        """The admission policy's verdict on a new request: True to go on; otherwise it was answered statelessly
+        (403, or 503 with Retry-After) or dropped, counted and logged once per source and interval."""
+        method = request.method
+        new_call = method == "INVITE" and request.to.tag is None
+        setup = calls = 0
+        if new_call:
+            for call in self._calls.values():
+                if call.state in (CallState.INCOMING, CallState.WAIT_ACK):
+                    setup += 1
+                    calls += 1
+                elif call.state in (CallState.CONFIRMED, CallState.CALLING):
+                    calls += 1
+        verdict = self.admission.check(addr[0], now, method=method if new_call or method == "OPTIONS" else "other",
+                                       setup=setup, calls=calls, transactions=self._tx_per_ip.get(addr[0], 0))
+        if not verdict.key:
+            return True
+        if self.admission.should_log(addr[0], verdict.key, now):
+            what = f"answered {verdict.status} {verdict.reason}" if verdict.status else "dropped"
+            why = {"forbidden": "not in the allow-list", "busy": "over the call or transaction limits",
+                   "rate": "over its request rate", "silenced": "still sending after being refused"}[verdict.key]
+            self.log.warning("[SIP] %s from %s %s: %s (not logged again for this source for %.0f s)", method,
+                             fmt_addr(addr), what, why, self.admission.log_interval)
+        if verdict.status:
+            headers = [("Retry-After", str(verdict.retry_after))] if verdict.retry_after is not None else []
+            response = make_response(request, verdict.status, verdict.reason, to_tag=self._new_tag(),
+                                     headers=headers + [("Server", self.user_agent)])
+            self._outbox.append((response.serialize(), addr))
+        return False
+
     def _fix_via(self, request: SipRequest, addr: Addr) -> SipRequest:
         """RFC 3581 / §18.2.1: add received (and rport) to the top Via."""
         values = request.headers.get_all("Via")
@@ -126,7 +158,7 @@ class _UasRequests(_UaCore):
                 self.log.debug("[SIP] Duplicate INVITE for an existing call ignored")
                 return
         tx = InviteServerTransaction(key, request, addr, self.timers)
-        self._server_tx[key] = tx
+        self._add_server_tx(key, tx)
         trying = make_response(request, 100)
         self.log.info("[SIP] Sending 100 Trying")
         tx.send_response(trying, now)
@@ -224,7 +256,7 @@ class _UasRequests(_UaCore):
             if contact is not None:
                 call.dialog.remote_target = contact.uri
             tx = InviteServerTransaction(key, request, addr, self.timers)
-            self._server_tx[key] = tx
+            self._add_server_tx(key, tx)
             tx.send_response(make_response(request, 100), now)
             call.reinvite_tx = key
             call.invite = request

@@ -134,3 +134,100 @@ def test_caller_rtp_before_the_ack_proves_its_address_and_the_ack_proves_the_sdp
         sig.close()
     assert before == 0, before
     assert after >= 10, after
+
+
+def _fds(pid: int) -> int:
+    import os
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_invite_flood_against_a_live_listener_is_bounded_and_answered(tmp_path: Any) -> None:
+    """The issue's attack: 2,000 INVITEs from four source ports in about a second, none ACKed, each naming a third
+    party as its media address, against ``listen --keep-serving --file``. Calls in set-up stay within
+    ``--max-setup``, the excess gets 503 + Retry-After until the source is silenced for ignoring it, no packet
+    reaches the third party, descriptors and memory come back to the idle level after Timer H, a real call still
+    completes, and the listener's JSON counts the refusals."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    wav = tmp_path / "speech.wav"
+    sf.write(str(wav), np.full(8000 * 10, 2000, np.int16), 8000, subtype="PCM_16")
+    probe = _udp()
+    port = probe.getsockname()[1]
+    probe.close()
+    stats = tmp_path / "stats.json"
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "pyvoip_fast", "listen", "--bind", f"127.0.0.1:{port}", "--keep-serving", "--file",
+         str(wav), "--no-play", "--t1", "0.05", "--max-setup", "50", "--stats-json", str(stats), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    victim = _udp(VICTIM, 0)
+    senders = [_udp() for _ in range(4)]
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # listening once OPTIONS is answered
+            senders[0].sendto(_invite(senders[0].getsockname()[1], port, VICTIM, 9, "probe").replace(
+                b"INVITE sip:", b"OPTIONS sip:").replace(b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS"), ("127.0.0.1", port))
+            time.sleep(0.1)
+            if _drain(senders[0]):
+                break
+        idle_fds, idle_rss = _fds(listener.pid), _rss_kb(listener.pid)
+        vport = victim.getsockname()[1]
+        answers: List[bytes] = []
+        peak_fds = idle_fds
+        started = time.monotonic()
+        for n in range(2000):
+            s = senders[n % 4]
+            s.sendto(_invite(s.getsockname()[1], port, VICTIM, vport, f"flood{n}"), ("127.0.0.1", port))
+            if n % 100 == 99:
+                for sock in senders:
+                    answers += _drain(sock)
+                peak_fds = max(peak_fds, _fds(listener.pid))
+                time.sleep(max(0.0, (n + 1) / 2000 - (time.monotonic() - started)))
+        time.sleep(0.3)
+        for sock in senders:
+            answers += _drain(sock)
+        peak_fds = max(peak_fds, _fds(listener.pid))
+        peak_rss = _rss_kb(listener.pid)
+        time.sleep(4.5)  # Timer H (64 x T1 = 3.2 s) releases the unACKed calls and their sockets
+        after_fds = _fds(listener.pid)
+        statuses = [int(a.split(b" ", 2)[1]) for a in answers if a.startswith(b"SIP/2.0 ")]
+        busy = [a for a in answers if a.startswith(b"SIP/2.0 503") and b"Retry-After: 5" in a]
+        assert statuses.count(503) == len(busy) >= 50, (statuses.count(503), len(busy))
+        ringing_calls = {a.split(b"Call-ID: ")[1].split(b"\r\n")[0] for a in answers if a.startswith(b"SIP/2.0 200")}
+        assert len(ringing_calls) <= 50
+        # each call in set-up holds its RTP/RTCP pair and its open audio file: bounded by --max-setup, then idle
+        assert peak_fds <= idle_fds + 3 * 50 + 10, (idle_fds, peak_fds)
+        assert after_fds <= idle_fds + 2, (idle_fds, after_fds)
+        assert peak_rss - idle_rss < 40_000, (idle_rss, peak_rss)
+        assert _drain(victim) == []  # not one packet aimed at the third party
+        # a real call still completes
+        result = subprocess.run([sys.executable, "-m", "pyvoip_fast", "call", f"127.0.0.1:{port}", str(wav),
+                                 "--no-play", "--duration", "1", "-q"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+    finally:
+        listener.send_signal(signal.SIGINT)
+        try:
+            out, err = listener.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            listener.kill()
+            out, err = listener.communicate()
+        for s in senders + [victim]:
+            s.close()
+    assert listener.returncode == 130, err
+    counters = json.loads((tmp_path / "stats-listener.json").read_text())
+    assert counters["rejected"]["busy"] >= 50 and counters["limits"]["max_setup"] == 50, counters
+    assert "Traceback" not in err

@@ -1,0 +1,141 @@
+"""Command-line options for SIP servers and for a listener on an open network (``pyvoip-fast``).
+
+- Accounts (``--account``, ``--password-env``, ``--auth-user``, ``--proxy``, ``--registrar``, ``--transport``,
+  ``--ca-file``, ``--expires``): registering with a SIP server and calling through it.
+- Listener protection (``--allow``, ``--max-calls``, ``--max-setup``): who may send requests and how many calls
+  are taken, turned into a ``sip.admission.Admission``; the listener's refusal counters go to
+  ``<stem>-listener.json`` beside ``--stats-json``.
+
+``cli.py`` adds these groups to its parsers and runs the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..errors import AudioFileError
+
+logger = logging.getLogger("pyvoip_fast.cli")
+
+
+def _add_account_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("account options (registering with a SIP server, digest auth, proxies, TCP/TLS)")
+    g.add_argument("--account", metavar="AOR", type=_aor,
+                   help="address of record, e.g. sip:alice@example.com: registered while the command runs; calls "
+                        "are made and answered as it")
+    g.add_argument("--password-env", metavar="VAR",
+                   help="name of the environment variable that holds the password (never the password itself)")
+    g.add_argument("--auth-user", metavar="NAME", help="digest username (default: the AOR's user part)")
+    g.add_argument("--proxy", metavar="URI", type=_sip_uri("--proxy"),
+                   help="outbound proxy, e.g. sip:proxy.example.com;transport=tcp (every request outside a call "
+                        "goes through it; its ;transport= wins over --transport)")
+    g.add_argument("--registrar", metavar="URI", type=_sip_uri("--registrar"),
+                   help="REGISTER Request-URI (default: sip: and the AOR's domain)")
+    g.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp",
+                   help="default transport of requests whose URI names none (default udp)")
+    g.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) that sign the TLS server (default: the system "
+                   "store); server certificates are always verified")
+    g.add_argument("--expires", type=int, default=600, metavar="S",
+                   help="registration lifetime to ask for, seconds (default 600; refreshed before it runs out)")
+
+
+def _aor(text: str) -> str:
+    from ..sip.uri import SipUri, parse_uri
+
+    try:
+        uri = parse_uri(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad address of record {text!r}: {exc}") from None
+    if not isinstance(uri, SipUri) or not uri.user:
+        raise argparse.ArgumentTypeError(f"an address of record is sip:user@domain, not {text!r}")
+    return text.strip()
+
+
+def _sip_uri(option: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        from ..sip.uri import SipUri, parse_uri
+
+        try:
+            uri = parse_uri(text.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"bad {option} URI {text!r}: {exc}") from None
+        if not isinstance(uri, SipUri):
+            raise argparse.ArgumentTypeError(f"{option} must be a sip: or sips: URI, not {text!r}")
+        transport = uri.param("transport")
+        if transport is not None and transport.lower() not in ("udp", "tcp", "tls"):
+            raise argparse.ArgumentTypeError(f"{option}: unsupported transport {transport!r} (udp, tcp or tls)")
+        return text.strip()
+
+    return parse
+
+
+def _add_listener_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("listener protection (who may call, how many calls)")
+    g.add_argument("--allow", action="append", metavar="FROM", type=_allow_spec,
+                   help="accept requests only from this address, network (CIDR) or host name; repeatable. Matched "
+                        "against the packet's source (behind a proxy, allow the proxy). Others get 403 Forbidden")
+    g.add_argument("--max-calls", type=_positive_int, default=500, metavar="N",
+                   help="calls at once (default 500); beyond it new INVITEs get 503 with Retry-After")
+    g.add_argument("--max-setup", type=_positive_int, default=100, metavar="N",
+                   help="calls being set up at once (ringing or waiting for their ACK; default 100)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _allow_spec(text: str) -> str:
+    """An address, a CIDR network, or a host name (resolved now to its addresses)."""
+    import ipaddress
+    import socket
+
+    text = text.strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        pass
+    if "/" in text or not text:
+        raise argparse.ArgumentTypeError(f"not an address, network or host name: {text!r}")
+    try:
+        infos = socket.getaddrinfo(text, None)
+    except (socket.gaierror, UnicodeError):
+        raise argparse.ArgumentTypeError(f"cannot resolve --allow host {text!r}") from None
+    return ",".join(sorted({str(info[4][0]) for info in infos}))
+
+
+def _admission(args: argparse.Namespace) -> Any:
+    from ..sip.admission import Admission
+
+    allow = None
+    if getattr(args, "allow", None):
+        allow = [net for spec in args.allow for net in spec.split(",")]
+    return Admission(allow=allow, max_calls=getattr(args, "max_calls", 500), max_setup=getattr(args, "max_setup", 100))
+
+
+def _write_listener_stats(path: Optional[str], phone: Any, calls: int) -> None:
+    """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason."""
+    if not path or phone.ua is None:
+        return
+    stem, ext = os.path.splitext(path)
+    target = f"{stem}-listener{ext or '.json'}"
+    admission = phone.ua.endpoint.admission
+    data = {"calls_offered": calls, "rejected": admission.snapshot(),
+            "limits": {"max_calls": admission.max_calls, "max_setup": admission.max_setup,
+                       "allow": [str(n) for n in admission.allow] if admission.allow is not None else None}}
+    try:
+        Path(target).write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise AudioFileError(f"cannot write statistics to {target}: {exc.strerror or exc}") from None
+    logger.info("[SIP] Listener statistics written to %s (refused: %s)", target,
+                ", ".join(f"{k} {v}" for k, v in data["rejected"].items()))
