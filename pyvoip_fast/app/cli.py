@@ -30,7 +30,8 @@ from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
 from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
                       RegistrationError, TransportError)
-from .cli_network import _add_account_options, _add_listener_options, _admission, _write_listener_stats
+from .cli_network import (_add_account_options, _add_listener_options, _admission, _require_auth,
+                          _write_listener_stats)
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -363,16 +364,27 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
         media_options["media_timeout"] = args.media_timeout
     account = None
     aor = getattr(args, "account", None)
+    require_auth = None
     password = None
     if getattr(args, "password_env", None):
         try:
             password = password_from_env(args.password_env)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    try:
+        require_auth = _require_auth(args, password)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    credentials = None
     if aor is None:
-        for option in ("password_env", "auth_user", "registrar"):
-            if getattr(args, option, None):
-                raise UsageError(f"--{option.replace('_', '-')} needs --account")
+        if getattr(args, "registrar", None):
+            raise UsageError("--registrar needs --account")
+        if getattr(args, "auth_user", None) and password is None:
+            raise UsageError("--auth-user needs --password-env")
+        if password is not None and not getattr(args, "require_auth", False):
+            from ..sip.digest import Credentials  # a peer that challenges us, without an account
+
+            credentials = Credentials(args.auth_user or "pyvoip", password)
     else:
         if not 1 <= args.expires < 2 ** 31:
             raise UsageError(f"--expires must be 1 to 2147483647 seconds, not {args.expires}")
@@ -382,7 +394,7 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
     return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
                  media_options=media_options, account=account, transport=getattr(args, "transport", "udp"),
                  outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None),
-                 admission=_admission(args))
+                 admission=_admission(args), credentials=credentials, require_auth=require_auth)
 
 
 def _sound_device_problem() -> Optional[str]:

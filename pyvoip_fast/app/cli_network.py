@@ -83,6 +83,9 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
                    help="calls at once (default 500); beyond it new INVITEs get 503 with Retry-After")
     g.add_argument("--max-setup", type=_positive_int, default=100, metavar="N",
                    help="calls being set up at once (ringing or waiting for their ACK; default 100)")
+    g.add_argument("--require-auth", action="store_true",
+                   help="callers must prove the password of --password-env (digest, RFC 3261 section 22: 401 "
+                        "challenge, nonces valid 5 minutes, replays refused) as --auth-user (default: pyvoip)")
 
 
 def _positive_int(text: str) -> int:
@@ -112,6 +115,23 @@ def _allow_spec(text: str) -> str:
     except (socket.gaierror, UnicodeError):
         raise argparse.ArgumentTypeError(f"cannot resolve --allow host {text!r}") from None
     return ",".join(sorted({str(info[4][0]) for info in infos}))
+
+
+def _require_auth(args: argparse.Namespace, password: Optional[str]) -> Any:
+    """The ``DigestServer`` of ``--require-auth`` (None without it).
+
+    Raises:
+        ValueError: --require-auth without --password-env.
+    """
+    if not getattr(args, "require_auth", False):
+        return None
+    if password is None:
+        raise ValueError("--require-auth needs --password-env (the password callers must prove)")
+    from ..sip.digest_server import DigestServer
+
+    user = args.auth_user or "pyvoip"
+    realm = args.account.split("@", 1)[-1].split(";")[0] if getattr(args, "account", None) else "pyvoip-fast"
+    return DigestServer(realm, {user: password})
 
 
 def _admission(args: argparse.Namespace) -> Any:

@@ -38,6 +38,8 @@ from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
 from ..sip.admission import Admission
+from ..sip.digest import Credentials
+from ..sip.digest_server import DigestServer
 from .account import Account, Registration
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
@@ -334,6 +336,9 @@ class Phone:
             ``tls``), a proxy for requests outside a call, and the CA for TLS (an account's own win).
         admission: an allow-list and the limits on incoming calls (:class:`~pyvoip_fast.sip.admission.Admission`);
             requests beyond them get 403 or 503 + Retry-After and never reach :meth:`incoming`.
+        credentials: digest credentials for calls without an account (a peer that challenges us).
+        require_auth: a :class:`~pyvoip_fast.sip.digest_server.DigestServer`: incoming calls must prove a password
+            (401 challenge, nonce expiry, replay protection); others never reach :meth:`incoming`.
     """
 
     def __init__(
@@ -351,6 +356,8 @@ class Phone:
         outbound_proxy: Optional[str] = None,
         ca_file: Optional[str] = None,
         admission: Optional[Admission] = None,
+        credentials: Optional[Credentials] = None,
+        require_auth: Optional[DigestServer] = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -364,6 +371,8 @@ class Phone:
         self.outbound_proxy = outbound_proxy
         self.ca_file = ca_file
         self.admission = admission
+        self.credentials = credentials
+        self.require_auth = require_auth
         self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
         self._calls: "set[Call]" = set()
@@ -381,7 +390,7 @@ class Phone:
                 kwargs["timers"] = self.timers
             account = self.account
             kwargs.update(transport=self.transport, outbound_proxy=self.outbound_proxy, ca_file=self.ca_file,
-                          admission=self.admission)
+                          admission=self.admission, credentials=self.credentials, require_auth=self.require_auth)
             if account is not None:
                 kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
                               outbound_proxy=account.proxy, ca_file=account.ca_file)

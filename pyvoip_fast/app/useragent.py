@@ -38,6 +38,7 @@ from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
 from ..sip.transaction import TimerConfig
 from ..sip.admission import Admission
 from ..sip.digest import Credentials
+from ..sip.digest_server import DigestServer
 from ..sip.uri import SipUri, parse_uri, split_hostport
 from ..sip.registration import RegistrationState
 from .account import Registration, registrar_of
@@ -234,6 +235,7 @@ class UserAgent:
         outbound_proxy: Optional[str] = None,
         ca_file: Optional[str] = None,
         admission: Optional[Admission] = None,
+        require_auth: Optional[DigestServer] = None,
     ) -> "UserAgent":
         """Bind the SIP sockets (UDP, and TCP on the same port) and start serving.
 
@@ -249,6 +251,7 @@ class UserAgent:
             ca_file: PEM file of the CA that signs the TLS servers' certificates (default: the system's store).
             admission: who may send requests and how many calls are taken (``sip.admission.Admission``;
                 default: everyone, 100 calls in set-up, 500 in all).
+            require_auth: new INVITEs must prove a password (``sip.digest_server.DigestServer``): others get 401.
 
         Raises:
             TransportError: the address cannot be bound, the proxy cannot be resolved, the CA file is unreadable.
@@ -262,7 +265,8 @@ class UserAgent:
         ua.local_address = await ua._net.open(local_host, local_port)
         try:
             ua._endpoint = SipEndpoint(ua.local_address, user=user, timers=timers or TimerConfig(), logger=logger,
-                                       transport=transport, credentials=credentials, admission=admission)
+                                       transport=transport, credentials=credentials, admission=admission,
+                                       require_auth=require_auth)
             if outbound_proxy is not None:
                 proxy = parse_uri(outbound_proxy)
                 if not isinstance(proxy, SipUri):

@@ -119,8 +119,9 @@ class Admission:
         self.log_interval = log_interval
         self.max_sources = max_sources
         self._sources: "OrderedDict[str, _Source]" = OrderedDict()
-        #: refusals by reason: ``forbidden`` (403), ``busy`` (503: limits), ``rate`` and ``silenced`` (dropped)
-        self.counters: Dict[str, int] = {"forbidden": 0, "busy": 0, "rate": 0, "silenced": 0}
+        #: refusals by reason: ``forbidden`` (403), ``busy`` (503: limits), ``rate`` and ``silenced`` (dropped),
+        #: ``unauthenticated`` (401: no or wrong credentials where they are required)
+        self.counters: Dict[str, int] = {"forbidden": 0, "busy": 0, "rate": 0, "silenced": 0, "unauthenticated": 0}
 
     def allowed(self, ip: str) -> bool:
         """Whether the allow-list lets ``ip`` in (always, without a list)."""

@@ -22,6 +22,7 @@ from . import events as ev
 from .calls import Addr, CallState, _Call, _NullLogger
 from .admission import Admission
 from .digest import Credentials, DigestAuth
+from .digest_server import DigestServer
 from .message import (
     MAGIC_COOKIE,
     MessageLimits,
@@ -53,6 +54,7 @@ class _UaBase:
         outbound_proxy: Optional[Union[str, SipUri]] = None,
         proxy_addr: Optional[Addr] = None,
         admission: Optional[Admission] = None,
+        require_auth: Optional[DigestServer] = None,
     ) -> None:
         host, port = local_addr
         if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -70,6 +72,8 @@ class _UaBase:
         #: allow-list, per-source rates and limits on calls and transactions (``admission.py``)
         self.admission = admission if admission is not None else Admission()
         self._tx_per_ip: Dict[str, int] = {}
+        #: new INVITEs must carry digest credentials this server accepts (RFC 3261 §22.1), None: no check
+        self.require_auth = require_auth
         self.outbound_proxy: Optional[SipUri] = None
         self.proxy_hop: Optional[Hop] = None
         if outbound_proxy is not None:

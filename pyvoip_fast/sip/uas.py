@@ -16,6 +16,7 @@ from ..errors import SipParseError
 from . import events as ev
 from .calls import _ALLOW, Addr, CallState, _Call, fmt_addr
 from .dialog import Dialog, DialogInput
+from .digest_server import AuthVerdict
 from .message import Headers, SipRequest, Via, make_response
 from .transaction import InviteServerTransaction, server_key
 from .ua_core import _UaCore
@@ -81,7 +82,8 @@ class _UasRequests(_UaCore):
             self._in_dialog(call, request, key, addr, now)
             return
         if method == "INVITE":
-            self._new_invite(request, key, addr, now)
+            if self.require_auth is None or self._authenticated(request, addr, now):
+                self._new_invite(request, key, addr, now)
         elif method == "OPTIONS":
             self._respond_new(
                 request, addr, now, 200,
@@ -121,6 +123,26 @@ class _UasRequests(_UaCore):
             response = make_response(request, verdict.status, verdict.reason, to_tag=self._new_tag(),
                                      headers=headers + [("Server", self.user_agent)])
             self._outbox.append((response.serialize(), addr))
+        return False
+
+    def _authenticated(self, request: SipRequest, addr: Addr, now: float) -> bool:
+        """RFC 3261 §22.1: a new INVITE without acceptable credentials is answered 401 with a challenge, statelessly
+        (a stale nonce gets ``stale=true``); True when the credentials are good."""
+        assert self.require_auth is not None
+        verdict, user = self.require_auth.verify(request, now)
+        if verdict is AuthVerdict.OK:
+            self.log.info("[SIP] INVITE from %s authenticated as %r", fmt_addr(addr), user)
+            return True
+        if verdict is AuthVerdict.REJECTED:
+            self.admission.counters["unauthenticated"] += 1
+            if self.admission.should_log(addr[0], "unauthenticated", now):
+                self.log.warning("[SIP] INVITE from %s with wrong credentials: answered 401 (not logged again for "
+                                 "this source for %.0f s)", fmt_addr(addr), self.admission.log_interval)
+        challenge = self.require_auth.challenge(now, stale=verdict is AuthVerdict.STALE)
+        self.log.info("[SIP] Sending 401 Unauthorized (credentials required)")
+        response = make_response(request, 401, to_tag=self._new_tag(),
+                                 headers=[("WWW-Authenticate", challenge), ("Server", self.user_agent)])
+        self._outbox.append((response.serialize(), addr))
         return False
 
     def _fix_via(self, request: SipRequest, addr: Addr) -> SipRequest:

@@ -207,9 +207,9 @@ def test_positional_form_takes_an_account_too(kam: Kamailio) -> None:
     result = _cli("127.0.0.1", "0", "127.0.0.1", "5060", "nothing.wav", "receiver", "--no-play", "--account",
                   f"sip:bob@{kam.domain}", "--password-env", "BOB_PW", "--proxy", _proxy(kam, "udp"), env=env)
     assert result.returncode == 8 and "Traceback" not in result.stderr, result
-    result = _cli("127.0.0.1", "0", "127.0.0.1", "5060", "nothing.wav", "receiver", "--no-play", "--password-env",
-                  "BOB_PW", env=env)
-    assert result.returncode == 2 and "--password-env needs --account" in result.stderr, result
+    result = _cli("127.0.0.1", "0", "127.0.0.1", "5060", "nothing.wav", "receiver", "--no-play", "--registrar",
+                  "sip:127.0.0.1", env=env)
+    assert result.returncode == 2 and "--registrar needs --account" in result.stderr, result
     result = _cli("listen", "--account", f"sip:bob@{kam.domain}", "--password-env", "NO_SUCH_VARIABLE_X", env=env)
     assert result.returncode == 2 and "NO_SUCH_VARIABLE_X" in result.stderr, result
 

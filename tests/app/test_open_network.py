@@ -231,3 +231,78 @@ def test_invite_flood_against_a_live_listener_is_bounded_and_answered(tmp_path: 
     counters = json.loads((tmp_path / "stats-listener.json").read_text())
     assert counters["rejected"]["busy"] >= 50 and counters["limits"]["max_setup"] == 50, counters
     assert "Traceback" not in err
+
+
+def test_listener_requiring_auth_takes_callers_with_the_password_only(tmp_path: Any) -> None:
+    """``Phone(require_auth=...)``: a caller with the right credentials gets through (401 answered once), one with
+    a wrong password or none gets the 401 as its final answer (exit 8 on the command line), and sipp with
+    ``-au/-ap`` authenticates against it too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import require_tool
+    from pyvoip_fast.errors import AuthenticationError
+    from pyvoip_fast.sip.digest import Credentials
+    from pyvoip_fast.sip.digest_server import DigestServer
+
+    async def main() -> None:
+        server = DigestServer("pyvoip-fast", {"alice": "pw"})
+        async with Phone("127.0.0.1", 0, timers=FAST, require_auth=server) as bob, \
+                Phone("127.0.0.1", 0, timers=FAST, credentials=Credentials("alice", "pw")) as alice, \
+                Phone("127.0.0.1", 0, timers=FAST, credentials=Credentials("alice", "nope")) as mallory:
+            answering = asyncio.create_task(bob.answer(sink=ListSink()))
+            call = await alice.call(bob.local_address, source=ArraySource(np.zeros(1600, np.int16)))
+            await call.wait_done()
+            (await answering).media  # answered
+            with pytest.raises(AuthenticationError) as info:
+                await mallory.call(bob.local_address, source=ArraySource(np.zeros(1600, np.int16)))
+            assert info.value.status_code == 401
+            async with Phone("127.0.0.1", 0, timers=FAST) as anonymous:
+                with pytest.raises(AuthenticationError):
+                    await anonymous.call(bob.local_address)
+            assert bob.ua is not None and bob.ua.endpoint.admission.counters["unauthenticated"] == 1
+
+            # sipp answers our 401 with -au/-ap
+            scenario = tmp_path / "uac_401.xml"
+            data = Path(__file__).resolve().parent.parent / "data" / "sipp" / "kam_uac_auth.xml"
+            scenario.write_text(data.read_text().replace('response="407"', 'response="401"'))
+            answering = asyncio.create_task(bob.answer(sink=ListSink()))
+            sipp = await asyncio.create_subprocess_exec(
+                require_tool("sipp"), f"127.0.0.1:{bob.local_address[1]}", "-sf", str(scenario), "-s", "pyvoip",
+                "-au", "alice", "-ap", "pw", "-m", "1", "-timeout", "20s", "-nostdin", "-i", "127.0.0.1",
+                "-p", str(_free_port()), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, err = await asyncio.wait_for(sipp.communicate(), 30)
+            assert sipp.returncode == 0, err.decode(errors="replace")[-1500:]
+            await asyncio.wait_for(answering, 5)
+
+    run(main())
+
+    # the command line: listen --require-auth; call with and without the password
+    env = dict(os.environ, PW="pw", BAD="bad")
+    port = _free_port()
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "pyvoip_fast", "listen", "--bind", f"127.0.0.1:{port}", "--keep-serving",
+         "--require-auth", "--auth-user", "alice", "--password-env", "PW", "--no-play", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    try:
+        import time
+
+        time.sleep(1.0)
+        base = [sys.executable, "-m", "pyvoip_fast", "call", f"127.0.0.1:{port}", "--no-play", "--duration", "0.5",
+                "-q", "--auth-user", "alice"]
+        bad = subprocess.run(base + ["--password-env", "BAD"], capture_output=True, text=True, env=env, timeout=30)
+        assert bad.returncode == 8 and "authentication failed" in bad.stderr and "bad" not in bad.stderr, bad
+        good = subprocess.run(base + ["--password-env", "PW"], capture_output=True, text=True, env=env, timeout=30)
+        assert good.returncode == 0, good.stderr
+    finally:
+        listener.terminate()
+        listener.communicate(timeout=15)
+
+
+def _free_port() -> int:
+    s = _udp()
+    port = s.getsockname()[1]
+    s.close()
+    return int(port)
