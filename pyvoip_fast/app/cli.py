@@ -500,15 +500,25 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                 return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
             return EXIT_OK
 
+        failures = {"last": -1e9, "quiet": 0}
+
         def report(index: int, task: "asyncio.Task[int]") -> None:
-            """Keep serving: a call that failed is logged at once (and forgotten), the listener goes on."""
+            """Keep serving: a call that failed is logged (and forgotten), the listener goes on. Under a flood of
+            calls that fail (never ACKed, say) one line per 10 s says how many failed meanwhile."""
             if task in tasks:
                 tasks.remove(task)
             if task.cancelled():
                 return
             exc = task.exception()
-            if exc is not None:
-                logger.error("[Call] Call %d failed: %s", index, exc or type(exc).__name__)
+            if exc is None:
+                return
+            now = time.monotonic()
+            if now - failures["last"] < 10.0:
+                failures["quiet"] += 1
+                return
+            more = f" ({failures['quiet']} more failed calls in the last 10 s not logged)" if failures["quiet"] else ""
+            failures["last"], failures["quiet"] = now, 0
+            logger.error("[Call] Call %d failed: %s%s", index, exc or type(exc).__name__, more)
 
         try:
             while True:

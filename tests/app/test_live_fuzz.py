@@ -110,10 +110,14 @@ def _fuzz(tmp_path: Path, batches: int, per_batch: int, seed: int) -> None:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
+    out_file, err_file = open(tmp_path / "listener.out", "w"), open(tmp_path / "listener.err", "w")
     listener = subprocess.Popen(
         [sys.executable, "-m", "pyvoip_fast", "listen", "--bind", f"127.0.0.1:{port}", "--keep-serving", "--file",
          str(wav), "--no-play", "--t1", "0.1", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        stdout=out_file, stderr=err_file, text=True,
+        stdin=subprocess.DEVNULL)  # files, not pipes: nobody reads a pipe while the test runs
+    out_file.close()
+    err_file.close()
     rng = random.Random(seed)
     fuzzer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     fuzzer.bind(("127.0.0.1", 0))
@@ -147,9 +151,14 @@ def _fuzz(tmp_path: Path, batches: int, per_batch: int, seed: int) -> None:
                                 fuzzer.recv(65536)
                             except OSError:
                                 break
-                await asyncio.sleep(0.3)
-                assert listener.poll() is None, f"the listener died in batch {batch}: {listener.stderr.read()}"
-                assert call.stats.packets_received > before + 5, f"audio stopped in batch {batch}"
+                # the audio keeps flowing: within 3 s of the batch at the latest (a burst of fuzzed INVITEs that
+                # parse is a burst of calls to set up, which may delay a few packets on a busy machine)
+                waited = 0.0
+                while call.stats.packets_received <= before + 10 and waited < 3.0:
+                    await asyncio.sleep(0.1)
+                    waited += 0.1
+                assert listener.poll() is None, f"the listener died in batch {batch}"
+                assert call.stats.packets_received > before + 10, f"audio stopped in batch {batch}"
                 assert not call.ended, f"the call ended in batch {batch}: {call.end_reason}"
                 # fuzzed INVITEs are calls in set-up for up to 64*T1: bounded by --max-setup (100) x 3 descriptors
                 assert _fds(listener.pid) <= idle_fds + 3 * 100 + 10
@@ -167,11 +176,14 @@ def _fuzz(tmp_path: Path, batches: int, per_batch: int, seed: int) -> None:
         fuzzer.close()
         listener.send_signal(signal.SIGINT)
         try:
-            _, err = listener.communicate(timeout=20)
+            listener.wait(timeout=20)
         except subprocess.TimeoutExpired:
             listener.kill()
-            _, err = listener.communicate()
-    assert "Traceback" not in err, err[-3000:]
+            listener.wait()
+    err = (tmp_path / "listener.err").read_text()
+    out = (tmp_path / "listener.out").read_text()
+    assert "Traceback" not in err + out, err[-3000:]
+    assert out.count("failed:") <= 1 + batches // 10  # failed (fuzzed) calls are summarised, not one line each
 
 
 def test_live_listener_survives_fuzzed_sip_sdp_rtp_and_rtcp(tmp_path: Path) -> None:

@@ -170,10 +170,14 @@ def test_invite_flood_against_a_live_listener_is_bounded_and_answered(tmp_path: 
     port = probe.getsockname()[1]
     probe.close()
     stats = tmp_path / "stats.json"
+    out_file, err_file = open(tmp_path / "listener.out", "w"), open(tmp_path / "listener.err", "w")
     listener = subprocess.Popen(
         [sys.executable, "-m", "pyvoip_fast", "listen", "--bind", f"127.0.0.1:{port}", "--keep-serving", "--file",
          str(wav), "--no-play", "--t1", "0.05", "--max-setup", "50", "--stats-json", str(stats), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        stdout=out_file, stderr=err_file, text=True,
+        stdin=subprocess.DEVNULL)  # files, not pipes: nobody reads a pipe while the test runs
+    out_file.close()
+    err_file.close()
     victim = _udp(VICTIM, 0)
     senders = [_udp() for _ in range(4)]
     try:
@@ -221,12 +225,13 @@ def test_invite_flood_against_a_live_listener_is_bounded_and_answered(tmp_path: 
     finally:
         listener.send_signal(signal.SIGINT)
         try:
-            out, err = listener.communicate(timeout=15)
+            listener.wait(timeout=15)
         except subprocess.TimeoutExpired:
             listener.kill()
-            out, err = listener.communicate()
+            listener.wait()
         for s in senders + [victim]:
             s.close()
+    err = (tmp_path / "listener.err").read_text()
     assert listener.returncode == 130, err
     counters = json.loads((tmp_path / "stats-listener.json").read_text())
     assert counters["rejected"]["busy"] >= 50 and counters["limits"]["max_setup"] == 50, counters
