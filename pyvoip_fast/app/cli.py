@@ -179,6 +179,11 @@ def _add_call_options(p: argparse.ArgumentParser) -> None:
                    help="preferred codec: pcmu (G.711 mu-law, default), pcma (A-law) or l16 (16 kHz linear PCM on "
                         "a dynamic payload type, offered only when asked for); G.711 is offered too")
     g.add_argument("--ptime", type=_ptime, default=20, metavar="MS", help="packet time in ms, 10-60 (default 20)")
+    g.add_argument("--srtp", choices=("off", "optional", "required"), default="off",
+                   help="encrypted media (SRTP, keys in SDP a=crypto): off (default), optional or required; keys "
+                        "only travel over TLS signalling unless --srtp-insecure-signalling")
+    g.add_argument("--srtp-insecure-signalling", action="store_true",
+                   help="allow SRTP keys in SDP over unencrypted signalling (anyone who sees the SIP sees the keys)")
     g.add_argument("--duration", type=_positive_float, metavar="S", help="hang up after S seconds")
     g.add_argument("--ring-timeout", type=_positive_float, metavar="S",
                    help="caller: CANCEL the call when not answered within S seconds")
@@ -394,7 +399,9 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
     return Phone(host, port, codecs=codecs, ptime=args.ptime, timers=TimerConfig(t1=args.t1),
                  media_options=media_options, account=account, transport=getattr(args, "transport", "udp"),
                  outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None),
-                 admission=_admission(args), credentials=credentials, require_auth=require_auth)
+                 admission=_admission(args), credentials=credentials, require_auth=require_auth,
+                 srtp=getattr(args, "srtp", "off"), srtp_insecure_signalling=getattr(args, "srtp_insecure_signalling",
+                                                                                     False))
 
 
 def _sound_device_problem() -> Optional[str]:
@@ -644,6 +651,8 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except ValueError as exc:  # a combination of options the call cannot honour (SRTP required in clear, ...)
         return _fail(EXIT_USAGE, str(exc))
     except RegistrationError as exc:
         return _fail(EXIT_AUTH, str(exc))

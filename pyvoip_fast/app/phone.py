@@ -37,6 +37,7 @@ from ..errors import CallError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
+from ..rtp.srtp import new_key
 from ..sip.admission import Admission
 from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
@@ -172,6 +173,7 @@ class Call:
         codecs: Sequence[Any],
         owned: Sequence[Any] = (),
         hangup_when_done: bool = False,
+        srtp: Tuple[str, Optional[bytes]] = ("off", None),
     ) -> None:
         self.sip = sip
         self.media = media
@@ -184,6 +186,8 @@ class Call:
         self._rate = _sample_rate(params)
         self._owned = list(owned)
         self._hangup_when_done = hangup_when_done
+        #: the SRTP policy of the call and our master key (kept for re-INVITE answers)
+        self._srtp = srtp
         self._end_reason: Optional[str] = None
         self._closed = False
         self._lock = asyncio.Lock()
@@ -303,7 +307,9 @@ class Call:
         rate (no codec in common at that rate is a ``NegotiationError``: the user agent answers 488).
         """
         same_rate = [c for c in self._codecs if c.sample_rate == self._rate]
-        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate)
+        policy, key = self._srtp
+        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate, srtp=policy,
+                             srtp_key=key)
         params = negotiate(answer, offer)
         try:
             self.media.update(params)
@@ -339,6 +345,9 @@ class Phone:
         credentials: digest credentials for calls without an account (a peer that challenges us).
         require_auth: a :class:`~pyvoip_fast.sip.digest_server.DigestServer`: incoming calls must prove a password
             (401 challenge, nonce expiry, replay protection); others never reach :meth:`incoming`.
+        srtp: ``off``, ``optional`` or ``required``: SRTP (RFC 3711) keyed by SDES (RFC 4568, ``a=crypto``).
+            Keys travel in the SDP, so they are offered and accepted only over TLS signalling unless
+            ``srtp_insecure_signalling``; ``required`` over clear signalling is then an error (ValueError).
     """
 
     def __init__(
@@ -358,6 +367,8 @@ class Phone:
         admission: Optional[Admission] = None,
         credentials: Optional[Credentials] = None,
         require_auth: Optional[DigestServer] = None,
+        srtp: str = "off",
+        srtp_insecure_signalling: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -373,6 +384,10 @@ class Phone:
         self.admission = admission
         self.credentials = credentials
         self.require_auth = require_auth
+        if srtp not in ("off", "optional", "required"):
+            raise ValueError(f"srtp must be off, optional or required, not {srtp!r}")
+        self.srtp = srtp
+        self.srtp_insecure_signalling = srtp_insecure_signalling
         self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
         self._calls: "set[Call]" = set()
@@ -472,8 +487,11 @@ class Phone:
         io = _MediaIO(source, sink, record, play, codecs[0].sample_rate)
         media: Optional[MediaSession] = None
         try:
+            policy = self._srtp_policy(self._tls_to(target))
+            key = new_key() if policy != "off" else None
             media = await MediaSession.create(self.host, **self.media_options)
-            offer = make_offer(self.host, media.local_rtp_port, codecs=codecs, ptime=self.ptime)
+            offer = make_offer(self.host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
+                               srtp_key=key)
             sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
             params = negotiate(offer, sip.remote_sdp)
             io.at_rate(_sample_rate(params))
@@ -484,7 +502,26 @@ class Phone:
             io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=codecs,
-                                owned=io.owned, hangup_when_done=hangup_when_done))
+                                owned=io.owned, hangup_when_done=hangup_when_done, srtp=(policy, key)))
+
+    def _tls_to(self, target: Union[str, Tuple[str, int]]) -> bool:
+        """Whether the INVITE to ``target`` travels over TLS (its URI, the outbound proxy's, or the default)."""
+        proxy = self.account.proxy if self.account is not None else self.outbound_proxy
+        transport = self.account.transport if self.account is not None else self.transport
+        first = (proxy or (target if isinstance(target, str) else "")).lower()
+        if first.startswith("sips:") or "transport=tls" in first:
+            return True
+        return transport.lower() == "tls" and "transport=" not in first
+
+    def _srtp_policy(self, secure: bool) -> str:
+        """The SRTP policy of one call: ours over TLS (or when allowed in clear); otherwise none, and a
+        required SRTP over clear signalling is refused before anything is sent."""
+        if self.srtp == "off" or secure or self.srtp_insecure_signalling:
+            return self.srtp
+        if self.srtp == "required":
+            raise ValueError("SRTP is required but its keys (SDES) would travel over unencrypted signalling: use "
+                             "TLS (--transport tls, sips:) or allow it (--srtp-insecure-signalling)")
+        return "off"
 
     async def incoming(self) -> IncomingCall:
         """Wait for the next incoming call (not answered yet)."""
@@ -515,9 +552,13 @@ class Phone:
         io = _MediaIO(source, sink, record, play, codecs[0].sample_rate)
         media: Optional[MediaSession] = None
         try:
+            secure = incoming.request.top_via.transport.upper() == "TLS"
+            policy = self.srtp if secure or self.srtp_insecure_signalling else "off"
+            key = new_key() if policy != "off" else None
             media = await MediaSession.create(self.host, **self.media_options)
             try:
-                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=codecs)
+                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=codecs, srtp=policy,
+                                     srtp_key=key)
                 params = negotiate(answer, incoming.offer)
             except NegotiationError as exc:
                 logger.warning("[SIP] Rejecting call: %s", exc)
@@ -539,4 +580,4 @@ class Phone:
             io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=codecs,
-                                owned=io.owned))
+                                owned=io.owned, srtp=(policy, key)))

@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from .. import codecs as _codecs
 from ..codecs import Codec
+from ..rtp.srtp import SrtpContext
 from ..net.sockets import Addr, MediaSockets, bind_pair, fmt_addr, resolve
 from ..rtp.rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
 from .callstats import CallStatistics
@@ -381,6 +382,7 @@ class MediaSession:
         self._receiver.receiving = direction in _RECEIVING
         self._receiver.set_remote(new_rtp, initial=initial)
         self._reporter.set_remote(new_rtcp, initial=initial)
+        _use_srtp(self._sockets, params)
         self._stats.codec, self._stats.clock_rate, self._stats.ptime_ms = codec.name, codec.clock_rate, ptime
         if self._receiver.jb is None:
             self._receiver.new_stream()
@@ -487,6 +489,16 @@ class MediaSession:
         end = self._stopped_at if self._stopped_at is not None else self._loop.time()
         duration = end - self._started_at if self._started_at is not None else None
         _fill_stats(self._stats, self._sender, self._receiver, self._reporter, duration)
+
+
+def _use_srtp(sockets: MediaSockets, params: Any) -> None:
+    """Protect the call's packets with the SRTP keys of ``params`` (RFC 4568), keeping the context (and its
+    rollover counters) while the keys stay the same; plain RTP when there are none."""
+    keys = getattr(params, "srtp", None)
+    if keys is None:
+        sockets.srtp = None
+    elif sockets.srtp is None or sockets.srtp.keys != tuple(keys):
+        sockets.srtp = SrtpContext(*keys)
 
 
 def _fill_stats(

@@ -26,6 +26,7 @@ import sys
 from typing import Any, Callable, List, Optional, Tuple
 
 from ..errors import TransportError
+from ..rtp.srtp import SrtpContext, SrtpError
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,9 @@ class MediaSockets:
         self._on_icmp = on_icmp
         self.closed = False
         self._send_error_logged = False
+        #: SRTP protection of this call (``rtp.srtp.SrtpContext``): what leaves is protected after it was
+        #: stamped, what arrives is authenticated and decrypted before anything parses it; None: plain RTP
+        self.srtp: Optional[SrtpContext] = None
         loop.add_reader(rtp_sock.fileno(), self._rtp_readable)
         loop.add_reader(rtcp_sock.fileno(), self._rtcp_readable)
 
@@ -213,6 +217,8 @@ class MediaSockets:
         """Send one RTP datagram; False when it did not leave (no address, full buffer, an ICMP error)."""
         if addr is None:
             return False
+        if self.srtp is not None:
+            data = self.srtp.protect(data)
         try:
             self.rtp.sendto(data, addr)
             return True
@@ -230,6 +236,8 @@ class MediaSockets:
 
     def send_rtcp(self, data: bytes, addr: Addr) -> bool:
         """Send one RTCP datagram; False when it did not leave."""
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
         try:
             self.rtcp.sendto(data, addr)
         except BlockingIOError:
@@ -282,6 +290,12 @@ class MediaSockets:
                 return
             if self.closed:
                 return
+            if self.srtp is not None:
+                try:
+                    data = self.srtp.unprotect(data) if sock is self.rtp else self.srtp.unprotect_rtcp(data)
+                except SrtpError as exc:
+                    logger.debug("[%s] dropped from %s: %s", what, fmt_addr(addr), exc)
+                    continue
             deliver(data, addr)
 
     def _drain(self, sock: socket.socket) -> int:

@@ -41,9 +41,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from .. import codecs as _codecs
 from ..codecs import Codec
 from ..errors import PyVoipError
+from . import sdes
 from .session_description import (
     DIRECTIONS,
     RTP_PROTOS,
+    SECURE_PROTOS,
     Attribute,
     Connection,
     MediaDescription,
@@ -226,6 +228,8 @@ def make_offer(
     dtmf: bool = True,
     direction: str = "sendrecv",
     session_id: Optional[int] = None,
+    srtp: str = "off",
+    srtp_key: Optional[bytes] = None,
 ) -> SessionDescription:
     """Build an SDP offer for one audio stream.
 
@@ -239,6 +243,8 @@ def make_offer(
         direction: ``sendrecv``, ``sendonly``, ``recvonly`` or ``inactive`` (``sendonly`` puts a peer on
             hold).
         session_id: ``o=`` session id (and version); random when None.
+        srtp: ``off``; ``optional`` (RTP/AVP with ``a=crypto`` lines: SRTP when the answer takes a key) or
+            ``required`` (RTP/SAVP, RFC 4568); ``srtp_key`` is our 30-byte master key and salt.
 
     Returns:
         the offer.
@@ -252,7 +258,8 @@ def make_offer(
     _check_ptime(ptime)
     _check_direction(direction)
     numbered, events = _payload_types(offered, dtmf)
-    media = MediaDescription(media="audio", port=rtp_port, proto="RTP/AVP")
+    _check_srtp(srtp, srtp_key)
+    media = MediaDescription(media="audio", port=rtp_port, proto="RTP/SAVP" if srtp == "required" else "RTP/AVP")
     for pt, codec in numbered:
         media.formats.append(str(pt))
         media.attributes.append(("rtpmap", f"{pt} {codec.key}"))
@@ -262,9 +269,18 @@ def make_offer(
         media.attributes.append(("fmtp", f"{pt} 0-15"))
     media.attributes.append(("ptime", str(ptime)))
     media.attributes.append((direction, None))
+    if srtp != "off" and srtp_key is not None:
+        media.attributes.extend(("crypto", line) for line in sdes.crypto_lines(srtp_key))
     offer = _new_session(address, session_id)
     offer.media.append(media)
     return offer
+
+
+def _check_srtp(srtp: str, key: Optional[bytes]) -> None:
+    if srtp not in sdes.SRTP_POLICIES:
+        raise ValueError(f"srtp must be one of {', '.join(sdes.SRTP_POLICIES)}, not {srtp!r}")
+    if srtp != "off" and (key is None or len(key) != 30):
+        raise ValueError("SRTP needs a 30-byte master key and salt (rtp.srtp.new_key())")
 
 
 def _split_direction(direction: str) -> Tuple[bool, bool]:
@@ -317,6 +333,8 @@ def make_answer(
     direction: Optional[str] = None,
     dtmf: bool = True,
     session_id: Optional[int] = None,
+    srtp: str = "off",
+    srtp_key: Optional[bytes] = None,
 ) -> SessionDescription:
     """Answer an offer (RFC 3264 §6).
 
@@ -334,25 +352,39 @@ def make_answer(
         direction: what we want (default ``sendrecv``); combined with the mirror of the offer's.
         dtmf: accept telephone-event when offered.
         session_id: ``o=`` id; random when None.
+        srtp: ``off`` refuses an RTP/SAVP stream; ``optional`` takes the offer's first usable ``a=crypto``
+            when there is one; ``required`` refuses a stream without one. ``srtp_key``: our master key.
 
     Returns:
         the answer.
 
     Raises:
-        NegotiationError: no active audio stream, or no codec in common (answer 488).
+        NegotiationError: no active audio stream, no codec in common, or no SRTP agreement (answer 488).
         ValueError: bad local parameters.
     """
     ours = _codecs.resolve(codecs)
     _check_port(rtp_port)
     _check_direction(direction)
+    _check_srtp(srtp, srtp_key)
     answer = _new_session(address, session_id)
     accepted = False
+    srtp_refused = ""
     for offered in offer.media:
         chosen: List[str] = []
         attrs: List[Attribute] = []
         if not accepted and offered.media == "audio" and offered.port != 0 and offered.proto in RTP_PROTOS:
-            chosen, attrs = _answer_formats(offered, ours, dtmf)
-            accepted = bool(chosen)
+            crypto = (sdes.answer_crypto(offered.get_attributes("crypto"), srtp_key)
+                      if srtp != "off" and srtp_key is not None else None)
+            if offered.proto in SECURE_PROTOS and crypto is None:
+                srtp_refused = ("SRTP offered (RTP/SAVP) and not enabled" if srtp == "off" else
+                                "SRTP offered without an a=crypto line we can use")
+            elif srtp == "required" and crypto is None:
+                srtp_refused = "SRTP required and the offer carries no usable a=crypto line"
+            else:
+                chosen, attrs = _answer_formats(offered, ours, dtmf)
+                accepted = bool(chosen)
+                if chosen and crypto is not None:
+                    attrs.append(("crypto", crypto))
         if chosen:
             answer_ptime = _check_ptime(ptime) if ptime is not None else (offered.ptime or 20)
             attrs.append(("ptime", str(answer_ptime)))
@@ -374,6 +406,8 @@ def make_answer(
                 )
             )
     if not accepted:
+        if srtp_refused:
+            raise NegotiationError(srtp_refused)
         if offer.first_audio() is None:
             raise NegotiationError("the offer has no active RTP audio stream")
         raise NegotiationError(
@@ -407,6 +441,7 @@ class MediaParams:
         direction: our direction (``sendrecv``, ``sendonly``, ``recvonly``, ``inactive``).
         codec: the negotiated ``Codec`` (the registry's, or one passed to ``negotiate``); None only when built
             by hand, and the media layer then looks it up by encoding and clock rate.
+        srtp: (suite, our master key, the peer's master key) when SRTP was agreed (RFC 4568), else None.
     """
 
     payload_type: int
@@ -418,6 +453,7 @@ class MediaParams:
     remote_rtcp: Tuple[str, int]
     direction: str
     codec: Optional[Codec] = None
+    srtp: Optional[Tuple[str, bytes, bytes]] = None
 
 
 def negotiate(
@@ -461,6 +497,9 @@ def negotiate(
     dtmf_pt: Optional[int] = None
     if any(rate == codec.clock_rate for _, rate in local_events):
         dtmf_pt = next((event for event, rate in remote_events if rate == codec.clock_rate), None)
+    srtp = sdes.srtp_of(local_media.get_attributes("crypto"), remote_media.get_attributes("crypto"))
+    if srtp is None and (local_media.proto in SECURE_PROTOS or remote_media.proto in SECURE_PROTOS):
+        raise NegotiationError("RTP/SAVP without an agreed a=crypto key: no SRTP, so no call")
     conn = remote.media_connection(remote_media)
     if conn is None:
         raise NegotiationError("the remote audio stream has no connection address")
@@ -480,4 +519,5 @@ def negotiate(
         remote_rtcp=remote_rtcp,
         direction=local.media_direction(local_media),
         codec=codec,
+        srtp=srtp,
     )

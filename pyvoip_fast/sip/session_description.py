@@ -74,7 +74,9 @@ STATIC_PAYLOAD_TYPES: Dict[int, Tuple[str, int, int]] = {
 #: the four RFC 3264 direction attributes
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 #: transport protocols of RTP media sections we can take part in
-RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
+RTP_PROTOS = ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF")
+#: the profiles that require SRTP (RFC 3711 §12)
+SECURE_PROTOS = ("RTP/SAVP", "RTP/SAVPF")
 
 
 @dataclass

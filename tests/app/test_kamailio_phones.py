@@ -230,3 +230,23 @@ def test_tls_certificate_is_verified_by_default(kam: Kamailio) -> None:
     result = _cli("listen", "--bind", "127.0.0.1:0", "--account", f"sip:alice@{kam.domain}", "--password-env",
                   "ALICE_PW", "--proxy", _proxy(kam, "tls"), "--no-play", env=env)
     assert result.returncode == 8 and "certificate not trusted" in result.stderr, result
+
+
+def test_srtp_over_tls_signalling_through_kamailio(kam: Kamailio) -> None:
+    """SDES keys travel only over TLS: two phones registered over TLS with ``srtp="required"`` (no insecure
+    allowance) agree on a key through Kamailio and the callee hears the caller's tone."""
+    async def main() -> Tuple[Any, np.ndarray]:
+        async with Phone("127.0.0.1", 0, timers=FAST, account=_account(kam, "alice", "tls"), srtp="required") as a, \
+                Phone("127.0.0.1", 0, timers=FAST, account=_account(kam, "bob", "tls"), srtp="required") as b:
+            heard = ListSink()
+            answering = asyncio.create_task(b.answer(sink=heard))
+            call = await a.call(f"sip:bob@{kam.domain}", source=ArraySource(_tone(1.0, 1100.0)))
+            bob_call = await answering
+            assert call.params.srtp is not None and call.params.srtp[0] == "AES_CM_128_HMAC_SHA1_80"
+            await call.wait_done()
+            await bob_call.wait_done()
+            return bob_call.stats, heard.pcm
+
+    stats, heard = run(main())
+    assert stats.packets_received >= 45
+    assert abs(_peak_hz(heard[800:6400]) - 1100.0) < 20

@@ -311,3 +311,48 @@ def _free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return int(port)
+
+
+def test_srtp_call_carries_encrypted_audio_and_refuses_keys_in_clear() -> None:
+    """Two phones with ``srtp="required"``: over clear UDP signalling the call is refused before anything is
+    sent unless explicitly allowed; allowed, the audio arrives intact while every packet on the wire is SRTP
+    (a plain RTP packet injected from the peer's address is dropped by authentication)."""
+    tone = np.round(np.sin(2 * np.pi * 1000 * np.arange(8000) / 8000) * 12000).astype(np.int16)
+
+    async def main() -> Tuple[Any, np.ndarray, int]:
+        async with Phone("127.0.0.1", 0, timers=FAST, srtp="required") as strict:
+            with pytest.raises(ValueError, match="unencrypted signalling"):
+                await strict.call(("127.0.0.1", 9), source=ArraySource(tone))
+        async with Phone("127.0.0.1", 0, timers=FAST, srtp="required", srtp_insecure_signalling=True) as alice, \
+                Phone("127.0.0.1", 0, timers=FAST, srtp="optional", srtp_insecure_signalling=True) as bob:
+            heard = ListSink()
+            answering = asyncio.create_task(bob.answer(sink=heard))
+            call = await alice.call(bob.local_address, source=ArraySource(tone))
+            bob_call = await answering
+            assert call.params.srtp is not None and bob_call.params.srtp is not None
+            assert call.params.srtp[1] == bob_call.params.srtp[2]  # alice's sending key is bob's receiving key
+            # plain RTP from alice's own RTP address is not authenticated: dropped before any parser sees it
+            bob_sockets = bob_call.media._sockets
+            plain = rtp.build_packet(0, 60000, 1, 0x42, b"\x00" * 160)
+            alice_rtp = call.media._sockets.rtp
+            alice_rtp.sendto(plain, ("127.0.0.1", bob_call.media.local_rtp_port))
+            await call.wait_done()
+            await bob_call.wait_done()
+            assert bob_sockets.srtp is not None
+            return bob_call.stats, heard.pcm, bob_sockets.srtp.rejected
+
+    stats, heard, rejected = run(main())
+    assert stats.packets_received == 50 and rejected >= 1
+    start = int(np.argmax(np.abs(heard) > 3000)) + 400
+    segment = heard[start:start + 4000].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
+    assert abs(np.fft.rfftfreq(len(segment), 1 / 8000)[int(np.argmax(spectrum))] - 1000) < 10
+
+
+def test_cli_refuses_srtp_keys_over_clear_signalling() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "pyvoip_fast", "call", "127.0.0.1:9", "--srtp", "required",
+                             "--no-play"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "unencrypted signalling" in result.stderr and "Traceback" not in result.stderr
