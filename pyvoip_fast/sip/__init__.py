@@ -1,11 +1,13 @@
 """SIP: sans-IO signalling (RFC 3261) and session descriptions (SDP, RFC 4566/3264).
 
-Owns messages, URIs, transactions, dialogs and the endpoint, and SDP parsing, offers and answers (``sdp``).
+Owns messages, URIs, transactions, dialogs and the endpoint (with registration, digest authentication both ways,
+routing, admission control and stream framing), and SDP parsing, offers and answers (``sdp``, ``sdes``).
 Nothing in this package performs I/O or reads a clock: ``SipEndpoint`` takes datagrams and the current time and
 gives back datagrams, events and its next deadline. ``pyvoip_fast.app.useragent`` runs it on asyncio.
 
-May import: ``pyvoip_fast.codecs`` (the codec registry, for offers and answers) and the bottom layer
-(``errors``). Never asyncio, socket, time or threading (``tests/test_sourcecode.py``).
+May import: ``pyvoip_fast.rtp`` (SRTP key formats, for ``a=crypto``), ``pyvoip_fast.codecs`` (the codec registry,
+for offers and answers) and the bottom layer (``errors``). Never asyncio, socket, time or threading
+(``tests/test_sourcecode.py``).
 """
 
 from __future__ import annotations
