@@ -65,12 +65,12 @@ async def _ok_of(sig: socket.socket, timeout: float = 3.0) -> SipResponse:
 
 
 def test_forged_invite_naming_a_third_party_gets_no_media() -> None:
-    victim_rtp, victim_rtcp = _udp(VICTIM, 0), None
+    from pyvoip_fast.net.sockets import bind_pair
+
+    victim_rtp, victim_rtcp = bind_pair(VICTIM, 0)  # the third party's RTP/RTCP pair (even port, port + 1)
+    victim_rtp.setblocking(False)
+    victim_rtcp.setblocking(False)
     port = victim_rtp.getsockname()[1]
-    try:
-        victim_rtcp = _udp(VICTIM, port + 1)
-    except OSError:
-        pytest.skip("the port after the victim's RTP port is taken")
     sig = _udp()
 
     async def main() -> None:
