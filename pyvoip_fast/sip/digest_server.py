@@ -26,7 +26,7 @@ from collections import OrderedDict
 from typing import Dict, Mapping, Optional, Tuple
 
 from ..errors import SipParseError
-from .digest import SUPPORTED_ALGORITHMS, compute_response
+from .digest import SUPPORTED_ALGORITHMS, _tokens, compute_response
 from .message import SipRequest
 
 __all__ = ["DigestServer", "AuthVerdict"]
@@ -42,51 +42,26 @@ class AuthVerdict(enum.Enum):
 
 
 def _params(value: str) -> Dict[str, str]:
-    """``Digest a="b", c=d`` -> {a: b, c: d} (quoted strings may hold commas and escaped quotes).
+    """``Digest a="b", c=d`` -> {a: b, c: d}, with the challenge parser's tokenizer (``digest._tokens``).
 
     Raises:
         SipParseError: not a digest credentials value.
     """
     text = value.strip()
-    if not text[:6].lower() == "digest" or len(text) > 4096:
+    if text[:6].lower() != "digest" or len(text) > 4096:
         raise SipParseError("not digest credentials")
-    text = text[6:]
+    tokens = _tokens(text[6:])
     out: Dict[str, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t,":
+    i = 0
+    while i < len(tokens):
+        if tokens[i][0] == ",":
             i += 1
-        if i >= n:
-            break
-        eq = text.find("=", i)
-        if eq < 0:
+            continue
+        if (tokens[i][0] != "word" or i + 2 >= len(tokens)
+                or tokens[i + 1][0] != "=" or tokens[i + 2][0] not in ("word", "quoted")):
             raise SipParseError("a credentials parameter without a value")
-        name = text[i:eq].strip().lower()
-        i = eq + 1
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] == '"':
-            i += 1
-            chars = []
-            while True:
-                if i >= n:
-                    raise SipParseError("unterminated quoted string in credentials")
-                if text[i] == "\\" and i + 1 < n:
-                    chars.append(text[i + 1])
-                    i += 2
-                elif text[i] == '"':
-                    i += 1
-                    break
-                else:
-                    chars.append(text[i])
-                    i += 1
-            out[name] = "".join(chars)
-        else:
-            j = i
-            while j < n and text[j] not in ",":
-                j += 1
-            out[name] = text[i:j].strip()
-            i = j
+        out[tokens[i][1].lower()] = tokens[i + 2][1]
+        i += 3
     return out
 
 
