@@ -22,7 +22,7 @@ import errno
 import logging
 import socket
 import ssl
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..errors import TransportError
 from ..sip.calls import fmt_addr, is_ip_literal
@@ -63,6 +63,28 @@ class _Udp(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("[SIP] socket error: %s", exc)
+
+
+class _TrackedStream(asyncio.StreamReaderProtocol):
+    """A stream protocol that registers its transport with the owner from the moment the socket exists, so that
+    ``close()`` can abort it even when its handler task never ran (accepted just before closing, or an opening
+    connection whose ``wait_for`` was cancelled just as it completed)."""
+
+    def __init__(self, owner: "SipTransport", reader: asyncio.StreamReader,
+                 handler: Optional[Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]] = None) -> None:
+        super().__init__(reader, handler, loop=owner._loop)
+        self._owner = owner
+        self._tracked: Optional[asyncio.BaseTransport] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._tracked = transport
+        self._owner._streams.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self._tracked is not None:
+            self._owner._streams.discard(self._tracked)
+        super().connection_lost(exc)
 
 
 class _Connection:
@@ -117,6 +139,7 @@ class SipTransport:
         self._udp: Optional[asyncio.DatagramTransport] = None
         self._server: Optional[asyncio.base_events.Server] = None
         self._conns: Dict[Tuple[str, Addr], _Connection] = {}
+        self._streams: Set[asyncio.BaseTransport] = set()  # every stream socket still open, for close()
         #: host names to verify TLS certificates against, by resolved address (the proxy, the registrar)
         self.tls_names: Dict[Addr, str] = {}
         self.local_address: Addr = ("", 0)
@@ -136,8 +159,9 @@ class SipTransport:
             udp = await self._bind_udp(host, port, family)
             sockname = udp.get_extra_info("sockname")
             try:
-                self._server = await asyncio.start_server(self._accepted, sockname[0], sockname[1], family=family,
-                                                          reuse_address=True)
+                self._server = await self._loop.create_server(
+                    lambda: _TrackedStream(self, asyncio.StreamReader(loop=self._loop), self._accepted),
+                    sockname[0], sockname[1], family=family, reuse_address=True)
             except OSError as exc:
                 if port == 0 and exc.errno == errno.EADDRINUSE and attempt < 7:
                     udp.close()
@@ -242,10 +266,14 @@ class SipTransport:
         try:
             if len(self._conns) > self.max_connections:
                 raise OSError(errno.EMFILE, f"more than {self.max_connections} SIP connections")
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(conn.addr[0], conn.addr[1], ssl=ssl_context, server_hostname=server_hostname),
+            reader = asyncio.StreamReader(loop=self._loop)
+            protocol = _TrackedStream(self, reader)
+            stream, _ = await asyncio.wait_for(
+                self._loop.create_connection(lambda: protocol, conn.addr[0], conn.addr[1], ssl=ssl_context,
+                                             server_hostname=server_hostname),
                 timeout=10.0,
             )
+            writer = asyncio.StreamWriter(stream, protocol, reader, self._loop)
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
             if isinstance(exc, asyncio.TimeoutError):
                 why = "timed out"
@@ -341,6 +369,12 @@ class SipTransport:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._conns.clear()
+        for stream in list(self._streams):  # sockets whose handler never ran: accepted or opened at the last moment
+            if isinstance(stream, asyncio.WriteTransport):
+                stream.abort()
+            else:  # pragma: no cover - every stream transport asyncio makes is a WriteTransport
+                stream.close()
+        self._streams.clear()
 
 
 def _bind_error(where: str, exc: OSError) -> str:
