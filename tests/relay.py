@@ -196,8 +196,9 @@ class UdpRelay:
         else:
             h = self._loop.call_later(delay, self._send_now, side, data, dest)
             self._handles.append(h)
-            if len(self._handles) > 4096:
-                self._handles = [x for x in self._handles if not x.cancelled()]
+            if len(self._handles) > 1024:  # forget the handles that have run (each holds its datagram)
+                now = self._loop.time()
+                self._handles = [x for x in self._handles if not x.cancelled() and x.when() > now]
 
     def _send_now(self, side: str, data: bytes, dest: Addr) -> None:
         if not self.closed:
