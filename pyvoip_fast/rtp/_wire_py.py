@@ -54,9 +54,9 @@ def _view(data: Any, what: str) -> memoryview:
         mv = memoryview(data)
     except TypeError:
         raise TypeError(f"{what} needs a bytes-like object, not {type(data).__name__}") from None
+    if not mv.c_contiguous:  # a strided view: refused (the compiled module asks for a simple buffer)
+        raise TypeError(f"{what} needs a C-contiguous buffer")
     if mv.format != "B" or mv.ndim != 1:
-        if not mv.c_contiguous:
-            raise TypeError(f"{what} needs a C-contiguous buffer")
         mv = mv.cast("B")
     return mv
 
@@ -68,9 +68,9 @@ def _writable_view(buffer: Any, what: str) -> memoryview:
         raise TypeError(f"{what} needs a writable bytes-like object, not {type(buffer).__name__}") from None
     if mv.readonly:
         raise TypeError(f"{what} needs a writable bytes-like object, not {type(buffer).__name__}")
+    if not mv.c_contiguous:  # a strided view: refused (the compiled module asks for a simple buffer)
+        raise TypeError(f"{what} needs a C-contiguous buffer")
     if mv.format != "B" or mv.ndim != 1:
-        if not mv.c_contiguous:
-            raise TypeError(f"{what} needs a C-contiguous buffer")
         mv = mv.cast("B")
     return mv
 

@@ -475,3 +475,23 @@ def test_write_header_and_packet_all_call_forms_agree(
 
     for fn in ("write_header", "write_packet"):
         assert run(rtp, fn) == run(twin, fn)
+
+
+# -- found by the coverage-guided run of the compiled modules (tests/fuzz/atheris_compiled.py) -----------------
+
+def test_strided_buffers_are_refused_the_same_way_by_both(m: ModuleType) -> None:
+    """A non-contiguous view (``memoryview(...)[::2]``) is refused with the twin's TypeError everywhere: the
+    compiled module used to raise BufferError, and the twin wrote into it through ``pack_into``."""
+    backing = bytearray(80)
+    strided = memoryview(backing)[::2]
+    calls = [
+        lambda: m.write_header(strided, 0, 0, 0, 0, 0),
+        lambda: m.write_packet(strided, 0, 0, 0, 0, 0, b"ab"),
+        lambda: m.RtpPacket(payload=b"").pack_into(strided, 0),
+        lambda: m.RtpPacket.parse(memoryview(PCMU * 2)[::2]),
+        lambda: m.parse_rtcp(memoryview(bytes(64))[::2]),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="C-contiguous"):
+            call()
+    assert backing == bytearray(80)
