@@ -16,6 +16,7 @@
 
 import logging
 
+from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from pyvoip_fast import _compat
@@ -171,7 +172,9 @@ cdef class ReceiverStats:
                 d -= <double>dts
             if d < 0.0:
                 d = -d
-            self._jitter += (d - self._jitter) * 0.0625
+            d = self._jitter + (d - self._jitter) * 0.0625
+            if isfinite(d):  # arrival times far apart enough to overflow a double leave the estimate as it was
+                self._jitter = d
         self._have_transit = True
         self._last_arrival = arrival
         self._last_ts = ts
@@ -184,13 +187,13 @@ cdef class ReceiverStats:
             sequence_number: the packet's sequence number (0..65535).
             rtp_timestamp: the packet's RTP timestamp (0..2**32-1).
             arrival_seconds: arrival time on a monotonic clock (e.g. ``loop.time()``), in seconds.
-            payload_octets: payload size in bytes (for ``octets_received``).
+            payload_octets: payload size in bytes (0..65535, for ``octets_received``).
 
         Returns:
             ACCEPTED, DUPLICATE, PROBATION, BAD or RESTARTED (module constants).
 
         Raises:
-            ValueError: a sequence number, timestamp or size out of range.
+            ValueError: a sequence number, timestamp or size out of range, or an arrival time that is not finite.
             TypeError: a non-integer sequence number, timestamp or size, or a non-number arrival time.
         """
         cdef long long seq = _index(sequence_number)
@@ -201,8 +204,10 @@ cdef class ReceiverStats:
             raise ValueError(f"sequence_number must be in 0..65535, got {PyNumber_Index(sequence_number)}")
         if ts < 0 or ts > 0xFFFFFFFF:
             raise ValueError(f"rtp_timestamp must be in 0..4294967295, got {PyNumber_Index(rtp_timestamp)}")
-        if octets < 0:
-            raise ValueError(f"payload_octets must be >= 0, got {PyNumber_Index(payload_octets)}")
+        if octets < 0 or octets > 0xFFFF:
+            raise ValueError(f"payload_octets must be in 0..65535, got {PyNumber_Index(payload_octets)}")
+        if not isfinite(arrival_seconds):
+            raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival_seconds}")
 
         if not self._started:
             self._started = True
@@ -297,7 +302,12 @@ cdef class ReceiverStats:
             fraction = (lost_interval << 8) // expected_interval
             if fraction > 255:
                 fraction = 255
-        jitter = 0xFFFFFFFF if j >= 4294967295.0 else <uint64_t>j
+        if not j < 4294967295.0:  # NaN never gets here (see _count), and must not reach the cast either
+            jitter = 0xFFFFFFFF
+        elif j > 0.0:
+            jitter = <uint64_t>j
+        else:
+            jitter = 0
         return ReportBlock(
             ssrc_of_source, fraction, lost, (self._cycles + self._max_seq) & 0xFFFFFFFF, jitter, lsr, dlsr
         )

@@ -29,6 +29,7 @@ Implements
 from __future__ import annotations
 
 import logging
+import math
 from operator import index as _index
 from typing import TYPE_CHECKING, List
 
@@ -165,13 +166,13 @@ class ReceiverStats:
             sequence_number: the packet's sequence number (0..65535).
             rtp_timestamp: the packet's RTP timestamp (0..2**32-1).
             arrival_seconds: arrival time on a monotonic clock (e.g. ``loop.time()``), in seconds.
-            payload_octets: payload size in bytes (for ``octets_received``).
+            payload_octets: payload size in bytes (0..65535, for ``octets_received``).
 
         Returns:
             ACCEPTED, DUPLICATE, PROBATION, BAD or RESTARTED (module constants).
 
         Raises:
-            ValueError: a sequence number, timestamp or size out of range.
+            ValueError: a sequence number, timestamp or size out of range, or an arrival time that is not finite.
             TypeError: a non-integer sequence number, timestamp or size, or a non-number arrival time.
         """
         arrival = _real(arrival_seconds)
@@ -182,8 +183,10 @@ class ReceiverStats:
             raise ValueError(f"sequence_number must be in 0..65535, got {seq}")
         if ts < 0 or ts > 0xFFFFFFFF:
             raise ValueError(f"rtp_timestamp must be in 0..4294967295, got {ts}")
-        if octets < 0:
-            raise ValueError(f"payload_octets must be >= 0, got {octets}")
+        if octets < 0 or octets > 0xFFFF:
+            raise ValueError(f"payload_octets must be in 0..65535, got {octets}")
+        if not math.isfinite(arrival):
+            raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival}")
 
         if not self._started:
             self._started = True
@@ -246,7 +249,9 @@ class ReceiverStats:
             d -= dts - 0x100000000 if dts & 0x80000000 else dts
             if d < 0.0:
                 d = -d
-            self._jitter += (d - self._jitter) * 0.0625
+            d = self._jitter + (d - self._jitter) * 0.0625
+            if math.isfinite(d):  # arrival times far apart enough to overflow a double leave the estimate as it was
+                self._jitter = d
         self._have_transit = True
         self._last_arrival = arrival
         self._last_ts = ts

@@ -7,6 +7,7 @@ A.1 ``update_seq`` code for the streams without duplicates.
 
 from __future__ import annotations
 
+import math
 import random
 from types import ModuleType
 from typing import Dict, List, Tuple
@@ -288,7 +289,7 @@ def test_cumulative_lost_clamps_in_the_report(m: ModuleType) -> None:
         ((65536, 0, 0.0, 0), ValueError, "sequence_number must be in 0..65535, got 65536"),
         ((-1, 0, 0.0, 0), ValueError, "sequence_number must be in 0..65535, got -1"),
         ((0, 2**32, 0.0, 0), ValueError, "rtp_timestamp must be in 0..4294967295, got 4294967296"),
-        ((0, 0, 0.0, -1), ValueError, "payload_octets must be >= 0, got -1"),
+        ((0, 0, 0.0, -1), ValueError, "payload_octets must be in 0..65535, got -1"),
         ((0, 0, "1.0", 0), TypeError, "must be real number, not str"),
         ((1.5, 0, 0.0, 0), TypeError, "'float' object cannot be interpreted as an integer"),
     ],
@@ -349,3 +350,42 @@ def test_both_implementations_agree_packet_by_packet() -> None:
               "octets_received", "valid", "base_seq", "cycles"]
     assert [getattr(objs[0], f) for f in fields] == [getattr(objs[1], f) for f in fields]
     assert objs[0].jitter == pytest.approx(objs[1].jitter, rel=1e-12)
+
+
+# -- found by the coverage-guided run of the compiled modules (tests/fuzz/atheris_compiled.py) -----------------
+
+@pytest.mark.parametrize("arrival", [math.nan, math.inf, -math.inf])
+def test_an_arrival_time_that_is_not_finite_is_refused(m: ModuleType, arrival: float) -> None:
+    s = m.ReceiverStats(8000)
+    for seq in range(4):
+        s.update(seq, seq * 160, seq * 0.02, 160)
+    before = (s.received, s.jitter, s.extended_max_seq)
+    with pytest.raises(ValueError, match="finite"):
+        s.update(4, 640, arrival, 160)
+    assert (s.received, s.jitter, s.extended_max_seq) == before
+
+
+def test_arrival_times_too_far_apart_for_a_double_leave_the_jitter_finite(m: ModuleType) -> None:
+    """Finite arrivals whose difference times the clock rate overflows a double: the jitter estimate stays as it
+    was (it used to become infinite, then NaN, and the compiled module cast it to an integer: undefined)."""
+    s = m.ReceiverStats(8000)
+    for seq, arrival in enumerate([0.0, 0.02, -1e308, 1e308, 1e308, -1e308]):
+        s.update(seq, seq * 160, arrival, 160)
+        assert math.isfinite(s.jitter)
+    block = s.report_block(1)
+    assert 0 <= block.jitter <= 0xFFFFFFFF
+
+
+def test_payload_octets_beyond_one_datagram_are_refused(m: ModuleType) -> None:
+    """The octet count is a 64-bit integer in the compiled module: an unbounded size overflowed it (and differed
+    from the twin's unbounded int). One RTP payload never exceeds a datagram."""
+    s = m.ReceiverStats(8000)
+    for seq in range(4):
+        s.update(seq, seq * 160, seq * 0.02, 0xFFFF)
+    counted = s.octets_received
+    assert counted > 0 and counted % 0xFFFF == 0
+    with pytest.raises(ValueError, match="0..65535"):
+        s.update(4, 640, 0.08, 0x10000)
+    with pytest.raises(ValueError, match="0..65535"):
+        s.update(4, 640, 0.08, (1 << 63) - 1)
+    assert s.octets_received == counted
