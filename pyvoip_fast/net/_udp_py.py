@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import math
+import operator
 import os
 import socket
 import sys
@@ -20,6 +21,23 @@ __all__ = ["monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "ti
 def monotonic() -> float:
     """CLOCK_MONOTONIC in seconds (the clock of ``time.monotonic()`` and asyncio's ``loop.time()``)."""
     return time.monotonic()
+
+
+_SSIZE = (-(1 << 63), (1 << 63) - 1)
+_U32 = (0, 0xFFFFFFFF)
+_INT = (-(1 << 31), (1 << 31) - 1)
+
+
+def _c_int(value: Any, bounds: Tuple[int, int], what: str) -> int:
+    """The compiled module's conversion of an argument to a C integer: TypeError for a non-integer, OverflowError
+    for a value outside the C type (before any other check, as Cython converts arguments on entry)."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+    if not bounds[0] <= v <= bounds[1]:
+        raise OverflowError(f"{what} {v} does not fit its C type")
+    return v
 
 
 def _check_batch(packets: Any, streams: Any, length: int, sent_at: Any, out_pos: int, nstreams: int) -> None:
@@ -46,6 +64,9 @@ def send_rtp_batch(
     out_pos: int,
 ) -> Tuple[int, int]:
     """Stamp and send one RTP packet for each stream index in ``streams`` (see the compiled module)."""
+    length = _c_int(length, _SSIZE, "length")
+    ts_step = _c_int(ts_step, _U32, "ts_step")
+    out_pos = _c_int(out_pos, _SSIZE, "out_pos")
     nstreams = len(fds)
     if len(packets) != nstreams or len(seqs) != nstreams or len(timestamps) != nstreams:
         raise ValueError("fds, packets, seqs and timestamps must have one entry per stream")
@@ -94,6 +115,10 @@ def send_rtp_batch_to(
     out_pos: int,
 ) -> Tuple[int, int]:
     """Stamp, refill and send one RTP packet per stream in ``streams`` from one socket (see the compiled module)."""
+    fd = _c_int(fd, _INT, "fd")
+    length = _c_int(length, _SSIZE, "length")
+    ts_step = _c_int(ts_step, _U32, "ts_step")
+    out_pos = _c_int(out_pos, _SSIZE, "out_pos")
     nstreams = len(packets)
     if len(seqs) != nstreams or len(timestamps) != nstreams or len(addrs) != nstreams or len(cursors) != nstreams:
         raise ValueError("packets, seqs, timestamps, addrs and cursors must have one entry per stream")

@@ -230,3 +230,21 @@ def test_timerfd_expires_at_an_absolute_deadline(impl: str) -> None:
                 udp.timer_arm(fd, bad)
     finally:
         os.close(fd)
+
+
+def test_batch_arguments_outside_their_c_types_raise_overflow_error_in_both(impl: str) -> None:
+    """Found by the coverage-guided run of the compiled modules: a length, out_pos, ts_step or fd beyond its C
+    type is an OverflowError from the compiled module's argument conversion; the twin now says the same."""
+    udp = _compat.module_for("_udp", impl)
+    packets = np.zeros((1, 20), dtype=np.uint8)
+    seqs, tss = np.zeros(1, dtype=np.uint16), np.zeros(1, dtype=np.uint32)
+    idx = np.array([0], dtype=np.uint32)
+    fds = np.array([-1], dtype=np.int32)
+    for length, ts_step, out_pos in [(1 << 64, 160, 0), (20, -1, 0), (20, 1 << 32, 0), (20, 160, -(1 << 64))]:
+        with pytest.raises(OverflowError):
+            udp.send_rtp_batch(fds, packets, idx, length, seqs, tss, ts_step, np.zeros(1), out_pos)
+    addrs = np.zeros((1, 28), dtype=np.uint8)
+    cursors = np.zeros((1, 3), dtype=np.int64)
+    with pytest.raises(OverflowError):
+        udp.send_rtp_batch_to(1 << 40, packets, idx, 20, seqs, tss, 160, addrs, np.zeros(0, dtype=np.uint8),
+                              cursors, np.zeros(1), 0)
