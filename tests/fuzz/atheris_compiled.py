@@ -1,0 +1,388 @@
+"""Coverage-guided fuzzing of the compiled modules, built with clang's ASan and libFuzzer coverage.
+
+Atheris instruments Python bytecode only, so ``atheris_parsers.py`` is blind inside the Cython extensions. This
+harness is for a build of them made by ``build_instrumented.py`` (``-fsanitize=fuzzer-no-link,address``): the
+edges libFuzzer counts are the C code's own, and AddressSanitizer (preloaded with atheris' ``asan_with_fuzzer.so``)
+stops the run at the first out-of-bounds read or write. Run it through ``tests/test_coverage_fuzz.py``
+(``-m slow``), or by hand::
+
+    python tests/fuzz/build_instrumented.py /tmp/fz
+    ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(python -c "import atheris; print(atheris.path())")/asan_with_fuzzer.so \\
+        PYTHONPATH=/tmp/fz/pkg python tests/fuzz/atheris_compiled.py -atheris_runs=200000
+
+Each input is decoded into structured arguments (``FuzzedDataProvider``) for one entry point: the RTP and RTCP
+parsers and builders, ``pack_into``/``write_packet`` into buffers of any size and offset, the G.711 array and
+sample functions with ``out`` buffers of any size, the receiver statistics fed any numbers (NaN and infinities
+included), and the two batch senders with tables of any shape, stream indexes, lengths, audio cursors and address
+families, sending real datagrams to sockets of this process on loopback. Every call is made on the compiled module
+and on its pure-Python twin: both must return the same thing (and leave their output tables the same) or raise the
+same exception type. Anything else, and any sanitizer report, is a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import sys
+from typing import Any, Callable, List, Tuple
+
+import atheris
+import numpy as np
+
+from pyvoip_fast import _compat
+
+if _compat.NO_EXTENSIONS or _compat.implementation() != "cython":
+    sys.exit("atheris_compiled.py needs the compiled modules (unset PYVOIP_FAST_NO_EXTENSIONS, build them)")
+
+COMPILED = {name: _compat.module_for(name, "cython") for name in _compat.EXTENSION_MODULES}
+TWIN = {name: _compat.module_for(name, "python") for name in _compat.EXTENSION_MODULES}
+REFUSALS = (ValueError, TypeError, OverflowError, BufferError, IndexError, KeyError)
+
+# datagrams from the batch senders go to these sockets of our own (never to a port the input chooses)
+_RX4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_RX4.bind(("127.0.0.1", 0))
+_RX4.setblocking(False)
+_TX4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_TX4.connect(_RX4.getsockname())
+_TX4.setblocking(False)
+_FAN = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_FAN.bind(("127.0.0.1", 0))
+_FAN.setblocking(False)
+_FAN6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+try:
+    _FAN6.bind(("::1", 0))
+    _RX6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    _RX6.bind(("::1", 0))
+    _RX6.setblocking(False)
+except OSError:  # no IPv6 loopback: the v6 rows then name an unused port on ::1 (refused by the kernel)
+    _RX6 = None
+_FAN6.setblocking(False)
+
+
+def _sockaddr4() -> bytes:
+    port = _RX4.getsockname()[1]
+    return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton("127.0.0.1")
+
+
+def _sockaddr6() -> bytes:
+    port = _RX6.getsockname()[1] if _RX6 is not None else 9
+    return (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0)
+            + socket.inet_pton(socket.AF_INET6, "::1") + struct.pack("=I", 0))
+
+
+def _drain() -> None:
+    for sock in (_RX4, _RX6):
+        while sock is not None:
+            try:
+                sock.recv(2048)
+            except OSError:
+                break
+
+
+class Mismatch(AssertionError):
+    """The compiled module and its twin disagreed."""
+
+
+def _outcome(fn: Callable[[], Any]) -> Tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except REFUSALS as exc:
+        return "raised", type(exc).__name__
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return bool(a == b)
+
+
+def _both(name: str, call: Callable[[Any], Any]) -> Tuple[str, Any]:
+    """Run ``call`` with the compiled module ``name`` and with its twin; they must agree."""
+    got = _outcome(lambda: call(COMPILED[name]))
+    want = _outcome(lambda: call(TWIN[name]))
+    if got[0] != want[0] or not _same(got[1], want[1]):
+        raise Mismatch(f"{name}: compiled {got!r} != twin {want!r}")
+    return got
+
+
+# -- decoding structured arguments --------------------------------------------------------------------------------
+
+def _int(fdp: Any) -> int:
+    """An integer from the edges that matter: small, at a field's limit, just past it, or anything in 64 bits."""
+    kind = fdp.ConsumeIntInRange(0, 3)
+    if kind == 0:
+        return int(fdp.ConsumeIntInRange(-2, 300))
+    if kind == 1:
+        edge = (0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF, 1 << 31, 1 << 32, 1 << 63, 1 << 64, 1 << 16)[
+            fdp.ConsumeIntInRange(0, 8)]
+        return edge + fdp.ConsumeIntInRange(-1, 1)
+    if kind == 2:
+        return -int(fdp.ConsumeIntInRange(0, 1 << 40))
+    return int(fdp.ConsumeInt(8))
+
+
+def _float(fdp: Any) -> float:
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
+        return float(fdp.ConsumeFloat())  # any double: NaN, infinities, subnormals
+    if kind == 1:
+        return (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e308, 2.0 ** 63)[fdp.ConsumeIntInRange(0, 7)]
+    return float(fdp.ConsumeIntInRange(0, 10 ** 6)) / 1000.0
+
+
+def _bytes(fdp: Any, most: int = 256) -> bytes:
+    return bytes(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, most)))
+
+
+def _buffer(fdp: Any, most: int = 256) -> Any:
+    """A writable buffer: a bytearray, or a view into one at an offset (odd addresses for 16-bit samples)."""
+    size = fdp.ConsumeIntInRange(0, most)
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
+        return bytearray(size)
+    if kind == 1:
+        return memoryview(bytearray(size + 1))[1:]
+    return memoryview(bytearray(2 * size + 2))[::2]  # not contiguous: must be refused, never written
+
+
+def _copy(buffer: Any) -> Any:
+    if isinstance(buffer, memoryview):
+        base = bytearray(buffer.obj)
+        return memoryview(base)[1:] if buffer.contiguous else memoryview(base)[::2]
+    return bytearray(buffer)
+
+
+# -- targets ------------------------------------------------------------------------------------------------------
+
+def _rtp_parse(fdp: Any) -> None:
+    data = bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+    def parse(m: Any) -> Any:
+        p = m.RtpPacket.parse(data)
+        return (p.version, p.payload_type, p.sequence_number, p.timestamp, p.ssrc, p.marker, p.csrc,
+                p.extension_profile, bytes(p.extension_data), p.padding_length, bytes(p.payload), len(p),
+                p.header_extensions(), p.serialize())
+
+    _both("_rtp", parse)
+
+
+def _rtcp_parse(fdp: Any) -> None:
+    reduced = fdp.ConsumeBool()
+    data = bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+    def parse(m: Any) -> Any:
+        records = m.parse_rtcp(data, reduced_size=reduced)
+        return [(type(r).__name__, r.serialize()) for r in records]
+
+    _both("_rtp", parse)
+
+
+def _rtp_write(fdp: Any) -> None:
+    which = fdp.ConsumeIntInRange(0, 3)
+    buffer = _buffer(fdp, 64)
+    offset = _int(fdp)
+    fields = [_int(fdp) for _ in range(4)]
+    marker = fdp.ConsumeBool()
+    payload = _bytes(fdp, 48)
+
+    def write(m: Any) -> Any:
+        out = _copy(buffer)
+        if which == 0:
+            n = m.write_header(out, offset, *fields, marker)
+        elif which == 1:
+            n = m.write_packet(out, offset, *fields, payload, marker)
+        elif which == 2:
+            n = m.build_packet(*fields, payload, marker)
+        else:
+            packet = m.RtpPacket(payload_type=fields[0], sequence_number=fields[1], timestamp=fields[2],
+                                 ssrc=fields[3], marker=marker, payload=payload)
+            n = packet.pack_into(out, offset)
+        return n, bytes(out)
+
+    _both("_rtp", write)
+
+
+def _rtp_build(fdp: Any) -> None:
+    csrc = [_int(fdp) for _ in range(fdp.ConsumeIntInRange(0, 17))]
+    profile = _int(fdp) if fdp.ConsumeBool() else None
+    ext = _bytes(fdp, 40)
+    padding = _int(fdp)
+    elements = [(_int(fdp), _bytes(fdp, 20)) for _ in range(fdp.ConsumeIntInRange(0, 6))]
+    two_byte = fdp.ConsumeBool()
+    payload = _bytes(fdp, 40)
+
+    def build(m: Any) -> Any:
+        packet = m.RtpPacket(payload_type=0, payload=payload, csrc=csrc, extension_profile=profile,
+                             extension_data=ext, padding_length=padding)
+        wire = packet.serialize()
+        again = m.RtpPacket.parse(wire)  # what we build, we parse back
+        return wire, again.serialize()
+
+    _both("_rtp", build)
+    _both("_rtp", lambda m: m.encode_header_extensions(elements, two_byte))
+
+
+def _rtcp_build(fdp: Any) -> None:
+    ssrc = _int(fdp)
+    blocks = [tuple(_int(fdp) for _ in range(7)) for _ in range(fdp.ConsumeIntInRange(0, 33))]
+    cname = _bytes(fdp, 300)
+    reason = _bytes(fdp, 300) if fdp.ConsumeBool() else None
+    ntp = _int(fdp) if fdp.ConsumeBool() else 0x1234567890ABCDEF
+    counts = [_int(fdp) for _ in range(3)]
+
+    def build(m: Any) -> Any:
+        wire = m.build_report(ssrc, blocks, cname, ntp_timestamp=ntp, rtp_timestamp=counts[0],
+                              packet_count=counts[1], octet_count=counts[2], reason=reason)
+        return wire, [r.serialize() for r in m.parse_rtcp(wire)]
+
+    _both("_rtp", build)
+
+
+def _g711_arrays(fdp: Any) -> None:
+    name = ("ulaw_encode", "alaw_encode", "ulaw_decode", "alaw_decode", "ulaw_to_alaw", "alaw_to_ulaw")[
+        fdp.ConsumeIntInRange(0, 5)]
+    data = _bytes(fdp, 320)
+    use_out = fdp.ConsumeBool()
+    out = _buffer(fdp, 700)
+    compat = fdp.ConsumeBool()
+
+    def run(m: Any) -> Any:
+        fn = getattr(m, name)
+        kwargs = {"audioop_compatible": compat} if name == "ulaw_encode" else {}
+        if not use_out:
+            return fn(data, **kwargs)
+        target = _copy(out)
+        return fn(data, target, **kwargs), bytes(target)
+
+    _both("_g711", run)
+
+
+def _g711_samples(fdp: Any) -> None:
+    value = _int(fdp)
+    compat = fdp.ConsumeBool()
+    _both("_g711", lambda m: (_outcome(lambda: m.ulaw_encode_sample(value, audioop_compatible=compat)),
+                              _outcome(lambda: m.alaw_encode_sample(value)),
+                              _outcome(lambda: m.ulaw_decode_sample(value)),
+                              _outcome(lambda: m.alaw_decode_sample(value))))
+
+
+def _stats(fdp: Any) -> None:
+    clock = _int(fdp) if fdp.ConsumeBool() else 8000
+    updates = [(_int(fdp), _int(fdp), _float(fdp), _int(fdp)) for _ in range(fdp.ConsumeIntInRange(0, 40))]
+    block = (_int(fdp), _int(fdp), _int(fdp))
+
+    def run(m: Any) -> Any:
+        stats = m.ReceiverStats(clock)
+        verdicts = [_outcome(lambda u=u: stats.update(*u)) for u in updates]
+        rb = _outcome(lambda: stats.report_block(*block))
+        if rb[0] == "ok":
+            b = rb[1]
+            rb = ("ok", (b.ssrc, b.fraction_lost, b.cumulative_lost, b.highest_sequence, b.jitter, b.lsr, b.dlsr))
+        return (verdicts, rb, stats.valid, stats.received, stats.expected, stats.cumulative_lost,
+                stats.extended_max_seq, stats.cycles, stats.jitter, stats.duplicates, stats.reordered,
+                stats.octets_received)
+
+    _both("_stats", run)
+
+
+def _tables(fdp: Any) -> Tuple[int, int, Any, Any, Any, Any, int, Any, int]:
+    nstreams = fdp.ConsumeIntInRange(0, 6)
+    width = fdp.ConsumeIntInRange(0, 200)
+    packets = np.frombuffer(bytes(fdp.ConsumeBytes(nstreams * width)).ljust(nstreams * width, b"\0"),
+                            dtype=np.uint8).reshape(nstreams, width).copy()
+    count = fdp.ConsumeIntInRange(0, 12)
+    streams = np.array([fdp.ConsumeIntInRange(0, nstreams + 1) if fdp.ConsumeIntInRange(0, 9) else
+                        fdp.ConsumeIntInRange(0, 0xFFFFFFFF) for _ in range(count)], dtype=np.uint32)
+    seqs = np.array([fdp.ConsumeIntInRange(0, 0xFFFF) for _ in range(nstreams + fdp.ConsumeIntInRange(-1, 1)
+                                                                     if nstreams else nstreams)], dtype=np.uint16)
+    timestamps = np.array([fdp.ConsumeIntInRange(0, 0xFFFFFFFF) for _ in range(nstreams)], dtype=np.uint32)
+    length = fdp.ConsumeIntInRange(-2, width + 2) if fdp.ConsumeIntInRange(0, 9) else _int(fdp)
+    sent_at = np.zeros(fdp.ConsumeIntInRange(0, 16), dtype=np.float64)
+    out_pos = fdp.ConsumeIntInRange(-2, 16) if fdp.ConsumeIntInRange(0, 9) else _int(fdp)
+    return nstreams, width, packets, streams, seqs, timestamps, length, sent_at, out_pos
+
+
+def _batch(fdp: Any) -> None:
+    nstreams, _, packets, streams, seqs, timestamps, length, sent_at, out_pos = _tables(fdp)
+    ts_step = fdp.ConsumeIntInRange(0, 0xFFFFFFFF)
+    fds = np.array([(_TX4.fileno(), -1)[fdp.ConsumeIntInRange(0, 1)] for _ in range(nstreams)], dtype=np.int32)
+
+    def run(m: Any) -> Any:
+        p, q, t, s = packets.copy(), seqs.copy(), timestamps.copy(), sent_at.copy()
+        result = m.send_rtp_batch(fds, p, streams, length, q, t, ts_step, s, out_pos)
+        return sum(result), p, q, t
+
+    try:
+        _both("_udp", run)
+    finally:
+        _drain()
+
+
+def _batch_to(fdp: Any) -> None:
+    nstreams, _, packets, streams, seqs, timestamps, length, sent_at, out_pos = _tables(fdp)
+    ts_step = fdp.ConsumeIntInRange(0, 0xFFFFFFFF)
+    addr_width = 28 if fdp.ConsumeIntInRange(0, 7) else fdp.ConsumeIntInRange(0, 40)
+    rows = []
+    for _ in range(nstreams):
+        kind = fdp.ConsumeIntInRange(0, 5)
+        row = _sockaddr6() if kind == 1 else struct.pack("=H", fdp.ConsumeIntInRange(0, 0xFFFF)) if kind == 2 \
+            else _sockaddr4()
+        rows.append(row.ljust(max(addr_width, 28), b"\0")[:addr_width])
+    addrs = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(nstreams, addr_width).copy()
+    audio = np.frombuffer(_bytes(fdp, 400), dtype=np.uint8).copy()
+    cursor_width = 3 if fdp.ConsumeIntInRange(0, 7) else fdp.ConsumeIntInRange(0, 4)
+    cursors = np.array([[fdp.ConsumeIntInRange(-2, len(audio) + 2) if fdp.ConsumeIntInRange(0, 5) else _int(fdp)
+                         for _ in range(cursor_width)] for _ in range(nstreams)], dtype=object)
+    try:
+        cursors = cursors.astype(np.int64).reshape(nstreams, cursor_width)
+    except OverflowError:
+        return  # a cursor beyond int64 never reaches the module: numpy refuses it first
+    fan = _FAN6 if fdp.ConsumeBool() else _FAN
+
+    def run(m: Any) -> Any:
+        p, q, t, c, s = packets.copy(), seqs.copy(), timestamps.copy(), cursors.copy(), sent_at.copy()
+        result = m.send_rtp_batch_to(fan.fileno(), p, streams, length, q, t, ts_step, addrs, audio, c, s, out_pos)
+        return sum(result), p, q, t, c
+
+    try:
+        _both("_udp", run)
+    finally:
+        _drain()
+
+
+def _drain_and_timers(fdp: Any) -> None:
+    limit = _int(fdp)
+    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+        _TX4.send(_bytes(fdp, 64))
+    _outcome(lambda: COMPILED["_udp"].recv_drain(_RX4.fileno(), limit))
+    _drain()
+    when = _float(fdp)
+    fd = COMPILED["_udp"].timer_open()
+    try:
+        _outcome(lambda: COMPILED["_udp"].timer_arm(fd, when))
+        COMPILED["_udp"].timer_disarm(fd)
+    finally:
+        os.close(fd)
+
+
+TARGETS: List[Callable[[Any], None]] = [
+    _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _stats, _batch,
+    _batch_to, _drain_and_timers,
+]
+
+
+def one_input(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    TARGETS[fdp.ConsumeIntInRange(0, len(TARGETS) - 1)](fdp)
+
+
+if __name__ == "__main__":
+    print("fuzzing", ", ".join(sorted(m.__file__ or "?" for m in COMPILED.values())), file=sys.stderr)
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
