@@ -108,6 +108,36 @@ cdef int _check_batch(Py_ssize_t width, Py_ssize_t length, const uint32_t[::1] s
     return 0
 
 
+cdef struct _Span:
+    size_t lo
+    size_t hi
+    bint written
+
+
+cdef inline _Span _span(const void *p, Py_ssize_t nbytes, bint written) noexcept:
+    cdef _Span sp
+    sp.lo = <size_t>p if nbytes > 0 else 0
+    sp.hi = sp.lo + <size_t>nbytes if nbytes > 0 else 0
+    sp.written = written
+    return sp
+
+
+cdef int _no_overlap(_Span *spans, int n, tuple names) except -1:
+    """ValueError when a buffer the batch writes shares memory with any other argument (the twin's
+    _no_overlap): an alias would change a validated table (an audio cursor, an index) behind the checks."""
+    cdef int i, j
+    for i in range(n):
+        if not spans[i].written or spans[i].hi == spans[i].lo:
+            continue
+        for j in range(n):
+            if j == i or spans[j].hi == spans[j].lo:
+                continue
+            if spans[i].lo < spans[j].hi and spans[j].lo < spans[i].hi:
+                raise ValueError(f"{names[min(i, j)]} and {names[max(i, j)]} share memory, and the batch writes "
+                                 f"{names[i]}")
+    return 0
+
+
 def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32_t[::1] streams,
                    Py_ssize_t length, uint16_t[::1] seqs, uint32_t[::1] timestamps, uint32_t ts_step,
                    double[::1] sent_at, Py_ssize_t out_pos):
@@ -127,8 +157,8 @@ def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32
         ``(sent, failed)``: datagrams the kernel took and datagrams refused (full buffer, ICMP error...).
 
     Raises:
-        ValueError: tables of inconsistent sizes, a stream index out of range, a bad length, or ``sent_at``
-            too short for the batch.
+        ValueError: tables of inconsistent sizes, a stream index out of range, a bad length, ``sent_at``
+            too short for the batch, or a table the batch writes sharing memory with another argument.
     """
     cdef Py_ssize_t nstreams = fds.shape[0]
     cdef Py_ssize_t count = streams.shape[0]
@@ -140,6 +170,14 @@ def send_rtp_batch(const int32_t[::1] fds, uint8_t[:, ::1] packets, const uint32
     cdef uint32_t t
     if packets.shape[0] != nstreams or seqs.shape[0] != nstreams or timestamps.shape[0] != nstreams:
         raise ValueError("fds, packets, seqs and timestamps must have one entry per stream")
+    cdef _Span spans[6]
+    spans[0] = _span(&fds[0] if nstreams else NULL, nstreams * 4, False)
+    spans[1] = _span(&packets[0, 0] if nstreams and packets.shape[1] else NULL, nstreams * packets.shape[1], True)
+    spans[2] = _span(&streams[0] if count else NULL, count * 4, False)
+    spans[3] = _span(&seqs[0] if nstreams else NULL, nstreams * 2, True)
+    spans[4] = _span(&timestamps[0] if nstreams else NULL, nstreams * 4, True)
+    spans[5] = _span(&sent_at[0] if sent_at.shape[0] else NULL, sent_at.shape[0] * 8, True)
+    _no_overlap(spans, 6, ("fds", "packets", "streams", "seqs", "timestamps", "sent_at"))
     _check_batch(packets.shape[1], length, streams, nstreams, sent_at.shape[0], out_pos)
     with nogil:
         for i in range(count):
@@ -192,7 +230,8 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
 
     Raises:
         ValueError: inconsistent tables, an index out of range, a bad length, an unsupported address family,
-            an audio range outside ``audio`` or shorter than a payload, or ``sent_at`` too short.
+            an audio range outside ``audio`` or shorter than a payload, ``sent_at`` too short, or a table the
+            batch writes sharing memory with another argument.
     """
     cdef Py_ssize_t nstreams = packets.shape[0]
     cdef Py_ssize_t count = streams.shape[0]
@@ -216,6 +255,16 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
         raise ValueError(f"addrs rows must hold at least {ADDR_SIZE} bytes, got {addrs.shape[1]}")
     if cursors.shape[1] != 3:
         raise ValueError("cursors rows must be (start, size, position)")
+    cdef _Span spans[8]
+    spans[0] = _span(&packets[0, 0] if nstreams and packets.shape[1] else NULL, nstreams * packets.shape[1], True)
+    spans[1] = _span(&streams[0] if count else NULL, count * 4, False)
+    spans[2] = _span(&seqs[0] if nstreams else NULL, nstreams * 2, True)
+    spans[3] = _span(&timestamps[0] if nstreams else NULL, nstreams * 4, True)
+    spans[4] = _span(&addrs[0, 0] if nstreams else NULL, nstreams * addrs.shape[1], False)
+    spans[5] = _span(&audio[0] if audio.shape[0] else NULL, audio.shape[0], False)
+    spans[6] = _span(&cursors[0, 0] if nstreams else NULL, nstreams * 3 * 8, True)
+    spans[7] = _span(&sent_at[0] if sent_at.shape[0] else NULL, sent_at.shape[0] * 8, True)
+    _no_overlap(spans, 8, ("packets", "streams", "seqs", "timestamps", "addrs", "audio", "cursors", "sent_at"))
     _check_batch(packets.shape[1], length, streams, nstreams, sent_at.shape[0], out_pos)
     for i in range(count):
         s = streams[i]

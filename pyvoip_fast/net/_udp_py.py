@@ -40,6 +40,27 @@ def _c_int(value: Any, bounds: Tuple[int, int], what: str) -> int:
     return v
 
 
+def _span(table: Any, written: bool) -> Tuple[int, int, bool]:
+    """A table's byte range in memory (empty for an empty table or one that exposes no address)."""
+    iface = getattr(table, "__array_interface__", None)
+    size = int(getattr(table, "nbytes", 0) or 0)
+    if iface is None or size == 0:
+        return (0, 0, written)
+    return (int(iface["data"][0]), int(iface["data"][0]) + size, written)
+
+
+def _no_overlap(tables: Any, names: Tuple[str, ...]) -> None:
+    """ValueError when a table the batch writes shares memory with another argument (see the compiled module)."""
+    spans = [_span(t, w) for t, w in tables]
+    for i, (lo, hi, written) in enumerate(spans):
+        if not written or lo == hi:
+            continue
+        for j, (lo2, hi2, _) in enumerate(spans):
+            if j != i and lo2 != hi2 and lo < hi2 and lo2 < hi:
+                raise ValueError(f"{names[min(i, j)]} and {names[max(i, j)]} share memory, and the batch writes "
+                                 f"{names[i]}")
+
+
 def _check_batch(packets: Any, streams: Any, length: int, sent_at: Any, out_pos: int, nstreams: int) -> None:
     """The checks both batch senders make before touching anything (same messages as the compiled module)."""
     width = packets.shape[1]
@@ -70,6 +91,8 @@ def send_rtp_batch(
     nstreams = len(fds)
     if len(packets) != nstreams or len(seqs) != nstreams or len(timestamps) != nstreams:
         raise ValueError("fds, packets, seqs and timestamps must have one entry per stream")
+    _no_overlap([(fds, False), (packets, True), (streams, False), (seqs, True), (timestamps, True), (sent_at, True)],
+                ("fds", "packets", "streams", "seqs", "timestamps", "sent_at"))
     _check_batch(packets, streams, length, sent_at, out_pos, nstreams)
     sent = failed = 0
     now = time.monotonic
@@ -126,6 +149,9 @@ def send_rtp_batch_to(
         raise ValueError(f"addrs rows must hold at least 28 bytes, got {addrs.shape[1]}")
     if cursors.shape[1] != 3:
         raise ValueError("cursors rows must be (start, size, position)")
+    _no_overlap([(packets, True), (streams, False), (seqs, True), (timestamps, True), (addrs, False), (audio, False),
+                 (cursors, True), (sent_at, True)],
+                ("packets", "streams", "seqs", "timestamps", "addrs", "audio", "cursors", "sent_at"))
     _check_batch(packets, streams, length, sent_at, out_pos, nstreams)
     plen = length - 12
     for s in streams:

@@ -248,3 +248,43 @@ def test_batch_arguments_outside_their_c_types_raise_overflow_error_in_both(impl
     with pytest.raises(OverflowError):
         udp.send_rtp_batch_to(1 << 40, packets, idx, 20, seqs, tss, 160, addrs, np.zeros(0, dtype=np.uint8),
                               cursors, np.zeros(1), 0)
+
+
+def test_a_timestamps_table_aliasing_the_cursors_is_refused_before_anything_is_sent(impl: str) -> None:
+    """The reported crash: ``timestamps`` a view into ``cursors`` with ``ts_step=0x7FFFFF00``. The cursors were
+    validated once and then rewritten through the alias while they indexed ``audio`` (SIGSEGV within a few
+    calls). Every table the batch writes must now be disjoint from every other argument."""
+    udp = _compat.module_for("_udp", impl)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        port = rx.getsockname()[1]
+        addrs = np.zeros((1, 28), dtype=np.uint8)
+        addrs[0, :2] = np.frombuffer(np.uint16(socket.AF_INET).tobytes(), dtype=np.uint8)
+        addrs[0, 2:4] = [port >> 8, port & 0xFF]
+        addrs[0, 4:8] = [127, 0, 0, 1]
+        audio = np.zeros(320, dtype=np.uint8)
+        cursors = np.array([[0, 320, 0]], dtype=np.int64)
+        packets = np.zeros((1, 172), dtype=np.uint8)
+        timestamps = cursors.view(np.uint32)[0, 2:3]  # the low half of the cursor's position
+        args = (tx.fileno(), packets, np.array([0], dtype=np.uint32), 172, np.zeros(1, dtype=np.uint16))
+        with pytest.raises(ValueError, match="timestamps and cursors share memory"):
+            udp.send_rtp_batch_to(*args, timestamps, 0x7FFFFF00, addrs, audio, cursors, np.zeros(1), 0)
+        assert list(cursors[0]) == [0, 320, 0]
+        sent_at = np.zeros(4)
+        with pytest.raises(ValueError, match="seqs and sent_at share memory"):  # two output tables in one
+            udp.send_rtp_batch_to(tx.fileno(), packets, np.array([0], dtype=np.uint32), 172,
+                                  sent_at.view(np.uint16)[:1], np.zeros(1, dtype=np.uint32), 160, addrs, audio,
+                                  cursors, sent_at, 0)
+        fds = np.array([tx.fileno()], dtype=np.int32)
+        with pytest.raises(ValueError, match="packets and seqs share memory"):
+            udp.send_rtp_batch(fds, packets, np.array([0], dtype=np.uint32), 172, packets.view(np.uint16)[0, :1],
+                               np.zeros(1, dtype=np.uint32), 160, np.zeros(1), 0)
+        # disjoint tables still send
+        ok, failed = udp.send_rtp_batch_to(*args, np.zeros(1, dtype=np.uint32), 160, addrs, audio, cursors,
+                                           np.zeros(1), 0)
+        assert (ok, failed) == (1, 0)
+    finally:
+        rx.close()
+        tx.close()
