@@ -46,6 +46,8 @@ EXIT_AUDIO = 6  # bad audio file or audio device
 EXIT_ADDRESS = 7  # bad address, port in use
 EXIT_AUTH = 8  # registration failed, or the server refused our credentials (401/407/403)
 EXIT_INTERRUPTED = 130  # Ctrl-C (the call was hung up first)
+#: after Ctrl-C / SIGTERM, how long the BYEs of the calls being hung up may wait for their answers
+SHUTDOWN_GRACE = 3.0
 
 EXIT_HELP = """exit status:
   0 call completed    2 bad command line    3 call rejected (4xx/5xx/6xx, e.g. 486 Busy Here)
@@ -450,7 +452,7 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
         try:
             reason = await call.wait_done(timeout=args.duration)
         except asyncio.CancelledError:
-            await call.hangup()
+            await call.hangup(timeout=SHUTDOWN_GRACE)
             raise
         finally:
             if call.ended:
@@ -493,7 +495,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             try:
                 reason = await call.wait_done(timeout=args.duration)
             except asyncio.CancelledError:
-                await call.hangup()
+                await call.hangup(timeout=SHUTDOWN_GRACE)
                 raise
             finally:
                 if call.ended:
@@ -632,9 +634,17 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
         def on_signal() -> None:
             nonlocal interrupted
+            if interrupted:  # a second Ctrl-C / SIGTERM: no more waiting for anyone
+                logger.warning("[Call] Interrupted again: exiting without waiting for the BYEs")
+                logging.shutdown()
+                sys.stdout.flush()
+                os._exit(EXIT_INTERRUPTED)
             interrupted = True
-            logger.info("[Call] Interrupted: hanging up")
+            logger.info("[Call] Interrupted: hanging up (at most %.0f s for the BYEs to be answered)",
+                        SHUTDOWN_GRACE)
             task.cancel()
+            # a backstop should some cleanup wait beyond the BYEs' grace: the process ends regardless
+            loop.call_later(SHUTDOWN_GRACE + 2.0, on_signal)
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_signal)

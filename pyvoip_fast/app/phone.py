@@ -271,9 +271,14 @@ class Call:
         assert self._end_reason is not None
         return self._end_reason
 
-    async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP) -> None:
-        """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent."""
-        await self._close(reason, send_bye=True)
+    async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP, *, timeout: Optional[float] = None) -> None:
+        """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent.
+
+        Args:
+            timeout: wait at most this many seconds for the BYE to be answered (default: the BYE transaction's
+                own timeout, 64 x T1); an unanswered BYE is logged and the call ends all the same.
+        """
+        await self._close(reason, send_bye=True, bye_timeout=timeout)
 
     # -- internals -----------------------------------------------------------------------------------------------
 

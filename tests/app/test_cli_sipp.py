@@ -253,6 +253,43 @@ def test_cli_ctrl_c_while_ringing_cancels(procs, tmp_path: Path, wav: Path) -> N
     assert sipp.received("CANCEL") == 1 and sipp.received("ACK") == 1
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_stops_within_seconds_when_the_peer_never_answers_the_bye(procs, tmp_path: Path, wav: Path,
+                                                                      signum: int) -> None:
+    """SIGTERM (or Ctrl-C) during a call whose peer ignores our BYE: the BYE goes out, is waited for at most
+    SHUTDOWN_GRACE (3 s), the statistics are printed, exit 130; not the BYE transaction's 32 s."""
+    sipp = procs(Sipp(tmp_path, "deaf", "uas_deaf_to_bye.xml"))
+    cli = procs(Cli(tmp_path, "caller", ["call", f"127.0.0.1:{sipp.port}", str(wav), "--no-play",
+                                         "--duration", "60"]))
+    cli.wait_for("[SIP] Received 200 OK")
+    time.sleep(0.3)
+    cli.proc.send_signal(signum)
+    signalled = time.monotonic()
+    assert cli.wait(15) == 130, cli.stdout + cli.stderr
+    took = time.monotonic() - signalled
+    assert 2.5 < took < 6.0, took  # waited for the BYE's answer, but not for long
+    out = cli.stdout
+    assert "[SIP] Sending BYE" in out and "BYE not confirmed" in out + cli.stderr
+    assert "[Call] Statistics" in out
+    assert "Traceback" not in out + cli.stderr
+
+
+def test_cli_second_signal_exits_at_once(procs, tmp_path: Path, wav: Path) -> None:
+    sipp = procs(Sipp(tmp_path, "deaf", "uas_deaf_to_bye.xml"))
+    cli = procs(Cli(tmp_path, "caller", ["call", f"127.0.0.1:{sipp.port}", str(wav), "--no-play",
+                                         "--duration", "60"]))
+    cli.wait_for("[SIP] Received 200 OK")
+    time.sleep(0.3)
+    cli.proc.send_signal(signal.SIGTERM)
+    cli.wait_for("[SIP] Sending BYE")
+    cli.proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert cli.wait(10) == 130, cli.stdout + cli.stderr
+    assert time.monotonic() - signalled < 1.5
+    assert "Interrupted again" in cli.stdout + cli.stderr
+    assert "Traceback" not in cli.stdout + cli.stderr
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sipp calls us
 
