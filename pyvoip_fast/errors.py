@@ -12,6 +12,7 @@ know which one is loaded.
     │   ├── RtcpParseError
     │   ├── SipParseError             (carries ``status_hint``, 400 unless said otherwise)
     │   └── SdpParseError
+    ├── NegotiationError              offer and answer cannot make a call (488, or the media address rule)
     ├── AudioFileError                an audio file that is missing, unreadable, empty or corrupt
     ├── AudioDeviceError              no usable sound device
     ├── CallError                     a call that ended in failure (carries ``status_code`` and ``reason``)
@@ -32,6 +33,7 @@ __all__ = [
     "RtcpParseError",
     "SipParseError",
     "SdpParseError",
+    "NegotiationError",
     "AudioFileError",
     "AudioDeviceError",
     "CallError",
@@ -88,6 +90,19 @@ class SipParseError(ParseError):
 
 class SdpParseError(ParseError):
     """A malformed SDP body."""
+
+
+class NegotiationError(PyVoipError):
+    """Offer and answer have nothing in common (no codec, no usable audio stream), or the media address rule
+    refuses where the peer wants media (``sip.media_address``).
+
+    A UAS answers the INVITE with ``status_code`` (488 Not Acceptable Here), and with a ``Warning`` header
+    carrying ``warning`` when there is one.
+    """
+
+    status_code = 488
+    reason = "Not Acceptable Here"
+    warning: Optional[str] = None
 
 
 class AudioFileError(PyVoipError):

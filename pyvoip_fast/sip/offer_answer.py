@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import codecs as _codecs
 from ..codecs import Codec
-from ..errors import PyVoipError
+from ..errors import NegotiationError
+from .media_address import vet_media_host
 from . import sdes
 from .session_description import (
     DIRECTIONS,
@@ -91,16 +92,6 @@ CodecLike = Union[str, Codec]
 _Formats = Tuple[List[Tuple[int, Codec]], List[Tuple[int, int]]]
 #: payload type -> (encoding, clock rate, channels), as ``MediaDescription.rtpmap`` gives it
 _RtpMap = Dict[int, Tuple[str, int, int]]
-
-
-class NegotiationError(PyVoipError):
-    """Offer and answer have nothing in common (no codec, no usable audio stream).
-
-    A UAS answers the INVITE with ``status_code`` (488 Not Acceptable Here).
-    """
-
-    status_code = 488
-    reason = "Not Acceptable Here"
 
 
 def _addrtype(address: str) -> str:
@@ -457,7 +448,8 @@ class MediaParams:
 
 
 def negotiate(
-    local: SessionDescription, remote: SessionDescription, *, codecs: Optional[Sequence[CodecLike]] = None
+    local: SessionDescription, remote: SessionDescription, *, codecs: Optional[Sequence[CodecLike]] = None,
+    signalled_from: Optional[str] = None,
 ) -> MediaParams:
     """Combine our description and the peer's into the parameters of the audio stream.
 
@@ -469,12 +461,15 @@ def negotiate(
         local: the description we sent.
         remote: the description we received.
         codecs: the codecs formats may name (names or ``Codec`` objects); default: every registered codec.
+        signalled_from: the IP address the peer's description came from, for the scope part of the media
+            address rule (``media_address``); None checks the rest of the rule only.
 
     Returns:
-        the stream parameters.
+        the stream parameters. A ``0.0.0.0``/``::`` connection address takes sending out of the direction.
 
     Raises:
         NegotiationError: no active audio stream on either side, or no codec in common.
+        MediaAddressRefused: a media address the rule refuses (a ``NegotiationError`` with a ``warning``).
         ValueError: an unknown codec name in ``codecs``.
     """
     known = None if codecs is None else _codecs.resolve(codecs)
@@ -509,6 +504,9 @@ def negotiate(
         remote_rtcp = (rtcp[0] or host, rtcp[1])
     else:
         remote_rtcp = (host, remote_media.port + 1)
+    direction = local.media_direction(local_media)
+    if not vet_media_host(host, signalled_from) or not vet_media_host(remote_rtcp[0], signalled_from):
+        direction = {"sendrecv": "recvonly", "sendonly": "inactive"}.get(direction, direction)
     return MediaParams(
         payload_type=pt,
         encoding=codec.name,
@@ -517,7 +515,7 @@ def negotiate(
         dtmf_payload_type=dtmf_pt,
         remote_rtp=(host, remote_media.port),
         remote_rtcp=remote_rtcp,
-        direction=local.media_direction(local_media),
+        direction=direction,
         codec=codec,
         srtp=srtp,
     )
