@@ -25,8 +25,11 @@ Nothing here touches bytes on the wire; see ``sip/`` (sans-IO), ``useragent.py``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -41,6 +44,7 @@ from ..rtp.srtp import new_key
 from ..sip.admission import Admission
 from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
+from ..sip.media_address import MediaAddressRefused, MediaAddressUnresolved, vet_media_host
 from .account import Account, Registration
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
@@ -315,7 +319,9 @@ class Call:
         policy, key = self._srtp
         answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate, srtp=policy,
                              srtp_key=key)
-        params = negotiate(answer, offer)
+        params = negotiate(answer, offer, signalled_from=self.sip.remote_addr[0])
+        if not _all_literal(params):  # a re-INVITE is answered at once: no DNS lookup for it
+            raise MediaAddressRefused("a host name as media address in a re-INVITE is not resolved: use an address")
         try:
             self.media.update(params)
         except (ValueError, RuntimeError) as exc:  # e.g. an unsupported ptime, or the call is ending
@@ -323,6 +329,61 @@ class Call:
         self.params = params
         logger.info("[Call] Re-negotiated: direction %s", params.direction)
         return answer
+
+
+def _all_literal(params: MediaParams) -> bool:
+    hosts = [params.remote_rtp[0]] + ([params.remote_rtcp[0]] if params.remote_rtcp else [])
+    try:
+        for host in hosts:
+            ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _resolve_media(params: MediaParams, signalled_from: str, local_host: str, timeout: float) -> MediaParams:
+    """The peer's media host names resolved with the event loop's resolver (never a blocking lookup on the loop),
+    within ``timeout`` seconds, and the media address rule applied to what they resolve to.
+
+    Raises:
+        MediaAddressUnresolved: no answer in time (480); MediaAddressRefused: the name does not resolve, or
+        resolves to an address the rule refuses (488).
+    """
+    if _all_literal(params):
+        return params
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
+    found = {}
+    rtcp_host = params.remote_rtcp[0] if params.remote_rtcp else params.remote_rtp[0]
+    for host in dict.fromkeys([params.remote_rtp[0], rtcp_host]):
+        try:
+            ipaddress.ip_address(host)
+            continue
+        except ValueError:
+            pass
+        try:
+            infos = await asyncio.wait_for(loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM),
+                                           timeout)
+        except asyncio.TimeoutError:
+            raise MediaAddressUnresolved(f"media host {host} did not resolve within {timeout:g} s") from None
+        except (OSError, UnicodeError) as exc:
+            raise MediaAddressRefused(f"media host {host} does not resolve "
+                                      f"({getattr(exc, 'strerror', None) or exc})") from None
+        address = str(infos[0][4][0])
+        if not vet_media_host(address, signalled_from):
+            raise MediaAddressRefused(f"media host {host} resolves to {address}: not a destination")
+        logger.info("[SDP] Media host %s is %s", host, address)
+        found[host] = address
+    rtp = (found.get(params.remote_rtp[0], params.remote_rtp[0]), params.remote_rtp[1])
+    rtcp = (found.get(rtcp_host, rtcp_host), params.remote_rtcp[1]) if params.remote_rtcp else None
+    return dataclasses.replace(params, remote_rtp=rtp, remote_rtcp=rtcp)
+
+
+async def _bye_quietly(sip: SipCall) -> None:
+    try:
+        await asyncio.wait_for(sip.hangup(), 5.0)
+    except (asyncio.TimeoutError, CallError) as exc:
+        logger.warning("[SIP] BYE not confirmed: %s", exc or "no response")
 
 
 class Phone:
@@ -353,7 +414,15 @@ class Phone:
         srtp: ``off``, ``optional`` or ``required``: SRTP (RFC 3711) keyed by SDES (RFC 4568, ``a=crypto``).
             Keys travel in the SDP, so they are offered and accepted only over TLS signalling unless
             ``srtp_insecure_signalling``; ``required`` over clear signalling is then an error (ValueError).
+
+    Media goes only where ``sip.media_address`` allows: ``0.0.0.0`` means no media, multicast and broadcast are
+    refused (488 with a Warning), loopback and link-local only from the same scope; host names in ``c=`` are
+    resolved with the event loop's resolver within ``media_dns_timeout`` seconds (default 5; 480 when it runs
+    out, 488 when the name does not resolve).
     """
+
+    #: seconds a host name in the peer's SDP may take to resolve
+    media_dns_timeout = 5.0
 
     def __init__(
         self,
@@ -498,7 +567,13 @@ class Phone:
             offer = make_offer(self.host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
                                srtp_key=key)
             sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
-            params = negotiate(offer, sip.remote_sdp)
+            try:
+                params = negotiate(offer, sip.remote_sdp, signalled_from=sip.remote_addr[0])
+                params = await _resolve_media(params, sip.remote_addr[0], self.host, self.media_dns_timeout)
+            except NegotiationError as exc:  # the call is up (200 OK, ACK): hang it up rather than leave it
+                logger.warning("[SIP] Ending the call: %s", exc)
+                await _bye_quietly(sip)
+                raise
             io.at_rate(_sample_rate(params))
             media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf)
         except BaseException:
@@ -564,10 +639,13 @@ class Phone:
             try:
                 answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=codecs, srtp=policy,
                                      srtp_key=key)
-                params = negotiate(answer, incoming.offer)
+                params = negotiate(answer, incoming.offer, signalled_from=incoming.remote_addr[0])
+                params = await _resolve_media(params, incoming.remote_addr[0], self.host, self.media_dns_timeout)
             except NegotiationError as exc:
                 logger.warning("[SIP] Rejecting call: %s", exc)
-                await incoming.reject(488)
+                if isinstance(exc, (MediaAddressRefused, MediaAddressUnresolved)) and self.ua is not None:
+                    self.ua.endpoint.admission.count("media_address")
+                await incoming.reject(exc.status_code, warning=exc.warning)
                 raise
             io.at_rate(_sample_rate(params))
             if ring:

@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from .. import codecs as _codecs
 from ..errors import (AuthenticationError, CallError, LocalProtocolError, SdpParseError,
                       TransportError)
+from ..sip.media_address import MediaAddressRefused, vet_media_host, warning_header
 from ..sip.sdp import NegotiationError, SessionDescription, make_answer
 from ..sip import events as ev
 from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
@@ -187,10 +188,12 @@ class IncomingCall:
         await asyncio.shield(self._confirmed)
         return call
 
-    async def reject(self, code: int = 486, reason: Optional[str] = None) -> None:
-        """Decline with a final response (486 Busy Here by default)."""
+    async def reject(self, code: int = 486, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
+        """Decline with a final response (486 Busy Here by default); ``warning`` adds a ``Warning`` header."""
         self._check_open()
-        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason))
+        headers = [warning_header(warning)] if warning else []
+        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
+                                                            headers=headers))
 
     def __repr__(self) -> str:
         return f"<IncomingCall {self.call_id} from {self.from_uri}>"
@@ -427,12 +430,20 @@ class UserAgent:
                     raise NegotiationError("no local audio stream to re-negotiate")
                 # the call has not started yet: accept only what this side already agreed to (the codecs of
                 # our last description), never the defaults (an L16 call must not fall back to G.711)
+                theirs = offer.first_audio()
+                where = offer.media_connection(theirs) if theirs is not None else None
+                if where is not None:  # the media address rule, as for every description (media_address)
+                    vet_media_host(where.host, call.remote_addr[0])
                 agreed = [_codecs.find(enc, clock, ch) for enc, clock, ch in media.rtpmap().values()]
                 ours = [c for c in agreed if c is not None]
                 answer = make_answer(offer, conn.host, media.port, ptime=media.ptime, codecs=ours)
         except (SdpParseError, NegotiationError) as exc:
             logger.info("[SIP] re-INVITE refused: %s", exc)
-            self._endpoint.answer_reinvite(event.handle, now, status_code=488)
+            warning = getattr(exc, "warning", None)
+            self._endpoint.answer_reinvite(event.handle, now, status_code=488,
+                                           headers=[warning_header(warning)] if warning else [])
+            if isinstance(exc, MediaAddressRefused):
+                self._endpoint.admission.count("media_address")
             return
         answer.origin.session_id = call.local_sdp.origin.session_id
         answer.origin.session_version = call.local_sdp.origin.session_version + 1

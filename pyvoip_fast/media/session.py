@@ -25,6 +25,7 @@ lines only at DEBUG.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
@@ -82,10 +83,23 @@ def _checked(params: Any, family: int) -> Tuple[Codec, int, str, Optional[Addr],
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {params.direction!r}")
     rhost, rport = params.remote_rtp
-    rtp_addr = resolve(str(rhost), int(rport), family)[1] if rport else None
     chost, cport = params.remote_rtcp if params.remote_rtcp else (rhost, int(rport) + 1 if rport else 0)
-    rtcp_addr = resolve(str(chost), int(cport), family)[1] if cport else None
-    return codec, ptime, direction, rtp_addr, rtcp_addr
+    return codec, ptime, direction, _media_addr(str(rhost), int(rport), family), \
+        _media_addr(str(chost), int(cport), family)
+
+
+def _media_addr(host: str, port: int, family: int) -> Optional[Addr]:
+    """A peer's media address as a socket address: None for port 0 and for ``0.0.0.0``/``::`` (no media wanted:
+    Linux would deliver it to this host). Never a DNS lookup on the event loop: a name is a ValueError (the
+    application resolves names first, see ``Phone``)."""
+    if not port or host in ("0.0.0.0", "::"):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"media address {host!r} is a host name: resolve it before starting the media") \
+            from None
+    return resolve(host, port, family)[1]
 
 
 class MediaSession:

@@ -120,8 +120,10 @@ class Admission:
         self.max_sources = max_sources
         self._sources: "OrderedDict[str, _Source]" = OrderedDict()
         #: refusals by reason: ``forbidden`` (403), ``busy`` (503: limits), ``rate`` and ``silenced`` (dropped),
-        #: ``unauthenticated`` (401: no or wrong credentials where they are required)
-        self.counters: Dict[str, int] = {"forbidden": 0, "busy": 0, "rate": 0, "silenced": 0, "unauthenticated": 0}
+        #: ``unauthenticated`` (401: no or wrong credentials where they are required), ``media_address`` (488:
+        #: a media address the rule of ``media_address`` refuses)
+        self.counters: Dict[str, int] = {"forbidden": 0, "busy": 0, "rate": 0, "silenced": 0, "unauthenticated": 0,
+                                         "media_address": 0}
 
     def allowed(self, ip: str) -> bool:
         """Whether the allow-list lets ``ip`` in (always, without a list)."""
@@ -190,6 +192,10 @@ class Admission:
             return False
         src.logged[reason] = now
         return True
+
+    def count(self, reason: str) -> None:
+        """Count a refusal decided elsewhere (``media_address``: by the application, once it saw the SDP)."""
+        self.counters[reason] = self.counters.get(reason, 0) + 1
 
     def snapshot(self) -> Dict[str, int]:
         """The refusal counters (a copy)."""

@@ -37,7 +37,7 @@ Nothing here imports asyncio, socket, time or threading (tests/test_sourcecode.p
 from __future__ import annotations
 
 import secrets
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import LocalProtocolError, SipParseError
 from . import events as ev
@@ -271,8 +271,10 @@ class SipEndpoint(_Registering):
         self._start_2xx_retransmit(call, response, now, reinvite=False)
         self._collect(now)
 
-    def reject(self, handle: int, now: float, *, status_code: int = 486, reason: Optional[str] = None) -> None:
-        """Decline an incoming call with a final non-2xx response (486 Busy Here by default).
+    def reject(self, handle: int, now: float, *, status_code: int = 486, reason: Optional[str] = None,
+               headers: Sequence[Tuple[str, str]] = ()) -> None:
+        """Decline an incoming call with a final non-2xx response (486 Busy Here by default), with ``headers``
+        added (a ``Warning``, say).
 
         Raises:
             LocalProtocolError: the call is not an unanswered incoming call.
@@ -281,14 +283,14 @@ class SipEndpoint(_Registering):
         if not 300 <= status_code <= 699:
             raise ValueError(f"a rejection needs a status code 300-699, not {status_code}")
         call = self._incoming(handle)
-        self._respond_invite(call, status_code, reason, now)
+        self._respond_invite(call, status_code, reason, now, headers)
         call.dialog.fire(DialogInput.FAILURE)
         self._end(call, now)
         self._collect(now)
 
     def answer_reinvite(
         self, handle: int, now: float, *, status_code: int = 200, body: bytes = b"",
-        content_type: str = "application/sdp",
+        content_type: str = "application/sdp", headers: Sequence[Tuple[str, str]] = (),
     ) -> None:
         """Answer the pending re-INVITE of ``handle`` (200 + SDP, or e.g. 488 to refuse the change)."""
         call = self._call(handle)
@@ -296,7 +298,7 @@ class SipEndpoint(_Registering):
         tx = self._server_tx.get(key) if key is not None else None
         if tx is None or tx.final_sent:  # type: ignore[attr-defined]
             raise LocalProtocolError("no re-INVITE waiting for an answer")
-        extra = [("Contact", self._contact(call.transport)), ("Allow", _ALLOW)]
+        extra = [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), *headers]
         if body and status_code < 300:
             extra.append(("Content-Type", content_type))
         response = make_response(

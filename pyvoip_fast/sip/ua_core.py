@@ -54,8 +54,9 @@ class _UaCore(_UaBase):
             self._tx_call[key] = handle
         return key
 
-    def _respond_invite(self, call: _Call, status: int, reason: Optional[str], now: float) -> None:
-        extra: List[Tuple[str, str]] = []
+    def _respond_invite(self, call: _Call, status: int, reason: Optional[str], now: float,
+                        headers: Sequence[Tuple[str, str]] = ()) -> None:
+        extra: List[Tuple[str, str]] = list(headers)
         if status < 300:
             # §12.1.1: a dialog-creating response copies the Record-Route of the request
             extra = [("Record-Route", rr) for rr in call.invite.headers.get_lines("Record-Route")]
