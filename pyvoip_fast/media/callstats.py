@@ -62,6 +62,8 @@ class CallStatistics:
         remote_jitter_ms: jitter the peer reported about our stream.
         rtcp_sent: compound RTCP packets we sent.
         rtcp_received: compound RTCP packets received.
+        rtcp_strangers: RTCP datagrams dropped because they came from neither the peer's RTP host nor the RTCP
+            address it negotiated.
         r_factor / mos: E-model estimate with packet-loss concealment (the way we play the audio); None while
             nothing has been received on this side.
         r_factor_no_plc / mos_no_plc: the same without concealment, for comparison.
@@ -97,6 +99,7 @@ class CallStatistics:
     remote_jitter_ms: Optional[float] = None
     rtcp_sent: int = 0
     rtcp_received: int = 0
+    rtcp_strangers: int = 0
     r_factor: Optional[float] = None
     mos: Optional[float] = None
     r_factor_no_plc: Optional[float] = None

@@ -68,7 +68,10 @@ class RtcpReporter:
         self.scheduler = RtcpScheduler(fixed_interval=fixed_interval, rng=rng.random, overhead=overhead)
         #: where our RTCP goes: the negotiated address until the peer's first report, then its real source
         self.remote_rtcp: Optional[Addr] = None
+        self._negotiated: Optional[Addr] = None
         self._latched = False
+        #: RTCP datagrams dropped because they came from neither the peer's RTP host nor its RTCP address
+        self.strangers = 0
         self._last_sr_mid = 0  # middle 32 bits of the peer's last SR NTP timestamp
         self._last_sr_arrival = 0.0
         self.rtt: Optional[float] = None
@@ -112,9 +115,18 @@ class RtcpReporter:
 
     def set_remote(self, addr: Optional[Addr], *, initial: bool) -> None:
         """The RTCP address the peer negotiated (``a=rtcp`` or RTP + 1); a changed one replaces the latched one."""
-        if initial or not same_addr(addr, self.remote_rtcp):
+        if initial or not same_addr(addr, self._negotiated):
             self.remote_rtcp = addr
+            self._negotiated = addr
             self._latched = False
+
+    def _from_peer(self, addr: Addr) -> bool:
+        """RTCP is the peer's only from the host its RTP stream is latched to (the SDP host until then) or from
+        the RTCP address it negotiated: anyone else's reports would steer our reports and statistics."""
+        rtp = self._receiver.remote_rtp
+        if rtp is not None and addr[0] == rtp[0]:
+            return True
+        return self._negotiated is not None and same_addr(addr, self._negotiated)
 
     def set_bandwidth(self, payload_bps: int) -> None:
         """The session bandwidth of §6.2 that the interval is a share of: the codec's payload bit rate."""
@@ -213,22 +225,32 @@ class RtcpReporter:
         except RtcpParseError as exc:
             logger.debug("[RTCP] Dropped invalid packet from %s: %s", fmt_addr(addr), exc)
             return False
+        if not self._from_peer(addr):
+            self.strangers += 1
+            level = logging.INFO if self.strangers == 1 else logging.DEBUG
+            logger.log(level, "[RTCP] Dropped a report from %s: not the peer's address (%d so far)",
+                       fmt_addr(addr), self.strangers)
+            return False
         self.scheduler.on_received(len(data))
         self.received += 1
-        if not self._latched:
+        if not self._latched:  # the peer's own RTCP proves where its reports come from: ours go there
             self._latched = True
             self.remote_rtcp = addr
         arrival_mid = rtcp.ntp_middle32(rtcp.ntp_from_unix(time.time()))
         remote_ssrc = self._receiver.remote_ssrc
         for p in packets:
+            peer = remote_ssrc is None or getattr(p, "ssrc", None) == remote_ssrc
             if isinstance(p, rtcp.SenderReport):
-                if remote_ssrc is None or p.ssrc == remote_ssrc:
+                if peer:
                     self._last_sr_mid = rtcp.ntp_middle32(p.ntp_timestamp)
                     self._last_sr_arrival = now
-                self._on_report(p, arrival_mid, sender=True)
+                    self._on_report(p, arrival_mid, sender=True)
             elif isinstance(p, rtcp.ReceiverReport):
-                self._on_report(p, arrival_mid, sender=False)
+                if peer:
+                    self._on_report(p, arrival_mid, sender=False)
             elif isinstance(p, rtcp.Bye):
+                if remote_ssrc is not None and remote_ssrc not in p.sources:
+                    continue  # a BYE counts only from the peer's own SSRC
                 reason = p.reason.decode("utf-8", "replace") if isinstance(p.reason, bytes) else (p.reason or "")
                 logger.info("[RTCP] BYE received from the peer%s", f" ({reason})" if reason else "")
                 self.bye_received = True

@@ -545,6 +545,7 @@ def _fill_stats(
         s.frames_concealed = int(rx.concealer.concealed_frames) - rx.tail_concealed
     s.rtcp_sent = reporter.sent
     s.rtcp_received = reporter.received
+    s.rtcp_strangers = reporter.strangers
     s.bye_received = reporter.bye_received
     s.rtt_ms = reporter.rtt * 1000.0 if reporter.rtt is not None else None
     rb = reporter.remote_report

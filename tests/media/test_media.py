@@ -631,3 +631,47 @@ def test_shared_clock_for_a_loop_without_attributes() -> None:
         assert media._SHARED_CLOCKS.get(loop) is clock
     finally:
         loop.close()
+
+
+def test_rtcp_from_a_stranger_is_dropped_counted_and_never_answered() -> None:
+    """Issue 19: receiver reports and a BYE from another address right after the call starts used to make the
+    session send its own reports there and mark the peer's BYE. Only the peer's RTP host or its negotiated RTCP
+    address is heard now; the stranger gets nothing and the peer keeps getting our reports."""
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.9", 0))
+    stranger.setblocking(False)
+
+    async def main() -> tuple:
+        a, b = await session_pair(rtcp_interval=0.25)
+        a.start(params(b.local_rtp_port), source=ArraySource(speech_like(1.0, seed=5)), sink=ListSink())
+        b.start(params(a.local_rtp_port), source=ArraySource(speech_like(1.0, seed=6)), sink=ListSink())
+        forged_ssrc = 0x5EED5EED
+        block = rtcp.ReportBlock(b.ssrc, 255, 5000, 1, 9999, 0, 0)
+        for _ in range(3):
+            stranger.sendto(rtcp.serialize_compound([rtcp.ReceiverReport(forged_ssrc, [block]),
+                                                     rtcp.SourceDescription.cname_for(forged_ssrc, "x@y")]),
+                            ("127.0.0.1", b.local_rtcp_port))
+        stranger.sendto(rtcp.serialize_compound([rtcp.ReceiverReport(forged_ssrc),
+                                                 rtcp.Bye([forged_ssrc], "bye from a stranger")]),
+                        ("127.0.0.1", b.local_rtcp_port))
+        await asyncio.wait_for(asyncio.gather(a.source_done(), b.source_done()), 5)
+        await asyncio.sleep(0.4)
+        assert not b.bye_received.is_set()
+        await a.stop("test over")
+        await b.stop()
+        return a.stats, b.stats
+
+    try:
+        sa, sb = run(main())
+        got = []
+        while True:
+            try:
+                got.append(stranger.recv(2048))
+            except BlockingIOError:
+                break
+    finally:
+        stranger.close()
+    assert got == []  # not one of our reports went to the stranger
+    assert sb.rtcp_strangers == 4 and sa.rtcp_strangers == 0
+    assert sa.rtcp_received >= 2  # the peer kept getting ours
+    assert sb.remote_packets_lost in (None, 0)  # the forged block (5,000 lost) was not taken as the peer's
