@@ -2,12 +2,15 @@
 
 Strategy
 --------
-- **Source rules** (symmetric RTP, RFC 4961): the first valid RTP packet latches the peer's real source address,
-  and the sender answers there. Once latched, RTP from anywhere else is ignored (a third party cannot take the
-  stream over), with two exceptions: the address the peer negotiated in SDP always wins over whatever latched
-  first, and a peer that really moved (a NAT rebinding, a new port) is re-learnt when the latched source has
-  been quiet for ``RELEARN_QUIET`` seconds and the newcomer sent ``RELEARN_PACKETS`` packets in sequence from
-  one SSRC.
+- **Source rules** (symmetric RTP, RFC 4961, hardened against "RTP Bleed", CVE-2017-14099): a packet from the
+  address negotiated in SDP latches at once; a packet from anywhere else (a peer behind NAT never sends from its
+  SDP address) latches only once that source sent ``LATCH_PACKETS`` packets in sequence from one SSRC with a
+  negotiated payload type (one stray packet, or a spray from many ports, never does), and the sender then
+  answers there. With SRTP only packets that authenticated get here at all. Once latched, RTP from anywhere else
+  is ignored (a third party cannot take the stream over), with two exceptions: the address the peer negotiated
+  in SDP always wins over whatever latched first, and a peer that really moved (a NAT rebinding, a new port) is
+  re-learnt when the latched source has been quiet for ``RELEARN_QUIET`` seconds and the newcomer sent
+  ``RELEARN_PACKETS`` packets in sequence from one SSRC.
 - **Receiving**: parse errors and unexpected payload types are counted and logged at DEBUG, never fatal. A
   packet updates the RFC 3550 appendix A statistics of its SSRC (``rtp.stats.ReceiverStats``; a new SSRC starts
   a new stream and the old one's totals are kept), then goes to the adaptive jitter buffer; telephone-events go
@@ -36,12 +39,16 @@ from . import jitter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RtpReceiver", "RELEARN_QUIET", "RELEARN_PACKETS"]
+__all__ = ["RtpReceiver", "RELEARN_QUIET", "RELEARN_PACKETS", "LATCH_PACKETS"]
 
 #: strict RTP source: a different source address replaces the latched one only after the latched one was quiet
 #: this long (seconds) and the newcomer sent this many packets in sequence from one SSRC
 RELEARN_QUIET = 0.5
 RELEARN_PACKETS = 4
+#: before the first packet from the negotiated address, a source elsewhere (a peer behind NAT) is latched only
+#: once it sent this many packets in sequence from one SSRC with a negotiated payload type (RTP Bleed)
+LATCH_PACKETS = 3
+_CANDIDATES = 16  # sources on probation remembered at once (a spray from many ports forgets the oldest)
 
 
 class RtpReceiver:
@@ -70,7 +77,8 @@ class RtpReceiver:
         self.remote_rtp: Optional[Addr] = None
         self._latched = False
         self._sdp_rtp: Optional[Addr] = None  # the RTP address the peer negotiated
-        self._candidate: Optional[Tuple[Addr, int, int, int]] = None  # (addr, ssrc, last seq, run length)
+        #: sources that are not the stream (yet): address -> (ssrc, last seq, run length); a few, newest last
+        self._candidates: Dict[Addr, Tuple[int, int, int]] = {}
         self.last_rtp_heard = 0.0
         self.sink: Any = None
         self.receiving = False
@@ -88,6 +96,8 @@ class RtpReceiver:
         self.octets = 0
         self.remote_ssrc: Optional[int] = None
         self.invalid = 0
+        #: packets dropped while their source was on probation (not the negotiated address, not latched yet)
+        self.probation = 0
         self.frames_played = 0
         self._rx_pt: Optional[int] = None
         self._dtmf_receiver = _dtmf.DtmfReceiver()
@@ -203,7 +213,11 @@ class RtpReceiver:
     def _check_source(self, addr: Addr, pkt: Any, now: float) -> bool:
         """Whether RTP from ``addr`` belongs to the stream (the latching rules of the module notes)."""
         if not self._latched:
+            if not same_addr(addr, self._sdp_rtp) and not self._in_sequence(addr, pkt, LATCH_PACKETS):
+                self.probation += 1
+                return False
             self._latched = True
+            self._candidates.clear()
             if not same_addr(addr, self.remote_rtp):
                 logger.info("[RTP] Peer sends from %s; sending there (symmetric RTP)", fmt_addr(addr))
             self.remote_rtp = addr
@@ -213,7 +227,7 @@ class RtpReceiver:
             # packet from a third party must not capture the stream before the peer's first packet arrives)
             logger.info("[RTP] Peer sends from its negotiated address %s; following it", fmt_addr(addr))
             self.remote_rtp = addr
-            self._candidate = None
+            self._candidates.clear()
         elif not same_addr(addr, self.remote_rtp) and not self._accept_new_source(addr, pkt, now):
             return False
         return True
@@ -225,20 +239,24 @@ class RtpReceiver:
         ``RELEARN_PACKETS`` packets in sequence from one SSRC: then the peer moved (a NAT rebinding, a new
         port) and we follow it; a third party injecting packets into a live stream never qualifies.
         """
-        cand = self._candidate
-        seq = pkt.sequence_number
-        if cand is not None and same_addr(cand[0], addr) and cand[1] == pkt.ssrc and seq == (cand[2] + 1) & 0xFFFF:
-            count = cand[3] + 1
-        else:
-            count = 1
-        self._candidate = (addr, pkt.ssrc, seq, count)
-        if count >= RELEARN_PACKETS and now - self.last_rtp_heard >= RELEARN_QUIET:
+        if self._in_sequence(addr, pkt, RELEARN_PACKETS) and now - self.last_rtp_heard >= RELEARN_QUIET:
             logger.info("[RTP] Peer now sends from %s (was %s); following it", fmt_addr(addr),
                         fmt_addr(self.remote_rtp))
             self.remote_rtp = addr
-            self._candidate = None
+            self._candidates.clear()
             return True
         return False
+
+    def _in_sequence(self, addr: Addr, pkt: Any, needed: int) -> bool:
+        """Whether ``addr`` has now sent ``needed`` packets in sequence from one SSRC (the candidate source)."""
+        key = (addr[0], addr[1])
+        cand = self._candidates.pop(key, None)
+        seq = pkt.sequence_number
+        count = cand[2] + 1 if cand is not None and cand[0] == pkt.ssrc and seq == (cand[1] + 1) & 0xFFFF else 1
+        self._candidates[key] = (pkt.ssrc, seq, count)  # each source on its own: interleaving resets nobody
+        if len(self._candidates) > _CANDIDATES:
+            del self._candidates[next(iter(self._candidates))]
+        return count >= needed
 
     def _switch_ssrc(self, ssrc: int) -> None:
         if self.rx is not None:
