@@ -39,7 +39,7 @@ from cpython.memoryview cimport PyMemoryView_FromObject, PyMemoryView_GET_BUFFER
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_Check
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 from _wire cimport load_u16, load_u32, load_u64, store_u16, store_u32, store_u64
@@ -363,6 +363,16 @@ cdef class RtpPacket:
         cdef Py_buffer view
         cdef Py_ssize_t hdr = self._header_size()
         cdef Py_ssize_t plen
+        cdef bint overlap = False
+        if self._payload is not None and type(self._payload) is not bytes:
+            PyObject_GetBuffer(self._payload, &view, PyBUF_SIMPLE)
+            overlap = (<uintptr_t>view.buf < <uintptr_t>(o + size)
+                       and <uintptr_t>o < <uintptr_t>view.buf + <uintptr_t>view.len)
+            PyBuffer_Release(&view)
+        if overlap:  # a payload viewing the target (a packet parsed from the buffer it is packed back into):
+            snapshot = self.serialize()  # write the packet as it was, as the twin does, never memcpy onto itself
+            memcpy(o, PyBytes_AS_STRING(snapshot), size)
+            return 0
         self._write_header(o)
         if self._payload is None:
             memcpy(o + hdr, PyBytes_AS_STRING(self._source) + self._poff, self._plen)
@@ -672,6 +682,9 @@ def write_packet(buffer, offset, payload_type, sequence_number, timestamp, ssrc,
             else:
                 pos = _offset_in(offset, size, view.len)
                 o = <uint8_t*>view.buf + pos
+            if <uintptr_t>pl < <uintptr_t>(o + size) and <uintptr_t>o < <uintptr_t>(pl + plen):
+                snapshot = PyBytes_FromStringAndSize(<const char*>pl, plen)  # the payload as it was (as the twin)
+                pl = <const uint8_t*>PyBytes_AS_STRING(snapshot)
             _write_fixed(o, 0x80, pt, marker, seq, ts, ss)
             memcpy(o + 12, pl, plen)
         finally:

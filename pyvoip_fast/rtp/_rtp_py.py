@@ -48,7 +48,7 @@ from ._rtcp_py import (  # the compiled module holds RTP and RTCP: so does its t
     parse_rtcp,
     serialize_compound,
 )
-from ._wire_py import Buffer, _FIXED, _HH, _U32_MAX, _check_bytes, _check_int, _check_offset, _view, _writable_view
+from ._wire_py import Buffer, _FIXED, _HH, _U32_MAX, _check_bytes, _check_int, _check_offset, _overlaps, _view, _writable_view
 
 logger = logging.getLogger(__name__)
 
@@ -551,6 +551,8 @@ def write_packet(
     pl = payload if type(payload) is bytes else _view(payload, "payload")
     size = 12 + len(pl)
     pos = _check_offset(offset, size, len(mv))
+    if type(pl) is not bytes and _overlaps(pl, mv[pos : pos + size]):
+        pl = bytes(pl)  # the payload as it was before the header is written over it (as the compiled module)
     _FIXED.pack_into(mv, pos, 0x80, payload_type | (0x80 if marker else 0), sequence_number, timestamp, ssrc)
     mv[pos + 12 : pos + size] = pl
     return size

@@ -75,6 +75,17 @@ def _writable_view(buffer: Any, what: str) -> memoryview:
     return mv
 
 
+def _overlaps(a: Any, b: Any) -> bool:
+    """Whether two buffers share memory (the compiled module compares their addresses)."""
+    import numpy as np
+
+    try:
+        x, y = np.frombuffer(a, dtype=np.uint8), np.frombuffer(b, dtype=np.uint8)
+    except (TypeError, ValueError):
+        return False
+    return bool(x.size and y.size and np.may_share_memory(x, y))
+
+
 def _check_offset(offset: Any, need: int, size: int) -> int:
     if not isinstance(offset, int):
         raise TypeError(f"offset must be an int, not {type(offset).__name__}")

@@ -190,18 +190,23 @@ def _rtp_write(fdp: Any) -> None:
     fields = [_int(fdp) for _ in range(4)]
     marker = fdp.ConsumeBool()
     payload = _bytes(fdp, 48)
+    alias = (fdp.ConsumeIntInRange(0, 64), fdp.ConsumeIntInRange(0, 64)) if fdp.ConsumeIntInRange(0, 3) == 0 \
+        else None
 
     def write(m: Any) -> Any:
         out = _copy(buffer)
+        pl: Any = payload
+        if alias is not None:  # the payload a view into the very buffer it is written into
+            pl = memoryview(out)[alias[0]: alias[0] + alias[1]]
         if which == 0:
             n = m.write_header(out, offset, *fields, marker)
         elif which == 1:
-            n = m.write_packet(out, offset, *fields, payload, marker)
+            n = m.write_packet(out, offset, *fields, pl, marker)
         elif which == 2:
             n = m.build_packet(*fields, payload, marker)
         else:
             packet = m.RtpPacket(payload_type=fields[0], sequence_number=fields[1], timestamp=fields[2],
-                                 ssrc=fields[3], marker=marker, payload=payload)
+                                 ssrc=fields[3], marker=marker, payload=pl)
             n = packet.pack_into(out, offset)
         return n, bytes(out)
 

@@ -495,3 +495,23 @@ def test_strided_buffers_are_refused_the_same_way_by_both(m: ModuleType) -> None
         with pytest.raises(TypeError, match="C-contiguous"):
             call()
     assert backing == bytearray(80)
+
+
+def test_a_payload_viewing_its_own_target_buffer_is_written_as_it_was(m: ModuleType) -> None:
+    """A payload that is a view into the buffer being written (a packet parsed from a receive buffer and packed
+    back into it, or ``write_packet`` from a slice of its own buffer) is copied as it was before the call, in
+    both implementations: the compiled module used to ``memcpy`` a region onto itself after the header had been
+    written over part of it."""
+    buf = bytearray(FULL)
+    packet = m.RtpPacket.parse(memoryview(buf))
+    expected = packet.serialize()
+    assert packet.pack_into(buf, 0) == len(FULL) and bytes(buf) == expected
+    shifted = bytearray(64)
+    shifted[:len(FULL)] = FULL
+    packet = m.RtpPacket.parse(memoryview(shifted)[: len(FULL)])
+    packet.pack_into(shifted, 3)  # overlapping, not at the same place
+    assert bytes(shifted[3 : 3 + len(FULL)]) == expected
+    raw = bytearray(range(40))
+    before = bytes(raw[4:24])
+    n = m.write_packet(raw, 0, 0, 1, 2, 3, memoryview(raw)[4:24])
+    assert n == 32 and bytes(raw[12:32]) == before
