@@ -39,4 +39,5 @@ print("sanitized modules:", ", ".join(os.path.relpath(m.__file__, where) for m i
 sys.exit(f"not the sanitized build: {bad}" if bad or pyvoip_fast.IMPLEMENTATION != "cython" else 0)
 PY
 echo "== the compiled modules' tests and the seeded parser fuzz tests under the sanitizers"
-python -m pytest -q -p no:cacheprovider tests/codecs tests/rtp tests/net tests/test_extensions.py
+python -m pytest -q -p no:cacheprovider tests/codecs tests/rtp tests/net tests/test_extensions.py \
+    tests/test_compiled_parity_fuzz.py

@@ -1,0 +1,424 @@
+"""The entry points of the compiled modules, fed structured arguments and checked against their twins.
+
+Shared by the coverage-guided harness (``atheris_compiled.py``, libFuzzer's inputs) and the hypothesis test
+``tests/test_compiled_parity_fuzz.py`` (CI, every run): ``dispatch(provider)`` decodes one input into one call
+of one entry point on the compiled module and on its pure-Python twin, which must return the same thing (and
+leave their output tables the same) or raise the same exception type; ``Mismatch`` otherwise. The inputs reach
+the edges: buffers of any size, offset and stride, integers at and past every C type's limits, NaN and
+infinities, tables of any shape, stream indexes, audio cursors and address families, and tables that alias one
+another. Datagrams from the batch senders go only to sockets of this process on loopback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+from typing import Any, Callable, List, Tuple
+
+import numpy as np
+
+from pyvoip_fast import _compat
+
+COMPILED_AVAILABLE = not _compat.NO_EXTENSIONS and _compat.implementation() == "cython"
+COMPILED = {name: _compat.module_for(name, "cython" if COMPILED_AVAILABLE else "python")
+            for name in _compat.EXTENSION_MODULES}
+TWIN = {name: _compat.module_for(name, "python") for name in _compat.EXTENSION_MODULES}
+REFUSALS = (ValueError, TypeError, OverflowError, BufferError, IndexError, KeyError)
+
+# datagrams from the batch senders go to these sockets of our own (never to a port the input chooses)
+_RX4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_RX4.bind(("127.0.0.1", 0))
+_RX4.setblocking(False)
+_TX4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_TX4.connect(_RX4.getsockname())
+_TX4.setblocking(False)
+_FAN = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+_FAN.bind(("127.0.0.1", 0))
+_FAN.setblocking(False)
+_FAN6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+try:
+    _FAN6.bind(("::1", 0))
+    _RX6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    _RX6.bind(("::1", 0))
+    _RX6.setblocking(False)
+except OSError:  # no IPv6 loopback: the v6 rows then name an unused port on ::1 (refused by the kernel)
+    _RX6 = None
+_FAN6.setblocking(False)
+
+
+def _sockaddr4() -> bytes:
+    port = _RX4.getsockname()[1]
+    return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton("127.0.0.1")
+
+
+def _sockaddr6() -> bytes:
+    port = _RX6.getsockname()[1] if _RX6 is not None else 9
+    return (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0)
+            + socket.inet_pton(socket.AF_INET6, "::1") + struct.pack("=I", 0))
+
+
+def _drain() -> None:
+    for sock in (_RX4, _RX6):
+        while sock is not None:
+            try:
+                sock.recv(2048)
+            except OSError:
+                break
+
+
+class Mismatch(AssertionError):
+    """The compiled module and its twin disagreed."""
+
+
+def _outcome(fn: Callable[[], Any]) -> Tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except REFUSALS as exc:
+        return "raised", type(exc).__name__
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return bool(a == b)
+
+
+def _both(name: str, call: Callable[[Any], Any]) -> Tuple[str, Any]:
+    """Run ``call`` with the compiled module ``name`` and with its twin; they must agree."""
+    got = _outcome(lambda: call(COMPILED[name]))
+    want = _outcome(lambda: call(TWIN[name]))
+    if got[0] != want[0] or not _same(got[1], want[1]):
+        raise Mismatch(f"{name}: compiled {got!r} != twin {want!r}")
+    return got
+
+
+# -- decoding structured arguments --------------------------------------------------------------------------------
+
+def _int(fdp: Any) -> int:
+    """An integer from the edges that matter: small, at a field's limit, just past it, or anything in 64 bits."""
+    kind = fdp.ConsumeIntInRange(0, 3)
+    if kind == 0:
+        return int(fdp.ConsumeIntInRange(-2, 300))
+    if kind == 1:
+        edge = (0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFF, 1 << 31, 1 << 32, 1 << 63, 1 << 64, 1 << 16)[
+            fdp.ConsumeIntInRange(0, 8)]
+        return edge + fdp.ConsumeIntInRange(-1, 1)
+    if kind == 2:
+        return -int(fdp.ConsumeIntInRange(0, 1 << 40))
+    return int(fdp.ConsumeInt(8))
+
+
+def _float(fdp: Any) -> float:
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
+        return float(fdp.ConsumeFloat())  # any double: NaN, infinities, subnormals
+    if kind == 1:
+        return (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e308, 2.0 ** 63)[fdp.ConsumeIntInRange(0, 7)]
+    return float(fdp.ConsumeIntInRange(0, 10 ** 6)) / 1000.0
+
+
+def _bytes(fdp: Any, most: int = 256) -> bytes:
+    return bytes(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, most)))
+
+
+def _buffer(fdp: Any, most: int = 256) -> Any:
+    """A writable buffer: a bytearray, or a view into one at an offset (odd addresses for 16-bit samples)."""
+    size = fdp.ConsumeIntInRange(0, most)
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
+        return bytearray(size)
+    if kind == 1:
+        return memoryview(bytearray(size + 1))[1:]
+    return memoryview(bytearray(2 * size + 2))[::2]  # not contiguous: must be refused, never written
+
+
+def _copy(buffer: Any) -> Any:
+    if isinstance(buffer, memoryview):
+        base = bytearray(buffer.obj)
+        return memoryview(base)[1:] if buffer.contiguous else memoryview(base)[::2]
+    return bytearray(buffer)
+
+
+# -- targets ------------------------------------------------------------------------------------------------------
+
+def _rtp_parse(fdp: Any) -> None:
+    data = bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+    def parse(m: Any) -> Any:
+        p = m.RtpPacket.parse(data)
+        return (p.version, p.payload_type, p.sequence_number, p.timestamp, p.ssrc, p.marker, p.csrc,
+                p.extension_profile, bytes(p.extension_data), p.padding_length, bytes(p.payload), len(p),
+                p.header_extensions(), p.serialize())
+
+    _both("_rtp", parse)
+
+
+def _rtcp_parse(fdp: Any) -> None:
+    reduced = fdp.ConsumeBool()
+    data = bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
+
+    def parse(m: Any) -> Any:
+        records = m.parse_rtcp(data, reduced_size=reduced)
+        return [(type(r).__name__, r.serialize()) for r in records]
+
+    _both("_rtp", parse)
+
+
+def _rtp_write(fdp: Any) -> None:
+    which = fdp.ConsumeIntInRange(0, 3)
+    buffer = _buffer(fdp, 64)
+    offset = _int(fdp)
+    fields = [_int(fdp) for _ in range(4)]
+    marker = fdp.ConsumeBool()
+    payload = _bytes(fdp, 48)
+    alias = (fdp.ConsumeIntInRange(0, 64), fdp.ConsumeIntInRange(0, 64)) if fdp.ConsumeIntInRange(0, 3) == 0 \
+        else None
+
+    def write(m: Any) -> Any:
+        out = _copy(buffer)
+        pl: Any = payload
+        if alias is not None:  # the payload a view into the very buffer it is written into
+            pl = memoryview(out)[alias[0]: alias[0] + alias[1]]
+        if which == 0:
+            n = m.write_header(out, offset, *fields, marker)
+        elif which == 1:
+            n = m.write_packet(out, offset, *fields, pl, marker)
+        elif which == 2:
+            n = m.build_packet(*fields, payload, marker)
+        else:
+            packet = m.RtpPacket(payload_type=fields[0], sequence_number=fields[1], timestamp=fields[2],
+                                 ssrc=fields[3], marker=marker, payload=pl)
+            n = packet.pack_into(out, offset)
+        return n, bytes(out)
+
+    _both("_rtp", write)
+
+
+def _rtp_build(fdp: Any) -> None:
+    csrc = [_int(fdp) for _ in range(fdp.ConsumeIntInRange(0, 17))]
+    profile = _int(fdp) if fdp.ConsumeBool() else None
+    ext = _bytes(fdp, 40)
+    padding = _int(fdp)
+    elements = [(_int(fdp), _bytes(fdp, 20)) for _ in range(fdp.ConsumeIntInRange(0, 6))]
+    two_byte = fdp.ConsumeBool()
+    payload = _bytes(fdp, 40)
+
+    def build(m: Any) -> Any:
+        packet = m.RtpPacket(payload_type=0, payload=payload, csrc=csrc, extension_profile=profile,
+                             extension_data=ext, padding_length=padding)
+        wire = packet.serialize()
+        again = m.RtpPacket.parse(wire)  # what we build, we parse back
+        return wire, again.serialize()
+
+    _both("_rtp", build)
+    _both("_rtp", lambda m: m.encode_header_extensions(elements, two_byte))
+
+
+def _rtcp_build(fdp: Any) -> None:
+    ssrc = _int(fdp)
+    blocks = [tuple(_int(fdp) for _ in range(7)) for _ in range(fdp.ConsumeIntInRange(0, 33))]
+    cname = _bytes(fdp, 300)
+    reason = _bytes(fdp, 300) if fdp.ConsumeBool() else None
+    ntp = _int(fdp) if fdp.ConsumeBool() else 0x1234567890ABCDEF
+    counts = [_int(fdp) for _ in range(3)]
+
+    def build(m: Any) -> Any:
+        wire = m.build_report(ssrc, blocks, cname, ntp_timestamp=ntp, rtp_timestamp=counts[0],
+                              packet_count=counts[1], octet_count=counts[2], reason=reason)
+        return wire, [r.serialize() for r in m.parse_rtcp(wire)]
+
+    _both("_rtp", build)
+
+
+def _g711_arrays(fdp: Any) -> None:
+    name = ("ulaw_encode", "alaw_encode", "ulaw_decode", "alaw_decode", "ulaw_to_alaw", "alaw_to_ulaw")[
+        fdp.ConsumeIntInRange(0, 5)]
+    data = _bytes(fdp, 320)
+    use_out = fdp.ConsumeBool()
+    out = _buffer(fdp, 700)
+    compat = fdp.ConsumeBool()
+
+    def run(m: Any) -> Any:
+        fn = getattr(m, name)
+        kwargs = {"audioop_compatible": compat} if name == "ulaw_encode" else {}
+        if not use_out:
+            return fn(data, **kwargs)
+        target = _copy(out)
+        return fn(data, target, **kwargs), bytes(target)
+
+    _both("_g711", run)
+
+
+def _g711_samples(fdp: Any) -> None:
+    value = _int(fdp)
+    compat = fdp.ConsumeBool()
+    _both("_g711", lambda m: (_outcome(lambda: m.ulaw_encode_sample(value, audioop_compatible=compat)),
+                              _outcome(lambda: m.alaw_encode_sample(value)),
+                              _outcome(lambda: m.ulaw_decode_sample(value)),
+                              _outcome(lambda: m.alaw_decode_sample(value))))
+
+
+def _stats(fdp: Any) -> None:
+    clock = _int(fdp) if fdp.ConsumeBool() else 8000
+    updates = [(_int(fdp), _int(fdp), _float(fdp), _int(fdp)) for _ in range(fdp.ConsumeIntInRange(0, 40))]
+    block = (_int(fdp), _int(fdp), _int(fdp))
+
+    def run(m: Any) -> Any:
+        stats = m.ReceiverStats(clock)
+        verdicts = [_outcome(lambda u=u: stats.update(*u)) for u in updates]
+        rb = _outcome(lambda: stats.report_block(*block))
+        if rb[0] == "ok":
+            b = rb[1]
+            rb = ("ok", (b.ssrc, b.fraction_lost, b.cumulative_lost, b.highest_sequence, b.jitter, b.lsr, b.dlsr))
+        return (verdicts, rb, stats.valid, stats.received, stats.expected, stats.cumulative_lost,
+                stats.extended_max_seq, stats.cycles, stats.jitter, stats.duplicates, stats.reordered,
+                stats.octets_received)
+
+    _both("_stats", run)
+
+
+def _tables(fdp: Any) -> Tuple[int, int, Any, Any, Any, Any, int, Any, int]:
+    nstreams = fdp.ConsumeIntInRange(0, 6)
+    width = fdp.ConsumeIntInRange(0, 200)
+    packets = np.frombuffer(bytes(fdp.ConsumeBytes(nstreams * width)).ljust(nstreams * width, b"\0"),
+                            dtype=np.uint8).reshape(nstreams, width).copy()
+    count = fdp.ConsumeIntInRange(0, 12)
+    streams = np.array([fdp.ConsumeIntInRange(0, nstreams + 1) if fdp.ConsumeIntInRange(0, 9) else
+                        fdp.ConsumeIntInRange(0, 0xFFFFFFFF) for _ in range(count)], dtype=np.uint32)
+    seqs = np.array([fdp.ConsumeIntInRange(0, 0xFFFF) for _ in range(nstreams + fdp.ConsumeIntInRange(-1, 1)
+                                                                     if nstreams else nstreams)], dtype=np.uint16)
+    timestamps = np.array([fdp.ConsumeIntInRange(0, 0xFFFFFFFF) for _ in range(nstreams)], dtype=np.uint32)
+    length = fdp.ConsumeIntInRange(-2, width + 2) if fdp.ConsumeIntInRange(0, 9) else _int(fdp)
+    sent_at = np.zeros(fdp.ConsumeIntInRange(0, 16), dtype=np.float64)
+    out_pos = fdp.ConsumeIntInRange(-2, 16) if fdp.ConsumeIntInRange(0, 9) else _int(fdp)
+    return nstreams, width, packets, streams, seqs, timestamps, length, sent_at, out_pos
+
+
+def _batch(fdp: Any) -> None:
+    nstreams, _, packets, streams, seqs, timestamps, length, sent_at, out_pos = _tables(fdp)
+    ts_step = fdp.ConsumeIntInRange(0, 0xFFFFFFFF)
+    fds = np.array([(_TX4.fileno(), -1)[fdp.ConsumeIntInRange(0, 1)] for _ in range(nstreams)], dtype=np.int32)
+    alias = fdp.ConsumeIntInRange(0, 7) == 0
+
+    def run(m: Any) -> Any:
+        p, q, t, s = packets.copy(), seqs.copy(), timestamps.copy(), sent_at.copy()
+        if alias and p.size >= 2 * len(q):  # the sequence numbers inside the packets they stamp
+            q = p.reshape(-1).view(np.uint8)[: 2 * len(q)].view(np.uint16)
+        result = m.send_rtp_batch(fds, p, streams, length, q, t, ts_step, s, out_pos)
+        return sum(result), p, q, t
+
+    try:
+        _both("_udp", run)
+    finally:
+        _drain()
+
+
+def _batch_to(fdp: Any) -> None:
+    nstreams, _, packets, streams, seqs, timestamps, length, sent_at, out_pos = _tables(fdp)
+    ts_step = fdp.ConsumeIntInRange(0, 0xFFFFFFFF)
+    addr_width = 28 if fdp.ConsumeIntInRange(0, 7) else fdp.ConsumeIntInRange(0, 40)
+    rows = []
+    for _ in range(nstreams):
+        kind = fdp.ConsumeIntInRange(0, 5)
+        row = _sockaddr6() if kind == 1 else struct.pack("=H", fdp.ConsumeIntInRange(0, 0xFFFF)) if kind == 2 \
+            else _sockaddr4()
+        rows.append(row.ljust(max(addr_width, 28), b"\0")[:addr_width])
+    addrs = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(nstreams, addr_width).copy()
+    audio = np.frombuffer(_bytes(fdp, 400), dtype=np.uint8).copy()
+    cursor_width = 3 if fdp.ConsumeIntInRange(0, 7) else fdp.ConsumeIntInRange(0, 4)
+    cursors = np.array([[fdp.ConsumeIntInRange(-2, len(audio) + 2) if fdp.ConsumeIntInRange(0, 5) else _int(fdp)
+                         for _ in range(cursor_width)] for _ in range(nstreams)], dtype=object)
+    try:
+        cursors = cursors.astype(np.int64).reshape(nstreams, cursor_width)
+    except OverflowError:
+        return  # a cursor beyond int64 never reaches the module: numpy refuses it first
+    fan = _FAN6 if fdp.ConsumeBool() else _FAN
+    alias = fdp.ConsumeIntInRange(0, 7)
+
+    def run(m: Any) -> Any:
+        p, q, t, c, s = packets.copy(), seqs.copy(), timestamps.copy(), cursors.copy(), sent_at.copy()
+        if alias == 0 and c.size * 2 >= len(t):  # the reported crash: timestamps inside the audio cursors
+            t = c.reshape(-1).view(np.uint32)[: len(t)]
+        elif alias == 1 and s.size * 4 >= len(q):  # sequence numbers inside the send times
+            q = s.view(np.uint16)[: len(q)]
+        result = m.send_rtp_batch_to(fan.fileno(), p, streams, length, q, t, ts_step, addrs, audio, c, s, out_pos)
+        return sum(result), p, q, t, c
+
+    try:
+        _both("_udp", run)
+    finally:
+        _drain()
+
+
+def _drain_and_timers(fdp: Any) -> None:
+    limit = _int(fdp)
+    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+        _TX4.send(_bytes(fdp, 64))
+    _outcome(lambda: COMPILED["_udp"].recv_drain(_RX4.fileno(), limit))
+    _drain()
+    when = _float(fdp)
+    fd = COMPILED["_udp"].timer_open()
+    try:
+        _outcome(lambda: COMPILED["_udp"].timer_arm(fd, when))
+        COMPILED["_udp"].timer_disarm(fd)
+    finally:
+        os.close(fd)
+
+
+TARGETS: List[Callable[[Any], None]] = [
+    _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _stats, _batch,
+    _batch_to, _drain_and_timers,
+]
+
+
+def dispatch(fdp: Any) -> None:
+    """Decode one input (a ``FuzzedDataProvider`` or a ``ByteProvider``) into one call of both implementations."""
+    TARGETS[fdp.ConsumeIntInRange(0, len(TARGETS) - 1)](fdp)
+
+
+def close_sockets() -> None:
+    for sock in (_RX4, _TX4, _FAN, _FAN6, _RX6):
+        if sock is not None:
+            sock.close()
+
+
+class ByteProvider:
+    """The part of atheris' ``FuzzedDataProvider`` the targets use, over a byte string (for hypothesis, which
+    has no libFuzzer): integers and floats from the front, running out into the range's low end."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def _take(self, n: int) -> bytes:
+        chunk = self._data[self._pos : self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+    def remaining_bytes(self) -> int:
+        return len(self._data) - self._pos
+
+    def ConsumeBytes(self, n: int) -> bytes:  # noqa: N802 - atheris' names
+        return self._take(max(0, n))
+
+    def ConsumeIntInRange(self, lo: int, hi: int) -> int:  # noqa: N802
+        span = hi - lo
+        if span <= 0:
+            return lo
+        raw = int.from_bytes(self._take((span.bit_length() + 7) // 8), "little")
+        return lo + raw % (span + 1)
+
+    def ConsumeInt(self, nbytes: int) -> int:  # noqa: N802
+        return int.from_bytes(self._take(nbytes).ljust(nbytes, b"\0"), "little", signed=True)
+
+    def ConsumeBool(self) -> bool:  # noqa: N802
+        return bool(self.ConsumeIntInRange(0, 1))
+
+    def ConsumeFloat(self) -> float:  # noqa: N802
+        return float(struct.unpack("<d", self._take(8).ljust(8, b"\0"))[0])
