@@ -484,6 +484,10 @@ class Phone:
                 kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
                               outbound_proxy=account.proxy, ca_file=account.ca_file)
             self.ua = await UserAgent.create(self.host, self.port, **kwargs)
+            try:
+                ipaddress.ip_address(self.host)
+            except ValueError:  # a host name, looked up once by the loop when the SIP socket was bound: media
+                self.host = self.ua.local_address[0]  # binds and SDP use the address, never a blocking lookup
             if account is not None:
                 try:
                     if account.register:

@@ -215,3 +215,23 @@ def test_a_media_host_name_that_resolves_is_used() -> None:
         media.close()
     assert ok.status_code == 200 and params.remote_rtp[0] == "127.0.0.1"
     assert got and len(got) >= 5
+
+
+def test_a_phone_on_a_host_name_resolves_it_once_without_blocking_and_calls_by_address() -> None:
+    """``Phone("localhost")``: the name is looked up by the loop when the SIP socket is bound; media sockets and
+    the SDP then use the address (the media session never resolves a name, and never blocks the loop)."""
+    tone = np.full(1600, 3000, np.int16)
+
+    async def main() -> Any:
+        async with Phone("localhost", 0, timers=FAST) as bob, Phone("localhost", 0, timers=FAST) as alice:
+            assert bob.host == bob.local_address[0] and bob.host in ("127.0.0.1", "::1")
+            heard = ListSink()
+            answering = asyncio.create_task(bob.answer(sink=heard))
+            call = await alice.call(bob.local_address, source=ArraySource(tone))
+            bob_call = await answering
+            await call.wait_done()
+            await bob_call.wait_done()
+            return bob_call.stats
+
+    stats = run(main())
+    assert stats.packets_received == 10
