@@ -403,7 +403,8 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
                  outbound_proxy=getattr(args, "proxy", None), ca_file=getattr(args, "ca_file", None),
                  admission=_admission(args), credentials=credentials, require_auth=require_auth,
                  srtp=getattr(args, "srtp", "off"), srtp_insecure_signalling=getattr(args, "srtp_insecure_signalling",
-                                                                                     False))
+                                                                                     False),
+                 max_loop_lag=getattr(args, "max_lag", None))
 
 
 def _sound_device_problem() -> Optional[str]:

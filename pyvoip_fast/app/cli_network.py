@@ -83,6 +83,10 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
                    help="calls at once (default 500); beyond it new INVITEs get 503 with Retry-After")
     g.add_argument("--max-setup", type=_positive_int, default=100, metavar="N",
                    help="calls being set up at once (ringing or waiting for their ACK; default 100)")
+    g.add_argument("--max-lag", type=_lag_ms, default=None, metavar="MS",
+                   help="overload control: while the event loop runs more than MS milliseconds late (the worst of "
+                        "the last second), new INVITEs get 503 with Retry-After at once; calls already up and "
+                        "OPTIONS are untouched (default: off)")
     g.add_argument("--require-auth", action="store_true",
                    help="callers must prove the password of --password-env (digest, RFC 3261 section 22: 401 "
                         "challenge, nonces valid 5 minutes, replays refused) as --auth-user (default: pyvoip)")
@@ -96,6 +100,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _lag_ms(text: str) -> float:
+    """--max-lag in milliseconds, as seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 1 <= value <= 60000:
+        raise argparse.ArgumentTypeError(f"must be 1 to 60000 ms, not {text}")
+    return value / 1000.0
 
 
 def _allow_spec(text: str) -> str:

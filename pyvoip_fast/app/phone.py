@@ -46,6 +46,7 @@ from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
 from ..sip.media_address import MediaAddressRefused, MediaAddressUnresolved, vet_media_host
 from .account import Account, Registration
+from .load import LoadMonitor
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
 logger = logging.getLogger(__name__)
@@ -414,6 +415,8 @@ class Phone:
         srtp: ``off``, ``optional`` or ``required``: SRTP (RFC 3711) keyed by SDES (RFC 4568, ``a=crypto``).
             Keys travel in the SDP, so they are offered and accepted only over TLS signalling unless
             ``srtp_insecure_signalling``; ``required`` over clear signalling is then an error (ValueError).
+        max_loop_lag: overload control (``app.load.LoadMonitor``): while the event loop runs more than this many
+            seconds late, new INVITEs get 503 with Retry-After at once (None: off).
 
     Media goes only where ``sip.media_address`` allows: ``0.0.0.0`` means no media, multicast and broadcast are
     refused (488 with a Warning), loopback and link-local only from the same scope; host names in ``c=`` are
@@ -443,6 +446,7 @@ class Phone:
         require_auth: Optional[DigestServer] = None,
         srtp: str = "off",
         srtp_insecure_signalling: bool = False,
+        max_loop_lag: Optional[float] = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -462,6 +466,9 @@ class Phone:
             raise ValueError(f"srtp must be off, optional or required, not {srtp!r}")
         self.srtp = srtp
         self.srtp_insecure_signalling = srtp_insecure_signalling
+        self.max_loop_lag = max_loop_lag
+        #: the overload control while started with ``max_loop_lag``
+        self.load: Optional[LoadMonitor] = None
         self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
         self._calls: "set[Call]" = set()
@@ -484,6 +491,9 @@ class Phone:
                 kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
                               outbound_proxy=account.proxy, ca_file=account.ca_file)
             self.ua = await UserAgent.create(self.host, self.port, **kwargs)
+            if self.max_loop_lag is not None:
+                self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag)
+                self.load.start()
             try:
                 ipaddress.ip_address(self.host)
             except ValueError:  # a host name, looked up once by the loop when the SIP socket was bound: media
@@ -511,6 +521,9 @@ class Phone:
         for call in calls:
             # the user agent's close() sends the BYEs without waiting for their answers
             await call._close(CallEnd.LOCAL_HANGUP, send_bye=False)
+        if self.load is not None:
+            self.load.stop()
+            self.load = None
         if self.ua is not None:
             await self.ua.close()
             self.ua = None

@@ -121,9 +121,11 @@ class Admission:
         self._sources: "OrderedDict[str, _Source]" = OrderedDict()
         #: refusals by reason: ``forbidden`` (403), ``busy`` (503: limits), ``rate`` and ``silenced`` (dropped),
         #: ``unauthenticated`` (401: no or wrong credentials where they are required), ``media_address`` (488:
-        #: a media address the rule of ``media_address`` refuses)
+        #: a media address the rule of ``media_address`` refuses), ``overload`` (503: the process is behind)
         self.counters: Dict[str, int] = {"forbidden": 0, "busy": 0, "rate": 0, "silenced": 0, "unauthenticated": 0,
-                                         "media_address": 0}
+                                         "media_address": 0, "overload": 0}
+        #: set by the application's load measurement (``app.load.LoadMonitor``): new INVITEs get 503 meanwhile
+        self.overloaded = False
 
     def allowed(self, ip: str) -> bool:
         """Whether the allow-list lets ``ip`` in (always, without a list)."""
@@ -171,6 +173,8 @@ class Admission:
             return self._refuse(src, "busy", Verdict(503, "Service Unavailable", self.retry_after), now)
         if method == "INVITE" and (setup >= self.max_setup or calls >= self.max_calls):
             return self._refuse(src, "busy", Verdict(503, "Service Unavailable", self.retry_after), now)
+        if method == "INVITE" and self.overloaded:
+            return self._refuse(src, "overload", Verdict(503, "Service Unavailable", self.retry_after), now)
         return ACCEPT
 
     def _refuse(self, src: _Source, reason: str, verdict: Verdict, now: float) -> Verdict:

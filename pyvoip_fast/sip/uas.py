@@ -115,7 +115,8 @@ class _UasRequests(_UaCore):
         if self.admission.should_log(addr[0], verdict.key, now):
             what = f"answered {verdict.status} {verdict.reason}" if verdict.status else "dropped"
             why = {"forbidden": "not in the allow-list", "busy": "over the call or transaction limits",
-                   "rate": "over its request rate", "silenced": "still sending after being refused"}[verdict.key]
+                   "rate": "over its request rate", "silenced": "still sending after being refused",
+                   "overload": "the process is overloaded (its event loop runs late)"}.get(verdict.key, verdict.key)
             self.log.warning("[SIP] %s from %s %s: %s (not logged again for this source for %.0f s)", method,
                              fmt_addr(addr), what, why, self.admission.log_interval)
         if verdict.status:

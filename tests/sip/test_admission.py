@@ -89,7 +89,7 @@ def test_endpoint_answers_a_flood_with_503_beyond_its_set_up_limit(caplog: pytes
     assert len([r for r in got if r.status_code == 100]) == 20
     assert len(busy) == 51 and all(r.headers.get("Retry-After") == "5" for r in busy)
     assert ep.admission.snapshot() == {"forbidden": 0, "busy": 51, "rate": 0, "silenced": 229, "unauthenticated": 0,
-                                       "media_address": 0}
+                                       "media_address": 0, "overload": 0}
     assert caplog.text.count("over the call or transaction limits") == 1
     assert caplog.text.count("still sending after being refused") == 1
     assert len(ep._server_tx) == 20  # the refusals were stateless
