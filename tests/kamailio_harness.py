@@ -77,7 +77,10 @@ class Kamailio:
     domain = "example.test"
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, users: Dict[str, str], algorithm: str = "MD5") -> None:
+    def __init__(self, workdir: Path, users: Dict[str, str], algorithm: str = "MD5", *,
+                 template: Path = TEMPLATE, values: Optional[Dict[str, str]] = None) -> None:
+        """``template``: another configuration (the dispatcher recipe of ``deploy/kamailio/``) with the same
+        placeholders, plus ``values`` for its own."""
         if algorithm not in ("MD5", "SHA-256"):
             raise ValueError(f"Kamailio challenges with MD5 or SHA-256, not {algorithm}")
         self.workdir = Path(workdir)
@@ -88,6 +91,8 @@ class Kamailio:
         self.ca_file = self.workdir / "ca.pem"
         self.log_file = self.workdir / "kamailio.log"
         self._proc: Optional[subprocess.Popen[bytes]] = None
+        self.template = Path(template)
+        self.values = dict(values or {})
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def _write_files(self, modules: str) -> Path:
@@ -115,8 +120,8 @@ class Kamailio:
         self.tls_port = _free_port(socket.SOCK_STREAM)
         values = {"HOST": self.host, "UDP_PORT": str(self.udp_port), "TCP_PORT": str(self.tcp_port),
                   "TLS_PORT": str(self.tls_port), "MODULES": modules, "TLS_CFG": str(tls_cfg), "DBDIR": str(db),
-                  "ALGORITHM": self.algorithm}
-        text = TEMPLATE.read_text()
+                  "ALGORITHM": self.algorithm, **self.values}
+        text = self.template.read_text()
         for name, value in values.items():
             text = text.replace(f"@{name}@", value)
         cfg = self.workdir / "kamailio.cfg"
