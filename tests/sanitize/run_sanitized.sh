@@ -19,6 +19,10 @@ git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | t
 cd "$SCRATCH"
 find . -name '*.so' -delete
 
+# the build needs what pyproject.toml's build-system asks for (pip installs it in an isolated environment for
+# a normal install, so a fresh virtualenv may not have Cython itself)
+python -c "import Cython, numpy, setuptools" 2>/dev/null || python -m pip install -q "Cython>=3.0" "numpy>=1.24" "setuptools>=77"
+
 FLAGS="-fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
 echo "== building the extensions with $CC $FLAGS"
 CC="$CC" LDSHARED="$CC -shared" CFLAGS="$FLAGS" LDFLAGS="-fsanitize=address,undefined" \
