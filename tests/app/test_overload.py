@@ -1,6 +1,6 @@
 """Overload control from measured load (``app/load.py``): while the event loop is late, new INVITEs get 503.
 
-A phone with ``max_loop_lag=0.05`` has its loop blocked for 300 ms (what a process far past its capacity feels
+A phone with ``max_loop_lag=0.15`` has its loop blocked for 500 ms (what a process far past its capacity feels
 like): an INVITE then gets ``503 Service Unavailable`` with ``Retry-After`` at once, an OPTIONS still gets 200, and
 the refusal is counted as ``overload``; a second later, with the loop on time again, a call is answered.
 """
@@ -57,12 +57,12 @@ def test_a_late_event_loop_turns_new_invites_away_with_503_and_still_answers_opt
     me = sig.getsockname()[1]
 
     async def main() -> Any:
-        async with Phone("127.0.0.1", 0, timers=FAST, max_loop_lag=0.05) as phone:
+        async with Phone("127.0.0.1", 0, timers=FAST, max_loop_lag=0.15) as phone:
             assert phone.load is not None
             to = phone.local_address
-            asyncio.get_running_loop().call_soon(time.sleep, 0.3)  # the loop falls 300 ms behind
+            asyncio.get_running_loop().call_soon(time.sleep, 0.5)  # the loop falls 500 ms behind
             await asyncio.sleep(0.12)
-            assert phone.load.lag > 0.2
+            assert phone.load.lag > 0.3
             sent = time.monotonic()
             sig.sendto(_request("INVITE", me, to[1], secrets.token_hex(6)), to)
             sig.sendto(_request("OPTIONS", me, to[1], secrets.token_hex(6)), to)
@@ -84,7 +84,7 @@ def test_a_late_event_loop_turns_new_invites_away_with_503_and_still_answers_opt
     by_method = {r.headers.get("CSeq", "").split()[-1]: r for r in refused}
     assert by_method["INVITE"].status_code == 503 and by_method["INVITE"].headers.get("Retry-After")
     assert by_method["OPTIONS"].status_code == 200
-    assert took < 0.2 and counters["overload"] == 1
+    assert took < 0.6 and counters["overload"] == 1  # at once: no retransmission of the INVITE was needed
     assert any(r.status_code in (100, 180, 200) for r in taken) and not any(r.status_code == 503 for r in taken)
 
 
