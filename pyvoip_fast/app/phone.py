@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 import os
 import socket
@@ -42,6 +41,7 @@ from ..media import MediaSession
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
 from ..rtp.srtp import new_key
 from ..sip.admission import Admission
+from ..sip.calls import is_ip_literal
 from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
 from ..sip.media_address import MediaAddressRefused, MediaAddressUnresolved, vet_media_host
@@ -334,12 +334,7 @@ class Call:
 
 def _all_literal(params: MediaParams) -> bool:
     hosts = [params.remote_rtp[0]] + ([params.remote_rtcp[0]] if params.remote_rtcp else [])
-    try:
-        for host in hosts:
-            ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return all(is_ip_literal(host) for host in hosts)
 
 
 async def _resolve_media(params: MediaParams, signalled_from: str, local_host: str, timeout: float) -> MediaParams:
@@ -357,11 +352,8 @@ async def _resolve_media(params: MediaParams, signalled_from: str, local_host: s
     found = {}
     rtcp_host = params.remote_rtcp[0] if params.remote_rtcp else params.remote_rtp[0]
     for host in dict.fromkeys([params.remote_rtp[0], rtcp_host]):
-        try:
-            ipaddress.ip_address(host)
+        if is_ip_literal(host):
             continue
-        except ValueError:
-            pass
         try:
             infos = await asyncio.wait_for(loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM),
                                            timeout)
@@ -494,10 +486,8 @@ class Phone:
             if self.max_loop_lag is not None:
                 self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag)
                 self.load.start()
-            try:
-                ipaddress.ip_address(self.host)
-            except ValueError:  # a host name, looked up once by the loop when the SIP socket was bound: media
-                self.host = self.ua.local_address[0]  # binds and SDP use the address, never a blocking lookup
+            if not is_ip_literal(self.host):  # a name, looked up once by the loop when the SIP socket was bound:
+                self.host = self.ua.local_address[0]  # media binds and SDP use the address, never a blocking lookup
             if account is not None:
                 try:
                     if account.register:
