@@ -18,45 +18,13 @@ import numpy as np
 import pytest
 
 from mediakit import ArraySource, ListSink, run
+from rawsip import ack as _ack, drain as _drain, invite as _invite, udp_socket as _udp
 from pyvoip_fast.app.phone import Phone
 from pyvoip_fast.app.useragent import TimerConfig
 from pyvoip_fast.sip.media_address import MediaAddressRefused, MediaAddressUnresolved
 from pyvoip_fast.sip.message import SipResponse, parse_message
 
 FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
-
-
-def _udp(host: str = "127.0.0.1") -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((host, 0))
-    s.setblocking(False)
-    return s
-
-
-def _invite(sig_port: int, to_port: int, media_host: str, media_port: int, call_id: str) -> bytes:
-    sdp = (f"v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {media_host}\r\nt=0 0\r\n"
-           f"m=audio {media_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n").encode()
-    return (f"INVITE sip:pyvoip@127.0.0.1:{to_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{sig_port};branch=z9hG4bK{call_id}\r\n"
-            f"From: <sip:caller@127.0.0.1>;tag={call_id}\r\nTo: <sip:pyvoip@127.0.0.1>\r\nCall-ID: {call_id}\r\n"
-            f"CSeq: 1 INVITE\r\nContact: <sip:caller@127.0.0.1:{sig_port}>\r\nMax-Forwards: 70\r\n"
-            f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n").encode() + sdp
-
-
-def _ack(ok: SipResponse, sig_port: int, to_port: int, call_id: str) -> bytes:
-    return (f"ACK sip:pyvoip@127.0.0.1:{to_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{sig_port};branch=z9hG4bK{secrets.token_hex(6)}\r\n"
-            f"From: <sip:caller@127.0.0.1>;tag={call_id}\r\nTo: {ok.headers.get('To')}\r\nCall-ID: {call_id}\r\n"
-            f"CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
-
-
-def _drain(sock: socket.socket) -> List[bytes]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096))
-        except BlockingIOError:
-            return out
 
 
 async def _final(sig: socket.socket, timeout: float = 5.0) -> SipResponse:

@@ -16,30 +16,15 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from mediakit import ArraySource, ListSink, params, run
+from rawsip import drain as _drain, udp_socket as _sock
 from pyvoip_fast.media import MediaSession
 from pyvoip_fast.media.receiver import LATCH_PACKETS
 from pyvoip_fast.rtp import RtpPacket
 
 
-def _sock(host: str = "127.0.0.1") -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((host, 0))
-    s.setblocking(False)
-    return s
-
-
 def _pkt(seq: int, ssrc: int) -> bytes:
     return RtpPacket(payload_type=0, sequence_number=seq & 0xFFFF, timestamp=seq * 160, ssrc=ssrc,
                      payload=b"\x55" * 160).serialize()
-
-
-def _drain(s: socket.socket) -> List[bytes]:
-    out = []
-    while True:
-        try:
-            out.append(s.recv(2048))
-        except BlockingIOError:
-            return out
 
 
 def _session_with_nat_peer() -> Tuple[Any, ...]:
