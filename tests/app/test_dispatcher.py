@@ -4,6 +4,11 @@ Three ``pyvoip-fast listen --keep-serving`` workers behind one Kamailio that has
 and probes the workers with OPTIONS every second. sipp places calls at the proxy: they spread over the workers
 and all complete. One worker is killed; after the probe interval the next calls go to the two others and not one
 fails.
+
+``-m slow`` for now: in a full suite run on a loaded machine it timed out once in about 25 runs. Kamailio's
+parallel UDP workers can deliver a 180 after the 200, and sipp's ``optional="global"`` 180 then sends the
+scenario back to wait for a 200 that already came, so that call hangs. It needs a scenario that tolerates a late
+180 without rewinding.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from kamailio_harness import Kamailio
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "deploy" / "kamailio" / "dispatcher.cfg"
+pytestmark = pytest.mark.slow
 SCENARIO = Path(__file__).resolve().parents[1] / "data" / "sipp" / "uac_via_proxy.xml"
 
 
