@@ -8,8 +8,10 @@ The interval follows §6.3 / A.7 (``rtp.rtcp_timing.RtcpScheduler``): a two-memb
 session bandwidth (the codec's payload bit rate), the minimum halved before the first report,
 randomised and compensated; a fixed ``rtcp_interval`` overrides it (tests). The report block about the peer's
 stream comes from the receiver's RFC 3550 statistics, with LSR/DLSR from the peer's last SR (§6.4.1); the
-peer's blocks about us give RTT = A − LSR − DLSR and the loss and jitter it saw. The peer's RTCP source
-address is latched from its first report, like RTP. Log lines follow the original program at INFO
+peer's blocks about us give RTT = A − LSR − DLSR and the loss and jitter it saw. RTCP counts only from the
+host the peer's RTP is latched to or from the RTCP address it negotiated (strangers are dropped and counted);
+our reports go to the negotiated address until the peer's first report proves its real one, and follow a new
+port of that host only when the report comes from the SSRC of the peer's RTP stream (a NAT rebinding). Log lines follow the original program at INFO
 (``[RTCP Report Sent]``, ``Total Packets: 100``, ``[RTCP Report Received]`` ...).
 """
 
@@ -236,6 +238,10 @@ class RtcpReporter:
         if not self._latched:  # the peer's own RTCP proves where its reports come from: ours go there
             self._latched = True
             self.remote_rtcp = addr
+        elif not same_addr(addr, self.remote_rtcp) and self._moved(packets):
+            logger.info("[RTCP] Peer's reports now come from %s (was %s); sending ours there", fmt_addr(addr),
+                        fmt_addr(self.remote_rtcp))
+            self.remote_rtcp = addr
         arrival_mid = rtcp.ntp_middle32(rtcp.ntp_from_unix(time.time()))
         remote_ssrc = self._receiver.remote_ssrc
         for p in packets:
@@ -255,6 +261,12 @@ class RtcpReporter:
                 logger.info("[RTCP] BYE received from the peer%s", f" ({reason})" if reason else "")
                 self.bye_received = True
         return True
+
+    def _moved(self, packets: List[Any]) -> bool:
+        """Whether reports from a new port of the peer's host prove the peer moved there (a NAT rebinding):
+        only when they come from the SSRC of the peer's RTP stream, which only someone who sees it knows."""
+        ssrc = self._receiver.remote_ssrc
+        return ssrc is not None and bool(packets) and getattr(packets[0], "ssrc", None) == ssrc
 
     def _on_report(self, report: Any, arrival_mid: int, *, sender: bool) -> None:
         block = None

@@ -19,7 +19,7 @@ from mediakit import ArraySource, ListSink, params, run
 from rawsip import drain as _drain, udp_socket as _sock
 from pyvoip_fast.media import MediaSession
 from pyvoip_fast.media.receiver import LATCH_PACKETS
-from pyvoip_fast.rtp import RtpPacket
+from pyvoip_fast.rtp import RtpPacket, rtcp
 
 
 def _pkt(seq: int, ssrc: int) -> bytes:
@@ -128,3 +128,37 @@ def test_a_real_nat_rebinding_is_followed() -> None:
         for s in (sdp_side, peer, moved):
             s.close()
     assert first == peer_addr and second == moved_addr and len(after) > 0
+
+
+def test_our_rtcp_follows_the_peer_to_a_new_port_only_on_its_own_ssrc() -> None:
+    """After a rebinding the peer's reports come from a new port of the same host: ours follow them there, but
+    only when they carry the SSRC of the peer's RTP stream (a stranger on that host cannot steer our reports)."""
+    sdp_side, peer, rtcp_old, rtcp_new, neighbour = (_sock() for _ in range(5))
+
+    def report(ssrc: int) -> bytes:
+        return rtcp.serialize_compound([rtcp.ReceiverReport(ssrc), rtcp.SourceDescription.cname_for(ssrc, "p@h")])
+
+    async def main() -> None:
+        media = await MediaSession.create("127.0.0.1", rtcp_interval=0.2)
+        media.start(params(sdp_side.getsockname()[1]), source=ArraySource(np.full(8000 * 4, 2000, np.int16)),
+                    sink=ListSink())
+        dest = ("127.0.0.1", media.local_rtcp_port)
+        await _send(peer, media.local_rtp_port, [_pkt(i, 0x600D) for i in range(6)], gap=0.02)
+        rtcp_old.sendto(report(0x600D), dest)  # the peer's first report: ours go to its port from now on
+        await asyncio.sleep(0.5)
+        neighbour.sendto(report(0xBAD), dest)  # same host, another port, not the peer's SSRC
+        await asyncio.sleep(0.5)
+        assert _drain(neighbour) == []
+        rtcp_new.sendto(report(0x600D), dest)  # the peer itself, from its new port
+        await asyncio.sleep(0.5)
+        await media.stop("test over")
+
+    try:
+        _drain(rtcp_old)
+        run(main())
+        to_new, to_neighbour = _drain(rtcp_new), _drain(neighbour)
+    finally:
+        for s in (sdp_side, peer, rtcp_old, rtcp_new, neighbour):
+            s.close()
+    assert to_neighbour == []
+    assert len(to_new) >= 2  # the reports after the move (and the final BYE) went to the peer's new port
