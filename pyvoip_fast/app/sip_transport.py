@@ -30,6 +30,9 @@ from ..sip.routing import HopError, default_port, uri_transport
 from ..sip.uri import SipUri
 from ..sip.framing import KEEPALIVE_PING, KEEPALIVE_PONG, PING, SipFramingError, StreamFramer, sent_transport
 
+#: seconds a host name in a SIP URI may take to resolve (the loop's resolver, never a blocking lookup)
+DNS_TIMEOUT = 5.0
+
 logger = logging.getLogger("pyvoip_fast.app.useragent")
 
 Addr = Tuple[str, int]
@@ -235,9 +238,12 @@ class SipTransport:
             return (uri.host, port)
         family = socket.AF_INET6 if ipv6 else socket.AF_INET
         try:
-            infos = await self._loop.getaddrinfo(uri.host, port, family=family, type=socket.SOCK_DGRAM)
+            infos = await asyncio.wait_for(
+                self._loop.getaddrinfo(uri.host, port, family=family, type=socket.SOCK_DGRAM), DNS_TIMEOUT)
         except socket.gaierror as exc:
             raise TransportError(f"cannot resolve {uri.host!r}: {exc.strerror or exc}") from None
+        except asyncio.TimeoutError:
+            raise TransportError(f"cannot resolve {uri.host!r}: no answer within {DNS_TIMEOUT:g} s") from None
         addr = (str(infos[0][4][0]), port)
         self.tls_names[addr] = uri.host  # TLS checks the certificate against the name the user gave
         return addr

@@ -203,3 +203,41 @@ def test_a_phone_on_a_host_name_resolves_it_once_without_blocking_and_calls_by_a
 
     stats = run(main())
     assert stats.packets_received == 10
+
+
+def test_a_sip_uri_host_that_never_resolves_fails_the_call_after_the_dns_timeout(monkeypatch: Any) -> None:
+    """A host name in a SIP URI is resolved with the loop's resolver under ``DNS_TIMEOUT``: a lookup that never
+    answers fails that call with a clear TransportError, and the same phone keeps placing other calls meanwhile."""
+    from pyvoip_fast.app import sip_transport
+    from pyvoip_fast.errors import TransportError
+
+    monkeypatch.setattr(sip_transport, "DNS_TIMEOUT", 1.0)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+
+        async def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host == "hung.example":
+                await asyncio.sleep(3600)
+            return await real(host, *args, **kwargs)
+
+        loop.getaddrinfo = resolver  # type: ignore[method-assign]
+        async with Phone("127.0.0.1", 0, timers=FAST) as callee, Phone("127.0.0.1", 0, timers=FAST) as caller:
+            started = loop.time()
+            hung = asyncio.create_task(caller.call("sip:bob@hung.example:5060", source=ArraySource(
+                np.zeros(800, np.int16))))
+            await asyncio.sleep(0.1)
+            answering = asyncio.create_task(callee.answer(source=ArraySource(np.zeros(800, np.int16))))
+            quiet = ArraySource(np.zeros(800, np.int16))
+            ok = await asyncio.wait_for(caller.call(callee.local_address, source=quiet), 3)
+            assert loop.time() - started < 1.0  # placed and answered while the other lookup hangs
+            with pytest.raises(TransportError, match="hung.example.*no answer within 1 s"):
+                await asyncio.wait_for(hung, 5)
+            failed_after = loop.time() - started
+            await ok.wait_done()
+            await (await answering).wait_done()
+            return failed_after
+
+    failed_after = run(main())
+    assert 0.9 <= failed_after < 3.0
