@@ -7,11 +7,15 @@ A listener on an open network meets forged and flooding traffic. ``Admission`` d
   adjacent hop): anything else gets ``403 Forbidden``, sent statelessly.
 - **Per-source rate**: a token bucket per source IP (like Kamailio's ``pike``) with a default far above any
   legitimate single source (1,000 new requests/s, burst 2,000): beyond it requests are dropped silently. A source
-  that keeps sending after being refused (more than ``refused_limit`` refusals within ``refused_window`` seconds)
-  is dropped silently too, for ``refused_window`` seconds. Nothing else is ever dropped without an answer.
+  that keeps sending far beyond being refused (more than ``refused_limit`` refusals within ``refused_window``
+  seconds: 5,000 in 10 s, an average of 500 refused requests a second) is dropped silently too, for
+  ``refused_window`` seconds. A load generator or a proxy that overruns the process at twice its capacity stays
+  far below that and keeps getting answers. Nothing else is ever dropped without an answer.
 - **Process limits**: calls being set up (ringing or waiting for their ACK), calls in total, and server
-  transactions per source. A new INVITE beyond them gets ``503 Service Unavailable`` with ``Retry-After``
-  (RFC 3261 §21.5.4), sent statelessly; OPTIONS are always answered.
+  transactions per source still waiting for our final response. A new INVITE beyond them gets
+  ``503 Service Unavailable`` with ``Retry-After`` (RFC 3261 §21.5.4), sent statelessly; OPTIONS are always
+  answered. Requests within a call that is up (a BYE, a re-INVITE) are not subject to any of this: the user
+  agent lets them through before asking.
 
 Every refusal is counted by reason (``counters``) and logged at most once per source and reason per
 ``log_interval`` seconds, so a flood cannot flood the log. The per-source tables are bounded (LRU).
@@ -94,7 +98,7 @@ class Admission:
         rate: float = 1000.0,
         burst: float = 2000.0,
         retry_after: int = 5,
-        refused_limit: int = 50,
+        refused_limit: int = 5000,
         refused_window: float = 10.0,
         log_interval: float = 10.0,
         max_sources: int = 4096,

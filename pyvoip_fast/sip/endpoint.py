@@ -36,6 +36,7 @@ Nothing here imports asyncio, socket, time or threading (tests/test_sourcecode.p
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -91,22 +92,14 @@ class SipEndpoint(_Registering):
 
     def datagrams_to_send(self, now: float) -> List[Tuple[bytes, Addr]]:
         """Every datagram waiting to be sent, as (data, addr); the list is emptied."""
-        for tx in list(self._client_tx.values()) + list(self._server_tx.values()):
+        for tx in list(self._touched.values()):
             self._flush_tx(tx)
         out, self._outbox = self._outbox, []
         return out
 
     def get_timer(self) -> Optional[float]:
         """The next deadline at which ``handle_timer`` must be called, or None."""
-        best: Optional[float] = None
-        for tx in list(self._client_tx.values()) + list(self._server_tx.values()):
-            d = tx.next_deadline()
-            if d is not None and (best is None or d < best):
-                best = d
-        for call in self._calls.values():
-            for d2 in (call.ok_next if call.ok_bytes is not None else None, call.purge_at):
-                if d2 is not None and (best is None or d2 < best):
-                    best = d2
+        best = self._next_due()
         d3 = self._reg_deadline()
         if d3 is not None and (best is None or d3 < best):
             best = d3
@@ -114,23 +107,31 @@ class SipEndpoint(_Registering):
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now``."""
-        for tx in list(self._client_tx.values()) + list(self._server_tx.values()):
-            d = tx.next_deadline()
-            if d is not None and d <= now:
-                tx.handle_timer(now)
-        for call in list(self._calls.values()):
-            if call.ok_bytes is not None and call.ok_next <= now:
-                if now >= call.ok_giveup:
-                    self._ack_timeout(call, now)
-                else:
-                    self.log.debug("[SIP] Retransmitting 200 OK to %s", fmt_addr(call.remote_addr))
-                    self._outbox.append((call.ok_bytes, call.remote_addr))
-                    call.ok_interval = min(2 * call.ok_interval, self.timers.t2)
-                    call.ok_next = min(now + call.ok_interval, call.ok_giveup)
-            if call.purge_at is not None and call.purge_at <= now:
-                del self._calls[call.handle]
+        heap = self._timer_heap
+        while heap and heap[0][0] <= now:
+            when, _, obj = heapq.heappop(heap)
+            if not self._still_due(obj, when):
+                continue
+            if isinstance(obj, _Call):
+                self._call_timer(obj, now)
+            else:
+                obj.handle_timer(now)
         self._reg_timers(now)
         self._collect(now)
+
+    def _call_timer(self, call: _Call, now: float) -> None:
+        """A call's own timers: its 2xx retransmitted until the ACK (§13.3.1.4), then forgotten after timer B."""
+        if call.ok_bytes is not None and call.ok_next <= now:
+            if now >= call.ok_giveup:
+                self._ack_timeout(call, now)
+            else:
+                self.log.debug("[SIP] Retransmitting 200 OK to %s", fmt_addr(call.remote_addr))
+                self._outbox.append((call.ok_bytes, call.remote_addr))
+                call.ok_interval = min(2 * call.ok_interval, self.timers.t2)
+                call.ok_next = min(now + call.ok_interval, call.ok_giveup)
+                self._schedule(call.ok_next, call)
+        if call.purge_at is not None and call.purge_at <= now and self._calls.get(call.handle) is call:
+            del self._calls[call.handle]
 
     def transport_error(self, addr: Addr, now: float, reason: Optional[str] = None) -> None:
         """Tell the endpoint that sending to ``addr`` failed (ICMP unreachable, a connection refused, a TLS

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 from ..errors import LocalProtocolError, SipParseError
 from .message import MAGIC_COOKIE, Headers, SipRequest, SipResponse
@@ -324,6 +324,8 @@ class Transaction:
     TABLE: ClassVar[Table]
     TERMINATED: ClassVar[Any]
     kind: ClassVar[str]
+    #: called with the transaction after every input it takes (the endpoint collects only what changed)
+    on_change: Optional[Callable[["Transaction"], None]] = None
 
     def __init__(self, key: Tuple[str, ...], request: SipRequest, dest: Tuple[str, int], timers: TimerConfig) -> None:
         self.key = key
@@ -362,6 +364,8 @@ class Transaction:
             self._run(action, now, message)
         if next_state is self.TERMINATED:
             self.deadlines.clear()
+        if self.on_change is not None:
+            self.on_change(self)
 
     @property
     def terminated(self) -> bool:
@@ -509,11 +513,18 @@ class NonInviteClientTransaction(_ClientTransaction):
 
 
 class _ServerTransaction(Transaction):
+    #: called once with the transaction when its first final response is sent (the user agent counts
+    #: transactions still waiting for one per source: absorbing retransmissions afterwards costs nothing)
+    on_final: Optional[Callable[["_ServerTransaction"], None]] = None
+
     def send_response(self, response: SipResponse, now: float) -> None:
         """Send a response through the transaction."""
         code = response.status_code
         inp = TxInput.SEND_1XX if code < 200 else TxInput.SEND_2XX if code < 300 else TxInput.SEND_FAIL
         self.fire(inp, now, response)
+        if code >= 200 and self.on_final is not None:
+            done, self.on_final = self.on_final, None
+            done(self)
 
     def receive_request(self, now: float) -> None:
         """A retransmission of the request arrived."""

@@ -12,6 +12,8 @@ Subclassed by the UA core (``ua_core.py``).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import secrets
 from collections import deque
@@ -87,6 +89,12 @@ class _UaBase:
         self._outbox: List[Tuple[bytes, Addr]] = []
         self._client_tx: Dict[Tuple[str, ...], Transaction] = {}
         self._server_tx: Dict[Tuple[str, ...], Transaction] = {}
+        # only transactions that took an input since the last collection are looked at again, and timers wait in
+        # one heap (deadline, sequence, transaction or call; an entry no longer due is skipped when it surfaces):
+        # with thousands of answered transactions absorbing retransmissions, a message costs O(log n), not O(n)
+        self._touched: Dict[int, Transaction] = {}
+        self._timer_heap: List[Tuple[float, int, Any]] = []
+        self._timer_seq = itertools.count()
         self._tx_call: Dict[Tuple[str, ...], int] = {}
         self._calls: Dict[int, _Call] = {}
         self._next_handle = 1
@@ -110,20 +118,58 @@ class _UaBase:
     def _new_branch() -> str:
         return MAGIC_COOKIE + secrets.token_hex(10)
 
+    def _watch(self, tx: Transaction) -> None:
+        """Collect ``tx`` now and after every input it takes from now on."""
+        tx.on_change = self._touch
+        self._touched[id(tx)] = tx
+
+    def _touch(self, tx: Transaction) -> None:
+        self._touched[id(tx)] = tx
+
+    def _schedule(self, when: float, obj: Any) -> None:
+        """Wake up at ``when`` for ``obj`` (a transaction or a call); stale entries are skipped later."""
+        heapq.heappush(self._timer_heap, (when, next(self._timer_seq), obj))
+
+    def _still_due(self, obj: Any, when: float) -> bool:
+        if isinstance(obj, Transaction):
+            return not obj.terminated and obj.next_deadline() == when
+        call: _Call = obj
+        return self._calls.get(call.handle) is call and (
+            (call.ok_bytes is not None and call.ok_next == when) or call.purge_at == when)
+
+    def _next_due(self) -> Optional[float]:
+        """The earliest deadline still due in the heap (stale entries at its top are dropped)."""
+        heap = self._timer_heap
+        while heap:
+            when, _, obj = heap[0]
+            if self._still_due(obj, when):
+                return when
+            heapq.heappop(heap)
+        return None
+
     def _add_server_tx(self, key: Tuple[str, ...], tx: Transaction) -> None:
+        """Keep a new server transaction; it counts against its source's limit until it sends a final response
+        (a load generator's thousands of answered transactions, absorbing retransmissions for timer J or L, do
+        not)."""
         self._server_tx[key] = tx
         ip = tx.dest[0]
         self._tx_per_ip[ip] = self._tx_per_ip.get(ip, 0) + 1
+        tx.on_final = self._tx_answered  # type: ignore[attr-defined]
+        self._watch(tx)
+
+    def _tx_answered(self, tx: Any) -> None:
+        ip = tx.dest[0]
+        left = self._tx_per_ip.get(ip, 1) - 1
+        if left > 0:
+            self._tx_per_ip[ip] = left
+        else:
+            self._tx_per_ip.pop(ip, None)
 
     def _drop_server_tx(self, key: Tuple[str, ...]) -> None:
         tx = self._server_tx.pop(key, None)
-        if tx is not None:
-            ip = tx.dest[0]
-            left = self._tx_per_ip.get(ip, 1) - 1
-            if left > 0:
-                self._tx_per_ip[ip] = left
-            else:
-                self._tx_per_ip.pop(ip, None)
+        if tx is not None and getattr(tx, "on_final", None) is not None:  # ended without a final response
+            tx.on_final = None  # type: ignore[attr-defined]
+            self._tx_answered(tx)
 
     def set_outbound_proxy(self, uri: Union[str, SipUri], addr: Optional[Addr] = None) -> None:
         """Send every request outside a dialog through ``uri`` (RFC 3261 §8.1.2: a pre-loaded ``Route``).

@@ -50,6 +50,7 @@ class _UaCore(_UaBase):
         else:
             tx = NonInviteClientTransaction(key, request, dest, self.timers, now)
         self._client_tx[key] = tx
+        self._watch(tx)
         if handle is not None:
             self._tx_call[key] = handle
         return key
@@ -128,6 +129,7 @@ class _UaCore(_UaBase):
         call.ok_next = now + self.timers.t1
         call.ok_giveup = now + self.timers.b
         call.ok_is_reinvite = reinvite
+        self._schedule(call.ok_next, call)
 
     def _end(self, call: _Call, now: float) -> None:
         call.state = CallState.ENDED
@@ -136,6 +138,7 @@ class _UaCore(_UaBase):
             call.dialog.state = DialogState.TERMINATED
         # keep the call around to absorb late retransmissions (2xx -> ACK again), then forget it
         call.purge_at = now + self.timers.b
+        self._schedule(call.purge_at, call)
 
     def _ack_timeout(self, call: _Call, now: float) -> None:
         call.ok_bytes = None
@@ -148,6 +151,7 @@ class _UaCore(_UaBase):
         self._send_bye(call, now)
         call.state = CallState.ENDED
         call.purge_at = now + self.timers.b
+        self._schedule(call.purge_at, call)
 
     def _malformed(self, data: bytes, addr: Addr, exc: SipParseError) -> None:
         salvage = parse_for_error_response(data)
@@ -191,21 +195,31 @@ class _UaCore(_UaBase):
             self._outbox.append((data, tx.dest))
 
     def _collect(self, now: float) -> None:
-        """Move transaction output to the endpoint, hand results to the TU, drop finished transactions."""
-        for table in (self._client_tx, self._server_tx):
-            for key, tx in list(table.items()):
+        """Move the output of the transactions that changed to the endpoint, hand their results to the TU, drop
+        the finished ones and put the others' next deadline in the timer heap."""
+        touched = self._touched
+        while touched:
+            batch = list(touched.values())
+            touched.clear()
+            for tx in batch:
                 self._flush_tx(tx)
-                results = tx.take_results()
-                for kind, payload in results:
+                for kind, payload in tx.take_results():
                     self._tx_result(tx, kind, payload, now)
                 self._flush_tx(tx)
+                key = tx.key
                 if tx.terminated:
-                    if table is self._server_tx:
+                    if self._server_tx.get(key) is tx:
                         self._drop_server_tx(key)
+                    elif self._client_tx.get(key) is tx:
+                        del self._client_tx[key]
                     else:
-                        del table[key]
+                        continue
                     self._tx_call.pop(key, None)
                     self._tx_reg.pop(key, None)
+                else:
+                    when = tx.next_deadline()
+                    if when is not None:
+                        self._schedule(when, tx)
 
     def _tx_result(self, tx: Transaction, kind: str, payload: object, now: float) -> None:
         handle = self._tx_call.get(tx.key)

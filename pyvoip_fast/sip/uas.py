@@ -99,6 +99,10 @@ class _UasRequests(_UaCore):
         """The admission policy's verdict on a new request: True to go on; otherwise it was answered statelessly
         (403, or 503 with Retry-After) or dropped, counted and logged once per source and interval."""
         method = request.method
+        if request.to.tag is not None:  # within a call that is up (its BYE, a re-INVITE): never refused
+            call = self._find_call_for_request(request)
+            if call is not None and call.state is not CallState.ENDED:
+                return True
         new_call = method == "INVITE" and request.to.tag is None
         setup = calls = 0
         if new_call:

@@ -77,7 +77,7 @@ def test_log_once_per_source_and_interval_and_bounded_tables() -> None:
 def test_endpoint_answers_a_flood_with_503_beyond_its_set_up_limit(caplog: pytest.LogCaptureFixture) -> None:
     log = logging.getLogger("test.admission")
     caplog.set_level(logging.WARNING, logger="test.admission")
-    ep = SipEndpoint(ME, timers=TimerConfig(t1=0.05), admission=Admission(max_setup=20), logger=log)
+    ep = SipEndpoint(ME, timers=TimerConfig(t1=0.05), admission=Admission(max_setup=20, refused_limit=50), logger=log)
     for n in range(300):
         ep.receive_datagram(invite(n, 7000 + n % 4), ("10.0.0.1", 7000 + n % 4), 0.001 * n)
     incoming = [e for e in iter(ep.next_event, None) if isinstance(e, ev.IncomingCall)]
@@ -104,3 +104,41 @@ def test_endpoint_allow_list_is_403_and_options_stay_answered() -> None:
     ep.receive_datagram(invite(4), ("192.0.2.5", 7000), 0.0)
     ep.receive_datagram(invite(5, method="OPTIONS"), ("192.0.2.5", 7000), 0.0)
     assert [r.status_code for r in responses(ep)] == [100, 503, 200]
+
+
+def test_answered_transactions_do_not_count_against_the_source() -> None:
+    """A load generator's answered transactions linger for timer J or L to absorb retransmissions; only those still
+    waiting for our final response count against ``max_transactions_per_source``."""
+    ep = SipEndpoint(ME, timers=TimerConfig(t1=0.05), admission=Admission(max_transactions_per_source=5))
+    for n in range(40):  # BYEs outside any call: each answered 481 at once, its transaction kept for timer J
+        ep.receive_datagram(invite(n, 7000, method="BYE"), ("10.0.0.1", 7000), 0.01 * n)
+    assert len(ep._server_tx) == 40
+    assert [r.status_code for r in responses(ep)] == [481] * 40
+    for n in range(40, 46):  # INVITEs ringing: they wait for the application's answer
+        ep.receive_datagram(invite(n), ("10.0.0.1", 7000), 1.0)
+    statuses = [r.status_code for r in responses(ep)]
+    assert statuses == [100] * 5 + [503]  # the sixth is over the limit of five open transactions
+    assert ep.admission.counters["busy"] == 1
+
+
+def test_a_call_that_is_up_can_always_be_hung_up_even_by_a_silenced_source() -> None:
+    ep = SipEndpoint(ME, timers=TimerConfig(t1=0.05), admission=Admission(max_setup=1, refused_limit=3))
+    src = ("10.0.0.1", 7000)
+    ep.receive_datagram(invite(1), src, 0.0)
+    call = next(e for e in iter(ep.next_event, None) if isinstance(e, ev.IncomingCall))
+    ep.answer(call.handle, 0.0)
+    ok = [r for r in responses(ep) if r.status_code == 200][0]
+    ack = (f"ACK sip:pyvoip@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:7000;branch=z9hG4bKack1\r\n"
+           f"From: <sip:x@10.0.0.1>;tag=1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: flood-1\r\n"
+           f"CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+    ep.receive_datagram(ack, src, 0.1)
+    for n in range(2, 12):  # new calls beyond max_calls ... until the source is silenced
+        ep.receive_datagram(invite(n), src, 0.2)
+    assert ep.admission.counters["silenced"] > 0
+    assert ep.admission.check("10.0.0.1", 0.3, method="OPTIONS").drop  # silenced for anything new
+    responses(ep)
+    bye = (f"BYE sip:pyvoip@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:7000;branch=z9hG4bKbye1\r\n"
+           f"From: <sip:x@10.0.0.1>;tag=1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: flood-1\r\n"
+           f"CSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+    ep.receive_datagram(bye, src, 0.4)
+    assert [r.status_code for r in responses(ep)] == [200]  # the call that was up ends normally
