@@ -16,9 +16,10 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from ..errors import AudioFileError
+from ..media.clock import MediaClock
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -165,9 +166,20 @@ def _write_listener_stats(path: Optional[str], phone: Any, calls: int) -> None:
     stem, ext = os.path.splitext(path)
     target = f"{stem}-listener{ext or '.json'}"
     admission = phone.ua.endpoint.admission
-    data = {"calls_offered": calls, "rejected": admission.snapshot(),
-            "limits": {"max_calls": admission.max_calls, "max_setup": admission.max_setup,
-                       "allow": [str(n) for n in admission.allow] if admission.allow is not None else None}}
+    data: Dict[str, Any] = {
+        "calls_offered": calls, "rejected": admission.snapshot(),
+        "limits": {"max_calls": admission.max_calls, "max_setup": admission.max_setup,
+                   "allow": [str(n) for n in admission.allow] if admission.allow is not None else None}}
+    try:
+        clock = MediaClock.for_loop()
+    except RuntimeError:  # pragma: no cover - always called inside the running loop
+        clock = None
+    if clock is not None:  # how late media went out over the whole run, every packet of every call
+        p50, p99, p999, top = clock.lateness_percentiles(50, 99, 99.9, 100)
+        data["media_clock"] = {"callbacks": sum(clock.lateness),
+                               "lateness_ms": {"p50": p50, "p99": p99, "p99.9": p999, "max": top}}
+    if phone.load is not None:
+        data["loop_lag_worst_ms"] = round(phone.load.worst * 1000.0, 2)
     try:
         Path(target).write_text(json.dumps(data, indent=2) + "\n")
     except OSError as exc:

@@ -38,6 +38,7 @@ from ..codecs import Codec
 from ..errors import CallError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
+from ..media.clock import MediaClock
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
 from ..rtp.srtp import new_key
 from ..sip.admission import Admission
@@ -484,7 +485,8 @@ class Phone:
                               outbound_proxy=account.proxy, ca_file=account.ca_file)
             self.ua = await UserAgent.create(self.host, self.port, **kwargs)
             if self.max_loop_lag is not None:
-                self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag)
+                self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag,
+                                        clock=MediaClock.for_loop())
                 self.load.start()
             if not is_ip_literal(self.host):  # a name, looked up once by the loop when the SIP socket was bound:
                 self.host = self.ua.local_address[0]  # media binds and SDP use the address, never a blocking lookup

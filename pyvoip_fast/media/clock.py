@@ -33,7 +33,10 @@ from .. import _compat
 logger = logging.getLogger(__name__)
 _udp = _compat.load("_udp")
 
-__all__ = ["MediaClock", "ClockEntry", "Pacer"]
+__all__ = ["MediaClock", "ClockEntry", "Pacer", "LATENESS_BINS"]
+
+#: bins of 0.1 ms in the clock's lateness histogram (the last one counts everything from 100 ms up)
+LATENESS_BINS = 1000
 
 
 class ClockEntry:
@@ -104,6 +107,10 @@ class MediaClock:
         #: wake-ups served and callbacks run (for benchmarks and tests)
         self.wakeups = 0
         self.callbacks_run = 0
+        #: how late callbacks ran after their deadline: counts per 0.1 ms bin (the last bin: 100 ms or more)
+        self.lateness = [0] * (LATENESS_BINS + 1)
+        #: the worst lateness (seconds) since ``take_worst_lateness()`` last read it (the load monitor does)
+        self.worst_recent = 0.0
 
     @classmethod
     def for_loop(cls, loop: Optional[asyncio.AbstractEventLoop] = None) -> "MediaClock":
@@ -119,6 +126,29 @@ class MediaClock:
             except AttributeError:  # a loop without instance attributes (a compiled loop class)
                 _SHARED_CLOCKS[loop] = clock
         return clock
+
+    def take_worst_lateness(self) -> float:
+        """The worst lateness (seconds) since the last call, and start again from zero."""
+        worst, self.worst_recent = self.worst_recent, 0.0
+        return worst
+
+    def lateness_percentiles(self, *points: float) -> List[float]:
+        """Lateness at each percentile of ``points`` (0-100) over every callback run so far, in milliseconds
+        (upper edge of the 0.1 ms bin it falls in; 0.0 when nothing ran)."""
+        total = sum(self.lateness)
+        out: List[float] = []
+        for p in points:
+            if total == 0:
+                out.append(0.0)
+                continue
+            rank = max(1, math.ceil(total * p / 100.0))
+            seen = 0
+            for i, n in enumerate(self.lateness):
+                seen += n
+                if seen >= rank:
+                    out.append((i + 1) / 10.0)
+                    break
+        return out
 
     @property
     def precise(self) -> bool:
@@ -220,9 +250,13 @@ class MediaClock:
         self._timer_when = math.inf
         self.wakeups += 1
         heap = self._heap
-        limit = self.loop.time() + self.early
+        now = self.loop.time()
+        limit = now + self.early
         pop = heapq.heappop
         ran = 0
+        hist = self.lateness
+        worst = self.worst_recent
+        clock = self.loop.time
         while heap and heap[0][0] <= limit:
             item = pop(heap)
             cb = item[2]
@@ -231,10 +265,18 @@ class MediaClock:
             item[2] = None
             self._live -= 1
             ran += 1
+            late = clock() - item[0]  # when this one really runs: after the callbacks before it
+            if late > 0.0:
+                hist[min(int(late * 10000.0), LATENESS_BINS)] += 1
+                if late > worst:
+                    worst = late
+            else:
+                hist[0] += 1
             try:
                 cb(item[0])
             except Exception:  # a broken stream must not stop every other stream
                 logger.exception("media clock callback %r failed", cb)
+        self.worst_recent = worst
         self.callbacks_run += ran
         for hook in self._flush_hooks:
             try:

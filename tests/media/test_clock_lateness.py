@@ -1,0 +1,69 @@
+"""The media clock measures how late each callback really ran (``MediaClock.lateness``), and the overload control
+counts that lateness as load: a callback that runs after many others is late even when the event loop is not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import List
+
+from mediakit import run
+from pyvoip_fast.app.load import LoadMonitor
+from pyvoip_fast.media.clock import LATENESS_BINS, MediaClock
+from pyvoip_fast.sip.admission import Admission
+
+
+def test_lateness_counts_the_time_spent_in_earlier_callbacks_of_the_same_wake_up() -> None:
+    async def main() -> List[float]:
+        clock = MediaClock()
+        done = asyncio.Event()
+        ran: List[float] = []
+        due = clock.time() + 0.05
+
+        def slow(_when: float) -> None:
+            time.sleep(0.003)  # 3 ms of work in each callback
+            ran.append(_when)
+            if len(ran) == 10:
+                done.set()
+
+        for _ in range(10):
+            clock.call_at(due, slow)
+        await asyncio.wait_for(done.wait(), 2)
+        assert sum(clock.lateness) == 10 and len(clock.lateness) == LATENESS_BINS + 1
+        worst = clock.take_worst_lateness()
+        assert clock.take_worst_lateness() == 0.0  # read and reset
+        p50, p99, top = clock.lateness_percentiles(50, 99, 100)
+        clock.close()
+        return [worst, p50, p99, top]
+
+    worst, p50, p99, top = run(main())
+    # the tenth callback ran after nine others of 3 ms each: at least 27 ms late; the middle one about 12 ms
+    assert worst >= 0.027 and top >= 27.0 and p99 == top
+    assert 10.0 <= p50 <= 25.0
+
+
+def test_the_load_monitor_takes_media_lateness_as_load() -> None:
+    class Late:
+        def __init__(self) -> None:
+            self.value = 0.0
+
+        def take_worst_lateness(self) -> float:
+            value, self.value = self.value, 0.0
+            return value
+
+    async def main() -> List[bool]:
+        admission = Admission()
+        late = Late()
+        monitor = LoadMonitor(admission, max_lag=0.01, interval=0.02, window=0.1, clock=late)
+        monitor.start()
+        await asyncio.sleep(0.1)
+        states = [admission.overloaded]
+        late.value = 0.05  # a packet went out 50 ms late: the loop itself is idle
+        await asyncio.sleep(0.05)
+        states.append(admission.overloaded)
+        await asyncio.sleep(0.3)  # the window forgets it: taking calls again
+        states.append(admission.overloaded)
+        monitor.stop()
+        return states
+
+    assert run(main()) == [False, True, False]
