@@ -9,7 +9,9 @@ timestamp (RFC 3550 §5.1 fixed-header fields at offsets 2 and 4, network byte o
 ``loop.time()``), all without the GIL. Streams of a tick use different sockets, so ``sendmmsg(2)`` (one socket,
 many datagrams) does not apply; the batch is a tight C loop of ``send`` instead. ``recv_drain`` empties a
 non-blocking socket with ``recvmmsg(2)`` in batches of 64 and returns how many datagrams it read (a receiver that
-only counts, for the capacity benchmark).
+only counts, for the capacity benchmark). ``recv_stamped`` reads what is waiting the same way and returns each
+datagram with its source address and the kernel's receive timestamp (``SO_TIMESTAMPNS``), so a call's socket can
+be read on its media tick without losing the true arrival times the jitter statistics need.
 
 ``timer_open`` / ``timer_arm`` / ``timer_ack`` wrap a Linux ``timerfd`` on CLOCK_MONOTONIC armed at an absolute
 deadline, for ``media.MediaClock``: epoll's timeout has millisecond resolution (asyncio's ``call_at`` wakes up to
@@ -22,7 +24,7 @@ Pure-Python twin: ``pyvoip_fast.net._udp_py`` (same API, same exceptions).
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
-from libc.errno cimport errno, EAGAIN, EINTR
+from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 cdef extern from "<sys/timerfd.h>" nogil:
@@ -61,6 +63,40 @@ cdef extern from "<sys/socket.h>" nogil:
     int AF_INET
     int AF_INET6
     ctypedef unsigned short sa_family_t
+
+cdef extern from "<sys/socket.h>" nogil:
+    struct cmsghdr:
+        size_t cmsg_len
+        int cmsg_level
+        int cmsg_type
+    cmsghdr *CMSG_FIRSTHDR(msghdr *msgh)
+    cmsghdr *CMSG_NXTHDR(msghdr *msgh, cmsghdr *cmsg)
+    unsigned char *CMSG_DATA(cmsghdr *cmsg)
+    int SOL_SOCKET
+    int SCM_TIMESTAMPNS
+    struct sockaddr_storage:
+        sa_family_t ss_family
+
+cdef extern from "<netinet/in.h>" nogil:
+    struct in_addr:
+        uint32_t s_addr
+    struct sockaddr_in:
+        sa_family_t sin_family
+        uint16_t sin_port
+        in_addr sin_addr
+    struct in6_addr:
+        pass
+    struct sockaddr_in6:
+        sa_family_t sin6_family
+        uint16_t sin6_port
+        uint32_t sin6_flowinfo
+        in6_addr sin6_addr
+        uint32_t sin6_scope_id
+    uint16_t ntohs(uint16_t)
+    uint32_t ntohl(uint32_t)
+
+cdef extern from "<arpa/inet.h>" nogil:
+    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
 
 cdef enum:
     BATCH = 64
@@ -369,6 +405,93 @@ def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     if err:
         raise OSError(err, "recvmmsg failed")
     return total
+
+
+def recv_stamped(int fd, Py_ssize_t limit=64):
+    """Read the datagrams waiting on a non-blocking UDP socket, each with its kernel receive time.
+
+    The socket must have ``SO_TIMESTAMPNS`` set (``net.sockets.MediaSockets.tick_receive`` does). Reads with
+    ``recvmmsg(2)`` until the socket is empty, ``limit`` datagrams were read, or a receive error.
+
+    Returns:
+        ``(datagrams, err)``: ``datagrams`` a list of ``(data, address, stamp)`` with the address as
+        ``socket.recvfrom`` gives it (``(host, port)``, or ``(host, port, flowinfo, scope_id)`` for IPv6) and
+        ``stamp`` the CLOCK_REALTIME arrival in seconds (-1.0 when the kernel gave none); ``err`` an ICMP error
+        (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) reported for something sent from the socket, for the caller to
+        report (the reading goes on past it: the datagrams waiting are still delivered), or another errno that
+        stopped the reading; 0 when there was none.
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    cdef mmsghdr msgs[BATCH]
+    cdef iovec_t iovs[BATCH]
+    cdef sockaddr_storage names[BATCH]
+    cdef uint8_t control[BATCH][64]
+    cdef char host[64]
+    cdef int i, n, want, err = 0, tries = 0
+    cdef Py_ssize_t total = 0
+    cdef cmsghdr *cm
+    cdef timespec ts
+    cdef double stamp
+    cdef sockaddr_in *a4
+    cdef sockaddr_in6 *a6
+    out = []
+    while total < limit:
+        want = <int>(limit - total if limit - total < BATCH else BATCH)
+        memset(msgs, 0, sizeof(msgs))
+        for i in range(want):
+            iovs[i].iov_base = &_rxbuf[i * SLOT]
+            iovs[i].iov_len = SLOT
+            msgs[i].msg_hdr.msg_iov = &iovs[i]
+            msgs[i].msg_hdr.msg_iovlen = 1
+            msgs[i].msg_hdr.msg_name = &names[i]
+            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+            msgs[i].msg_hdr.msg_control = &control[i][0]
+            msgs[i].msg_hdr.msg_controllen = 64
+        with nogil:
+            while True:
+                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL)
+                if n < 0 and errno == EINTR:
+                    continue
+                if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
+                    # an ICMP error for something we sent, reported once: remember it, the data is still there
+                    err = errno
+                    tries += 1
+                    continue
+                break
+            if n < 0 and errno != EAGAIN:
+                err = errno
+        if n <= 0:
+            break
+        for i in range(n):
+            stamp = -1.0
+            cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
+            while cm != NULL:
+                if (cm.cmsg_level == SOL_SOCKET and cm.cmsg_type == SCM_TIMESTAMPNS
+                        and cm.cmsg_len >= sizeof(cmsghdr) + sizeof(timespec)):
+                    memcpy(&ts, CMSG_DATA(cm), sizeof(timespec))
+                    stamp = <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+                    break
+                cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)
+            data = (<char *>&_rxbuf[i * SLOT])[:min(<Py_ssize_t>msgs[i].msg_len, <Py_ssize_t>SLOT)]
+            if names[i].ss_family == AF_INET and msgs[i].msg_hdr.msg_namelen >= sizeof(sockaddr_in):
+                a4 = <sockaddr_in *>&names[i]
+                inet_ntop(AF_INET, &a4.sin_addr, host, sizeof(host))
+                addr = (host.decode("ascii"), ntohs(a4.sin_port))
+            elif names[i].ss_family == AF_INET6 and msgs[i].msg_hdr.msg_namelen >= sizeof(sockaddr_in6):
+                a6 = <sockaddr_in6 *>&names[i]
+                inet_ntop(AF_INET6, &a6.sin6_addr, host, sizeof(host))
+                addr = (host.decode("ascii"), ntohs(a6.sin6_port), ntohl(a6.sin6_flowinfo), a6.sin6_scope_id)
+            else:
+                addr = None
+            out.append((data, addr, stamp))
+        total += n
+        if n < want:
+            break
+    return out, err
 
 
 def timer_open():

@@ -18,7 +18,7 @@ Strategy (our own implementation of the method Appendix I describes)
 * First good frame after a loss: the synthetic continuation (still attenuated) is cross-faded into the real frame
   over ``P/4`` samples plus 4 ms per further 10 ms of loss, at most 10 ms.
 
-Arrays are numpy; the per-frame cost in the loss-free path is one small concatenation.
+Arrays are numpy; the loss-free path shifts the timeline in place (no new array per frame but the output).
 """
 
 from __future__ import annotations
@@ -76,12 +76,15 @@ class Concealer:
         d = self.latency_samples
         if n >= self._hist_len:
             timeline = np.concatenate((self._hist, samples))
-            out = timeline[len(timeline) - n - d : len(timeline) - d]
+            out = np.rint(timeline[len(timeline) - n - d : len(timeline) - d])
             self._hist = timeline[-self._hist_len :].copy()
-        else:
-            self._hist = np.concatenate((self._hist[n:], samples))
-            out = self._hist[self._hist_len - n - d : self._hist_len - d]
-        result: np.ndarray = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        else:  # shift in place: no new timeline array per frame
+            h, size = self._hist, self._hist_len
+            h[: size - n] = h[n:]
+            h[size - n :] = samples
+            out = np.rint(h[size - n - d : size - d])
+        np.clip(out, -32768, 32767, out=out)
+        result: np.ndarray = out.astype(np.int16)
         return result
 
     def _find_pitch(self) -> int:

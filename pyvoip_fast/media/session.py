@@ -272,6 +272,7 @@ class MediaSession:
         self._sender.start(now)  # the time RTP timestamp ts0 corresponds to
         self._watch.start(now)
         self._pacer = self._new_pacer(now)
+        self._sockets.tick_receive()  # RTP is read on the media tick from now on, not by the loop per packet
         self._reporter.start(self._clock, now, lambda t: t - self._watch.last_heard)
         self._watch_entry = self._clock.call_at(now + 0.5, self._watchdog)
         self._maybe_announce()
@@ -363,15 +364,7 @@ class MediaSession:
         if not self._sender.source_done.done():
             self._sender.source_done.set_result(None)
         if self._started:
-            s = self._stats
-            logger.info(
-                "[RTP] Stream ended: %s packets sent, %s received, %s lost (%.1f%%), jitter %.1f ms",
-                f"{s.packets_sent:,}",
-                f"{s.packets_received:,}",
-                f"{s.packets_lost:,}",
-                s.loss_percent,
-                s.jitter_ms,
-            )
+            _log_ended(self._stats)
         await asyncio.sleep(0)
 
     async def __aenter__(self) -> "MediaSession":
@@ -433,6 +426,8 @@ class MediaSession:
 
     # -- the media tick --------------------------------------------------------------------------------------------
     def _on_slot(self, n: int, deadline: float) -> None:
+        if self._sockets.ticked:
+            self._sockets.poll_rtp()  # what arrived since the last tick, with its kernel arrival times
         if self._sending:
             self._sender.send_slot(n)
         if self._direction in _RECEIVING:
@@ -443,8 +438,8 @@ class MediaSession:
 
     # -- what arrives ---------------------------------------------------------------------------------------------
 
-    def _on_rtp_datagram(self, data: bytes, addr: Addr) -> None:
-        now = self._loop.time()
+    def _on_rtp_datagram(self, data: bytes, addr: Addr, arrival: Optional[float] = None) -> None:
+        now = self._loop.time() if arrival is None else arrival
         if self._receiver.on_datagram(data, addr, now):
             self._watch.heard(now)
             if self._proof.heard(addr):
@@ -503,6 +498,11 @@ class MediaSession:
         end = self._stopped_at if self._stopped_at is not None else self._loop.time()
         duration = end - self._started_at if self._started_at is not None else None
         _fill_stats(self._stats, self._sender, self._receiver, self._reporter, duration)
+
+
+def _log_ended(s: CallStatistics) -> None:
+    logger.info("[RTP] Stream ended: %s packets sent, %s received, %s lost (%.1f%%), jitter %.1f ms",
+                f"{s.packets_sent:,}", f"{s.packets_received:,}", f"{s.packets_lost:,}", s.loss_percent, s.jitter_ms)
 
 
 def _use_srtp(sockets: MediaSockets, params: Any) -> None:

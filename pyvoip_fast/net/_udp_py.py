@@ -11,11 +11,13 @@ import math
 import operator
 import os
 import socket
+import struct
 import sys
 import time
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 
-__all__ = ["monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "timer_open", "timer_arm", "timer_disarm", "timer_ack"]
+__all__ = ["monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "recv_stamped", "timer_open", "timer_arm",
+           "timer_disarm", "timer_ack"]
 
 
 def monotonic() -> float:
@@ -213,6 +215,46 @@ def recv_drain(fd: int, limit: int = 1 << 30) -> int:
     finally:
         sock.close()
     return total
+
+
+_SCM_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+
+
+def recv_stamped(fd: int, limit: int = 64) -> Tuple[List[Tuple[bytes, Any, float]], int]:
+    """Read what is waiting, each datagram with its kernel receive time; see ext/udp.pyx for the contract."""
+    fd = _c_int(fd, _INT, "fd")
+    limit = _c_int(limit, _SSIZE, "limit")
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    sock = socket.socket(fileno=os.dup(fd))
+    sock.setblocking(False)
+    out: List[Tuple[bytes, Any, float]] = []
+    err = 0
+    space = socket.CMSG_SPACE(_TIMESPEC.size)
+    tries = 0
+    try:
+        while len(out) < limit:
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(2048, space)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                err = exc.errno or 0
+                if err in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH) and tries < 8:
+                    tries += 1  # an ICMP error reported once: the data waiting is still there
+                    continue
+                break
+            stamp = -1.0
+            for level, kind, raw in ancdata:
+                if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(raw) >= _TIMESPEC.size:
+                    sec, nsec = _TIMESPEC.unpack_from(raw)
+                    stamp = sec + nsec * 1e-9
+                    break
+            out.append((data, addr, stamp))
+    finally:
+        sock.close()  # the duplicate descriptor only
+    return out, err
 
 
 # -- timerfd (os.timerfd_* exists from Python 3.13 on Linux; older interpreters report ENOSYS and the media clock

@@ -10,9 +10,10 @@ Strategy
   epoll would keep reporting it); each entry's address is the destination of the datagram that drew the
   error, so the caller can tell which peer address failed.
 - ``MediaSockets`` puts it together for one call: the pair watched on the loop, sends that never raise,
-  datagrams and ICMP errors handed to callbacks. Each readiness callback reads at most ``READ_BUDGET``
-  datagrams, turns refusals (``ECONNREFUSED``, and unreachable errnos on RTP) into one ICMP report and ends the
-  round on other errors.
+  datagrams and ICMP errors handed to callbacks. Each readiness callback delivers one datagram (the selector
+  is level-triggered: more waiting means ready again next turn), skipping at most ``READ_BUDGET`` refusals
+  (``ECONNREFUSED``, and unreachable errnos on RTP, each turned into an ICMP report) or dropped packets, and
+  ends the round on other errors.
 
 Nothing here knows RTP: the media layer decides what a datagram or an ICMP error means.
 """
@@ -21,10 +22,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
+import struct
 import sys
+import time
 from typing import Any, Callable, List, Optional, Tuple
 
+from .. import _compat
 from ..errors import TransportError
 from ..rtp.srtp import SrtpContext, SrtpError
 
@@ -52,9 +57,14 @@ _IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
 _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+#: kernel receive timestamps (Linux SO_TIMESTAMPNS: a ``struct timespec`` of CLOCK_REALTIME per datagram)
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
+_TIMESPEC = struct.Struct("@qq")
+_TS_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+_udp = _compat.load("_udp")
 _LITTLE = sys.byteorder == "little"
 
-#: datagrams read per readiness callback before yielding to the loop
+#: reads per readiness callback (refusals and dropped packets skipped, at most one datagram delivered)
 READ_BUDGET = 64
 #: largest datagram we read (RTP over Ethernet fits well below)
 MAX_DATAGRAM = 2048
@@ -177,6 +187,16 @@ def drain_errors(sock: socket.socket) -> List[Optional[Addr]]:
     return found
 
 
+def _enable_timestamps(sock: socket.socket) -> bool:
+    if _SO_TIMESTAMPNS is None or not _TS_SPACE:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
 class MediaSockets:
     """The RTP/RTCP socket pair of one call, watched on the event loop.
 
@@ -195,7 +215,7 @@ class MediaSockets:
         rtcp_sock: socket.socket,
         loop: Any,
         *,
-        on_rtp: Callable[[bytes, Addr], None],
+        on_rtp: Callable[..., None],
         on_rtcp: Callable[[bytes, Addr], None],
         on_icmp: Callable[[bool, Optional[Addr]], None],
     ) -> None:
@@ -210,8 +230,52 @@ class MediaSockets:
         #: SRTP protection of this call (``rtp.srtp.SrtpContext``): what leaves is protected after it was
         #: stamped, what arrives is authenticated and decrypted before anything parses it; None: plain RTP
         self.srtp: Optional[SrtpContext] = None
+        #: True once ``tick_receive()`` took the RTP socket off the loop: the owner calls ``poll_rtp()``
+        self.ticked = False
+        # asked for at once: the kernel switches receive timestamps on system-wide a moment after the first ask,
+        # and a packet that arrives before that is stamped when it is read
+        self._stamped = _enable_timestamps(rtp_sock)
         loop.add_reader(rtp_sock.fileno(), self._rtp_readable)
         loop.add_reader(rtcp_sock.fileno(), self._rtcp_readable)
+
+    def tick_receive(self) -> bool:
+        """Stop watching the RTP socket on the loop: the owner reads it with ``poll_rtp()`` on its media tick.
+
+        A call's RTP arrives once per frame; read by the loop, each packet costs a wake-up and a callback of
+        its own. Read on the tick that plays it out, every packet that arrived since the last tick costs one
+        ``recvmsg``, and its arrival time, which the jitter statistics need, comes from the kernel's receive
+        timestamp (``SO_TIMESTAMPNS``), not from when we got round to reading it. Without kernel timestamps
+        (not Linux) the loop keeps watching the socket. Returns whether the switch happened.
+        """
+        if self.ticked or self.closed or not self._stamped:
+            return self.ticked
+        self._loop.remove_reader(self.rtp.fileno())
+        self.ticked = True
+        return True
+
+    def poll_rtp(self) -> None:
+        """Deliver every RTP datagram waiting (at most ``READ_BUDGET``) as ``on_rtp(data, addr, arrival)``,
+        ``arrival`` on the loop's clock from the kernel's receive timestamp; refusals become ICMP reports."""
+        batch, err = _udp.recv_stamped(self.rtp.fileno(), READ_BUDGET)
+        if err:
+            if err in _UNREACHABLE:
+                self._refused(self.rtp)
+            else:
+                logger.debug("[RTP] receive error: %s", os.strerror(err))
+        if not batch:
+            return
+        offset = self._loop.time() - time.time()  # CLOCK_REALTIME stamps onto the loop's monotonic clock
+        srtp = self.srtp
+        for data, addr, stamp in batch:
+            if self.closed:
+                return
+            if srtp is not None:
+                try:
+                    data = srtp.unprotect(data)
+                except SrtpError as exc:
+                    logger.debug("[RTP] dropped from %s: %s", fmt_addr(addr), exc)
+                    continue
+            self._on_rtp(data, addr, stamp + offset if stamp >= 0.0 else None)
 
     def send_rtp(self, data: Any, addr: Optional[Addr]) -> bool:
         """Send one RTP datagram; False when it did not leave (no address, full buffer, an ICMP error)."""
@@ -271,7 +335,13 @@ class MediaSockets:
     def _read(
         self, sock: socket.socket, deliver: Callable[[bytes, Addr], None], refusals: Tuple[int, ...], what: str
     ) -> None:
-        """Read up to ``READ_BUDGET`` datagrams into ``deliver``; refusals become ICMP reports."""
+        """Read what is waiting into ``deliver``, one datagram a wake-up; refusals become ICMP reports.
+
+        One datagram, not a loop until the socket is empty: a call's socket holds one packet per frame, and the
+        read that finds it empty costs an exception each time. The selector is level-triggered, so a socket
+        with more waiting is simply ready again at the next turn of the loop (``READ_BUDGET`` bounds the reads
+        that end in a refusal or a dropped packet).
+        """
         for i in range(READ_BUDGET):
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
@@ -297,6 +367,7 @@ class MediaSockets:
                     logger.debug("[%s] dropped from %s: %s", what, fmt_addr(addr), exc)
                     continue
             deliver(data, addr)
+            return
 
     def _drain(self, sock: socket.socket) -> int:
         found = drain_errors(sock)

@@ -288,3 +288,69 @@ def test_a_timestamps_table_aliasing_the_cursors_is_refused_before_anything_is_s
     finally:
         rx.close()
         tx.close()
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_recv_stamped_gives_data_sources_and_kernel_arrival_times(impl: str, family: int) -> None:
+    if family == socket.AF_INET6:
+        require_ipv6()
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    udp = _compat.module_for("_udp", impl)
+    rx = socket.socket(family, socket.SOCK_DGRAM)
+    rx.bind((host, 0))
+    rx.setblocking(False)
+    rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_TIMESTAMPNS", 35), 1)
+    tx = socket.socket(family, socket.SOCK_DGRAM)
+    tx.bind((host, 0))
+    time.sleep(0.05)  # the kernel turns receive timestamps on for the whole system a moment after the first ask
+    try:
+        before = time.time()
+        for i in range(70):  # more than one recvmmsg batch of 64
+            tx.sendto(b"pkt%02d" % i, rx.getsockname())
+        time.sleep(0.02)
+        after = time.time()
+        got, err = udp.recv_stamped(rx.fileno(), 1000)
+        assert err == 0 and [d for d, _, _ in got] == [b"pkt%02d" % i for i in range(70)]
+        assert all(a[:2] == tx.getsockname()[:2] for _, a, _ in got)
+        assert all(len(a) == (2 if family == socket.AF_INET else 4) for _, a, _ in got)  # as recvfrom gives it
+        stamps = [s for _, _, s in got]
+        assert stamps == sorted(stamps) and before - 0.001 <= stamps[0] and stamps[-1] <= after
+        assert udp.recv_stamped(rx.fileno()) == ([], 0)
+        tx.sendto(b"x", rx.getsockname())
+        tx.sendto(b"y", rx.getsockname())
+        time.sleep(0.01)
+        assert [d for d, _, _ in udp.recv_stamped(rx.fileno(), 1)[0]] == [b"x"]  # the limit holds
+        assert udp.recv_stamped(rx.fileno(), 0) == ([], 0)
+        with pytest.raises(ValueError, match="limit"):
+            udp.recv_stamped(rx.fileno(), -1)
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_recv_stamped_reports_an_icmp_refusal_as_its_errno(impl: str) -> None:
+    udp = _compat.module_for("_udp", impl)
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()
+    closed.close()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    s.connect(dead)
+    try:
+        s.send(b"to nobody")
+        time.sleep(0.01)
+        assert udp.recv_stamped(s.fileno()) == ([], 111)  # ECONNREFUSED from the ICMP port unreachable
+        # an ICMP error pending before data does not hide the data: both are reported
+        s.send(b"to nobody again")
+        time.sleep(0.01)
+        back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        back.bind(dead)  # the peer's port is alive again and answers
+        try:
+            back.sendto(b"answer", s.getsockname())
+            time.sleep(0.01)
+            assert udp.recv_stamped(s.fileno())[0][0][0] == b"answer"
+        finally:
+            back.close()
+    finally:
+        s.close()
