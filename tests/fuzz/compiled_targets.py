@@ -15,6 +15,7 @@ import math
 import os
 import socket
 import struct
+import time
 from typing import Any, Callable, List, Tuple
 
 import numpy as np
@@ -34,6 +35,8 @@ _RX4.setblocking(False)
 _TX4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 _TX4.connect(_RX4.getsockname())
 _TX4.setblocking(False)
+_TXU = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # one unconnected sender: one source address
+_TXU.bind(("127.0.0.1", 0))
 _FAN = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 _FAN.bind(("127.0.0.1", 0))
 _FAN.setblocking(False)
@@ -371,9 +374,41 @@ def _drain_and_timers(fdp: Any) -> None:
         os.close(fd)
 
 
+def _recv_stamped(fdp: Any) -> None:
+    """The same datagrams waiting on one socket per implementation, read with the same (arbitrary) limit: the
+    same data, sources and error, and stamps that are real arrival times."""
+    limit = _int(fdp)
+    datagrams = [_bytes(fdp, 96) for _ in range(fdp.ConsumeIntInRange(0, 4))]
+    sockets = {}
+    for which in ("compiled", "twin"):
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_TIMESTAMPNS", 35), 1)
+        sockets[which] = rx
+        for d in datagrams:
+            _TXU.sendto(d, rx.getsockname())
+    time.sleep(0.002)
+    try:
+        got = _outcome(lambda: COMPILED["_udp"].recv_stamped(sockets["compiled"].fileno(), limit))
+        want = _outcome(lambda: TWIN["_udp"].recv_stamped(sockets["twin"].fileno(), limit))
+    finally:
+        for rx in sockets.values():
+            rx.close()
+    if got[0] == "ok" and want[0] == "ok":
+        now = time.time()
+        for _, _, stamp in got[1][0] + want[1][0]:
+            if not (stamp == -1.0 or now - 60 < stamp <= now):
+                raise Mismatch(f"recv_stamped: stamp {stamp!r} is not an arrival time")
+        got = ("ok", ([(d, a) for d, a, _ in got[1][0]], got[1][1]))
+        want = ("ok", ([(d, a) for d, a, _ in want[1][0]], want[1][1]))
+    if got[0] != want[0] or not _same(got[1], want[1]):
+        raise Mismatch(f"_udp.recv_stamped: compiled {got!r} != twin {want!r}")
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _stats, _batch,
-    _batch_to, _drain_and_timers,
+    _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
 
