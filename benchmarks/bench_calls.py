@@ -7,7 +7,8 @@ full duplex. Neither sipp's signalling nor its RTP is the code under test.
 
 Each step runs a fresh listener at one call rate for ``--hold`` seconds and reports:
 
-- calls attempted / completed / failed (sipp's counts) and refused (503 from admission control);
+- calls admitted (answered and completed), refused (503 from admission control, counted by the listener) and
+  failed (sipp's count: a timeout, an unexpected answer);
 - concurrent calls (rate x call duration) and set-up latency percentiles (INVITE to 200 OK, sipp's RTD);
 - the listener's CPU per call-second over the steady part (``/proc/PID/stat``: the listener's own CPU only, so the
   generator's core is not counted against it) and its memory per established call (RSS above idle);
@@ -54,9 +55,10 @@ class Step:
     call_seconds: float
     hold: float
     attempted: int = 0
-    completed: int = 0
+    completed: int = 0  # sipp's successful calls: a call refused with 503 ends its scenario normally too
     failed: int = 0
     refused: int = 0
+    admitted: int = 0
     concurrent: float = 0.0
     setup_ms: Dict[str, float] = field(default_factory=dict)
     cpu_ms_per_call_second: Optional[float] = None
@@ -216,6 +218,7 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
         summary = json.loads(summary_path.read_text())
         step.refused = summary["rejected"].get("busy", 0) + summary["rejected"].get("overload", 0)
         step.lateness_ms = summary.get("media_clock", {}).get("lateness_ms", {})
+    step.admitted = step.completed - step.refused
     for path in glob.glob(str(workdir / "calls-*.json")):
         if path.endswith("-listener.json"):
             continue
@@ -227,7 +230,7 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
 
 
 def _table(steps: List[Step]) -> str:
-    head = ("| calls/s | concurrent | completed / failed / refused | set-up p50 / p99 ms | CPU ms per call-s "
+    head = ("| calls/s | concurrent | admitted / refused (503) / failed | set-up p50 / p99 ms | CPU ms per call-s "
             "| listener CPU | KB per call | lateness p50 / p99 / max ms | skips | lost / received |")
     rows = [head, "|" + "---|" * 10]
     for s in steps:
@@ -235,7 +238,7 @@ def _table(steps: List[Step]) -> str:
         share = f"{s.cpu_share * 100:.0f} %" if s.cpu_share is not None else "n/a"
         kb = f"{s.kb_per_call:.0f}" if s.kb_per_call is not None else "n/a"
         late = s.lateness_ms
-        rows.append(f"| {s.rate:g} | {s.concurrent:g} | {s.completed} / {s.failed} / {s.refused} | "
+        rows.append(f"| {s.rate:g} | {s.concurrent:g} | {s.admitted} / {s.refused} / {s.failed} | "
                     f"{s.setup_ms.get('p50', 'n/a')} / {s.setup_ms.get('p99', 'n/a')} | {cpu} | {share} | {kb} | "
                     f"{late.get('p50', 'n/a')} / {late.get('p99', 'n/a')} / {late.get('max', 'n/a')} | "
                     f"{s.schedule_skips} | {s.packets_lost} / {s.packets_received} |")
@@ -278,7 +281,7 @@ def test_full_calls_through_sipp_smoke(benchmark, tmp_path: Path) -> None:  # ty
     sipp = require_tool("sipp")
     step = benchmark.pedantic(run_step, args=(4.0, 2.0, 3.0, tmp_path), kwargs={"sipp": sipp}, rounds=1,
                               iterations=1)
-    assert (step.attempted, step.completed, step.failed, step.refused) == (12, 12, 0, 0), asdict(step)
+    assert (step.attempted, step.admitted, step.failed, step.refused) == (12, 12, 0, 0), asdict(step)
     # each call received about 2 s of sipp's RTP (100 packets of 20 ms) and the listener's media clock ran
     assert step.packets_received >= 12 * 80, asdict(step)
     assert step.setup_ms and step.lateness_ms and step.lateness_ms["p50"] < 5.0, asdict(step)
