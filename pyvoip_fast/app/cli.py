@@ -469,13 +469,14 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
     from ..sip.sdp import NegotiationError
     from .phone import CallEnd
 
-    source: Optional[str] = None
+    source: Any = None
     if audio is not None:
         if Path(audio).exists():
-            source = audio
-            from ..audio import open_source
+            from ..audio import ClipCache, open_source
 
             open_source(Path(audio)).close()  # a bad file fails now, before any call
+            # every caller hears the same file: a short one is decoded once, not opened and buffered per call
+            source = ClipCache().opener(audio) if keep_serving else audio
         else:
             logger.info("[Audio] %s does not exist: only listening (nothing is sent back)", audio)
     play = _want_play(args)

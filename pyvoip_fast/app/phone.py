@@ -69,14 +69,16 @@ class CallEnd:
 
 
 def _open_source(source: SourceLike, rate: int) -> Any:
-    """A file opened at ``rate``, a source object resampled to ``rate`` when it says it runs at another one."""
+    """A file opened at ``rate``, a factory called with ``rate`` (``audio.ClipCache.opener``), a source object
+    resampled to ``rate`` when it says it runs at another one."""
     if source is None:
         return None
     if isinstance(source, (str, os.PathLike)):
         return audio.open_source(Path(source), rate=rate)
-    if getattr(source, "rate", None) not in (None, rate):
-        return audio.resampled(source, rate)
-    return source
+    made: Any = source(rate) if callable(source) and not hasattr(source, "read") else source
+    if getattr(made, "rate", None) not in (None, rate):
+        return audio.resampled(made, rate)
+    return made
 
 
 def _codecs_for_sink(codecs: Sequence[Codec], sink: SinkLike) -> Tuple[Codec, ...]:
@@ -552,8 +554,10 @@ class Phone:
 
         Args:
             target: ``"host:port"``, ``(host, port)`` or a SIP URI.
-            source: an audio file path (any format libsndfile reads) or a source object (resampled to the
-                codec's rate when its ``rate`` differs); None sends nothing.
+            source: an audio file path (any format libsndfile reads), a source object (resampled to the
+                codec's rate when its ``rate`` differs), or a factory called with the codec's sample rate that
+                returns one (``audio.ClipCache().opener(path)``: a short file decoded once for many calls);
+                None sends nothing.
             sink / record / play: where received audio goes: a sink object (one with a ``rate`` limits the offer
                 to the codecs of that rate), a WAV file, the sound device.
             ring_timeout: CANCEL the call when not answered within this many seconds.

@@ -13,6 +13,8 @@ Modules (everything public is re-exported here; import from ``pyvoip_fast.audio`
 - :mod:`~pyvoip_fast.audio.resample`: the streaming polyphase resampler and :func:`resampled`.
 - :mod:`~pyvoip_fast.audio.files`: :class:`FileSource`, :func:`open_source`, :func:`load_audio` and the one-line
   errors for bad files.
+- :mod:`~pyvoip_fast.audio.clips`: :class:`ClipCache`, :class:`ClipSource` (a short file decoded once, played to
+  many calls).
 - :mod:`~pyvoip_fast.audio.generators`: :class:`ToneSource`, :class:`SilenceSource`.
 - :mod:`~pyvoip_fast.audio.sinks`: :class:`WavRecorder`, :class:`NullSink`, :class:`TeeSink`.
 - :mod:`~pyvoip_fast.audio.devices`: :class:`MicrophoneSource`, :class:`PyAudioSink` (PyAudio imported on use).
@@ -22,6 +24,7 @@ May import: ``pyvoip_fast.codecs`` and the bottom layer (``errors``, ``_native``
 
 from .base import TARGET_RATE, Sink, Source, as_int16
 from .devices import MicrophoneSource, PyAudioSink
+from .clips import ClipCache, ClipSource
 from .files import FileSource, load_audio, open_source
 from .generators import SilenceSource, ToneSource
 from .resample import RatedSource, ResampledSource, resampled
@@ -29,6 +32,8 @@ from .sinks import NullSink, TeeSink, WavRecorder
 
 __all__ = [
     "TARGET_RATE",
+    "ClipCache",
+    "ClipSource",
     "Source",
     "Sink",
     "FileSource",

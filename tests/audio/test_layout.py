@@ -23,6 +23,8 @@ HOMES = {
     "ResampledSource": "resample",
     "resampled": "resample",
     "FileSource": "files",
+    "ClipCache": "clips",
+    "ClipSource": "clips",
     "open_source": "files",
     "load_audio": "files",
     "ToneSource": "generators",
