@@ -26,10 +26,12 @@ Under pytest (``--benchmark-disable`` in CI) one small step runs as a smoke test
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,7 +41,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "benchmarks" / "sipp" / "uac_rtp.xml"
@@ -54,6 +56,7 @@ class Step:
     rate: float
     call_seconds: float
     hold: float
+    workers: int = 1
     attempted: int = 0
     completed: int = 0  # sipp's successful calls: a call refused with 503 ends its scenario normally too
     failed: int = 0
@@ -69,6 +72,7 @@ class Step:
     packets_received: int = 0
     packets_lost: int = 0
     sipp_cpu_share: Optional[float] = None
+    sipp_hung: bool = False  # sipp had calls left long after the last one should have ended
 
 
 def _free_udp_port() -> int:
@@ -145,29 +149,63 @@ def _sipp_counts(stdout: str) -> Dict[str, int]:
     return counts
 
 
+def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int,
+                    max_lag_ms: Optional[float]) -> Tuple[subprocess.Popen, int]:
+    port = _free_udp_port()
+    argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
+            "--file", str(SAMPLE), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
+            "--stats-json", str(workdir / f"{name}.json")]
+    if max_lag_ms is not None:
+        argv += ["--max-lag", str(max_lag_ms)]
+    with open(workdir / f"{name}.log", "w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+    _wait_listening(port, proc)
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, max_lag_ms: Optional[float] = None,
-             max_calls: int = 5000, max_setup: int = 1000, sipp: str = "sipp") -> Step:
-    """One rate step: a fresh listener, sipp at ``rate`` calls/s for ``hold`` s of new calls, then the reports."""
-    step = Step(rate=rate, call_seconds=call_seconds, hold=hold)
+             max_calls: int = 5000, max_setup: int = 1000, sipp: str = "sipp", workers: int = 1) -> Step:
+    """One rate step: fresh listeners (``workers`` of them behind Kamailio's dispatcher when more than one), sipp at
+    ``rate`` calls/s for ``hold`` s of new calls, then the reports (CPU and memory summed over the workers)."""
+    step = Step(rate=rate, call_seconds=call_seconds, hold=hold, workers=workers)
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / "speech.ulaw").exists():
         _ulaw_file(workdir / "speech.ulaw")
     for old in glob.glob(str(workdir / "calls*.json")) + glob.glob(str(workdir / "*_rtt.csv")):
         os.unlink(old)
-    port = _free_udp_port()
-    argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
-            "--file", str(SAMPLE), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
-            "--stats-json", str(workdir / "calls.json")]
-    if max_lag_ms is not None:
-        argv += ["--max-lag", str(max_lag_ms)]
-    with open(workdir / "listener.log", "w") as log:
-        listener = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        _wait_listening(port, listener)
+    listeners: List[subprocess.Popen] = []
+    with contextlib.ExitStack() as stack:
+        for i in range(workers):
+            proc, port = _start_listener(workdir, "calls" if workers == 1 else f"calls-w{i}", max_calls, max_setup,
+                                         max_lag_ms)
+            listeners.append(proc)
+            stack.callback(_stop, proc)
+            if workers > 1:
+                (workdir / "dispatcher.list").open("a").write(f"1 sip:127.0.0.1:{port}\n")
+        target = port
+        if workers > 1:  # one SIP address in front: the recipe of deploy/kamailio, as tests/app/test_dispatcher.py
+            sys.path.insert(0, str(ROOT / "tests"))
+            from kamailio_harness import Kamailio
+
+            kam = stack.enter_context(Kamailio(workdir / "kamailio", users={},
+                                               template=ROOT / "deploy" / "kamailio" / "dispatcher.cfg",
+                                               values={"DISPATCHER_LIST": str(workdir / "dispatcher.list")}))
+            target = kam.udp_port
+            time.sleep(2.0)  # the first OPTIONS probes mark every worker active
         time.sleep(0.5)
-        idle_rss = _rss_kb(listener.pid)
+        idle_rss = sum(_rss_kb(p.pid) for p in listeners)
         calls = max(1, int(round(rate * hold)))
-        sipp_argv = [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIO), "-r", f"{rate:g}", "-m", str(calls),
+        sipp_argv = [sipp, f"127.0.0.1:{target}", "-sf", str(SCENARIO), "-r", f"{rate:g}", "-m", str(calls),
                      "-d", str(int(call_seconds * 1000)), "-l", "100000", "-i", "127.0.0.1", "-mi", "127.0.0.1",
                      "-p", str(_free_udp_port()), "-nostdin", "-timeout", f"{hold + call_seconds + 60:.0f}s",
                      "-trace_rtt", "-rtt_freq", "1", "-default_behaviors", "all,-abortunexp"]
@@ -177,13 +215,26 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
         # the steady part: every call of the step's concurrency is up (after one call duration) until new calls stop
         steady_from, steady_to = call_seconds + 1.0, hold - 0.5
         samples = []
+
+        def cpu() -> float:
+            return sum(_cpu_seconds(p.pid) for p in listeners)
+
         if steady_to - steady_from >= 2.0:
             time.sleep(max(0.0, started + steady_from - time.monotonic()))
-            samples.append((time.monotonic(), _cpu_seconds(listener.pid), _cpu_seconds(gen.pid)))
+            samples.append((time.monotonic(), cpu(), _cpu_seconds(gen.pid)))
             time.sleep(max(0.0, started + steady_to - time.monotonic()))
-            samples.append((time.monotonic(), _cpu_seconds(listener.pid), _cpu_seconds(gen.pid)))
-            peak_rss = _rss_kb(listener.pid)
-        out, _ = gen.communicate(timeout=hold + call_seconds + 120)
+            samples.append((time.monotonic(), cpu(), _cpu_seconds(gen.pid)))
+            peak_rss = sum(_rss_kb(p.pid) for p in listeners)
+        try:
+            out, _ = gen.communicate(timeout=hold + call_seconds + 120)
+        except subprocess.TimeoutExpired:  # calls still hanging: count what sipp says when stopped
+            gen.send_signal(signal.SIGUSR1)  # sipp's "stop placing calls and end the run"
+            try:
+                out, _ = gen.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                gen.kill()
+                out, _ = gen.communicate()
+            step.sipp_hung = True
         counts = _sipp_counts(out)
         step.completed = counts.get("Successful call", 0)
         step.failed = counts.get("Failed call", 0)
@@ -196,14 +247,6 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
             step.sipp_cpu_share = round((g2 - g1) / wall, 3)
             step.cpu_ms_per_call_second = round((c2 - c1) / wall / max(step.concurrent, 1e-9) * 1000.0, 3)
             step.kb_per_call = round((peak_rss - idle_rss) / max(step.concurrent, 1e-9), 1)
-    finally:
-        if listener.poll() is None:
-            listener.send_signal(signal.SIGINT)
-            try:
-                listener.wait(30)
-            except subprocess.TimeoutExpired:
-                listener.kill()
-                listener.wait()
     setup = []
     for path in glob.glob(str(workdir / "*_rtt.csv")):
         with open(path, newline="") as f:
@@ -213,15 +256,18 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
                 except (IndexError, ValueError):
                     continue
     step.setup_ms = _percentiles(setup, [50, 95, 99])
-    summary_path = workdir / "calls-listener.json"
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-        step.refused = summary["rejected"].get("busy", 0) + summary["rejected"].get("overload", 0)
-        step.lateness_ms = summary.get("media_clock", {}).get("lateness_ms", {})
+    for summary_path in glob.glob(str(workdir / "calls*-listener.json")):
+        summary = json.loads(Path(summary_path).read_text())
+        step.refused += summary["rejected"].get("busy", 0) + summary["rejected"].get("overload", 0)
+        late = summary.get("media_clock", {}).get("lateness_ms", {})
+        for k, v in late.items():  # over several workers: the worst worker's figure
+            step.lateness_ms[k] = max(step.lateness_ms.get(k, 0.0), v)
     step.admitted = step.completed - step.refused
-    for path in glob.glob(str(workdir / "calls-*.json")):
-        if path.endswith("-listener.json"):
-            continue
+    if step.sipp_hung:
+        step.failed = max(step.failed, step.attempted - step.completed)
+    for path in glob.glob(str(workdir / "calls*.json")):
+        if not re.fullmatch(r"calls(-w\d+)?(-\d+)?\.json", os.path.basename(path)):
+            continue  # the listeners' own summaries
         data = json.loads(Path(path).read_text())
         step.schedule_skips += int(data.get("schedule_skips", 0))
         step.packets_received += int(data.get("packets_received", 0))
@@ -230,15 +276,15 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
 
 
 def _table(steps: List[Step]) -> str:
-    head = ("| calls/s | concurrent | admitted / refused (503) / failed | set-up p50 / p99 ms | CPU ms per call-s "
+    head = ("| workers | calls/s | concurrent | admitted / refused (503) / failed | set-up p50 / p99 ms | CPU ms per call-s "
             "| listener CPU | KB per call | lateness p50 / p99 / max ms | skips | lost / received |")
-    rows = [head, "|" + "---|" * 10]
+    rows = [head, "|" + "---|" * 11]
     for s in steps:
         cpu = f"{s.cpu_ms_per_call_second:.2f}" if s.cpu_ms_per_call_second is not None else "n/a"
         share = f"{s.cpu_share * 100:.0f} %" if s.cpu_share is not None else "n/a"
         kb = f"{s.kb_per_call:.0f}" if s.kb_per_call is not None else "n/a"
         late = s.lateness_ms
-        rows.append(f"| {s.rate:g} | {s.concurrent:g} | {s.admitted} / {s.refused} / {s.failed} | "
+        rows.append(f"| {s.workers} | {s.rate:g} | {s.concurrent:g} | {s.admitted} / {s.refused} / {s.failed} | "
                     f"{s.setup_ms.get('p50', 'n/a')} / {s.setup_ms.get('p99', 'n/a')} | {cpu} | {share} | {kb} | "
                     f"{late.get('p50', 'n/a')} / {late.get('p99', 'n/a')} / {late.get('max', 'n/a')} | "
                     f"{s.schedule_skips} | {s.packets_lost} / {s.packets_received} |")
@@ -253,6 +299,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--call-seconds", type=float, default=None, help="call duration (default 10; setup: 2)")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds of new calls per step")
     parser.add_argument("--max-lag", type=float, default=None, help="pass --max-lag MS to the listener")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="listeners behind Kamailio's dispatcher (deploy/kamailio/dispatcher.cfg); 1: direct")
     parser.add_argument("--json", default=None, help="also write the steps as JSON here")
     args = parser.parse_args(argv)
     sipp = shutil.which("sipp")
@@ -264,7 +312,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pyvoip-bench-calls-") as tmp:
         for rate in (float(r) for r in args.rates.split(",")):
             step = run_step(rate, call_seconds, args.hold, Path(tmp) / f"r{rate:g}", max_lag_ms=args.max_lag,
-                            sipp=sipp)
+                            sipp=sipp, workers=args.workers)
             steps.append(step)
             print(json.dumps(asdict(step)), flush=True)
     print(_table(steps))
