@@ -230,3 +230,17 @@ def test_any_arrival_pattern_plays_increasing_unique_frames(
     assert st_.duplicates == len(arr) - unique
     # everything accepted was played, skipped to shrink, dropped as late at playout, or is still buffered
     assert st_.received <= st_.played + st_.shrunk + st_.late + jb.depth
+
+
+def test_a_long_call_keeps_its_memory_bounded_and_still_sees_duplicates_and_losses() -> None:
+    """An hour-long call must not grow per-packet memory: the buffer remembers SEEN_WINDOW sequence numbers, which
+    still catches every duplicate it could play and every loss it counts."""
+    from pyvoip_fast.media.jitter import SEEN_WINDOW
+
+    n = 3000  # a minute of 20 ms packets
+    arr = [(i * F, i) for i in range(n) if i != 2500] + [(2990 * F + 0.005, 2990)]  # one loss, one duplicate
+    jb = JitterBuffer()
+    out, puts = simulate(jb, arr, n + 20)
+    assert len(jb._seen) <= SEEN_WINDOW and len(jb._lost_seqs) <= SEEN_WINDOW
+    assert puts.count("duplicate") == 1 and jb.stats.lost == 1
+    assert played(out) == [i for i in range(n) if i != 2500]
