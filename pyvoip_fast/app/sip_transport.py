@@ -68,6 +68,14 @@ class _Udp(asyncio.DatagramProtocol):
         logger.debug("[SIP] socket error: %s", exc)
 
 
+def _close_now(transport: asyncio.BaseTransport) -> None:
+    """Abort a stream transport: its socket closes in the loop's very next iteration, with no handler involved."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    else:  # pragma: no cover - every stream transport asyncio makes is a WriteTransport
+        transport.close()
+
+
 class _TrackedStream(asyncio.StreamReaderProtocol):
     """A stream protocol that registers its transport with the owner from the moment the socket exists, so that
     ``close()`` can abort it even when its handler task never ran (accepted just before closing, or an opening
@@ -80,6 +88,11 @@ class _TrackedStream(asyncio.StreamReaderProtocol):
         self._tracked: Optional[asyncio.BaseTransport] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._owner._closed:
+            # completed after close() (an accept or a connect already under way): nobody will serve it, and a
+            # handler task started now could be left pending as the loop shuts down, its socket never closed
+            _close_now(transport)
+            return
         self._tracked = transport
         self._owner._streams.add(transport)
         super().connection_made(transport)
@@ -376,11 +389,12 @@ class SipTransport:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._conns.clear()
         for stream in list(self._streams):  # sockets whose handler never ran: accepted or opened at the last moment
-            if isinstance(stream, asyncio.WriteTransport):
-                stream.abort()
-            else:  # pragma: no cover - every stream transport asyncio makes is a WriteTransport
-                stream.close()
+            _close_now(stream)
         self._streams.clear()
+        # an accept or a connect that completes from here on closes itself in connection_made; let those already
+        # scheduled run now, while the loop surely still runs
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
 
 
 def _bind_error(where: str, exc: OSError) -> str:

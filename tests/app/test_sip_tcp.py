@@ -197,3 +197,33 @@ def test_registration_over_tcp_keeps_alive_and_survives_the_server_closing() -> 
     assert pings and pings[0] == 1  # keep-alives went over the first connection
     # the last REGISTER is the unregistration on close (Expires: 0) over a live connection
     assert registers[-1].headers.get("Expires") == "0"
+
+
+def test_a_connection_that_completes_after_close_is_closed_at_once() -> None:
+    """An accept (or a connect) already under way when the transport closes completes afterwards: it must close
+    its socket itself, not start a handler that the ending loop may leave pending with the socket open."""
+    import gc
+    import warnings
+
+    from pyvoip_fast.app.sip_transport import SipTransport, _TrackedStream
+
+    async def main() -> Tuple[bool, int]:
+        handled = []
+        transport = SipTransport(lambda data, addr: None, lambda addr, why: None)
+        await transport.close()
+        ours, theirs = socket.socketpair()
+        protocol = _TrackedStream(transport, asyncio.StreamReader(), lambda r, w: handled.append(w))
+        stream, _ = await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        closed = stream.is_closing() and ours.fileno() == -1
+        theirs.settimeout(1.0)
+        eof = len(theirs.recv(10))  # the far end sees the connection end
+        theirs.close()
+        return closed and not handled and not transport._streams, eof
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        closed, eof = run(main())
+        gc.collect()
+    assert closed and eof == 0
