@@ -371,6 +371,17 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
     return sent, failed
 
 
+cdef inline void _point_at_rxbuf(mmsghdr *msgs, iovec_t *iovs, int n) noexcept nogil:
+    """Clear the first ``n`` message headers and point each at its own SLOT of the receive buffer."""
+    cdef int i
+    memset(msgs, 0, n * sizeof(mmsghdr))
+    for i in range(n):
+        iovs[i].iov_base = &_rxbuf[i * SLOT]
+        iovs[i].iov_len = SLOT
+        msgs[i].msg_hdr.msg_iov = &iovs[i]
+        msgs[i].msg_hdr.msg_iovlen = 1
+
+
 def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     """Read and discard datagrams from a non-blocking socket until it is empty (or ``limit`` were read).
 
@@ -382,14 +393,9 @@ def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     """
     cdef mmsghdr msgs[BATCH]
     cdef iovec_t iovs[BATCH]
-    cdef int i, n, err = 0
+    cdef int n, err = 0
     cdef Py_ssize_t total = 0
-    memset(msgs, 0, sizeof(msgs))
-    for i in range(BATCH):
-        iovs[i].iov_base = &_rxbuf[i * SLOT]
-        iovs[i].iov_len = SLOT
-        msgs[i].msg_hdr.msg_iov = &iovs[i]
-        msgs[i].msg_hdr.msg_iovlen = 1
+    _point_at_rxbuf(msgs, iovs, BATCH)
     with nogil:
         while total < limit:
             n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL)
@@ -441,12 +447,8 @@ def recv_stamped(int fd, Py_ssize_t limit=64):
     out = []
     while total < limit:
         want = <int>(limit - total if limit - total < BATCH else BATCH)
-        memset(msgs, 0, sizeof(msgs))
+        _point_at_rxbuf(msgs, iovs, want)
         for i in range(want):
-            iovs[i].iov_base = &_rxbuf[i * SLOT]
-            iovs[i].iov_len = SLOT
-            msgs[i].msg_hdr.msg_iov = &iovs[i]
-            msgs[i].msg_hdr.msg_iovlen = 1
             msgs[i].msg_hdr.msg_name = &names[i]
             msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
             msgs[i].msg_hdr.msg_control = &control[i][0]

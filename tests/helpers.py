@@ -7,6 +7,7 @@
 - ``require_timerfd()``: that, when the loaded ``_udp`` has no timerfd (not Linux, or the twin before Python 3.13).
 - ``alsa_subprocess_env(conf)``, ``NO_DEVICE_ALSA_CONF``: for PortAudio/ALSA tests in a child process.
 - ``load(name)``: bytes of ``tests/data/<name>``.
+- ``stop_process(proc)``: terminate a process the test started, kill it if it lingers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import importlib.util
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -96,3 +98,14 @@ def alsa_subprocess_env(conf: Path) -> Dict[str, str]:
 
 def load(name: str) -> bytes:
     return (DATA / name).read_bytes()
+
+
+def stop_process(proc: "subprocess.Popen[Any]", grace: float = 10.0) -> None:
+    """Terminate a process the test started; kill it when it is still there after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -23,7 +23,7 @@ import numpy as np
 
 from .base import TARGET_RATE, BaseSource, check_read_size
 from .base import PathLike
-from .files import open_source
+from .files import open_source, read_whole
 
 __all__ = ["ClipSource", "ClipCache"]
 
@@ -104,11 +104,4 @@ class ClipCache:
         with open_source(path, rate=rate) as src:
             if src.duration > self.max_seconds:
                 return None
-            n = int(round(src.duration * rate))
-            parts = []
-            while True:
-                block = src.read(rate)
-                if len(block) == 0:
-                    break
-                parts.append(block)
-        return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16))[:n].copy()
+            return read_whole(src).copy()  # its own array: the cache keeps it, read-only

@@ -233,13 +233,19 @@ def load_audio(path: PathLike, *, rate: int = TARGET_RATE) -> np.ndarray:
         AudioFileError: as :func:`open_source`.
     """
     with open_source(path, rate=rate) as src:
-        parts = []
-        while True:
-            block = src.read(rate)
-            if len(block) == 0:
-                break
-            parts.append(block)
-        n = int(round(src.duration * rate))
+        return read_whole(src)
+
+
+def read_whole(src: FileSource) -> np.ndarray:
+    """Everything ``src`` still has, exactly as long as the file (without the last read's zero padding)."""
+    rate = src.rate
+    parts = []
+    while True:
+        block = src.read(rate)
+        if len(block) == 0:
+            break
+        parts.append(block)
+    n = int(round(src.duration * rate))
     audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
     return audio[:n]
 

@@ -24,7 +24,6 @@ import errno
 import logging
 import os
 import socket
-import struct
 import sys
 import time
 from typing import Any, Callable, List, Optional, Tuple
@@ -59,8 +58,6 @@ _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
 #: kernel receive timestamps (Linux SO_TIMESTAMPNS: a ``struct timespec`` of CLOCK_REALTIME per datagram)
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
-_TIMESPEC = struct.Struct("@qq")
-_TS_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 _udp = _compat.load("_udp")
 _LITTLE = sys.byteorder == "little"
 
@@ -188,7 +185,7 @@ def drain_errors(sock: socket.socket) -> List[Optional[Addr]]:
 
 
 def _enable_timestamps(sock: socket.socket) -> bool:
-    if _SO_TIMESTAMPNS is None or not _TS_SPACE:
+    if _SO_TIMESTAMPNS is None:
         return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)

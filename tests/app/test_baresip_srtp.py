@@ -18,7 +18,7 @@ from typing import Any, Tuple
 import numpy as np
 import pytest
 
-from helpers import require_tool
+from helpers import require_tool, stop_process
 from mediakit import ArraySource, ListSink, run
 from pyvoip_fast.app.phone import Phone
 from pyvoip_fast.app.useragent import TimerConfig
@@ -67,12 +67,7 @@ def test_srtp_call_with_baresip(tmp_path: Path) -> None:
 
         stats, pcm = run(main())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
     text = (tmp_path / "baresip.log").read_text()
     assert "SRTP is Enabled" in text, text[-2000:]
     assert stats.packets_received > 250, stats

@@ -18,7 +18,7 @@ from typing import Dict, Iterator
 
 import pytest
 
-from helpers import ROOT, SAMPLE
+from helpers import ROOT, SAMPLE, stop_process
 from netlab import FIRST_PORTS, LAN_ADDR, NAT_PUBLIC, PUB_ADDR, REBOUND_PORTS, NatLab, require_netlab
 
 pytestmark = pytest.mark.timeout(90)
@@ -54,16 +54,6 @@ def _listener(lab: NatLab, tmp: Path, *extra: str) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_a_nat_rebinding_mid_call_is_followed_both_ways(lab: NatLab, tmp_path: Path) -> None:
     listener = _listener(lab, tmp_path, "--file", str(SAMPLE))
     caller_log = tmp_path / "caller.log"
@@ -93,9 +83,9 @@ def test_a_nat_rebinding_mid_call_is_followed_both_ways(lab: NatLab, tmp_path: P
         assert caller.wait(40) == 0, caller_log.read_text()[-3000:]
         assert listener.wait(20) == 0
     finally:
-        _stop(listener)
+        stop_process(listener)
         if "caller" in locals():
-            _stop(caller)
+            stop_process(caller)
     log = (tmp_path / "listener.log").read_text()
     # the peer's reports, from their new port too, are still the peer's, and ours follow them there
     assert re.search(r"\[RTCP\] Peer's reports now come from " + re.escape(NAT_PUBLIC) + r":3\d{4}", log), log
@@ -150,8 +140,7 @@ def test_loopback_and_link_local_media_from_another_host_are_refused(lab: NatLab
             assert probe.returncode == 0, probe.stderr
             answers[media] = json.loads(probe.stdout)
     finally:
-        listener.terminate()
-        listener.wait(15)
+        stop_process(listener, 15)
     for media, answer in answers.items():
         assert answer["status"] == 488, (media, answer)
         assert answer["warning"] and answer["warning"].startswith("399 "), answer
