@@ -56,7 +56,9 @@ class CallStatistics:
         frames_played: frames delivered to the sink (received or concealed).
         schedule_skips: send slots skipped because the process woke up too late to catch up.
         jitter_ms: interarrival jitter (A.8) of the peer's stream, in milliseconds.
-        jitter_buffer_delay_ms: current playout delay of the jitter buffer.
+        jitter_buffer_delay_ms: the jitter buffer's playout delay now, as measured (how long the fastest packets
+            wait before they are played; the target while nothing plays).
+        jitter_buffer_target_ms: the delay the buffer adapts towards (from the measured jitter).
         rtt_ms: round-trip time from the peer's report blocks (A − LSR − DLSR), None until measured.
         remote_packets_lost: cumulative loss the peer reported about our stream.
         remote_jitter_ms: jitter the peer reported about our stream.
@@ -67,7 +69,8 @@ class CallStatistics:
         r_factor / mos: E-model estimate with packet-loss concealment (the way we play the audio); None while
             nothing has been received on this side.
         r_factor_no_plc / mos_no_plc: the same without concealment, for comparison.
-        dtmf_sent / dtmf_received: telephone-event digits sent and received.
+        dtmf_sent / dtmf_received: telephone-event digits sent and received (and SIP INFO digits received).
+        audio_in_dropped: frames that ``Call.audio_in`` consumers did not take in time (the oldest are dropped).
         bye_received: the peer sent an RTCP BYE.
         peer_lost: the peer vanished (ICMP unreachable and silence).
     """
@@ -94,6 +97,7 @@ class CallStatistics:
     schedule_skips: int = 0
     jitter_ms: float = 0.0
     jitter_buffer_delay_ms: float = 0.0
+    jitter_buffer_target_ms: float = 0.0
     rtt_ms: Optional[float] = None
     remote_packets_lost: Optional[int] = None
     remote_jitter_ms: Optional[float] = None
@@ -106,6 +110,7 @@ class CallStatistics:
     mos_no_plc: Optional[float] = None
     dtmf_sent: str = ""
     dtmf_received: str = ""
+    audio_in_dropped: int = 0
     bye_received: bool = False
     peer_lost: bool = False
 

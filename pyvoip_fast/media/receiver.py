@@ -48,6 +48,9 @@ RELEARN_PACKETS = 4
 #: before the first packet from the negotiated address, a source elsewhere (a peer behind NAT) is latched only
 #: once it sent this many packets in sequence from one SSRC with a negotiated payload type (RTP Bleed)
 LATCH_PACKETS = 3
+#: a frame whose samples all stay below this (about -42 dBFS) is silence: the jitter buffer drops those first to
+#: bring its delay back to the target after a burst or the pre-buffering of a talk spurt
+SILENCE_LEVEL = 256
 _CANDIDATES = 16  # sources on probation remembered at once (a spray from many ports forgets the oldest)
 
 
@@ -146,10 +149,17 @@ class RtpReceiver:
             min_delay=lo,
             max_delay=hi,
             initial_delay=init,
+            silence_detector=self._silent,
         )
+        self._probe = self.codec.decoder()  # its own state: a stateful codec's playout decoder is not disturbed
         self.concealer = plc.Concealer(self.frame_samples, self.codec.sample_rate)
         self._playing = False
         self.tail_concealed = 0
+
+    def _silent(self, payload: bytes) -> bool:
+        """Whether a buffered frame is silence (asked only when the buffer is too long, so rarely)."""
+        pcm = self._probe.decode(payload)
+        return len(pcm) == 0 or int(np.max(np.abs(pcm.astype(np.int32)))) < SILENCE_LEVEL
 
     # -- receiving ------------------------------------------------------------------------------------------------
 

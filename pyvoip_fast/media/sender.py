@@ -60,6 +60,9 @@ class RtpSender:
         self._ts0 = rng.getrandbits(32)
         self._ts0_time = 0.0
         self.source: Any = None
+        #: a live source (``live = True``, the play queue of ``app.call_audio``) never ends: an empty read means
+        #: "nothing to say this slot" (no packet; the next one starts a talk spurt), not the end of the audio
+        self._live = False
         self.source_done: "asyncio.Future[None]" = loop.create_future()
         self.marker_next = True
         self._last_sent_n = -2
@@ -87,6 +90,9 @@ class RtpSender:
     def set_source(self, source: Any) -> None:
         """The audio source (``read(n)`` of int16 PCM at the codec's sample rate, ``eof``), or None."""
         self.source = source
+        self._live = bool(getattr(source, "live", False))
+        if self._live and self.source_done.done():
+            self.source_done = self._loop.create_future()  # a file that ended before: the live source goes on
         if source is None and not self.source_done.done():
             self.source_done.set_result(None)
 
@@ -183,7 +189,10 @@ class RtpSender:
             self.finish_source()
             return None
         if pcm is None or len(pcm) == 0:
-            self.finish_source()
+            if self._live:
+                self.marker_next = True
+            else:
+                self.finish_source()
             return None
         return pcm  # type: ignore[no-any-return]
 

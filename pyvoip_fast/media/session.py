@@ -303,6 +303,15 @@ class MediaSession:
             self._receiver.new_stream()  # frame size or rates changed: new jitter buffer and concealer
         self._maybe_announce()
 
+    def set_source(self, source: Any) -> None:
+        """Send from ``source`` from the next slot on (as in ``start``; a ``live`` one never ends the audio)."""
+        self._sender.set_source(source)
+        self._maybe_announce()
+
+    def set_sink(self, sink: Any) -> None:
+        """Deliver the received audio to ``sink`` from the next frame on (as in ``start``)."""
+        self._receiver.sink = sink
+
     def confirm_peer(self) -> None:
         """The ACK of our 2xx arrived: media may go to the negotiated addresses (see ``start(proven=...)``)."""
         if self._proof.confirm():
@@ -479,12 +488,8 @@ class MediaSession:
         why = self._watch.verdict(now, self._sender.sent_audio)
         if why is not None and not self.peer_lost.is_set():
             self._stats.peer_lost = True
-            logger.warning(
-                "[RTP] Peer %s lost: %s and nothing received for %.1f s",
-                fmt_addr(self._receiver.remote_rtp),
-                why,
-                now - self._watch.last_heard,
-            )
+            logger.warning("[RTP] Peer %s lost: %s and nothing received for %.1f s",
+                           fmt_addr(self._receiver.remote_rtp), why, now - self._watch.last_heard)
             self.peer_lost.set()
         self._watch_entry = self._clock.call_at(now + self._watch.check_every, self._watchdog)
 
@@ -538,7 +543,9 @@ def _fill_stats(
     s.schedule_skips = sender.skipped
     if rx.jb is not None:
         s.packets_late = int(rx.jb.stats.late)
-        s.jitter_buffer_delay_ms = float(rx.jb.delay) * 1000.0
+        target, now_delay = rx.jb.delay, rx.jb.current_delay
+        s.jitter_buffer_target_ms = float(target) * 1000.0
+        s.jitter_buffer_delay_ms = float(target if now_delay is None else max(0.0, now_delay)) * 1000.0
     if rx.concealer is not None:
         # concealment after the last frame that arrived is the stream ending (or an outage still going on),
         # not a loss that was concealed: count only gaps that real audio followed

@@ -131,28 +131,40 @@ def g711_round_trip_snr(pcm: np.ndarray) -> float:
 def chunk_snrs(sent: np.ndarray, received: np.ndarray, chunk: int = RATE // 4) -> List[float]:
     """SNR of every 250 ms chunk of ``sent`` at its best alignment in ``received``, searched in order.
 
-    A jitter buffer that adapts its delay inserts or drops a frame now and then; one global alignment would call
-    the rest of the call garbage. Chunk by chunk, every part of the file must be found, in order, intact.
+    A jitter buffer that adapts its delay inserts or drops a frame now and then (it drops silent frames to come
+    back to its target delay); one global alignment would call the rest of the call garbage. Chunk by chunk, every
+    part of the file must be found, in order, intact. A chunk with such a step inside it is scored by its two
+    halves, each at its own alignment (the worse of the two counts).
     """
     s = sent.astype(np.float64)
     r = received.astype(np.float64)
+
+    def best(ref: np.ndarray, lo: int, hi: int) -> Tuple[int, float]:
+        window = r[lo:hi]
+        if len(window) < len(ref):
+            return lo, -99.0
+        corr = np.correlate(window, ref, mode="valid")
+        energy = np.convolve(window**2, np.ones(len(ref)), mode="valid")
+        lag = int(np.argmax(corr / np.sqrt(np.maximum(energy, 1e-9))))
+        seg = window[lag : lag + len(ref)]
+        return lo + lag, float(10 * np.log10(np.sum(ref**2) / max(np.sum((ref - seg) ** 2), 1e-9)))
+
     out: List[float] = []
     pos = 0
     for start in range(0, len(s) - chunk + 1, chunk):
         ref = s[start : start + chunk]
         if np.sqrt(np.mean(ref**2)) < 300:  # a pause in the speech: nothing to recognise it by
             continue
-        window = r[pos : max(pos, start) + chunk + RATE]  # from the last match to well past the expected place
-        if len(window) < chunk:
-            out.append(-99.0)
-            continue
-        corr = np.correlate(window, ref, mode="valid")
-        energy = np.convolve(window**2, np.ones(chunk), mode="valid")
-        score = corr / np.sqrt(np.maximum(energy, 1e-9))
-        lag = int(np.argmax(score))
-        seg = window[lag : lag + chunk]
-        out.append(float(10 * np.log10(np.sum(ref**2) / max(np.sum((ref - seg) ** 2), 1e-9))))
-        pos = pos + lag + chunk
+        lo, hi = max(0, pos - RATE // 2), max(pos, start) + chunk + RATE  # around the expected place
+        at, snr = best(ref, lo, hi)
+        if snr < 20.0:
+            half = chunk // 2
+            _, first = best(ref[:half], lo, hi)
+            second_at, second = best(ref[half:], lo, hi)
+            if min(first, second) > snr:
+                at, snr = second_at - half, min(first, second)
+        out.append(snr)
+        pos = at + chunk
     return out
 
 
