@@ -21,7 +21,7 @@ know which one is loaded.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 __all__ = [
     "PyVoipError",
@@ -119,12 +119,15 @@ class CallError(PyVoipError):
     Attributes:
         status_code: the SIP status code (408 for a transaction timeout, 0 when no SIP response applies).
         reason: the reason phrase or a description of the failure.
+        contacts: the Contact values of a 3xx redirect (where the callee asks to be called), else empty.
     """
 
-    def __init__(self, status_code: int, reason: str, msg: Optional[str] = None) -> None:
+    def __init__(self, status_code: int, reason: str, msg: Optional[str] = None, *,
+                 contacts: Tuple[str, ...] = ()) -> None:
         super().__init__(msg or (f"{status_code} {reason}" if status_code else reason))
         self.status_code = status_code
         self.reason = reason
+        self.contacts = tuple(contacts)
 
 
 class AuthenticationError(CallError):

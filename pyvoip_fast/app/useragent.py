@@ -15,7 +15,8 @@ awaitables:
   ``answer()`` returns once the ACK arrived (the endpoint retransmits the 200 until then).
 - ``SipCall.hangup()`` sends BYE and waits for its final response (or Timer F); ``wait_ended()`` says why a
   call ended. Re-INVITEs (hold / resume) are answered through ``SipCall.on_reinvite`` or, by default, by
-  mirroring the offered direction with our current media address.
+  mirroring the offered direction with our current media address. ``SipCall`` and ``IncomingCall`` live in
+  ``sip_call.py`` (our re-INVITE, in-dialog requests, redirects).
 
 Log lines (logger ``pyvoip_fast.useragent``) follow the original program: ``[SIP] Sending INVITE to ...``,
 ``[SIP] Received 200 OK``, ``[SIP] Sending ACK``... at INFO; retransmissions at DEBUG.
@@ -29,11 +30,9 @@ import ipaddress
 import logging
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from .. import codecs as _codecs
 from ..errors import (AuthenticationError, CallError, LocalProtocolError, SdpParseError,
                       TransportError)
-from ..sip.media_address import MediaAddressRefused, vet_media_host, warning_header
-from ..sip.sdp import NegotiationError, SessionDescription, make_answer
+from ..sip.sdp import SessionDescription
 from ..sip import events as ev
 from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
 from ..sip.transaction import TimerConfig
@@ -43,6 +42,7 @@ from ..sip.digest_server import DigestServer
 from ..sip.uri import SipUri, parse_uri, split_hostport
 from ..sip.registration import RegistrationState
 from .account import Registration, registrar_of
+from .sip_call import IncomingCall, SipCall
 from .sip_transport import SipTransport, client_tls_context
 
 logger = logging.getLogger(__name__)
@@ -62,141 +62,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class _Flag:
-    """Something that is both a bool and an awaitable (``incoming.cancelled``)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._future: asyncio.Future[None] = loop.create_future()
-
-    def set(self) -> None:
-        if not self._future.done():
-            self._future.set_result(None)
-
-    def __bool__(self) -> bool:
-        return self._future.done()
-
-    def __await__(self) -> Any:
-        return asyncio.shield(self._future).__await__()
-
-
-class SipCall:
-    """An established call.
-
-    Attributes:
-        local_sdp / remote_sdp: the descriptions in force (updated by re-INVITEs).
-        remote_addr: the peer's signalling address; call_id; is_caller.
-        on_reinvite: called with the new remote offer; returns our answer (``SessionDescription``); raise
-            ``NegotiationError`` to refuse (488). None: mirror the offered direction with our current media.
-    """
-
-    def __init__(self, ua: "UserAgent", handle: int, *, local_sdp: SessionDescription,
-                 remote_sdp: SessionDescription, remote_addr: Addr, call_id: str, is_caller: bool) -> None:
-        self._ua = ua
-        self.handle = handle
-        self.local_sdp = local_sdp
-        self.remote_sdp = remote_sdp
-        self.remote_addr = remote_addr
-        self.call_id = call_id
-        self.is_caller = is_caller
-        self.on_reinvite: Optional[Callable[[SessionDescription], SessionDescription]] = None
-        self._ended: asyncio.Future[str] = ua._loop.create_future()
-
-    @property
-    def ended(self) -> bool:
-        """True once the call is over."""
-        return self._ended.done()
-
-    @property
-    def end_reason(self) -> Optional[str]:
-        """Why the call ended (None while it runs)."""
-        return self._ended.result() if self._ended.done() else None
-
-    def _finish(self, reason: str) -> None:
-        if not self._ended.done():
-            self._ended.set_result(reason)
-
-    async def hangup(self) -> None:
-        """Send BYE and wait for its final response (at most 64·T1). Does nothing if already ended."""
-        if self.ended:
-            return
-        sent = self._ua._act(lambda now: self._ua._endpoint.bye(self.handle, now))
-        if not sent:
-            self._finish("local hangup")
-            return
-        await asyncio.shield(self._ended)
-
-    async def wait_ended(self) -> str:
-        """Wait for the end of the call.
-
-        Returns:
-            ``"remote hangup"`` (BYE received and answered), ``"local hangup"``, ``"no ACK"`` or ``"closed"``.
-        """
-        return await asyncio.shield(self._ended)
-
-    def __repr__(self) -> str:
-        return f"<SipCall {self.call_id} {'caller' if self.is_caller else 'callee'} {self.end_reason or 'active'}>"
-
-
-class IncomingCall:
-    """An INVITE waiting for our decision.
-
-    Attributes:
-        offer: the SDP offer; remote_addr: where the INVITE came from; from_uri; call_id; handle;
-        cancelled: truthy once the caller cancelled, and awaitable until then.
-    """
-
-    def __init__(self, ua: "UserAgent", event: ev.IncomingCall, offer: SessionDescription) -> None:
-        self._ua = ua
-        self.handle = event.handle
-        self.offer = offer
-        self.remote_addr: Addr = event.remote_addr
-        self.from_uri = event.from_uri
-        self.to_uri = event.to_uri
-        self.call_id = event.call_id
-        self.request = event.request
-        self.cancelled = _Flag(ua._loop)
-        self._confirmed: asyncio.Future[None] = ua._loop.create_future()
-        self._answered = False
-        self._call: Optional[SipCall] = None
-
-    def _check_open(self) -> None:
-        if self.cancelled:
-            raise CallError(487, "Request Terminated", "the caller cancelled the call")
-        if self._ua._endpoint.call_state(self.handle) is not CallState.INCOMING:
-            raise CallError(0, "call already answered or rejected")
-
-    async def ring(self) -> None:
-        """Send 180 Ringing."""
-        self._check_open()
-        self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now))
-
-    async def answer(self, answer_sdp: SessionDescription) -> SipCall:
-        """Accept with 200 OK carrying ``answer_sdp``; returns once the ACK arrived.
-
-        Raises:
-            CallError: 487 if the caller cancelled first; 408 if no ACK came (the endpoint then sent BYE).
-        """
-        self._check_open()
-        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer,
-                       remote_addr=self.remote_addr, call_id=self.call_id, is_caller=False)
-        self._call = call
-        self._ua._sip_calls[self.handle] = call
-        body = answer_sdp.serialize()
-        self._ua._act(lambda now: self._ua._endpoint.answer(self.handle, now, body=body))
-        await asyncio.shield(self._confirmed)
-        return call
-
-    async def reject(self, code: int = 486, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
-        """Decline with a final response (486 Busy Here by default); ``warning`` adds a ``Warning`` header."""
-        self._check_open()
-        headers = [warning_header(warning)] if warning else []
-        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
-                                                            headers=headers))
-
-    def __repr__(self) -> str:
-        return f"<IncomingCall {self.call_id} from {self.from_uri}>"
 
 
 class _Pending:
@@ -387,8 +252,14 @@ class UserAgent:
                 if event.reason == "remote hangup":
                     logger.info("[Call] Remote party ended the session")
                 call._finish(event.reason)
-        elif isinstance(event, ev.ReInviteReceived):
-            self._on_reinvite(event)
+        elif isinstance(event, (ev.ReInviteReceived, ev.ReInviteAnswered, ev.InDialogResponse, ev.InDialogRequest)):
+            call = self._sip_calls.get(event.handle)
+            if call is not None:
+                call._on_event(event)
+            elif isinstance(event, ev.ReInviteReceived):
+                self._endpoint.answer_reinvite(event.handle, self._loop.time(), status_code=481)
+            elif isinstance(event, ev.InDialogRequest):  # a call not handed out (yet): no dialog for it here
+                self._endpoint.respond(event.handle, event.request, self._loop.time(), 481)
 
     def _on_incoming(self, event: ev.IncomingCall) -> None:
         status: Optional[int] = None
@@ -409,48 +280,6 @@ class UserAgent:
         incoming = IncomingCall(self, event, offer)
         self._incoming_calls[event.handle] = incoming
         self._incoming.put_nowait(incoming)
-
-    def _on_reinvite(self, event: ev.ReInviteReceived) -> None:
-        call = self._sip_calls.get(event.handle)
-        now = self._loop.time()
-        if call is None:
-            self._endpoint.answer_reinvite(event.handle, now, status_code=481)
-            return
-        if not event.body:  # offerless re-INVITE: our current description is the offer
-            self._endpoint.answer_reinvite(event.handle, now, body=call.local_sdp.serialize())
-            return
-        try:
-            offer = SessionDescription.parse(event.body)
-            if call.on_reinvite is not None:
-                answer = call.on_reinvite(offer)
-            else:
-                media = call.local_sdp.first_audio()
-                conn = call.local_sdp.media_connection(media) if media is not None else None
-                if media is None or conn is None:
-                    raise NegotiationError("no local audio stream to re-negotiate")
-                # the call has not started yet: accept only what this side already agreed to (the codecs of
-                # our last description), never the defaults (an L16 call must not fall back to G.711)
-                theirs = offer.first_audio()
-                where = offer.media_connection(theirs) if theirs is not None else None
-                if where is not None:  # the media address rule, as for every description (media_address)
-                    vet_media_host(where.host, call.remote_addr[0])
-                agreed = [_codecs.find(enc, clock, ch) for enc, clock, ch in media.rtpmap().values()]
-                ours = [c for c in agreed if c is not None]
-                answer = make_answer(offer, conn.host, media.port, ptime=media.ptime, codecs=ours)
-        except (SdpParseError, NegotiationError) as exc:
-            logger.info("[SIP] re-INVITE refused: %s", exc)
-            warning = getattr(exc, "warning", None)
-            self._endpoint.answer_reinvite(event.handle, now, status_code=488,
-                                           headers=[warning_header(warning)] if warning else [])
-            if isinstance(exc, MediaAddressRefused):
-                self._endpoint.admission.count("media_address")
-            return
-        answer.origin.session_id = call.local_sdp.origin.session_id
-        answer.origin.session_version = call.local_sdp.origin.session_version + 1
-        call.remote_sdp = offer
-        call.local_sdp = answer
-        logger.info("[SIP] re-INVITE: remote direction %s, ours %s", offer.direction_of_audio, answer.direction_of_audio)
-        self._endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
 
     # -- public API ------------------------------------------------------------------------------------------------
     async def _resolve_hop(self, uri: SipUri) -> Addr:
@@ -520,7 +349,7 @@ class UserAgent:
                 raise CallError(408, "Request Timeout", f"408 Request Timeout: no response from {fmt_addr(dest)}")
             if result.status_code in (401, 407):
                 raise AuthenticationError(result.status_code, result.reason, result.reason)
-            raise CallError(result.status_code, result.reason)
+            raise CallError(result.status_code, result.reason, contacts=result.contacts)
         assert isinstance(result, ev.CallAnswered)
         try:
             remote = SessionDescription.parse(result.body)

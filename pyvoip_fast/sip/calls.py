@@ -21,7 +21,7 @@ __all__ = ["CallState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
 Addr = Tuple[str, int]
 
 #: methods we implement (the Allow header)
-ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS")
+ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
 _ALLOW = ", ".join(ALLOWED_METHODS)
 
 
@@ -85,6 +85,13 @@ class _Call:
         #: digest challenges answered for the INVITE (and for our BYE): one chain each (``digest.DigestAuth``)
         self.auth_chain: Dict[Tuple[str, bool], Any] = {}
         self.bye_chain: Dict[Tuple[str, bool], Any] = {}
+        #: our own re-INVITE: its client transaction while it waits for a final response, and its auth chain
+        self.reinvite_out: Optional[Tuple[str, ...]] = None
+        self.reinvite_chain: Dict[Tuple[str, bool], Any] = {}
+        #: our in-dialog non-INVITE requests waiting for an answer: transaction key -> request id
+        self.requests_out: Dict[Tuple[str, ...], int] = {}
+        #: in-dialog requests the application has not answered yet: server transaction keys
+        self.requests_in: "set[Tuple[str, ...]]" = set()
 
 
 

@@ -45,13 +45,14 @@ from . import events as ev
 from .calls import _ALLOW, ALLOWED_METHODS, Addr, CallState, _Call, fmt_addr, is_ip_literal
 from .dialog import Dialog, DialogInput, DialogState
 from .message import Headers, SipRequest, make_response, parse_message
-from .registration import RegistrationState, _Registering
+from .in_dialog import _InDialog
+from .registration import RegistrationState
 from .uri import NameAddress, SipUri, Uri, format_host, parse_uri
 
 __all__ = ["SipEndpoint", "CallState", "RegistrationState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
 
 
-class SipEndpoint(_Registering):
+class SipEndpoint(_InDialog):
     """A SIP user agent (UAC + UAS) over UDP, without I/O.
 
     Args:

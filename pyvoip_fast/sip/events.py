@@ -26,6 +26,9 @@ __all__ = [
     "CallCancelled",
     "CallEnded",
     "ReInviteReceived",
+    "ReInviteAnswered",
+    "InDialogRequest",
+    "InDialogResponse",
     "RequestAnswered",
     "MalformedMessage",
     "Registered",
@@ -113,6 +116,8 @@ class CallFailed(Event):
     handle: int
     status_code: int
     reason: str
+    #: the Contact values of a 3xx (where a redirect sends the caller)
+    contacts: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_status(self.status_code, 300, 699, "CallFailed")
@@ -146,6 +151,45 @@ class ReInviteReceived(Event):
     handle: int
     request: SipRequest
     body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReInviteAnswered(Event):
+    """The final answer to a re-INVITE we sent (``SipEndpoint.reinvite``): a 2xx (ACKed already) with the peer's
+    SDP answer, or a failure (488, 491 glare, 408 when no answer came, 503 on a transport error)."""
+
+    handle: int
+    status_code: int
+    reason: str
+    body: bytes = b""
+    content_type: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 200, 699, "ReInviteAnswered")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InDialogRequest(Event):
+    """An INFO, REFER or NOTIFY inside a call: answer it with ``SipEndpoint.respond(handle, request, ...)``."""
+
+    handle: int
+    request: SipRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InDialogResponse(Event):
+    """The final response to a request we sent inside a call (``SipEndpoint.request``); 408 when none came, 503
+    on a transport error (then ``response`` is None)."""
+
+    handle: int
+    request_id: int
+    method: str
+    status_code: int
+    reason: str
+    response: Optional[Any] = None
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 200, 699, "InDialogResponse")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -136,6 +136,7 @@ class _UaCore(_UaBase):
         call.ok_bytes = None
         if call.dialog.state is not DialogState.TERMINATED:
             call.dialog.state = DialogState.TERMINATED
+        self._answer_leftovers(call, now)
         # keep the call around to absorb late retransmissions (2xx -> ACK again), then forget it
         call.purge_at = now + self.timers.b
         self._schedule(call.purge_at, call)
@@ -178,9 +179,9 @@ class _UaCore(_UaBase):
         if tx is None:
             if method == "INVITE" and 200 <= response.status_code < 300:
                 # 2xx retransmission after the transaction is gone: ACK it again (§13.2.2.4)
-                for call in self._calls.values():
-                    if (call.is_caller and call.dialog.call_id == response.call_id and call.ack_bytes is not None
-                            and call.ack_cseq == number):
+                for call in self._calls.values():  # our INVITE or re-INVITE, whichever side started the call
+                    if (call.dialog.call_id == response.call_id and call.ack_bytes is not None
+                            and call.ack_cseq == number and call.dialog.local_tag == response.from_.tag):
                         self.log.debug("[SIP] Retransmitted 200 OK: re-sending ACK")
                         self._outbox.append((call.ack_bytes, call.ack_dest or call.remote_addr))
                         return
@@ -230,6 +231,8 @@ class _UaCore(_UaBase):
             if reg is not None:
                 self._registration_result(reg, kind, payload, now)
             return
+        if self._in_dialog_result(call, tx, kind, payload, now):
+            return
         if isinstance(tx, InviteClientTransaction):
             if kind == "response":
                 assert isinstance(payload, SipResponse)
@@ -267,6 +270,13 @@ class _UaCore(_UaBase):
         elif isinstance(tx, InviteServerTransaction):
             if kind == "timeout":
                 self.log.debug("[SIP] No ACK for the final response to INVITE (timer H)")
+
+    def _in_dialog_result(self, call: _Call, tx: Transaction, kind: str, payload: object, now: float) -> bool:
+        """Our re-INVITE's or in-dialog request's result (``in_dialog.py``); False for any other transaction."""
+        return False
+
+    def _answer_leftovers(self, call: _Call, now: float) -> None:
+        """Answer what the application left unanswered in an ending call (``in_dialog.py``)."""
 
     def _registration_result(self, handle: int, kind: str, payload: object, now: float) -> None:
         """A REGISTER transaction decided (see ``registration.py``)."""
@@ -320,7 +330,9 @@ class _UaCore(_UaBase):
             self.log.info("[SIP] Call failed: %s", line)
             call.dialog.fire(DialogInput.FAILURE)
             self._end(call, now)
-            self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=response.reason))
+            contacts = tuple(response.headers.get_all("Contact")) if code < 400 else ()
+            self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=response.reason,
+                                              contacts=contacts))
 
     # -- digest authentication (RFC 3261 §22.2) -----------------------------------------------------------------
     def _with_auth(self, request: SipRequest, lines: Sequence[Tuple[str, str]], cseq: int) -> SipRequest:

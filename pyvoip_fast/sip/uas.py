@@ -18,7 +18,7 @@ from .calls import _ALLOW, Addr, CallState, _Call, fmt_addr
 from .dialog import Dialog, DialogInput
 from .digest_server import AuthVerdict
 from .message import Headers, SipRequest, Via, make_response
-from .transaction import InviteServerTransaction, server_key
+from .transaction import InviteServerTransaction, NonInviteServerTransaction, server_key
 from .ua_core import _UaCore
 
 
@@ -90,8 +90,10 @@ class _UasRequests(_UaCore):
                 headers=(("Allow", _ALLOW), ("Accept", "application/sdp"), ("Accept-Encoding", "identity"),
                          ("Accept-Language", "en"), ("Supported", ""), ("Server", self.user_agent)),
             )
-        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
             self._respond_new(request, addr, now, 481)
+        elif method == "REFER":  # a transfer outside any call of ours (RFC 3515 §2.4.2 lets us decline it)
+            self._respond_new(request, addr, now, 603, "Decline")
         else:
             self._respond_new(request, addr, now, 405, headers=(("Allow", _ALLOW),))
 
@@ -277,7 +279,8 @@ class _UasRequests(_UaCore):
                 if self._acked(call, now):  # the call was ending: a BYE went out, the re-INVITE has no dialog
                     self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
                     return
-            if call.state is not CallState.CONFIRMED:
+            if call.state is not CallState.CONFIRMED or call.reinvite_out is not None:
+                # §14.2: our own re-INVITE is waiting for its answer (glare): the peer retries later
                 self._respond_new(request, addr, now, 491, to_tag=call.dialog.local_tag)
                 return
             if contact is not None:
@@ -288,9 +291,17 @@ class _UasRequests(_UaCore):
             call.reinvite_tx = key
             call.invite = request
             self._events.append(ev.ReInviteReceived(handle=call.handle, request=request, body=request.body))
-        elif method in ("OPTIONS", "INFO"):
+        elif method == "OPTIONS":
             self._respond_new(request, addr, now, 200, to_tag=call.dialog.local_tag,
                               headers=(("Allow", _ALLOW), ("Accept", "application/sdp")))
+        elif method in ("INFO", "REFER", "NOTIFY"):
+            if call.state not in (CallState.CONFIRMED, CallState.WAIT_ACK):
+                self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
+                return
+            # the application answers (``respond``): DTMF in INFO, a transfer in REFER, its progress in NOTIFY
+            self._add_server_tx(key, NonInviteServerTransaction(key, request, addr, self.timers))
+            call.requests_in.add(key)
+            self._events.append(ev.InDialogRequest(handle=call.handle, request=request))
         else:
             self._respond_new(request, addr, now, 501 if method in ("UPDATE", "PRACK", "REFER", "NOTIFY",
                                                                      "SUBSCRIBE", "MESSAGE") else 405,

@@ -1,0 +1,343 @@
+"""A call's SIP side as the asyncio user agent hands it out: ``SipCall`` (established) and ``IncomingCall``
+(waiting for our decision).
+
+Strategy
+--------
+Both are thin: every action goes through ``UserAgent._act`` into the sans-IO ``SipEndpoint`` and every answer
+comes back as an endpoint event that ``UserAgent._dispatch`` turns into a future's result here. What a program on
+the call uses beyond hang-up:
+
+- ``SipCall.reinvite(offer)``: our own re-INVITE; the peer's SDP answer, or ``CallError``. A 491 (both sides
+  re-INVITEd at once) is retried once after the random wait of RFC 3261 §14.1 (2.1-4 s for the Call-ID's owner,
+  0-2 s for the other side).
+- ``SipCall.request(method, ...)``: INFO, REFER, NOTIFY... in the dialog; its final status.
+- ``SipCall.on_request``: how INFO, REFER and NOTIFY from the peer are answered (synchronously; default INFO 200,
+  REFER 603, NOTIFY 481).
+- ``IncomingCall.redirect(contacts)``: 302 with the new targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from ..errors import CallError, LocalProtocolError, SdpParseError
+from ..sip import events as ev
+from ..sip.endpoint import CallState
+from ..sip.media_address import warning_header
+from ..sip.message import SipRequest, SipResponse
+from .. import codecs as _codecs
+from ..sip.media_address import MediaAddressRefused, vet_media_host
+from ..sip.sdp import NegotiationError, SessionDescription, make_answer
+
+logger = logging.getLogger("pyvoip_fast.app.useragent")
+
+__all__ = ["SipCall", "IncomingCall", "GLARE_WAIT"]
+
+Addr = Tuple[str, int]
+Headers = Sequence[Tuple[str, str]]
+#: seconds to wait before retrying a re-INVITE answered 491 (RFC 3261 §14.1): (low, high) for the owner of the
+#: Call-ID (the caller) and for the other side
+GLARE_WAIT = {True: (2.1, 4.0), False: (0.0, 2.0)}
+#: answers to in-dialog requests when the application set no ``on_request``
+_DEFAULT_ANSWER = {"INFO": 200, "REFER": 603, "NOTIFY": 481}
+
+
+class _Flag:
+    """Something that is both a bool and an awaitable (``incoming.cancelled``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def __bool__(self) -> bool:
+        return self._future.done()
+
+    def __await__(self) -> Any:
+        return asyncio.shield(self._future).__await__()
+
+
+class SipCall:
+    """An established call.
+
+    Attributes:
+        local_sdp / remote_sdp: the descriptions in force (updated by re-INVITEs).
+        remote_addr: the peer's signalling address; call_id; is_caller.
+        on_reinvite: called with the new remote offer; returns our answer (``SessionDescription``); raise
+            ``NegotiationError`` to refuse (488). None: mirror the offered direction with our current media.
+        on_request: called with each INFO, REFER and NOTIFY of the peer; returns (status, extra headers) to
+            answer with. None: INFO 200, REFER 603 Decline, NOTIFY 481.
+    """
+
+    def __init__(self, ua: Any, handle: int, *, local_sdp: SessionDescription,
+                 remote_sdp: SessionDescription, remote_addr: Addr, call_id: str, is_caller: bool) -> None:
+        self._ua = ua
+        self.handle = handle
+        self.local_sdp = local_sdp
+        self.remote_sdp = remote_sdp
+        self.remote_addr = remote_addr
+        self.call_id = call_id
+        self.is_caller = is_caller
+        self.on_reinvite: Optional[Callable[[SessionDescription], SessionDescription]] = None
+        self.on_request: Optional[Callable[[SipRequest], Tuple[int, Headers]]] = None
+        self._ended: asyncio.Future[str] = ua._loop.create_future()
+        self._reinvite: Optional["asyncio.Future[ev.ReInviteAnswered]"] = None
+        self._requests: Dict[int, "asyncio.Future[ev.InDialogResponse]"] = {}
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over."""
+        return self._ended.done()
+
+    @property
+    def end_reason(self) -> Optional[str]:
+        """Why the call ended (None while it runs)."""
+        return self._ended.result() if self._ended.done() else None
+
+    def _finish(self, reason: str) -> None:
+        if not self._ended.done():
+            self._ended.set_result(reason)
+        for fut in [self._reinvite, *self._requests.values()]:
+            if fut is not None and not fut.done():
+                fut.set_exception(CallError(481, "Call/Transaction Does Not Exist", f"the call ended ({reason})"))
+                fut.exception()  # retrieved: nobody may be waiting any more
+
+    async def reinvite(self, offer: SessionDescription, *, timeout: Optional[float] = None) -> SessionDescription:
+        """Send a re-INVITE with ``offer`` (its o= line gets this call's session id and the next version) and
+        return the peer's SDP answer; ``local_sdp`` / ``remote_sdp`` follow it.
+
+        Raises:
+            CallError: a non-2xx answer (488, 491 twice, 408 no answer...), a 2xx without a usable SDP answer
+                (status 0; the call is as it was), the call ended, or an INVITE transaction still in progress.
+        """
+        offer.origin.session_id = self.local_sdp.origin.session_id
+        offer.origin.session_version = self.local_sdp.origin.session_version + 1
+        for attempt in (1, 2):
+            result = await self._reinvite_once(offer, timeout)
+            if result.status_code != 491 or attempt == 2:
+                break
+            low, high = GLARE_WAIT[self.is_caller]
+            wait = random.uniform(low, high)
+            logger.info("[SIP] re-INVITE crossed the peer's (491): trying again in %.1f s", wait)
+            await asyncio.sleep(wait)
+        if not 200 <= result.status_code < 300:
+            raise CallError(result.status_code, result.reason)
+        try:
+            answer = SessionDescription.parse(result.body)
+        except SdpParseError as exc:
+            raise CallError(0, "bad SDP answer", f"the answer to our re-INVITE is not usable SDP: {exc}") from None
+        self.local_sdp, self.remote_sdp = offer, answer
+        return answer
+
+    async def _reinvite_once(self, offer: SessionDescription, timeout: Optional[float]) -> ev.ReInviteAnswered:
+        if self.ended:
+            raise CallError(481, "Call/Transaction Does Not Exist", "the call has ended")
+        fut: "asyncio.Future[ev.ReInviteAnswered]" = self._ua._loop.create_future()
+        body = offer.serialize()
+        try:
+            self._ua._act(lambda now: self._ua._endpoint.reinvite(self.handle, now, body=body))
+        except LocalProtocolError as exc:
+            raise CallError(491, "Request Pending", f"cannot re-INVITE now: {exc}") from None
+        self._reinvite = fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            raise CallError(408, "Request Timeout", "no answer to our re-INVITE") from None
+        finally:
+            self._reinvite = None
+
+    async def request(self, method: str, *, headers: Headers = (), body: bytes = b"",
+                      content_type: Optional[str] = None,
+                      timeout: Optional[float] = None) -> Tuple[int, str, Optional[SipResponse]]:
+        """Send ``method`` (INFO, REFER, NOTIFY, MESSAGE...) in this call; returns (status, reason, response).
+
+        A non-2xx answer is returned, not raised (408 when none came; then ``response`` is None).
+
+        Raises:
+            CallError: the call has ended. ValueError: a method with its own API (INVITE, BYE...).
+        """
+        if self.ended:
+            raise CallError(481, "Call/Transaction Does Not Exist", "the call has ended")
+        try:
+            rid: int = self._ua._act(lambda now: self._ua._endpoint.request(
+                self.handle, method, now, headers=headers, body=body, content_type=content_type))
+        except LocalProtocolError as exc:
+            raise CallError(481, "Call/Transaction Does Not Exist", str(exc)) from None
+        fut: "asyncio.Future[ev.InDialogResponse]" = self._ua._loop.create_future()
+        self._requests[rid] = fut
+        try:
+            result = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            return 408, "Request Timeout", None
+        finally:
+            self._requests.pop(rid, None)
+        return result.status_code, result.reason, result.response
+
+    def _on_event(self, event: ev.Event) -> None:
+        """An endpoint event of this call (``UserAgent._dispatch``)."""
+        if isinstance(event, ev.ReInviteReceived):
+            self._on_reinvite_received(event)
+        elif isinstance(event, ev.ReInviteAnswered):
+            if self._reinvite is not None and not self._reinvite.done():
+                self._reinvite.set_result(event)
+        elif isinstance(event, ev.InDialogResponse):
+            fut = self._requests.get(event.request_id)
+            if fut is not None and not fut.done():
+                fut.set_result(event)
+        elif isinstance(event, ev.InDialogRequest):
+            self._answer(event.request)
+
+    def _on_reinvite_received(self, event: ev.ReInviteReceived) -> None:
+        """Answer the peer's re-INVITE: through ``on_reinvite``, or by default mirroring the offered direction
+        with our current media address and only the codecs this side already agreed to."""
+        endpoint = self._ua._endpoint
+        now = self._ua._loop.time()
+        if not event.body:  # offerless re-INVITE: our current description is the offer
+            endpoint.answer_reinvite(event.handle, now, body=self.local_sdp.serialize())
+            return
+        try:
+            offer = SessionDescription.parse(event.body)
+            if self.on_reinvite is not None:
+                answer = self.on_reinvite(offer)
+            else:
+                media = self.local_sdp.first_audio()
+                conn = self.local_sdp.media_connection(media) if media is not None else None
+                if media is None or conn is None:
+                    raise NegotiationError("no local audio stream to re-negotiate")
+                # the call has not started yet: accept only what this side already agreed to (the codecs of
+                # our last description), never the defaults (an L16 call must not fall back to G.711)
+                theirs = offer.first_audio()
+                where = offer.media_connection(theirs) if theirs is not None else None
+                if where is not None:  # the media address rule, as for every description (media_address)
+                    vet_media_host(where.host, self.remote_addr[0])
+                agreed = [_codecs.find(enc, clock, ch) for enc, clock, ch in media.rtpmap().values()]
+                ours = [c for c in agreed if c is not None]
+                answer = make_answer(offer, conn.host, media.port, ptime=media.ptime, codecs=ours)
+        except (SdpParseError, NegotiationError) as exc:
+            logger.info("[SIP] re-INVITE refused: %s", exc)
+            warning = getattr(exc, "warning", None)
+            endpoint.answer_reinvite(event.handle, now, status_code=488,
+                                     headers=[warning_header(warning)] if warning else [])
+            if isinstance(exc, MediaAddressRefused):
+                endpoint.admission.count("media_address")
+            return
+        answer.origin.session_id = self.local_sdp.origin.session_id
+        answer.origin.session_version = self.local_sdp.origin.session_version + 1
+        self.remote_sdp = offer
+        self.local_sdp = answer
+        logger.info("[SIP] re-INVITE: remote direction %s, ours %s", offer.direction_of_audio,
+                    answer.direction_of_audio)
+        endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
+
+    def _answer(self, request: SipRequest) -> None:
+        status, extra = _DEFAULT_ANSWER.get(request.method, 501), ()  # type: Tuple[int, Headers]
+        if self.on_request is not None:
+            try:
+                status, extra = self.on_request(request)
+            except Exception:  # an application bug answers 500, never crashes the user agent
+                logger.exception("[SIP] handling %s failed", request.method)
+                status, extra = 500, ()
+        self._ua._endpoint.respond(self.handle, request, self._ua._loop.time(), status, headers=extra)
+
+    async def hangup(self) -> None:
+        """Send BYE and wait for its final response (at most 64·T1). Does nothing if already ended."""
+        if self.ended:
+            return
+        sent = self._ua._act(lambda now: self._ua._endpoint.bye(self.handle, now))
+        if not sent:
+            self._finish("local hangup")
+            return
+        await asyncio.shield(self._ended)
+
+    async def wait_ended(self) -> str:
+        """Wait for the end of the call.
+
+        Returns:
+            ``"remote hangup"`` (BYE received and answered), ``"local hangup"``, ``"no ACK"`` or ``"closed"``.
+        """
+        return await asyncio.shield(self._ended)
+
+    def __repr__(self) -> str:
+        return f"<SipCall {self.call_id} {'caller' if self.is_caller else 'callee'} {self.end_reason or 'active'}>"
+
+
+class IncomingCall:
+    """An INVITE waiting for our decision.
+
+    Attributes:
+        offer: the SDP offer; remote_addr: where the INVITE came from; from_uri; call_id; handle;
+        cancelled: truthy once the caller cancelled, and awaitable until then.
+    """
+
+    def __init__(self, ua: Any, event: ev.IncomingCall, offer: SessionDescription) -> None:
+        self._ua = ua
+        self.handle = event.handle
+        self.offer = offer
+        self.remote_addr: Addr = event.remote_addr
+        self.from_uri = event.from_uri
+        self.to_uri = event.to_uri
+        self.call_id = event.call_id
+        self.request = event.request
+        self.cancelled = _Flag(ua._loop)
+        self._confirmed: asyncio.Future[None] = ua._loop.create_future()
+        self._answered = False
+        self._call: Optional[SipCall] = None
+
+    def _check_open(self) -> None:
+        if self.cancelled:
+            raise CallError(487, "Request Terminated", "the caller cancelled the call")
+        if self._ua._endpoint.call_state(self.handle) is not CallState.INCOMING:
+            raise CallError(0, "call already answered or rejected")
+
+    async def ring(self) -> None:
+        """Send 180 Ringing."""
+        self._check_open()
+        self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now))
+
+    async def answer(self, answer_sdp: SessionDescription) -> SipCall:
+        """Accept with 200 OK carrying ``answer_sdp``; returns once the ACK arrived.
+
+        Raises:
+            CallError: 487 if the caller cancelled first; 408 if no ACK came (the endpoint then sent BYE).
+        """
+        self._check_open()
+        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer,
+                       remote_addr=self.remote_addr, call_id=self.call_id, is_caller=False)
+        self._call = call
+        self._ua._sip_calls[self.handle] = call
+        body = answer_sdp.serialize()
+        self._ua._act(lambda now: self._ua._endpoint.answer(self.handle, now, body=body))
+        await asyncio.shield(self._confirmed)
+        return call
+
+    async def reject(self, code: int = 486, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
+        """Decline with a final response (486 Busy Here by default); ``warning`` adds a ``Warning`` header."""
+        self._check_open()
+        headers = [warning_header(warning)] if warning else []
+        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
+                                                            headers=headers))
+
+    async def redirect(self, contacts: Sequence[str], code: int = 302, reason: Optional[str] = None) -> None:
+        """Send the caller elsewhere: a 3xx (302 Moved Temporarily by default) with one Contact per target.
+
+        Raises:
+            ValueError: no contacts, a contact with a line break, or a code outside 300-399.
+        """
+        if not 300 <= code <= 399:
+            raise ValueError(f"a redirect is 300-399, not {code}")
+        targets = [str(c) for c in contacts]
+        if not targets or any(not t or "\r" in t or "\n" in t for t in targets):
+            raise ValueError(f"a redirect needs one or more contacts, one line each: {contacts!r}")
+        self._check_open()
+        headers = [("Contact", t if t.startswith("<") else f"<{t}>") for t in targets]
+        logger.info("[SIP] Redirecting the call to %s", ", ".join(targets))
+        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
+                                                            headers=headers))
+
+    def __repr__(self) -> str:
+        return f"<IncomingCall {self.call_id} from {self.from_uri}>"
