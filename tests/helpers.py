@@ -8,6 +8,7 @@
 - ``alsa_subprocess_env(conf)``, ``NO_DEVICE_ALSA_CONF``: for PortAudio/ALSA tests in a child process.
 - ``load(name)``: bytes of ``tests/data/<name>``.
 - ``stop_process(proc)``: terminate a process the test started, kill it if it lingers.
+- ``free_udp_port(host)``: a UDP port nobody uses on ``host`` right now (for a server a test starts).
 """
 
 from __future__ import annotations
@@ -109,3 +110,11 @@ def stop_process(proc: "subprocess.Popen[Any]", grace: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port free on ``host`` now (the kernel's pick; a child process binds it a moment later)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

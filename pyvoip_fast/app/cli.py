@@ -248,6 +248,8 @@ def _sub_parser() -> argparse.ArgumentParser:
     lst.add_argument("--bind", type=_hostport(5060), default=("127.0.0.1", 5060), metavar="HOST:PORT",
                      help="local SIP address (default 127.0.0.1:5060)")
     lst.add_argument("--file", help="audio file to send back to callers (default: listen only)")
+    lst.add_argument("--echo", action="store_true",
+                     help="echo test: send every caller back what it says (one frame later)")
     _add_listener_options(lst)
     lst.add_argument("--keep-serving", action="store_true",
                      help="keep answering calls (one after another, or several at once) until Ctrl-C")
@@ -517,7 +519,13 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             if record and index > 1:
                 stem, ext = os.path.splitext(record)
                 record = f"{stem}-{index}{ext or '.wav'}"
-            call = await phone.answer(incoming, source=source, record=record, play=play)
+            if getattr(args, "echo", False):
+                from .call_audio import EchoLoop
+
+                echo = EchoLoop()
+                call = await phone.answer(incoming, source=echo, sink=echo, record=record, play=play)
+            else:
+                call = await phone.answer(incoming, source=source, record=record, play=play)
             try:
                 reason = await call.wait_done(timeout=args.duration)
             except asyncio.CancelledError:
@@ -738,6 +746,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             dial = target.uri if target.uri is not None else (target.host, target.port)
             status = _run(lambda: _run_call(args, bind, dial, args.file or str(BUNDLED_SAMPLE)))
         elif args.command == "listen":
+            if args.echo and args.file:
+                return _fail(EXIT_USAGE, "--echo sends back what it hears: it cannot also send --file")
             status = _run(lambda: _run_listen(args, args.bind, args.file, None, keep_serving=args.keep_serving))
         elif args.command == "demo":
             status = _run(lambda: _run_demo(args))

@@ -47,6 +47,9 @@ from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
 from ..sip.media_address import MediaAddressRefused, MediaAddressUnresolved, vet_media_host
 from .account import Account, Registration
+from .call import Call
+from .call_control import _all_literal, _sample_rate
+from .call_events import DTMF_BACKLOG, CallEnd, Fanout
 from .load import LoadMonitor
 from .useragent import IncomingCall, SipCall, TimerConfig, UserAgent
 
@@ -56,16 +59,6 @@ __all__ = ["Phone", "Call", "CallEnd"]
 
 SourceLike = Union[None, str, "os.PathLike[str]", Any]
 SinkLike = Union[None, Any]
-
-
-class CallEnd:
-    """Why a call ended: one of these strings is what :meth:`Call.wait_done` returns."""
-
-    REMOTE_HANGUP = "remote hangup"
-    LOCAL_HANGUP = "local hangup"
-    SOURCE_DONE = "audio finished"
-    PEER_LOST = "peer lost"
-    DURATION = "duration reached"
 
 
 def _open_source(source: SourceLike, rate: int) -> Any:
@@ -152,192 +145,36 @@ class _MediaIO:
             obj.close()
 
 
-def _sample_rate(params: MediaParams) -> int:
-    """The PCM sample rate of the negotiated codec (which the source, sinks and recording must run at)."""
-    codec = params.codec if params.codec is not None else _codecs.find(params.encoding, params.clock_rate)
-    if codec is None:
-        raise NegotiationError(f"no codec {params.encoding}/{params.clock_rate} in the registry")
-    return int(codec.sample_rate)
+async def _ring_for(incoming: IncomingCall, seconds: float) -> None:
+    """Let the phone ring ``seconds`` before answering; a caller that cancels meanwhile is a ``CallError`` 487."""
+    if not 0 < seconds <= 600:
+        raise ValueError(f"ring_for must be between 0 and 600 seconds, not {seconds!r}")
+    watch = asyncio.ensure_future(_cancelled(incoming))
+    try:
+        done, _ = await asyncio.wait([watch], timeout=seconds)
+    finally:
+        watch.cancel()
+    if done:
+        raise CallError(487, "Request Terminated", "the caller cancelled while it rang")
 
 
-class Call:
-    """One established call: SIP dialog plus its audio stream.
+async def _cancelled(incoming: IncomingCall) -> None:
+    await incoming.cancelled
 
-    Attributes:
-        sip: the SIP side (:class:`~pyvoip_fast.useragent.SipCall`).
-        media: the audio stream (:class:`~pyvoip_fast.media.MediaSession`).
-        params: the negotiated media parameters.
-        is_caller: True on the side that sent the INVITE.
-    """
 
-    def __init__(
-        self,
-        sip: SipCall,
-        media: MediaSession,
-        params: MediaParams,
-        *,
-        local_sdp: SessionDescription,
-        rtp_host: str,
-        codecs: Sequence[Any],
-        owned: Sequence[Any] = (),
-        hangup_when_done: bool = False,
-        srtp: Tuple[str, Optional[bytes]] = ("off", None),
-    ) -> None:
-        self.sip = sip
-        self.media = media
-        self.params = params
-        self.is_caller = bool(getattr(sip, "is_caller", False))
-        self._local_sdp = local_sdp
-        self._rtp_host = rtp_host
-        self._codecs = tuple(codecs)
-        #: the PCM rate the source and sinks run at: fixed for the whole call
-        self._rate = _sample_rate(params)
-        self._owned = list(owned)
-        self._hangup_when_done = hangup_when_done
-        #: the SRTP policy of the call and our master key (kept for re-INVITE answers)
-        self._srtp = srtp
-        self._end_reason: Optional[str] = None
-        self._closed = False
-        self._lock = asyncio.Lock()
-        self._on_closed: Optional[Callable[["Call"], None]] = None
-        sip.on_reinvite = self._on_reinvite
-        answered = getattr(sip, "local_sdp", local_sdp)
-        offered = getattr(sip, "remote_sdp", None)
-        if answered is not local_sdp and offered is not None:
-            # a re-INVITE came before the ACK of our 200 OK (the ACK was late or lost) and the user agent answered
-            # it before this call existed: apply that exchange to the media now
+def _digit_hub(on_dtmf: Optional[Callable[[str], Any]]) -> Tuple[Fanout[str], Callable[[str], None]]:
+    """The call's digit stream (``Call.dtmf()``) and the callback the media and SIP INFO feed it through."""
+    hub: Fanout[str] = Fanout(backlog=DTMF_BACKLOG)
+
+    def on_digit(digit: str) -> None:
+        hub.publish(digit)
+        if on_dtmf is not None:
             try:
-                params = negotiate(answered, offered)
-                if _sample_rate(params) != self._rate:
-                    raise ValueError(f"it changes the call's sample rate from {self._rate} to "
-                                     f"{_sample_rate(params)} Hz")
-                self.media.update(params)
-                self.params = params
-                self._local_sdp = answered
-                logger.info("[Call] Re-negotiated: direction %s", self.params.direction)
-            except (NegotiationError, ValueError, RuntimeError) as exc:
-                logger.warning("[Call] Cannot apply the re-INVITE answered before the ACK: %s", exc)
+                on_dtmf(digit)
+            except Exception:
+                logger.exception("on_dtmf callback failed")
 
-    # -- public API ----------------------------------------------------------------------------------------------
-
-    @property
-    def stats(self) -> CallStatistics:
-        """The call's statistics (live while the call runs, final after it ended)."""
-        return self.media.stats
-
-    @property
-    def ended(self) -> bool:
-        return self._closed
-
-    @property
-    def end_reason(self) -> Optional[str]:
-        """Why the call ended (a :class:`CallEnd` value), None while it runs."""
-        return self._end_reason
-
-    def send_dtmf(self, digits: str) -> None:
-        """Send DTMF digits as RFC 4733 telephone-events (``"0"-"9"``, ``"*"``, ``"#"``, ``"A"-"D"``)."""
-        self.media.send_dtmf(digits)
-
-    async def wait_done(self, timeout: Optional[float] = None) -> str:
-        """Wait until the call ends and tear it down; return why it ended (a :class:`CallEnd` value).
-
-        The call ends when the peer hangs up, when the peer vanishes (media gone silent after ICMP errors),
-        when ``timeout`` seconds pass (then it is hung up), or — with ``hangup_when_done`` — when the audio
-        source is finished (then it is hung up with BYE).
-        """
-        waiters: List["asyncio.Future[Any]"] = [
-            asyncio.ensure_future(self.sip.wait_ended()),
-            asyncio.ensure_future(self.media.peer_lost.wait()),
-        ]
-        if self._hangup_when_done:
-            waiters.append(asyncio.ensure_future(self.media.source_done()))
-        deadline_task: Optional["asyncio.Future[Any]"] = None
-        if timeout is not None:
-            deadline_task = asyncio.ensure_future(asyncio.sleep(timeout))
-            waiters.append(deadline_task)
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                if not w.done():
-                    w.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        if waiters[0] in done and not waiters[0].cancelled() and waiters[0].exception() is None:
-            # the SIP side ended first: a BYE from the peer (the user agent logs it) or a dialog failure
-            sip_reason = str(waiters[0].result())
-            reason = CallEnd.REMOTE_HANGUP if sip_reason == "remote hangup" else sip_reason
-            await self._close(reason)
-        elif waiters[1] in done:
-            logger.error("[Call] Network error: the remote party stopped responding (no media, ICMP unreachable)")
-            await self._close(CallEnd.PEER_LOST, bye_timeout=2.0)
-        elif deadline_task is not None and deadline_task in done:
-            await self.hangup(CallEnd.DURATION)
-        else:
-            # the source finished: give the last packets time to play out at the other side, then BYE
-            await asyncio.sleep(0.2)
-            await self.hangup(CallEnd.SOURCE_DONE)
-        assert self._end_reason is not None
-        return self._end_reason
-
-    async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP, *, timeout: Optional[float] = None) -> None:
-        """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent.
-
-        Args:
-            timeout: wait at most this many seconds for the BYE to be answered (default: the BYE transaction's
-                own timeout, 64 x T1); an unanswered BYE is logged and the call ends all the same.
-        """
-        await self._close(reason, send_bye=True, bye_timeout=timeout)
-
-    # -- internals -----------------------------------------------------------------------------------------------
-
-    async def _close(self, reason: str, *, send_bye: bool = True, bye_timeout: Optional[float] = None) -> None:
-        async with self._lock:
-            if self._closed:
-                return
-            self._end_reason = reason
-            await self.media.stop(reason)
-            if send_bye and not self.sip.ended:
-                try:
-                    if bye_timeout is None:
-                        await self.sip.hangup()
-                    else:
-                        await asyncio.wait_for(self.sip.hangup(), bye_timeout)
-                except (asyncio.TimeoutError, CallError) as exc:
-                    logger.warning("[SIP] BYE not confirmed: %s", exc or "no response")
-            for obj in self._owned:
-                try:
-                    obj.close()
-                except Exception:  # a sink that fails to close must not hide the call's result
-                    logger.debug("closing %r failed", obj, exc_info=True)
-            self._closed = True
-            if self._on_closed is not None:
-                self._on_closed(self)
-
-    def _on_reinvite(self, offer: SessionDescription) -> SessionDescription:
-        """Answer a re-INVITE (hold / resume): same ports, the direction mirrored, media updated.
-
-        The codec may change only to one of the same sample rate: the source and sinks stay open at the call's
-        rate (no codec in common at that rate is a ``NegotiationError``: the user agent answers 488).
-        """
-        same_rate = [c for c in self._codecs if c.sample_rate == self._rate]
-        policy, key = self._srtp
-        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate, srtp=policy,
-                             srtp_key=key)
-        params = negotiate(answer, offer, signalled_from=self.sip.remote_addr[0])
-        if not _all_literal(params):  # a re-INVITE is answered at once: no DNS lookup for it
-            raise MediaAddressRefused("a host name as media address in a re-INVITE is not resolved: use an address")
-        try:
-            self.media.update(params)
-        except (ValueError, RuntimeError) as exc:  # e.g. an unsupported ptime, or the call is ending
-            raise NegotiationError(f"cannot apply the new session description: {exc}") from None
-        self.params = params
-        logger.info("[Call] Re-negotiated: direction %s", params.direction)
-        return answer
-
-
-def _all_literal(params: MediaParams) -> bool:
-    hosts = [params.remote_rtp[0]] + ([params.remote_rtcp[0]] if params.remote_rtcp else [])
-    return all(is_ip_literal(host) for host in hosts)
+    return hub, on_digit
 
 
 async def _resolve_media(params: MediaParams, signalled_from: str, local_host: str, timeout: float) -> MediaParams:
@@ -588,14 +425,16 @@ class Phone:
                 await _bye_quietly(sip)
                 raise
             io.at_rate(_sample_rate(params))
-            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf)
+            hub, on_digit = _digit_hub(on_dtmf)
+            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)
         except BaseException:
             if media is not None:
                 await media.stop("call failed")
             io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=offer, rtp_host=self.host, codecs=codecs,
-                                owned=io.owned, hangup_when_done=hangup_when_done, srtp=(policy, key)))
+                                owned=io.owned, hangup_when_done=hangup_when_done, srtp=(policy, key),
+                                sink=io.sink, dtmf=hub, on_dtmf=on_digit, phone=self))
 
     def _tls_to(self, target: Union[str, Tuple[str, int]]) -> bool:
         """Whether the INVITE to ``target`` travels over TLS (its URI, the outbound proxy's, or the default)."""
@@ -631,6 +470,7 @@ class Phone:
         record: Optional[Union[str, "os.PathLike[str]"]] = None,
         play: bool = False,
         ring: bool = True,
+        ring_for: Optional[float] = None,
         on_dtmf: Optional[Callable[[str], Any]] = None,
     ) -> Call:
         """Answer an incoming call (the next one when ``incoming`` is None) and start its audio.
@@ -638,6 +478,10 @@ class Phone:
         An offer with no codec in common is rejected with ``488 Not Acceptable Here`` and raises
         :class:`~pyvoip_fast.sdp.NegotiationError`; a ``sink`` with a ``rate`` of its own accepts only the codecs
         of that rate (and one that no codec of the phone runs at is a ``ValueError``).
+
+        Early choices: ``ring_for=N`` sends 180 Ringing and answers N seconds later (``CallError`` 487 when the
+        caller gives up first); to refuse, call ``incoming.reject(code)``; to send the caller elsewhere,
+        ``incoming.redirect(["sip:..."])`` (302). With ``ring=False`` and no ``ring_for`` the 200 OK goes at once.
         """
         if incoming is None:
             incoming = await self.incoming()
@@ -661,12 +505,15 @@ class Phone:
                 await incoming.reject(exc.status_code, warning=exc.warning)
                 raise
             io.at_rate(_sample_rate(params))
-            if ring:
+            if ring or ring_for:
                 await incoming.ring()
+            if ring_for:
+                await _ring_for(incoming, ring_for)
+            hub, on_digit = _digit_hub(on_dtmf)
             # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
             # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
             # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third party
-            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_dtmf, proven=False)
+            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit, proven=False)
             sip = await incoming.answer(answer)
             media.confirm_peer()
             logger.info("[Call] Session established - Ready to receive audio")
@@ -676,4 +523,5 @@ class Phone:
             io.close()
             raise
         return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=codecs,
-                                owned=io.owned, srtp=(policy, key)))
+                                owned=io.owned, srtp=(policy, key), sink=io.sink, dtmf=hub, on_dtmf=on_digit,
+                                phone=self))

@@ -310,3 +310,40 @@ def test_first_invite_lost_retransmission_carries_call(tmp_path: Path, caplog: p
     assert "[SIP] Retransmitting INVITE" in caplog.text
     # sipp saw exactly one INVITE: the retransmission (byte-identical to the lost one)
     assert _received_requests(trace, "INVITE") == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what we start inside a call: hold by our own re-INVITE, a blind transfer by REFER
+
+
+def test_we_hold_and_transfer_a_sipp_callee(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """sipp checks our re-INVITE offers sendonly and our REFER names the target; its recvonly answer and its
+    NOTIFY (a message/sipfrag 200 OK) come back to us: the call shows held, the transfer succeeds, we hang up."""
+    from pyvoip_fast.app.call_events import CallEnd, CallState
+    from pyvoip_fast.app.phone import Phone
+
+    caplog.set_level(logging.INFO)
+
+    async def main() -> Tuple[int, str, List[Tuple[int, str]]]:
+        sipp = Sipp(tmp_path, "uas_reinvite_refer")
+        await sipp.start("uas_reinvite_refer.xml")
+        try:
+            async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+                call = await asyncio.wait_for(phone.call(f"sip:bob@127.0.0.1:{sipp.port}",
+                                                         hangup_when_done=False), 10)
+                await asyncio.wait_for(call.hold(), 10)
+                assert call.state is CallState.HELD and call.params.direction == "sendonly"
+                progress: List[Tuple[int, str]] = []
+                code = await asyncio.wait_for(
+                    call.transfer("sip:carol@192.0.2.7:5070", on_progress=lambda c, r: progress.append((c, r))), 10)
+                assert code == 200
+                reason = await call.wait_done(timeout=5)
+                return await sipp.wait(), reason, progress
+        finally:
+            sipp.kill()
+
+    rc, reason, progress = asyncio.run(main())
+    assert rc == 0, (tmp_path / "uas_reinvite_refer_errors.log").read_text(errors="replace") \
+        if (tmp_path / "uas_reinvite_refer_errors.log").exists() else rc
+    assert reason == CallEnd.TRANSFERRED and progress == [(200, "OK")]
+    assert "[SIP] Sending re-INVITE to" in caplog.text and "[SIP] Sending REFER" in caplog.text

@@ -1,0 +1,414 @@
+"""One established call as a program sees it: audio in and out, DTMF and state events, the end as an awaitable.
+
+Strategy
+--------
+A :class:`Call` joins the SIP dialog (``useragent.SipCall``) and the audio stream (``media.MediaSession``) that
+``Phone.call`` / ``Phone.answer`` set up, and adds what a voice application needs on top of them:
+
+- ``play()`` queues audio on a :class:`~pyvoip_fast.app.call_audio.PlayQueue` (installed as the call's source on
+  first use) and returns an awaitable that says whether it played to the end; ``stop_playback()`` cuts it
+  within one frame (barge-in). ``audio_in()`` opens a tap on what the call plays out (after the jitter buffer
+  and concealment), at the rate and frame length asked for.
+- ``dtmf()`` and ``states()`` are async iterators (``call_events``); RFC 4733 digits and SIP INFO digits arrive
+  on the same one.
+- Hold, resume, codec change and transfer are in :class:`~pyvoip_fast.app.call_control.CallControl`.
+
+Everything runs on the event loop's thread; nothing here blocks. Several consumers can use one call side by
+side in an ``asyncio.TaskGroup``.
+
+Example (an echo with a greeting)::
+
+    async with Phone("127.0.0.1", 5060) as phone:
+        call = await phone.answer()
+        await call.play("greeting.wav")
+        async for frame in call.audio_in(rate=16000):
+            call.play(frame, rate=16000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import CallError
+from ..media import MediaSession
+from ..media.callstats import CallStatistics
+from ..sip.media_address import MediaAddressRefused
+from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, negotiate
+from .call_audio import AudioIn, PlayQueue, TapSink, _check_rate, to_pcm
+from .call_control import CallControl, _all_literal, _sample_rate
+from .call_events import CallEnd, CallState, EventStream, Fanout
+from .useragent import SipCall
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Call", "CallEnd", "CallState"]
+
+
+async def _frames_of(source: Any, frame: int) -> AsyncIterator[np.ndarray]:
+    """A source object (``read(n)``, ``eof``: a tone, a file source) as an async iterator of frames."""
+    try:
+        while True:
+            pcm = source.read(frame)
+            if pcm is None or len(pcm) == 0:
+                return
+            yield pcm
+            if getattr(source, "eof", False):
+                return
+            await asyncio.sleep(0)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+class Call(CallControl):
+    """One established call: SIP dialog plus its audio stream.
+
+    Attributes:
+        sip: the SIP side (:class:`~pyvoip_fast.useragent.SipCall`).
+        media: the audio stream (:class:`~pyvoip_fast.media.MediaSession`).
+        params: the negotiated media parameters (updated by re-INVITEs).
+        is_caller: True on the side that sent the INVITE.
+        rate: the PCM sample rate of the call (the codec's: 8000 for G.711), fixed for the whole call.
+    """
+
+    def __init__(
+        self,
+        sip: SipCall,
+        media: MediaSession,
+        params: MediaParams,
+        *,
+        local_sdp: SessionDescription,
+        rtp_host: str,
+        codecs: Sequence[Any],
+        owned: Sequence[Any] = (),
+        hangup_when_done: bool = False,
+        srtp: Tuple[str, Optional[bytes]] = ("off", None),
+        sink: Any = None,
+        dtmf: Optional[Fanout[str]] = None,
+        on_dtmf: Optional[Callable[[str], Any]] = None,
+        phone: Any = None,
+    ) -> None:
+        self.sip = sip
+        self.media = media
+        self.params = params
+        self.is_caller = bool(getattr(sip, "is_caller", False))
+        self._local_sdp = local_sdp
+        self._rtp_host = rtp_host
+        self._codecs = tuple(codecs)
+        self.rate = self._rate = _sample_rate(params)
+        self._owned = list(owned)
+        self._hangup_when_done = hangup_when_done
+        #: the SRTP policy of the call and our master key (kept for re-INVITE offers and answers)
+        self._srtp = srtp
+        self._end_reason: Optional[str] = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._on_closed: Optional[Callable[["Call"], None]] = None
+        self._phone = phone
+        self._sink = sink
+        self._tap: Optional[TapSink] = None
+        self._player: Optional[PlayQueue] = None
+        self._dtmf: Fanout[str] = dtmf if dtmf is not None else Fanout()
+        self._on_digit = on_dtmf  # what the media calls for an RFC 4733 digit: INFO digits take the same path
+        self._done = asyncio.Event()
+        self._states: Fanout[CallState] = Fanout()
+        self._state = CallState.ACTIVE
+        self._init_control()
+        sip.on_reinvite = self._on_reinvite
+        sip.on_request = self._on_request
+        answered = getattr(sip, "local_sdp", local_sdp)
+        offered = getattr(sip, "remote_sdp", None)
+        if answered is not local_sdp and offered is not None:
+            # a re-INVITE came before the ACK of our 200 OK (the ACK was late or lost) and the user agent answered
+            # it before this call existed: apply that exchange to the media now
+            try:
+                params = negotiate(answered, offered)
+                if _sample_rate(params) != self._rate:
+                    raise ValueError(f"it changes the call's sample rate from {self._rate} to "
+                                     f"{_sample_rate(params)} Hz")
+                self.media.update(params)
+                self.params = params
+                self._local_sdp = answered
+                logger.info("[Call] Re-negotiated: direction %s", self.params.direction)
+            except (NegotiationError, ValueError, RuntimeError) as exc:
+                logger.warning("[Call] Cannot apply the re-INVITE answered before the ACK: %s", exc)
+        self._update_state()
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    # -- state -------------------------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> CallStatistics:
+        """The call's statistics (live while the call runs, final after it ended)."""
+        stats = self.media.stats
+        if self._tap is not None:
+            stats.audio_in_dropped = self._tap.dropped
+        return stats
+
+    @property
+    def ended(self) -> bool:
+        return self._closed
+
+    @property
+    def end_reason(self) -> Optional[str]:
+        """Why the call ended (a :class:`CallEnd` value), None while it runs."""
+        return self._end_reason
+
+    @property
+    def state(self) -> CallState:
+        """Where the call is now (:class:`~pyvoip_fast.app.call_events.CallState`)."""
+        return self._state
+
+    def states(self) -> EventStream[CallState]:
+        """An async iterator of the call's states: the current one first, then every change, ``ENDED`` last."""
+        return self._states.open([self._state])
+
+    def _set_state(self, state: CallState) -> None:
+        if state is not self._state and self._state is not CallState.ENDED:
+            self._state = state
+            logger.info("[Call] State: %s", state.value)
+            self._states.publish(state)
+
+    def _update_state(self) -> None:
+        """Follow the negotiated direction: our hold, the peer's hold, or active."""
+        if self._state is CallState.ENDED:
+            return
+        if self._transferring:
+            self._set_state(CallState.TRANSFERRING)
+        elif self._held_by_us:
+            self._set_state(CallState.HELD)
+        elif self.params.direction in ("recvonly", "inactive"):
+            self._set_state(CallState.REMOTE_HELD)
+        else:
+            self._set_state(CallState.ACTIVE)
+
+    # -- audio in and out --------------------------------------------------------------------------------------
+
+    def audio_in(self, rate: Optional[int] = None, frame_ms: int = 20, *, max_queue: int = 50) -> AudioIn:
+        """What the peer says, as an async iterator of int16 numpy frames (``async for frame in call.audio_in()``).
+
+        Frames come after the jitter buffer and packet-loss concealment, resampled to ``rate`` (8000, 16000,
+        24000, 32000, 48000 Hz, or 11025, 22050, 44100 Hz: those few ratios import scipy's resampler on first
+        use; default the call's), ``frame_ms`` long, in order, one per frame period
+        from the peer's first packet on. At most ``max_queue`` frames wait for a slow consumer; beyond that the
+        oldest is dropped (``AudioIn.dropped``, ``stats.audio_in_dropped``). The iterator ends with the call or
+        ``close()`` (or leaving ``async with``).
+
+        Raises:
+            ValueError: an unsupported rate, frame length or queue size. RuntimeError: the call has ended.
+        """
+        if self._closed:
+            raise RuntimeError("the call has ended")
+        if self._tap is None:
+            self._tap = TapSink(self._sink, self._rate)
+            self.media.set_sink(self._tap)
+        return self._tap.open(self._rate if rate is None else rate, frame_ms, max_queue)
+
+    def play(self, source: Any, *, rate: Optional[int] = None) -> "asyncio.Future[bool]":
+        """Queue audio to send; returns an awaitable: True when it played to the end, False when it was stopped.
+
+        ``source`` is a sound file path (any format libsndfile reads), an int16 or float numpy array or bytes of
+        int16 samples at ``rate``, an async iterator of such chunks at ``rate`` (streamed while it is produced:
+        speech synthesis), or a source object with ``read(n)`` (``audio.ToneSource``). ``rate`` defaults to the
+        call's. Playbacks queue behind each other; ``await call.play(x)`` waits for this one.
+
+        Raises:
+            ValueError, TypeError: a rate or sample format that cannot be converted (nothing is queued).
+            AudioFileError: a file that cannot be read. RuntimeError: the call has ended.
+        """
+        player = self._player_ready()
+        if isinstance(source, (str, os.PathLike)):
+            if rate is not None:
+                raise ValueError("a file carries its own sample rate: do not pass rate=")
+            return player.add_file(Path(source)).done
+        in_rate = self._rate if rate is None else _check_rate(rate)
+        if isinstance(source, (np.ndarray, bytes, bytearray, memoryview)):
+            pcm = to_pcm(source)
+            if in_rate != self._rate:
+                from .call_audio import _Resampler
+
+                rs = _Resampler(in_rate, self._rate)
+                pcm = np.concatenate((rs.feed(pcm), rs.finish()))
+            return player.add_samples(pcm, "samples").done
+        if hasattr(source, "__aiter__"):
+            return player.add_stream(source, in_rate).done
+        if hasattr(source, "read"):
+            src_rate = getattr(source, "rate", None)
+            if src_rate is not None:
+                in_rate = _check_rate(src_rate)
+            return player.add_stream(_frames_of(source, max(1, in_rate // 50)), in_rate).done
+        raise TypeError(f"cannot play a {type(source).__name__}: give a file path, a numpy array, bytes, an async "
+                        "iterator of frames or an audio source")
+
+    def say_silence(self, seconds: float) -> "asyncio.Future[bool]":
+        """Queue ``seconds`` of silence (a pause between prompts); awaitable like :meth:`play`."""
+        if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+            raise ValueError(f"seconds must be between 0 and 3600, not {seconds!r}")
+        n = int(round(seconds * self._rate))
+        return self._player_ready().add_samples(np.zeros(n, dtype=np.int16), "silence").done
+
+    def stop_playback(self) -> int:
+        """Barge-in: cut what is playing and drop what is queued (silent from the next frame); returns how many
+        playbacks were stopped (their awaitables give False)."""
+        return self._player.stop() if self._player is not None else 0
+
+    @property
+    def playing(self) -> bool:
+        """True while a playback plays or waits."""
+        return self._player is not None and self._player.busy
+
+    def _player_ready(self) -> PlayQueue:
+        if self._closed:
+            raise RuntimeError("the call has ended: nothing more can be played")
+        if self._player is None:
+            self._player = PlayQueue(self._rate, asyncio.get_running_loop())
+            self.media.set_source(self._player)
+        return self._player
+
+    # -- events -----------------------------------------------------------------------------------------------
+
+    def dtmf(self) -> EventStream[str]:
+        """An async iterator of the digits the peer sends (RFC 4733 events and SIP INFO), in order.
+
+        Digits received before the first iterator opened are delivered to it first (up to 64).
+        """
+        return self._dtmf.open()
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send DTMF digits as RFC 4733 telephone-events (``"0"-"9"``, ``"*"``, ``"#"``, ``"A"-"D"``)."""
+        self.media.send_dtmf(digits)
+
+    # -- the end ----------------------------------------------------------------------------------------------
+
+    async def wait_done(self, timeout: Optional[float] = None) -> str:
+        """Wait until the call ends and tear it down; return why it ended (a :class:`CallEnd` value).
+
+        The call ends when the peer hangs up, when the peer vanishes (media gone silent after ICMP errors),
+        when ``timeout`` seconds pass (then it is hung up), or — with ``hangup_when_done`` — when the audio
+        source is finished (then it is hung up with BYE). Any number of tasks may wait on one call.
+        """
+        return await self._wait_end(timeout, source=self._hangup_when_done and self._player is None)
+
+    async def _watch(self) -> None:
+        """End the call when the SIP side ends (a BYE) or the peer vanishes, even when nobody waits on it: the
+        iterators of a program that only reads ``audio_in()`` or ``dtmf()`` finish then."""
+        try:
+            await self._wait_end(None, source=False)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # pragma: no cover - a bug here must not go unnoticed, nor kill the loop
+            logger.exception("[Call] ending the call failed")
+
+    async def _wait_end(self, timeout: Optional[float], *, source: bool) -> str:
+        waiters: List["asyncio.Future[Any]"] = [
+            asyncio.ensure_future(self.sip.wait_ended()),
+            asyncio.ensure_future(self.media.peer_lost.wait()),
+            asyncio.ensure_future(self._done.wait()),
+        ]
+        if source:
+            waiters.append(asyncio.ensure_future(self.media.source_done()))
+        deadline_task: Optional["asyncio.Future[Any]"] = None
+        if timeout is not None:
+            deadline_task = asyncio.ensure_future(asyncio.sleep(timeout))
+            waiters.append(deadline_task)
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if waiters[2] in done:
+            pass  # ended by someone else (a hang-up, a transfer): nothing more to do
+        elif waiters[0] in done and not waiters[0].cancelled() and waiters[0].exception() is None:
+            # the SIP side ended first: a BYE from the peer (the user agent logs it) or a dialog failure
+            sip_reason = str(waiters[0].result())
+            reason = CallEnd.REMOTE_HANGUP if sip_reason == "remote hangup" else sip_reason
+            await self._close(reason)
+        elif waiters[1] in done:
+            logger.error("[Call] Network error: the remote party stopped responding (no media, ICMP unreachable)")
+            await self._close(CallEnd.PEER_LOST, bye_timeout=2.0)
+        elif deadline_task is not None and deadline_task in done:
+            await self.hangup(CallEnd.DURATION)
+        else:
+            # the source finished: give the last packets time to play out at the other side, then BYE
+            await asyncio.sleep(0.2)
+            await self.hangup(CallEnd.SOURCE_DONE)
+        await self._done.wait()
+        assert self._end_reason is not None
+        return self._end_reason
+
+    async def hangup(self, reason: str = CallEnd.LOCAL_HANGUP, *, timeout: Optional[float] = None) -> None:
+        """Hang up: stop the media (final RTCP with BYE) and send a SIP BYE. Idempotent.
+
+        Args:
+            timeout: wait at most this many seconds for the BYE to be answered (default: the BYE transaction's
+                own timeout, 64 x T1); an unanswered BYE is logged and the call ends all the same.
+        """
+        await self._close(reason, send_bye=True, bye_timeout=timeout)
+
+    async def _close(self, reason: str, *, send_bye: bool = True, bye_timeout: Optional[float] = None) -> None:
+        async with self._lock:
+            if self._closed:
+                return
+            self._end_reason = reason
+            if self._player is not None:
+                self._player.close()
+            await self.media.stop(reason)
+            if send_bye and not self.sip.ended:
+                try:
+                    if bye_timeout is None:
+                        await self.sip.hangup()
+                    else:
+                        await asyncio.wait_for(self.sip.hangup(), bye_timeout)
+                except (asyncio.TimeoutError, CallError) as exc:
+                    logger.warning("[SIP] BYE not confirmed: %s", exc or "no response")
+            for obj in self._owned:
+                try:
+                    obj.close()
+                except Exception:  # a sink that fails to close must not hide the call's result
+                    logger.debug("closing %r failed", obj, exc_info=True)
+            if self._tap is not None:
+                self.stats.audio_in_dropped = self._tap.dropped
+                self._tap.close()
+            self._closed = True
+            self._set_state(CallState.ENDED)
+            self._states.close()
+            self._dtmf.close()
+            self._end_control()
+            self._done.set()
+            if self._on_closed is not None:
+                self._on_closed(self)
+
+    # -- the peer's re-INVITE ------------------------------------------------------------------------------------
+
+    def _on_reinvite(self, offer: SessionDescription) -> SessionDescription:
+        """Answer a re-INVITE (hold / resume): same ports, the direction mirrored (and kept on hold while we
+        hold), media updated.
+
+        The codec may change only to one of the same sample rate: the source and sinks stay open at the call's
+        rate (no codec in common at that rate is a ``NegotiationError``: the user agent answers 488).
+        """
+        same_rate = [c for c in self._codecs if c.sample_rate == self._rate]
+        policy, key = self._srtp
+        answer = make_answer(offer, self._rtp_host, self.media.local_rtp_port, codecs=same_rate, srtp=policy,
+                             srtp_key=key, direction="sendonly" if self._held_by_us else None)
+        params = negotiate(answer, offer, signalled_from=self.sip.remote_addr[0])
+        if not _all_literal(params):  # a re-INVITE is answered at once: no DNS lookup for it
+            raise MediaAddressRefused("a host name as media address in a re-INVITE is not resolved: use an address")
+        try:
+            self.media.update(params)
+        except (ValueError, RuntimeError) as exc:  # e.g. an unsupported ptime, or the call is ending
+            raise NegotiationError(f"cannot apply the new session description: {exc}") from None
+        self.params = params
+        logger.info("[Call] Re-negotiated: direction %s", params.direction)
+        self._update_state()
+        return answer
+
