@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import os
 import socket
@@ -35,7 +36,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from .. import audio
 from .. import codecs as _codecs
 from ..codecs import Codec
-from ..errors import CallError
+from ..errors import CallError, TransportError
 from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..media.clock import MediaClock
@@ -175,6 +176,40 @@ def _digit_hub(on_dtmf: Optional[Callable[[str], Any]]) -> Tuple[Fanout[str], Ca
                 logger.exception("on_dtmf callback failed")
 
     return hub, on_digit
+
+
+def _media_host(local: str, offer: SessionDescription) -> str:
+    """Where our media binds for ``offer``: the phone's own address, or, when the offer's media is of the other
+    address family (an IPv6 offer to a phone on IPv4), an address of that family on the path to the peer.
+
+    Raises:
+        MediaAddressRefused: the offer's family has no route here (488 with a Warning).
+    """
+    media = offer.first_audio()
+    conn = offer.media_connection(media) if media is not None else None
+    if conn is None or not is_ip_literal(conn.host) or not is_ip_literal(local):
+        return local
+    remote, ours = ipaddress.ip_address(conn.host), ipaddress.ip_address(local)
+    if remote.version == ours.version or remote.is_unspecified:
+        return local
+    if remote.is_loopback:
+        return "::1" if remote.version == 6 else "127.0.0.1"
+    family = socket.AF_INET6 if remote.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((str(remote), 9))  # a route lookup: nothing is sent
+            return str(probe.getsockname()[0])
+    except OSError as exc:
+        raise MediaAddressRefused(f"the offer's media is IPv{remote.version} and this phone has no "
+                                  f"IPv{remote.version} route to it ({exc.strerror or exc})") from None
+
+
+async def _bind_media(host: str, options: dict) -> MediaSession:  # type: ignore[type-arg]
+    """A media session on ``host``; one that cannot bind there (no IPv6, say) is a 488 with a Warning."""
+    try:
+        return await MediaSession.create(host, **options)
+    except (OSError, TransportError) as exc:
+        raise MediaAddressRefused(f"cannot receive media on {host}: {exc}") from None
 
 
 async def _resolve_media(params: MediaParams, signalled_from: str, local_host: str, timeout: float) -> MediaParams:
@@ -492,12 +527,13 @@ class Phone:
             secure = incoming.request.top_via.transport.upper() == "TLS"
             policy = self.srtp if secure or self.srtp_insecure_signalling else "off"
             key = new_key() if policy != "off" else None
-            media = await MediaSession.create(self.host, **self.media_options)
             try:
-                answer = make_answer(incoming.offer, self.host, media.local_rtp_port, codecs=codecs, srtp=policy,
+                rtp_host = _media_host(self.host, incoming.offer)
+                media = await _bind_media(rtp_host, self.media_options)
+                answer = make_answer(incoming.offer, rtp_host, media.local_rtp_port, codecs=codecs, srtp=policy,
                                      srtp_key=key)
                 params = negotiate(answer, incoming.offer, signalled_from=incoming.remote_addr[0])
-                params = await _resolve_media(params, incoming.remote_addr[0], self.host, self.media_dns_timeout)
+                params = await _resolve_media(params, incoming.remote_addr[0], rtp_host, self.media_dns_timeout)
             except NegotiationError as exc:
                 logger.warning("[SIP] Rejecting call: %s", exc)
                 if isinstance(exc, (MediaAddressRefused, MediaAddressUnresolved)) and self.ua is not None:
@@ -517,11 +553,13 @@ class Phone:
             sip = await incoming.answer(answer)
             media.confirm_peer()
             logger.info("[Call] Session established - Ready to receive audio")
-        except BaseException:
+        except BaseException as exc:
+            # never an INVITE without a final response: whatever failed on our side answers it (RFC 3261 §8.2)
+            incoming.fail_now(488 if isinstance(exc, (NegotiationError, ValueError)) else 500)
             if media is not None:
                 await media.stop("call failed")
             io.close()
             raise
-        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=self.host, codecs=codecs,
+        return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=rtp_host, codecs=codecs,
                                 owned=io.owned, srtp=(policy, key), sink=io.sink, dtmf=hub, on_dtmf=on_digit,
                                 phone=self))

@@ -322,6 +322,22 @@ class IncomingCall:
         self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
                                                             headers=headers))
 
+    @property
+    def pending(self) -> bool:
+        """True while the INVITE still waits for our final response (not answered, rejected or cancelled)."""
+        return not self.cancelled and self._ua._endpoint.call_state(self.handle) is CallState.INCOMING
+
+    def fail_now(self, code: int = 500, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
+        """Answer with a final error at once if nothing was answered yet (what a failure on our side sends, so no
+        INVITE is ever left without a final response). Never raises."""
+        if self.pending:
+            headers = [warning_header(warning)] if warning else []
+            try:
+                self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code,
+                                                                    reason=reason, headers=headers))
+            except Exception:  # the user agent is closing: nothing more can be sent
+                logger.debug("final response %d not sent", code, exc_info=True)
+
     async def redirect(self, contacts: Sequence[str], code: int = 302, reason: Optional[str] = None) -> None:
         """Send the caller elsewhere: a 3xx (302 Moved Temporarily by default) with one Contact per target.
 
