@@ -471,6 +471,19 @@ class Phone:
                                 owned=io.owned, hangup_when_done=hangup_when_done, srtp=(policy, key),
                                 sink=io.sink, dtmf=hub, on_dtmf=on_digit, phone=self))
 
+    async def _take_late_answer(self, incoming: IncomingCall, offer: SessionDescription,
+                                rtp_host: str) -> Tuple[SipCall, MediaParams]:
+        """Send our offer in the 200 OK of a delayed-offer INVITE and take the answer from the ACK; an answer we
+        cannot use ends the call with BYE (``NegotiationError`` or ``CallError`` 488)."""
+        sip = await incoming.answer(offer)
+        try:
+            params = negotiate(offer, sip.remote_sdp, signalled_from=incoming.remote_addr[0])
+            return sip, await _resolve_media(params, incoming.remote_addr[0], rtp_host, self.media_dns_timeout)
+        except NegotiationError as exc:
+            logger.warning("[SIP] Delayed offer: the answer in the ACK is not acceptable (%s): ending the call", exc)
+            await _bye_quietly(sip)
+            raise
+
     def _tls_to(self, target: Union[str, Tuple[str, int]]) -> bool:
         """Whether the INVITE to ``target`` travels over TLS (its URI, the outbound proxy's, or the default)."""
         proxy = self.account.proxy if self.account is not None else self.outbound_proxy
@@ -527,6 +540,23 @@ class Phone:
             secure = incoming.request.top_via.transport.upper() == "TLS"
             policy = self.srtp if secure or self.srtp_insecure_signalling else "off"
             key = new_key() if policy != "off" else None
+            if incoming.offer is None:  # a delayed offer: we offer in the 200 OK, the caller answers in the ACK
+                rtp_host = self.host
+                media = await _bind_media(rtp_host, self.media_options)
+                answer = make_offer(rtp_host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
+                                    srtp_key=key)
+                if ring or ring_for:
+                    await incoming.ring()
+                if ring_for:
+                    await _ring_for(incoming, ring_for)
+                sip, params = await self._take_late_answer(incoming, answer, rtp_host)
+                io.at_rate(_sample_rate(params))
+                hub, on_digit = _digit_hub(on_dtmf)
+                media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)  # the ACK proved the caller
+                logger.info("[Call] Session established - Ready to receive audio")
+                return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=rtp_host, codecs=codecs,
+                                        owned=io.owned, srtp=(policy, key), sink=io.sink, dtmf=hub,
+                                        on_dtmf=on_digit, phone=self))
             try:
                 rtp_host = _media_host(self.host, incoming.offer)
                 media = await _bind_media(rtp_host, self.media_options)

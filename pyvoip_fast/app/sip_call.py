@@ -12,8 +12,10 @@ the call uses beyond hang-up:
   0-2 s for the other side).
 - ``SipCall.request(method, ...)``: INFO, REFER, NOTIFY... in the dialog; its final status.
 - ``SipCall.on_request``: how INFO, REFER and NOTIFY from the peer are answered (synchronously; default INFO 200,
-  REFER 603, NOTIFY 481).
-- ``IncomingCall.redirect(contacts)``: 302 with the new targets.
+  REFER 603, NOTIFY 481; a handler that raises or returns nonsense answers 500 and is logged). Such a request
+  for a call not handed out as a ``SipCall`` (an ``IncomingCall`` not answered yet) gets 481 (``UserAgent``).
+- ``IncomingCall.ring(status_code)``, ``IncomingCall.redirect(contacts)``: 180/183, and 302 with the new targets
+  (the caller's ``CallError.contacts``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,20 @@ GLARE_WAIT = {True: (2.1, 4.0), False: (0.0, 2.0)}
 _DEFAULT_ANSWER = {"INFO": 200, "REFER": 603, "NOTIFY": 481}
 
 
+def _checked_answer(answer: object) -> Tuple[int, Headers]:
+    """``on_request``'s return value as (status, headers); ValueError / TypeError when it is not one."""
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        raise TypeError(f"on_request must return (status, headers), not {answer!r}")
+    status: object = answer[0]
+    headers: object = answer[1]
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 699:
+        raise ValueError(f"on_request must return a final status code 200-699, not {status!r}")
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, (list, tuple)):
+        raise TypeError(f"on_request's headers must be (name, value) pairs, not {headers!r}")
+    pairs = [(str(name), str(value)) for name, value in headers]
+    return status, pairs
+
+
 class _Flag:
     """Something that is both a bool and an awaitable (``incoming.cancelled``)."""
 
@@ -70,8 +86,8 @@ class SipCall:
         remote_addr: the peer's signalling address; call_id; is_caller.
         on_reinvite: called with the new remote offer; returns our answer (``SessionDescription``); raise
             ``NegotiationError`` to refuse (488). None: mirror the offered direction with our current media.
-        on_request: called with each INFO, REFER and NOTIFY of the peer; returns (status, extra headers) to
-            answer with. None: INFO 200, REFER 603 Decline, NOTIFY 481.
+        on_request: called with each INFO, REFER and NOTIFY of the peer; returns (status 200-699, extra headers)
+            to answer with. None: INFO 200, REFER 603 Decline, NOTIFY 481. Raising answers 500.
     """
 
     def __init__(self, ua: Any, handle: int, *, local_sdp: SessionDescription,
@@ -108,16 +124,27 @@ class SipCall:
                 fut.exception()  # retrieved: nobody may be waiting any more
 
     async def reinvite(self, offer: SessionDescription, *, timeout: Optional[float] = None) -> SessionDescription:
-        """Send a re-INVITE with ``offer`` (its o= line gets this call's session id and the next version) and
-        return the peer's SDP answer; ``local_sdp`` / ``remote_sdp`` follow it.
+        """Send a re-INVITE with ``offer`` (hold, resume, a codec change; RFC 3261 §14.1) and return the peer's SDP
+        answer; ``local_sdp`` / ``remote_sdp`` follow it. ``offer``'s o= line is given this call's session id and
+        the next version (RFC 3264 §8: a changed description has a higher version).
+
+        A 491 (both sides re-INVITEd at once, §14.2), or an INVITE transaction of either side still in progress
+        here, is retried once after the random wait of §14.1 (``GLARE_WAIT``: 2.1-4 s when we own the Call-ID,
+        that is we placed the call, 0-2 s otherwise).
+
+        Args:
+            offer: our new offer. timeout: seconds to wait for the final answer of each attempt (None: until the
+                endpoint's timer B, 64·T1, reports 408).
 
         Raises:
-            CallError: a non-2xx answer (488, 491 twice, 408 no answer...), a 2xx without a usable SDP answer
-                (status 0; the call is as it was), the call ended, or an INVITE transaction still in progress.
+            CallError: a non-2xx answer (its status: 488, 491 twice, 408 no answer...), a 2xx without a usable SDP
+                answer (status 0; the call stays as it was), or the call ended (481).
         """
-        offer.origin.session_id = self.local_sdp.origin.session_id
-        offer.origin.session_version = self.local_sdp.origin.session_version + 1
         for attempt in (1, 2):
+            # numbered at each attempt: after a glare we may have answered the peer's offer meanwhile, which took
+            # the next version already
+            offer.origin.session_id = self.local_sdp.origin.session_id
+            offer.origin.session_version = self.local_sdp.origin.session_version + 1
             result = await self._reinvite_once(offer, timeout)
             if result.status_code != 491 or attempt == 2:
                 break
@@ -128,13 +155,20 @@ class SipCall:
         if not 200 <= result.status_code < 300:
             raise CallError(result.status_code, result.reason)
         try:
+            if not result.body:
+                raise SdpParseError("the 2xx has no body")
+            if result.content_type not in (None, "application/sdp"):
+                raise SdpParseError(f"the 2xx carries {result.content_type}, not application/sdp")
             answer = SessionDescription.parse(result.body)
         except SdpParseError as exc:
+            logger.warning("[SIP] The answer to our re-INVITE is not usable SDP (%s): keeping the session as it was",
+                           exc)
             raise CallError(0, "bad SDP answer", f"the answer to our re-INVITE is not usable SDP: {exc}") from None
         self.local_sdp, self.remote_sdp = offer, answer
         return answer
 
     async def _reinvite_once(self, offer: SessionDescription, timeout: Optional[float]) -> ev.ReInviteAnswered:
+        """One re-INVITE and its final answer; an INVITE transaction in progress here counts as a 491."""
         if self.ended:
             raise CallError(481, "Call/Transaction Does Not Exist", "the call has ended")
         fut: "asyncio.Future[ev.ReInviteAnswered]" = self._ua._loop.create_future()
@@ -142,7 +176,10 @@ class SipCall:
         try:
             self._ua._act(lambda now: self._ua._endpoint.reinvite(self.handle, now, body=body))
         except LocalProtocolError as exc:
-            raise CallError(491, "Request Pending", f"cannot re-INVITE now: {exc}") from None
+            if self._ua._endpoint.call_state(self.handle) is not CallState.CONFIRMED:
+                raise CallError(481, "Call/Transaction Does Not Exist", f"cannot re-INVITE: {exc}") from None
+            logger.info("[SIP] Cannot re-INVITE now: %s", exc)
+            return ev.ReInviteAnswered(handle=self.handle, status_code=491, reason="Request Pending")
         self._reinvite = fut
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)
@@ -235,14 +272,22 @@ class SipCall:
         endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
 
     def _answer(self, request: SipRequest) -> None:
+        """Answer the peer's INFO / REFER / NOTIFY with what ``on_request`` returns (or the default). A handler
+        that raises, or returns something that is not (a final status 200-699, header pairs), is an application
+        bug: logged, and the request answered 500 so the peer is not left retransmitting."""
         status, extra = _DEFAULT_ANSWER.get(request.method, 501), ()  # type: Tuple[int, Headers]
         if self.on_request is not None:
             try:
-                status, extra = self.on_request(request)
+                status, extra = _checked_answer(self.on_request(request))
             except Exception:  # an application bug answers 500, never crashes the user agent
-                logger.exception("[SIP] handling %s failed", request.method)
+                logger.exception("[SIP] on_request failed for %s: answering 500", request.method)
                 status, extra = 500, ()
-        self._ua._endpoint.respond(self.handle, request, self._ua._loop.time(), status, headers=extra)
+        endpoint, now = self._ua._endpoint, self._ua._loop.time()
+        try:
+            endpoint.respond(self.handle, request, now, status, headers=extra)
+        except ValueError:  # a header the message layer refuses (a line break in a value, a bad name)
+            logger.exception("[SIP] on_request's answer to %s cannot be sent: answering 500", request.method)
+            endpoint.respond(self.handle, request, now, 500)
 
     async def hangup(self) -> None:
         """Send BYE and wait for its final response (at most 64·T1). Does nothing if already ended."""
@@ -270,11 +315,12 @@ class IncomingCall:
     """An INVITE waiting for our decision.
 
     Attributes:
-        offer: the SDP offer; remote_addr: where the INVITE came from; from_uri; call_id; handle;
+        offer: the SDP offer, or None for a delayed offer (an INVITE without SDP, RFC 3261 §13.2.1: our 2xx
+            carries the offer, the ACK the answer); remote_addr: where the INVITE came from; from_uri; call_id; handle;
         cancelled: truthy once the caller cancelled, and awaitable until then.
     """
 
-    def __init__(self, ua: Any, event: ev.IncomingCall, offer: SessionDescription) -> None:
+    def __init__(self, ua: Any, event: ev.IncomingCall, offer: Optional[SessionDescription]) -> None:
         self._ua = ua
         self.handle = event.handle
         self.offer = offer
@@ -284,7 +330,7 @@ class IncomingCall:
         self.call_id = event.call_id
         self.request = event.request
         self.cancelled = _Flag(ua._loop)
-        self._confirmed: asyncio.Future[None] = ua._loop.create_future()
+        self._confirmed: asyncio.Future[Any] = ua._loop.create_future()
         self._answered = False
         self._call: Optional[SipCall] = None
 
@@ -294,25 +340,45 @@ class IncomingCall:
         if self._ua._endpoint.call_state(self.handle) is not CallState.INCOMING:
             raise CallError(0, "call already answered or rejected")
 
-    async def ring(self) -> None:
-        """Send 180 Ringing."""
-        self._check_open()
-        self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now))
-
-    async def answer(self, answer_sdp: SessionDescription) -> SipCall:
-        """Accept with 200 OK carrying ``answer_sdp``; returns once the ACK arrived.
+    async def ring(self, status_code: int = 180) -> None:
+        """Send a provisional response: 180 Ringing, or e.g. 183 Session Progress (RFC 3261 §13.3.1.1).
 
         Raises:
-            CallError: 487 if the caller cancelled first; 408 if no ACK came (the endpoint then sent BYE).
+            ValueError: a code outside 101-199. CallError: the call was cancelled, answered or rejected.
+        """
+        if not 100 < status_code < 200:
+            raise ValueError(f"a provisional status code is 101-199, not {status_code}")
+        self._check_open()
+        self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now, status_code=status_code))
+
+    async def answer(self, answer_sdp: SessionDescription) -> SipCall:
+        """Accept with 200 OK carrying ``answer_sdp`` (our offer, for a delayed offer); returns once the ACK
+        arrived (for a delayed offer with the ACK's SDP answer as ``remote_sdp``).
+
+        Raises:
+            CallError: 487 if the caller cancelled first; 408 if no ACK came (the endpoint then sent BYE); 488 when
+                the ACK of a delayed offer carries no usable SDP answer (the call is ended with BYE).
         """
         self._check_open()
-        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer,
+        late = self.offer is None
+        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer or answer_sdp,
                        remote_addr=self.remote_addr, call_id=self.call_id, is_caller=False)
         self._call = call
         self._ua._sip_calls[self.handle] = call
         body = answer_sdp.serialize()
         self._ua._act(lambda now: self._ua._endpoint.answer(self.handle, now, body=body))
-        await asyncio.shield(self._confirmed)
+        confirmed = await asyncio.shield(self._confirmed)
+        if late:
+            try:
+                if not confirmed.body:
+                    raise SdpParseError("the ACK has no body")
+                if confirmed.content_type not in (None, "application/sdp"):
+                    raise SdpParseError(f"the ACK carries {confirmed.content_type}, not SDP")
+                call.remote_sdp = SessionDescription.parse(confirmed.body)
+            except SdpParseError as exc:
+                logger.warning("[SIP] Delayed offer: no usable SDP answer in the ACK (%s): ending the call", exc)
+                await call.hangup()
+                raise CallError(488, "Not Acceptable Here", f"no usable SDP answer in the ACK: {exc}") from None
         return call
 
     async def reject(self, code: int = 486, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
@@ -350,7 +416,8 @@ class IncomingCall:
         if not targets or any(not t or "\r" in t or "\n" in t for t in targets):
             raise ValueError(f"a redirect needs one or more contacts, one line each: {contacts!r}")
         self._check_open()
-        headers = [("Contact", t if t.startswith("<") else f"<{t}>") for t in targets]
+        # a bare URI is put in <> (its own ;params stay the URI's, RFC 3261 §20.10); a name-addr is sent as is
+        headers = [("Contact", t if "<" in t else f"<{t}>") for t in targets]
         logger.info("[SIP] Redirecting the call to %s", ", ".join(targets))
         self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
                                                             headers=headers))

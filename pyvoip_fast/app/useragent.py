@@ -238,7 +238,7 @@ class UserAgent:
         elif isinstance(event, ev.CallConfirmed):
             incoming = self._incoming_calls.pop(event.handle, None)
             if incoming is not None and not incoming._confirmed.done():
-                incoming._confirmed.set_result(None)
+                incoming._confirmed.set_result(event)
         elif isinstance(event, ev.CallCancelled):
             incoming = self._incoming_calls.pop(event.handle, None)
             if incoming is not None:
@@ -265,7 +265,7 @@ class UserAgent:
         status: Optional[int] = None
         offer: Optional[SessionDescription] = None
         if not event.body:
-            status, reason = 488, "Not Acceptable Here (an SDP offer is required)"
+            pass  # a delayed offer (RFC 3261 §13.2.1): our 2xx will carry the offer and the ACK the answer
         elif event.content_type not in (None, "application/sdp"):
             status, reason = 415, "Unsupported Media Type"
         else:
@@ -274,8 +274,8 @@ class UserAgent:
             except SdpParseError as exc:
                 logger.warning("[SIP] Bad SDP offer from %s: %s", fmt_addr(event.remote_addr), exc)
                 status, reason = 400, "Bad Request (malformed SDP)"
-        if status is not None or offer is None:
-            self._endpoint.reject(event.handle, self._loop.time(), status_code=status or 400, reason=reason)
+        if status is not None:
+            self._endpoint.reject(event.handle, self._loop.time(), status_code=status, reason=reason)
             return
         incoming = IncomingCall(self, event, offer)
         self._incoming_calls[event.handle] = incoming

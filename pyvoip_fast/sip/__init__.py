@@ -21,12 +21,16 @@ from .events import (
     CallFailed,
     CallProgress,
     Event,
+    InDialogRequest,
+    InDialogResponse,
     IncomingCall,
     MalformedMessage,
+    ReInviteAnswered,
     ReInviteReceived,
     RequestAnswered,
 )
 from .message import Headers, MessageLimits, SipRequest, SipResponse, Via, make_response, parse_message
+from .sipfrag import make_sipfrag, parse_sipfrag
 from .transaction import TimerConfig
 from .uri import AbsoluteUri, NameAddress, SipUri, parse_uri
 
@@ -55,6 +59,11 @@ __all__ = [
     "CallCancelled",
     "CallEnded",
     "ReInviteReceived",
+    "ReInviteAnswered",
+    "InDialogRequest",
+    "InDialogResponse",
     "RequestAnswered",
     "MalformedMessage",
+    "parse_sipfrag",
+    "make_sipfrag",
 ]

@@ -88,11 +88,13 @@ class _Call:
         #: our own re-INVITE: its client transaction while it waits for a final response, and its auth chain
         self.reinvite_out: Optional[Tuple[str, ...]] = None
         self.reinvite_chain: Dict[Tuple[str, bool], Any] = {}
-        #: our in-dialog non-INVITE requests waiting for an answer: transaction key -> request id
-        self.requests_out: Dict[Tuple[str, ...], int] = {}
-        #: in-dialog requests the application has not answered yet: server transaction keys
-        self.requests_in: "set[Tuple[str, ...]]" = set()
-
+        #: our in-dialog non-INVITE requests waiting for an answer: transaction key -> (request id, the digest
+        #: challenges answered for that request: each request gets its own chain, so a server that challenges
+        #: every request with a fresh nonce is answered every time, once per request)
+        self.requests_out: Dict[Tuple[str, ...], Tuple[int, Dict[Tuple[str, bool], Any]]] = {}
+        #: in-dialog requests the application has not answered yet: server transaction key -> the time at which
+        #: the endpoint answers 500 on its own (64·T1 after arrival: the peer's timer F has fired by then)
+        self.requests_in: Dict[Tuple[str, ...], float] = {}
 
 
 def _first_line(data: bytes) -> str:

@@ -19,9 +19,9 @@ retransmitted 2xx), retransmission of our 2xx until the ACK arrives (§13.3.1.4,
 after 64·T1 and send BYE), CANCEL handling (200 to the CANCEL, 487 to the INVITE, §9.2), 481 for requests
 that match no dialog or transaction, OPTIONS answered with Allow/Accept (§11.2), 405 for unknown methods,
 420 for unsupported Require extensions, 500 for out-of-order CSeq, 500 + Retry-After for a re-INVITE while
-the previous one is unanswered (§14.2), a re-INVITE that overtakes the ACK of our 2xx taken as that ACK (the
-offer/answer is complete, so no 491; RFC 5407 §3.1.4), and a BYE after a 2xx that arrives for a call we
-already cancelled (§9.1 race).
+the previous one is unanswered and 491 while our own re-INVITE is (§14.2), a re-INVITE that overtakes the ACK
+of our 2xx taken as that ACK (the offer/answer is complete, so no 491; RFC 5407 §3.1.4), and a BYE after a 2xx
+that arrives for a call we already cancelled (§9.1 race).
 
 Responses are sent to the address the request came from (symmetric response routing, RFC 3581: ``received``
 and ``rport`` are filled in when the top Via asks for it). In-dialog requests go to the remote target's IP
@@ -29,7 +29,8 @@ literal (no DNS in a sans-IO core), else to the address the peer used.
 
 The class is built in layers, one module each: ``calls.py`` (the per-call record and ``CallState``),
 ``ua_core.py`` (state, transactions, what both sides send, responses to our requests), ``uas.py`` (requests
-we receive) and this module (the public surface: I/O and the application's actions).
+we receive), ``registration.py``, ``in_dialog.py`` (our re-INVITE, INFO / REFER / NOTIFY both ways: ``reinvite``,
+``request``, ``respond``) and this module (the public surface: I/O and the application's actions).
 
 Nothing here imports asyncio, socket, time or threading (tests/test_sourcecode.py checks it).
 """
@@ -121,7 +122,10 @@ class SipEndpoint(_InDialog):
         self._collect(now)
 
     def _call_timer(self, call: _Call, now: float) -> None:
-        """A call's own timers: its 2xx retransmitted until the ACK (§13.3.1.4), then forgotten after timer B."""
+        """A call's own timers: its 2xx retransmitted until the ACK (§13.3.1.4), in-dialog requests the application
+        left unanswered for 64·T1 (``in_dialog.py``), then the call forgotten after timer B."""
+        if call.requests_in:
+            self._expire_requests_in(call, now)
         if call.ok_bytes is not None and call.ok_next <= now:
             if now >= call.ok_giveup:
                 self._ack_timeout(call, now)

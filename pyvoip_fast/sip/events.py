@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from .message import SipRequest
+from .message import SipRequest, SipResponse
 
 __all__ = [
     "Event",
@@ -100,9 +100,15 @@ class CallAnswered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallConfirmed(Event):
-    """The ACK for our 2xx arrived (UAS side): the call is up."""
+    """The ACK for our 2xx arrived (UAS side): the call is up.
+
+    ``body`` is the ACK's body: the SDP answer when our 2xx carried the offer (a delayed-offer INVITE, RFC 3261
+    §13.2.1), else normally empty.
+    """
 
     handle: int
+    body: bytes = b""
+    content_type: Optional[str] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,7 +192,8 @@ class InDialogResponse(Event):
     method: str
     status_code: int
     reason: str
-    response: Optional[Any] = None
+    #: the final response as received (its headers and body: a REFER's ``Refer-Sub``, a MESSAGE's reply...)
+    response: Optional[SipResponse] = None
 
     def __post_init__(self) -> None:
         _check_status(self.status_code, 200, 699, "InDialogResponse")

@@ -9,11 +9,13 @@ Strategy
   and never while an INVITE of the peer is unanswered or unacknowledged; the peer's re-INVITE meanwhile gets 491
   (``uas.py``). The final answer is one ``ReInviteAnswered`` event; a 2xx is ACKed at once (and again for each
   retransmission of it), 401/407 are answered once with our credentials.
-- ``request(handle, method, now, ...)``: INFO, REFER, NOTIFY, MESSAGE or OPTIONS in the dialog, a non-INVITE
-  client transaction; the final answer is one ``InDialogResponse`` with the request's id (408 on timeout).
+- ``request(handle, method, now, ...)``: INFO (RFC 6086), REFER (RFC 3515), NOTIFY (RFC 6665), MESSAGE or OPTIONS
+  in the dialog, a non-INVITE client transaction (§17.1.2); the final answer is one ``InDialogResponse`` with the
+  request's id (408 on timeout, 503 on a transport error; 401/407 answered once per request, §22.2).
 - ``respond(handle, request, now, status, ...)``: the answer to an ``InDialogRequest`` (INFO, REFER, NOTIFY the
   peer sent), through the server transaction the endpoint kept for it, which absorbs the request's
-  retransmissions. A call that ends first answers what is left with 481.
+  retransmissions (§17.2.2). A call that ends first answers what is left with 481; a request still unanswered
+  after 64·T1 gets 500 and a warning (the peer gave up at its timer F; the transaction must not linger).
 """
 
 from __future__ import annotations
@@ -67,7 +69,12 @@ class _InDialog(_Registering):
 
     def request(self, handle: int, method: str, now: float, *, headers: Sequence[Tuple[str, str]] = (),
                 body: bytes = b"", content_type: Optional[str] = None) -> int:
-        """Send ``method`` (INFO, REFER, NOTIFY, MESSAGE, OPTIONS...) inside an established call.
+        """Send ``method`` (INFO, REFER, NOTIFY, MESSAGE, OPTIONS...) inside an established call (§12.2.1.1).
+
+        Args:
+            handle: the call; method: the method token; now: the current time.
+            headers: extra header lines (``Event``, ``Refer-To``, ``Subscription-State``...).
+            body / content_type: the body and its type (``text/plain`` when a body comes without one).
 
         Returns:
             the request's id, which its ``InDialogResponse`` event carries.
@@ -83,24 +90,26 @@ class _InDialog(_Registering):
             raise LocalProtocolError(f"{method} needs an established call")
         hop = self._dialog_hop(call)
         extra = tuple(headers) + (("User-Agent", self.user_agent),)
+        # §7.4.1: a body names its type; without one given, say what it at least is (never application/sdp)
         request = call.dialog.create_request(method, self._via(transport=hop.transport), body=body,
-                                             content_type=content_type, extra_headers=extra)
+                                             content_type=content_type or "text/plain", extra_headers=extra)
         hop = self._fit_transport(request, hop)
         request_id = self._new_handle()
         self.log.info("[SIP] Sending %s to %s", method, fmt_addr(hop.addr))
         key = self._start_client_tx(request, hop.addr, now, call.handle)
-        call.requests_out[key] = request_id
+        call.requests_out[key] = (request_id, {})
         self._collect(now)
         return request_id
 
     def respond(self, handle: int, request: SipRequest, now: float, status_code: int, reason: Optional[str] = None,
                 *, headers: Sequence[Tuple[str, str]] = (), body: bytes = b"",
                 content_type: Optional[str] = None) -> None:
-        """Answer an ``InDialogRequest`` (once).
+        """Answer an ``InDialogRequest`` (once; later retransmissions of the request get this answer again from
+        the transaction, §17.2.2). A body without ``content_type`` is sent as ``text/plain``.
 
         Raises:
             LocalProtocolError: that request is not waiting for an answer (answered already, or unknown).
-            ValueError: a status code outside 200-699.
+            ValueError: a status code outside 200-699, or a header value with a line break.
         """
         if not isinstance(status_code, int) or not 200 <= status_code <= 699:
             raise ValueError(f"a final status code is 200-699, not {status_code!r}")
@@ -109,12 +118,12 @@ class _InDialog(_Registering):
         tx = self._server_tx.get(key)
         if key not in call.requests_in or tx is None or tx.final_sent:  # type: ignore[attr-defined]
             raise LocalProtocolError(f"no {request.method} of this call is waiting for an answer")
-        call.requests_in.discard(key)
         extra = list(headers)
         if body:
             extra.append(("Content-Type", content_type or "text/plain"))
         response = make_response(request, status_code, reason, to_tag=call.dialog.local_tag, headers=extra,
-                                 body=body)
+                                 body=body)  # a bad header raises ValueError here, and the request still waits
+        del call.requests_in[key]
         self.log.info("[SIP] Sending %d %s (%s)", response.status_code, response.reason, request.method)
         tx.send_response(response, now)  # type: ignore[attr-defined]
         self._collect(now)
@@ -140,8 +149,12 @@ class _InDialog(_Registering):
             self.log.info("[SIP] Received %d %s (re-INVITE)", code, payload.reason)
             call.reinvite_out = None
             if 200 <= code < 300:
-                if call.state in (CallState.CONFIRMED, CallState.ENDING):
-                    self._send_ack(call, payload, now)
+                # §13.2.2.4: every 2xx is ACKed, even once our BYE went out; a re-INVITE is a target refresh
+                # request, so the 2xx's Contact is where the dialog's requests go from now on (§12.2.1.2)
+                contact = payload.contact
+                if contact is not None and call.state is not CallState.ENDED:
+                    call.dialog.remote_target = contact.uri
+                self._send_ack(call, payload, now)
             elif code in (401, 407) and self._retry_reinvite_with_auth(call, tx, payload, now):
                 return
             self._events.append(ev.ReInviteAnswered(handle=call.handle, status_code=code, reason=payload.reason,
@@ -176,20 +189,22 @@ class _InDialog(_Registering):
             code, reason = payload.status_code, payload.reason
             self.log.info("[SIP] Received %d %s (%s)", code, reason, method)
             if code in (401, 407) and tx.key in call.requests_out:
+                request_id, chain = call.requests_out[tx.key]
                 try:
-                    lines = self.auth.answer(payload, method, str(tx.request.uri), call.bye_chain, tx.request.body)
+                    lines = self.auth.answer(payload, method, str(tx.request.uri), chain, tx.request.body)
                 except AuthenticationRejected as exc:
                     self.log.warning("[SIP] %s authentication failed: %s", method, exc.reason)
-                else:
-                    request_id = call.requests_out.pop(tx.key)
+                else:  # §22.2: the same request again, CSeq + 1, with credentials (once: the chain refuses more)
+                    del call.requests_out[tx.key]
                     call.dialog.local_cseq += 1
                     retry = self._with_auth(tx.request, lines, call.dialog.local_cseq)
-                    call.requests_out[self._start_client_tx(retry, tx.dest, now, call.handle)] = request_id
+                    self.log.info("[SIP] Sending %s to %s (with credentials)", method, fmt_addr(tx.dest))
+                    call.requests_out[self._start_client_tx(retry, tx.dest, now, call.handle)] = (request_id, chain)
                     return
         else:
             code, reason = (408, "Request Timeout") if kind == "timeout" else (503, "Service Unavailable")
             self.log.info("[SIP] No answer to %s: %d %s", method, code, reason)
-        request_id = call.requests_out.pop(tx.key, -1)
+        request_id = call.requests_out.pop(tx.key, (-1, {}))[0]
         if request_id >= 0:
             self._events.append(ev.InDialogResponse(handle=call.handle, request_id=request_id, method=method,
                                                     status_code=code, reason=reason, response=response))
@@ -197,7 +212,26 @@ class _InDialog(_Registering):
     def _answer_leftovers(self, call: _Call, now: float) -> None:
         """The call ended: its unanswered in-dialog requests get 481 (their transactions must not linger)."""
         for key in list(call.requests_in):
-            tx = self._server_tx.get(key)
-            if tx is not None and not tx.final_sent:  # type: ignore[attr-defined]
-                tx.send_response(make_response(tx.request, 481, to_tag=call.dialog.local_tag), now)  # type: ignore[attr-defined]
+            self._answer_unanswered(call, key, 481, None, now)
         call.requests_in.clear()
+
+    def _expire_requests_in(self, call: _Call, now: float) -> None:
+        """Requests the application left unanswered for 64·T1 get ``500 Not Answered``: the peer's timer F has
+        fired by then (§17.1.2.2), but the transaction must end, free its place in the per-source transaction
+        budget (``admission.py``) and log why. A 500 ends only the transaction, never the call (RFC 5057 §5.1);
+        408 would ask the peer to end the dialog (§12.2.1.2)."""
+        for key, deadline in list(call.requests_in.items()):
+            if deadline <= now:
+                del call.requests_in[key]
+                self._answer_unanswered(call, key, 500, "Not Answered", now)
+
+    def _answer_unanswered(self, call: _Call, key: Tuple[str, ...], status: int, reason: Optional[str],
+                           now: float) -> None:
+        tx = self._server_tx.get(key)
+        if tx is None or tx.final_sent:  # type: ignore[attr-defined]
+            return
+        if status == 500:
+            self.log.warning("[SIP] %s not answered by the application in %.0f s: sending 500", tx.request.method,
+                             self.timers.b)
+        response = make_response(tx.request, status, reason, to_tag=call.dialog.local_tag)
+        tx.send_response(response, now)  # type: ignore[attr-defined]

@@ -135,7 +135,8 @@ class _UaBase:
             return not obj.terminated and obj.next_deadline() == when
         call: _Call = obj
         return self._calls.get(call.handle) is call and (
-            (call.ok_bytes is not None and call.ok_next == when) or call.purge_at == when)
+            (call.ok_bytes is not None and call.ok_next == when) or call.purge_at == when
+            or when in call.requests_in.values())
 
     def _next_due(self) -> Optional[float]:
         """The earliest deadline still due in the heap (stale entries at its top are dropped)."""

@@ -2,10 +2,13 @@
 
 ``_UasRequests.on_request`` routes each request: a retransmission goes to its server transaction; a new INVITE
 opens a call (100 Trying at once); CANCEL ends a pending INVITE (200 to the CANCEL, 487 to the INVITE, §9.2);
-ACK confirms our 2xx (and sends a BYE that waited for it); in-dialog requests (BYE, re-INVITE, OPTIONS) are
-checked against the dialog (481 when none matches, 500 for an out-of-order CSeq, 500 + Retry-After for a
-re-INVITE while one is pending, §14.2); OPTIONS outside a call is answered with Allow/Accept (§11.2), other
-methods with 405, unsupported Require extensions with 420. ``_fix_via`` fills ``received``/``rport`` (RFC 3581).
+ACK confirms our 2xx (and sends a BYE that waited for it); in-dialog requests (BYE, re-INVITE, OPTIONS, INFO,
+REFER, NOTIFY) are checked against the dialog (481 when none matches, 500 for an out-of-order CSeq, 500 +
+Retry-After for a re-INVITE while the peer's previous one is unanswered and 491 Request Pending while our own
+re-INVITE waits for its answer, §14.2); INFO, REFER and NOTIFY in a call go to the application as
+``InDialogRequest`` (it answers with ``SipEndpoint.respond``), UPDATE, PRACK, SUBSCRIBE and MESSAGE get 501.
+OPTIONS is answered with Allow/Accept (§11.2); outside a call REFER gets 603 and INFO / NOTIFY / BYE 481, other
+methods 405, unsupported Require extensions 420. ``_fix_via`` fills ``received``/``rport`` (RFC 3581).
 """
 
 from __future__ import annotations
@@ -235,18 +238,20 @@ class _UasRequests(_UaCore):
         number, _ = request.cseq
         if call.ok_bytes is not None and number == call.ok_cseq:
             self.log.info("[SIP] Received ACK")
-            self._acked(call, now)
+            self._acked(call, now, request)
         else:
             self.log.debug("[SIP] Retransmitted ACK absorbed")
 
-    def _acked(self, call: _Call, now: float) -> bool:
-        """Our 2xx counts as acknowledged: stop retransmitting it and confirm the call. Returns True when a BYE
-        the user asked for while waiting for the ACK was sent now."""
+    def _acked(self, call: _Call, now: float, ack: Optional[SipRequest] = None) -> bool:
+        """Our 2xx counts as acknowledged: stop retransmitting it and confirm the call (with the ACK's body: the
+        answer to an offer our 2xx carried). Returns True when a BYE the user asked for while waiting for the ACK
+        was sent now."""
         call.ok_bytes = None
         if call.state is not CallState.WAIT_ACK:
             return False
         call.state = CallState.CONFIRMED
-        self._events.append(ev.CallConfirmed(handle=call.handle))
+        self._events.append(ev.CallConfirmed(handle=call.handle, body=ack.body if ack is not None else b"",
+                                             content_type=ack.content_type if ack is not None else None))
         if call.pending_bye:
             self._send_bye(call, now)
             return True
@@ -298,11 +303,16 @@ class _UasRequests(_UaCore):
             if call.state not in (CallState.CONFIRMED, CallState.WAIT_ACK):
                 self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
                 return
-            # the application answers (``respond``): DTMF in INFO, a transfer in REFER, its progress in NOTIFY
+            # the application answers (``respond``): DTMF in INFO, a transfer in REFER, its progress in NOTIFY.
+            # The server transaction absorbs the request's retransmissions meanwhile; one left unanswered for
+            # 64·T1 (the peer's timer F has given up by then) is answered 500 by the endpoint (``in_dialog.py``).
             self._add_server_tx(key, NonInviteServerTransaction(key, request, addr, self.timers))
-            call.requests_in.add(key)
+            deadline = now + self.timers.b
+            call.requests_in[key] = deadline
+            self._schedule(deadline, call)
             self._events.append(ev.InDialogRequest(handle=call.handle, request=request))
         else:
-            self._respond_new(request, addr, now, 501 if method in ("UPDATE", "PRACK", "REFER", "NOTIFY",
-                                                                     "SUBSCRIBE", "MESSAGE") else 405,
-                              to_tag=call.dialog.local_tag, headers=(("Allow", _ALLOW),))
+            # methods we know but do not implement in a dialog (RFC 3261 §8.2.1: 501 Not Implemented; UPDATE,
+            # PRACK, SUBSCRIBE, MESSAGE), anything else 405 with the methods we do take
+            self._respond_new(request, addr, now, 501 if method in ("UPDATE", "PRACK", "SUBSCRIBE", "MESSAGE")
+                              else 405, to_tag=call.dialog.local_tag, headers=(("Allow", _ALLOW),))

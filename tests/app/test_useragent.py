@@ -230,9 +230,12 @@ def test_options_malformed_481_and_keeps_serving(caplog: pytest.LogCaptureFixtur
                 assert (await next_response(peer, 603)).reason == "Decline"
                 await asyncio.sleep(0.05)
                 assert ua._incoming.empty()  # the duplicate never made a second call
-                # an INVITE without SDP is refused with 488
+                # an INVITE without SDP is a delayed offer (RFC 3261 §13.2.1): a call whose offer we make
                 transport.sendto(request("INVITE", port, "i2", call_id="raw-2"), ua.local_address)
-                assert (await next_response(peer, 488)).status_code == 488
+                late = await asyncio.wait_for(ua.incoming(), 2)
+                assert late.call_id == "raw-2" and late.offer is None
+                await late.reject(486)
+                assert (await next_response(peer, 486)).status_code == 486
             finally:
                 transport.close()
 
