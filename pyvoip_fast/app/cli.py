@@ -574,9 +574,12 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                 if not keep_serving:
                     try:
                         return await serve(incoming, n)
-                    except NegotiationError as exc:
-                        # answered 488 (RFC 3264 §6): that call never started, so it is not "the" call this
-                        # one-shot listener waits for; a stray INVITE with an odd offer must not end the listener
+                    except (NegotiationError, CallError) as exc:
+                        # answered 488 (RFC 3264 §6), or a delayed offer whose ACK brought no usable answer (ended
+                        # with BYE): that call never started, so it is not "the" call this one-shot listener waits
+                        # for; a stray INVITE with an odd offer must not end the listener
+                        if isinstance(exc, CallError) and exc.status_code != 488:
+                            raise
                         logger.warning("[Call] Call %d not accepted (%s): still waiting for a call", n, exc)
                         continue
                 task = asyncio.ensure_future(serve(incoming, n))

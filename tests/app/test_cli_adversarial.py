@@ -123,7 +123,8 @@ def _status(text: str) -> int:
 
 def test_out_of_dialog_requests_and_garbage_then_a_real_call(procs, tmp_path: Path) -> None:
     """A one-shot listener: OPTIONS -> 200 with Allow/Accept; BYE and CANCEL matching nothing -> 481; an INVITE
-    without SDP and one offering only G.729 -> 488 (and the listener keeps waiting); garbage -> 400 where the
+    without SDP gets our offer and, ACKed without an answer, a BYE; one offering only G.729 -> 488 (and the
+    listener keeps waiting); garbage -> 400 where the
     request is readable, silence otherwise; then sipp's call is answered and the listener exits 0."""
     cli, port = _listen(procs, tmp_path, "listener")
     peer = RawPeer(port)
@@ -139,11 +140,20 @@ def test_out_of_dialog_requests_and_garbage_then_a_real_call(procs, tmp_path: Pa
         peer.send(peer.request("CANCEL", "adv-nothing"))
         assert _status(peer.final("CANCEL")) == 481
 
-        branch = "z9hG4bKnosdp1"
-        peer.send(peer.request("INVITE", "adv-nosdp", branch=branch))
+        # an INVITE without SDP is a delayed offer: our offer comes in the 200 OK; an ACK without the answer
+        # ends that call with BYE, and the one-shot listener keeps waiting for a real one
+        peer.send(peer.request("INVITE", "adv-nosdp"))
         no_sdp = peer.final("INVITE")
-        assert _status(no_sdp) == 488
-        peer.send(peer.request("ACK", "adv-nosdp", branch=branch, to_tag=_to_tag(no_sdp)))
+        assert _status(no_sdp) == 200 and "m=audio" in no_sdp
+        peer.send(peer.request("ACK", "adv-nosdp", to_tag=_to_tag(no_sdp)))
+        deadline = time.monotonic() + 3
+        bye = ""
+        while not bye.startswith("BYE ") and time.monotonic() < deadline:
+            bye = next((m for m in peer.quiet(0.2) if m.startswith("BYE ")), "")
+        assert bye.startswith("BYE "), "no BYE after an ACK without an answer"
+        peer.sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(
+            _header_line(bye, h) for h in ("Via", "From", "To", "Call-ID", "CSeq")) + "\r\nContent-Length: 0\r\n\r\n")
+            .encode(), ("127.0.0.1", port))
 
         branch = "z9hG4bKg729x1"
         body = _sdp(free_udp_port(), "18", "a=rtpmap:18 G729/8000")
