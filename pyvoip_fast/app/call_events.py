@@ -20,6 +20,8 @@ import enum
 from collections import deque
 from typing import Deque, Generic, List, Optional, TypeVar
 
+from ..errors import ParseError
+
 __all__ = ["CallEnd", "CallState", "DtmfInfoError", "parse_dtmf_info", "EventStream", "Fanout", "DTMF_BACKLOG"]
 
 #: digits kept for the first ``dtmf()`` iterator when they arrive before any is open
@@ -53,8 +55,8 @@ class CallEnd:
     TRANSFERRED = "transferred"
 
 
-class DtmfInfoError(ValueError):
-    """A SIP INFO body that claims to carry a DTMF digit but does not."""
+class DtmfInfoError(ParseError):
+    """A SIP INFO body that claims to carry a DTMF digit but does not (a ``ParseError``, so a ``ValueError``)."""
 
 
 def parse_dtmf_info(content_type: Optional[str], body: bytes) -> Optional[str]:
