@@ -266,7 +266,8 @@ def timer_open() -> int:
     create = getattr(os, "timerfd_create", None)
     if create is None:
         raise OSError(errno.ENOSYS, "timerfd is not available in this Python")
-    fd: int = create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)  # type: ignore[attr-defined]
+    # the TFD_* constants exist from Python 3.13 on (getattr: typed the same on every version mypy checks)
+    fd: int = create(time.CLOCK_MONOTONIC, flags=getattr(os, "TFD_NONBLOCK") | getattr(os, "TFD_CLOEXEC"))
     return fd
 
 
@@ -277,7 +278,7 @@ def timer_arm(fd: int, when: float) -> None:
     settime = getattr(os, "timerfd_settime", None)
     if settime is None:
         raise OSError(errno.ENOSYS, "timerfd is not available in this Python")
-    settime(fd, flags=os.TFD_TIMER_ABSTIME, initial=float(when))  # type: ignore[attr-defined]
+    settime(fd, flags=getattr(os, "TFD_TIMER_ABSTIME"), initial=float(when))
 
 
 def timer_disarm(fd: int) -> None:
