@@ -40,7 +40,7 @@ from ..media import MediaSession
 from ..media.callstats import CallStatistics
 from ..sip.media_address import MediaAddressRefused
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, negotiate
-from .call_audio import AudioIn, PlayQueue, TapSink, _check_rate, to_pcm
+from .call_audio import AudioIn, PlayQueue, TapSink, _check_rate, _Resampler, to_pcm
 from .call_control import CallControl, _all_literal, _sample_rate
 from .call_events import CallEnd, CallState, EventStream, Fanout
 from .useragent import SipCall
@@ -118,8 +118,6 @@ class Call(CallControl):
         self._dtmf: Fanout[str] = dtmf if dtmf is not None else Fanout()
         self._on_digit = on_dtmf  # what the media calls for an RFC 4733 digit: INFO digits take the same path
         self._done = asyncio.Event()
-        self._states: Fanout[CallState] = Fanout()
-        self._state = CallState.ACTIVE
         self._init_control()
         sip.on_reinvite = self._on_reinvite
         sip.on_request = self._on_request
@@ -160,34 +158,6 @@ class Call(CallControl):
     def end_reason(self) -> Optional[str]:
         """Why the call ended (a :class:`CallEnd` value), None while it runs."""
         return self._end_reason
-
-    @property
-    def state(self) -> CallState:
-        """Where the call is now (:class:`~pyvoip_fast.app.call_events.CallState`)."""
-        return self._state
-
-    def states(self) -> EventStream[CallState]:
-        """An async iterator of the call's states: the current one first, then every change, ``ENDED`` last."""
-        return self._states.open([self._state])
-
-    def _set_state(self, state: CallState) -> None:
-        if state is not self._state and self._state is not CallState.ENDED:
-            self._state = state
-            logger.info("[Call] State: %s", state.value)
-            self._states.publish(state)
-
-    def _update_state(self) -> None:
-        """Follow the negotiated direction: our hold, the peer's hold, or active."""
-        if self._state is CallState.ENDED:
-            return
-        if self._transferring:
-            self._set_state(CallState.TRANSFERRING)
-        elif self._held_by_us:
-            self._set_state(CallState.HELD)
-        elif self.params.direction in ("recvonly", "inactive"):
-            self._set_state(CallState.REMOTE_HELD)
-        else:
-            self._set_state(CallState.ACTIVE)
 
     # -- audio in and out --------------------------------------------------------------------------------------
 
@@ -232,8 +202,6 @@ class Call(CallControl):
         if isinstance(source, (np.ndarray, bytes, bytearray, memoryview)):
             pcm = to_pcm(source)
             if in_rate != self._rate:
-                from .call_audio import _Resampler
-
                 rs = _Resampler(in_rate, self._rate)
                 pcm = np.concatenate((rs.feed(pcm), rs.finish()))
             return player.add_samples(pcm, "samples").done

@@ -36,6 +36,7 @@ import numpy as np
 from .. import audio
 from ..audio.base import SampleQueue, as_int16, float_to_int16
 from ..audio.resample import StreamResampler
+from .call_events import QueueIterator
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class PlayQueue:
 
 
 # ------------------------------------------------------------------------------------------------------- in
-class AudioIn:
+class AudioIn(QueueIterator[np.ndarray]):
     """An async iterator of what the peer says: int16 frames of ``frame_ms`` at ``rate`` (``Call.audio_in``).
 
     Use it in ``async for`` or ``async with``; it stops when the call ends or ``close()`` is called. At most
@@ -266,6 +267,7 @@ class AudioIn:
             raise ValueError(f"frame_ms must be a whole number of samples between 5 and 200 ms, not {frame_ms!r}")
         if not isinstance(max_queue, int) or max_queue < 1:
             raise ValueError(f"max_queue must be a positive number of frames, not {max_queue!r}")
+        super().__init__()
         self.frame_ms = frame_ms
         self.frame_samples = self.rate * frame_ms // 1000
         self.max_queue = max_queue
@@ -273,9 +275,6 @@ class AudioIn:
         self._tap = tap
         self._rs = _Resampler(tap.rate, self.rate)
         self._pending = SampleQueue()
-        self._frames: Deque[np.ndarray] = deque()
-        self._waiter: Optional["asyncio.Future[None]"] = None
-        self._closed = False
 
     def _push(self, pcm: np.ndarray) -> None:
         """Called by the tap with one played frame at the call's rate."""
@@ -284,48 +283,15 @@ class AudioIn:
         while len(self._pending) >= k:
             frame = np.empty(k, dtype=np.int16)
             self._pending.take_into(frame)
-            if len(self._frames) >= self.max_queue:
-                self._frames.popleft()
+            if len(self._items) >= self.max_queue:
+                self._items.popleft()
                 self.dropped += 1
                 self._tap.dropped += 1
-            self._frames.append(frame)
+            self._items.append(frame)
         self._wake()
 
-    def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def close(self) -> None:
-        """Stop iterating (frames already queued are still returned first)."""
-        if not self._closed:
-            self._closed = True
-            self._tap.remove(self)
-            self._wake()
-
-    def __aiter__(self) -> "AudioIn":
-        return self
-
-    async def __anext__(self) -> np.ndarray:
-        while not self._frames:
-            if self._closed:
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._frames.popleft()
-
-    async def __aenter__(self) -> "AudioIn":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
-    def pending(self) -> int:
-        """Frames waiting to be taken."""
-        return len(self._frames)
+    def _detach(self) -> None:
+        self._tap.remove(self)
 
 
 class TapSink:

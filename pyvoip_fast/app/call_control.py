@@ -15,6 +15,8 @@ Strategy
   NOTIFY ``100 Trying``, place a new call to the ``Refer-To`` target through the same ``Phone``, NOTIFY its
   outcome, and on success end this call (reason ``transferred``) and resolve ``transferred`` with the new call.
 - **INFO** with ``application/dtmf-relay`` or ``application/dtmf`` feeds the same digit stream as RFC 4733.
+- **The call's state** (``state``, ``states()``) follows from both: our hold, the peer's (the negotiated
+  direction), a transfer under way, the end.
 
 The SIP user agent calls ``_on_request`` synchronously for each in-dialog INFO, REFER and NOTIFY; it returns the
 status and headers to answer with. Slow work (the new call of a transfer) runs in a task.
@@ -28,17 +30,16 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from .. import codecs as _codecs
 from ..errors import CallError, SipParseError
-from ..sip.calls import is_ip_literal
+from ..sip.calls import ALLOWED_METHODS, is_ip_literal
 from ..sip.sdp import MediaParams, NegotiationError, make_offer, negotiate
 from ..sip.sipfrag import make_sipfrag, parse_sipfrag
 from ..sip.uri import NameAddress, SipUri
-from .call_events import CallEnd, DtmfInfoError, parse_dtmf_info
+from .call_events import CallEnd, CallState, DtmfInfoError, EventStream, Fanout, parse_dtmf_info
 
 if TYPE_CHECKING:
     from ..media import MediaSession
     from ..sip.message import SipRequest
     from ..sip.sdp import SessionDescription
-    from .call_events import Fanout
     from .useragent import SipCall
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class CallControl:
     _closed: bool
 
     def _init_control(self) -> None:
+        self._states: Fanout[CallState] = Fanout()
+        self._state = CallState.ACTIVE
         self._held_by_us = False
         self._transferring = False
         self.on_transfer: Optional[Callable[[str], bool]] = None
@@ -270,7 +273,7 @@ class CallControl:
             return self._on_refer(request)
         if method == "NOTIFY":
             return self._on_notify(request)
-        return 405, (("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY"),)
+        return 405, (("Allow", ", ".join(ALLOWED_METHODS)),)
 
     def _on_info(self, request: "SipRequest") -> Tuple[int, Headers]:
         try:
@@ -360,5 +363,32 @@ class CallControl:
         self._update_state()
 
     # provided by Call
-    def _update_state(self) -> None:  # pragma: no cover - Call defines it
-        raise NotImplementedError
+    # -- the call's state ---------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> CallState:
+        """Where the call is now (:class:`~pyvoip_fast.app.call_events.CallState`)."""
+        return self._state
+
+    def states(self) -> EventStream[CallState]:
+        """An async iterator of the call's states: the current one first, then every change, ``ENDED`` last."""
+        return self._states.open([self._state])
+
+    def _set_state(self, state: CallState) -> None:
+        if state is not self._state and self._state is not CallState.ENDED:
+            self._state = state
+            logger.info("[Call] State: %s", state.value)
+            self._states.publish(state)
+
+    def _update_state(self) -> None:
+        """Follow the negotiated direction: our hold, the peer's hold, or active."""
+        if self._state is CallState.ENDED:
+            return
+        if self._transferring:
+            self._set_state(CallState.TRANSFERRING)
+        elif self._held_by_us:
+            self._set_state(CallState.HELD)
+        elif self.params.direction in ("recvonly", "inactive"):
+            self._set_state(CallState.REMOTE_HELD)
+        else:
+            self._set_state(CallState.ACTIVE)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from typing import Deque, Generic, List, Optional, TypeVar
+from typing import Any, Deque, Generic, List, Optional, TypeVar
 
 from ..errors import ParseError
 
-__all__ = ["CallEnd", "CallState", "DtmfInfoError", "parse_dtmf_info", "EventStream", "Fanout", "DTMF_BACKLOG"]
+__all__ = ["CallEnd", "CallState", "QueueIterator", "DtmfInfoError", "parse_dtmf_info", "EventStream", "Fanout", "DTMF_BACKLOG"]
 
 #: digits kept for the first ``dtmf()`` iterator when they arrive before any is open
 DTMF_BACKLOG = 64
@@ -96,14 +96,16 @@ def parse_dtmf_info(content_type: Optional[str], body: bytes) -> Optional[str]:
 
 
 T = TypeVar("T")
+S = TypeVar("S", bound="QueueIterator[Any]")
 
 
-class EventStream(Generic[T]):
-    """One consumer's view of a :class:`Fanout`: ``async for item in stream``; ends with the call."""
+class QueueIterator(Generic[T]):
+    """An async iterator over a deque that a producer on the loop's thread fills without blocking: ``_put``
+    appends and wakes the consumer waiting in ``__anext__``. ``close()`` ends it once what is queued was taken;
+    ``_detach`` (a subclass's) unhooks it from its producer. Usable in ``async for`` and ``async with``."""
 
-    def __init__(self, hub: "Fanout[T]", backlog: "Deque[T]") -> None:
-        self._hub = hub
-        self._items: Deque[T] = backlog
+    def __init__(self, items: "Optional[Deque[T]]" = None) -> None:
+        self._items: Deque[T] = items if items is not None else deque()
         self._waiter: Optional["asyncio.Future[None]"] = None
         self._closed = False
 
@@ -115,14 +117,21 @@ class EventStream(Generic[T]):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _detach(self) -> None:
+        """Unhook from the producer (called once, by ``close``)."""
+
     def close(self) -> None:
         """Stop iterating (items already queued are still returned first)."""
         if not self._closed:
             self._closed = True
-            self._hub._streams.discard(self)
+            self._detach()
             self._wake()
 
-    def __aiter__(self) -> "EventStream[T]":
+    def pending(self) -> int:
+        """Items waiting to be taken."""
+        return len(self._items)
+
+    def __aiter__(self: S) -> S:
         return self
 
     async def __anext__(self) -> T:
@@ -136,11 +145,22 @@ class EventStream(Generic[T]):
                 self._waiter = None
         return self._items.popleft()
 
-    async def __aenter__(self) -> "EventStream[T]":
+    async def __aenter__(self: S) -> S:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+class EventStream(QueueIterator[T]):
+    """One consumer's view of a :class:`Fanout`: ``async for item in stream``; ends with the call."""
+
+    def __init__(self, hub: "Fanout[T]", backlog: "Deque[T]") -> None:
+        super().__init__(backlog)
+        self._hub = hub
+
+    def _detach(self) -> None:
+        self._hub._streams.discard(self)
 
 
 class Fanout(Generic[T]):

@@ -37,7 +37,6 @@ from .. import audio
 from .. import codecs as _codecs
 from ..codecs import Codec
 from ..errors import CallError, TransportError
-from ..media.callstats import CallStatistics
 from ..media import MediaSession
 from ..media.clock import MediaClock
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
@@ -144,6 +143,14 @@ class _MediaIO:
         owned, self.owned = self.owned, []
         for obj in owned:
             obj.close()
+
+
+async def _ring(incoming: IncomingCall, ring: bool, ring_for: Optional[float]) -> None:
+    """180 Ringing when asked for (``ring``, or ``ring_for`` seconds of it before the answer)."""
+    if ring or ring_for:
+        await incoming.ring()
+    if ring_for:
+        await _ring_for(incoming, ring_for)
 
 
 async def _ring_for(incoming: IncomingCall, seconds: float) -> None:
@@ -540,48 +547,39 @@ class Phone:
             secure = incoming.request.top_via.transport.upper() == "TLS"
             policy = self.srtp if secure or self.srtp_insecure_signalling else "off"
             key = new_key() if policy != "off" else None
+            hub, on_digit = _digit_hub(on_dtmf)
             if incoming.offer is None:  # a delayed offer: we offer in the 200 OK, the caller answers in the ACK
                 rtp_host = self.host
                 media = await _bind_media(rtp_host, self.media_options)
                 answer = make_offer(rtp_host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
                                     srtp_key=key)
-                if ring or ring_for:
-                    await incoming.ring()
-                if ring_for:
-                    await _ring_for(incoming, ring_for)
+                await _ring(incoming, ring, ring_for)
                 sip, params = await self._take_late_answer(incoming, answer, rtp_host)
                 io.at_rate(_sample_rate(params))
-                hub, on_digit = _digit_hub(on_dtmf)
                 media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)  # the ACK proved the caller
-                logger.info("[Call] Session established - Ready to receive audio")
-                return self._track(Call(sip, media, params, local_sdp=answer, rtp_host=rtp_host, codecs=codecs,
-                                        owned=io.owned, srtp=(policy, key), sink=io.sink, dtmf=hub,
-                                        on_dtmf=on_digit, phone=self))
-            try:
-                rtp_host = _media_host(self.host, incoming.offer)
-                media = await _bind_media(rtp_host, self.media_options)
-                answer = make_answer(incoming.offer, rtp_host, media.local_rtp_port, codecs=codecs, srtp=policy,
-                                     srtp_key=key)
-                params = negotiate(answer, incoming.offer, signalled_from=incoming.remote_addr[0])
-                params = await _resolve_media(params, incoming.remote_addr[0], rtp_host, self.media_dns_timeout)
-            except NegotiationError as exc:
-                logger.warning("[SIP] Rejecting call: %s", exc)
-                if isinstance(exc, (MediaAddressRefused, MediaAddressUnresolved)) and self.ua is not None:
-                    self.ua.endpoint.admission.count("media_address")
-                await incoming.reject(exc.status_code, warning=exc.warning)
-                raise
-            io.at_rate(_sample_rate(params))
-            if ring or ring_for:
-                await incoming.ring()
-            if ring_for:
-                await _ring_for(incoming, ring_for)
-            hub, on_digit = _digit_hub(on_dtmf)
-            # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
-            # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
-            # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third party
-            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit, proven=False)
-            sip = await incoming.answer(answer)
-            media.confirm_peer()
+            else:
+                try:
+                    rtp_host = _media_host(self.host, incoming.offer)
+                    media = await _bind_media(rtp_host, self.media_options)
+                    answer = make_answer(incoming.offer, rtp_host, media.local_rtp_port, codecs=codecs, srtp=policy,
+                                         srtp_key=key)
+                    params = negotiate(answer, incoming.offer, signalled_from=incoming.remote_addr[0])
+                    params = await _resolve_media(params, incoming.remote_addr[0], rtp_host, self.media_dns_timeout)
+                except NegotiationError as exc:
+                    logger.warning("[SIP] Rejecting call: %s", exc)
+                    if isinstance(exc, (MediaAddressRefused, MediaAddressUnresolved)) and self.ua is not None:
+                        self.ua.endpoint.admission.count("media_address")
+                    await incoming.reject(exc.status_code, warning=exc.warning)
+                    raise
+                io.at_rate(_sample_rate(params))
+                await _ring(incoming, ring, ring_for)
+                # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
+                # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
+                # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third
+                # party
+                media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit, proven=False)
+                sip = await incoming.answer(answer)
+                media.confirm_peer()
             logger.info("[Call] Session established - Ready to receive audio")
         except BaseException as exc:
             # never an INVITE without a final response: whatever failed on our side answers it (RFC 3261 §8.2)

@@ -384,7 +384,10 @@ class IncomingCall:
     async def reject(self, code: int = 486, reason: Optional[str] = None, *, warning: Optional[str] = None) -> None:
         """Decline with a final response (486 Busy Here by default); ``warning`` adds a ``Warning`` header."""
         self._check_open()
-        headers = [warning_header(warning)] if warning else []
+        self._final(code, reason, [warning_header(warning)] if warning else [])
+
+    def _final(self, code: int, reason: Optional[str], headers: Sequence[Tuple[str, str]]) -> None:
+        """Send the INVITE's final non-2xx response (reject, redirect, failure)."""
         self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
                                                             headers=headers))
 
@@ -397,10 +400,8 @@ class IncomingCall:
         """Answer with a final error at once if nothing was answered yet (what a failure on our side sends, so no
         INVITE is ever left without a final response). Never raises."""
         if self.pending:
-            headers = [warning_header(warning)] if warning else []
             try:
-                self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code,
-                                                                    reason=reason, headers=headers))
+                self._final(code, reason, [warning_header(warning)] if warning else [])
             except Exception:  # the user agent is closing: nothing more can be sent
                 logger.debug("final response %d not sent", code, exc_info=True)
 
@@ -419,8 +420,7 @@ class IncomingCall:
         # a bare URI is put in <> (its own ;params stay the URI's, RFC 3261 §20.10); a name-addr is sent as is
         headers = [("Contact", t if "<" in t else f"<{t}>") for t in targets]
         logger.info("[SIP] Redirecting the call to %s", ", ".join(targets))
-        self._ua._act(lambda now: self._ua._endpoint.reject(self.handle, now, status_code=code, reason=reason,
-                                                            headers=headers))
+        self._final(code, reason, headers)
 
     def __repr__(self) -> str:
         return f"<IncomingCall {self.call_id} from {self.from_uri}>"

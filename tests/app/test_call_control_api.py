@@ -225,7 +225,7 @@ def test_answerer_rings_for_a_while_rejects_or_redirects() -> None:
     run(main())
 
 
-def test_an_ivr_menu_with_transfer_end_to_end_on_fixed_ports() -> None:
+def test_a_transfer_to_a_host_port_target() -> None:
     """The transfer target given as host:port and the Refer-To built from it are understood by the peer."""
     port = free_udp_port()
 

@@ -45,6 +45,11 @@ class Example:
     async def ready(self) -> None:
         await self.wait_for_line("[App] Answering on")
 
+    async def dial(self, phone: Phone) -> Any:
+        """Call the example from ``phone`` once it answers (the application plays, so no hang-up at a file's end)."""
+        await self.ready()
+        return await phone.call(("127.0.0.1", self.port), hangup_when_done=False)
+
     async def wait_for_line(self, text: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.output:
@@ -90,9 +95,8 @@ def test_echo_example_sends_back_what_it_hears(tmp_path: Path) -> None:
     app = Example("echo", tmp_path)
 
     async def main() -> np.ndarray:
-        await app.ready()
         async with Phone("127.0.0.1", 0, timers=FAST) as me:
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             heard = call.audio_in(max_queue=500)
             assert await call.play(pcm) is True
             await asyncio.sleep(0.5)  # two jitter buffers and the echo's frame
@@ -114,9 +118,8 @@ def test_ivr_example_menu_barge_in_and_goodbye(tmp_path: Path) -> None:
     app = Example("ivr", tmp_path, "--timeout", "5")
 
     async def main() -> Tuple[float, float, str]:
-        await app.ready()
         async with Phone("127.0.0.1", 0, timers=FAST) as me:
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             frames = call.audio_in(max_queue=500)
             await asyncio.sleep(0.15)  # the welcome chime has started ...
             call.send_dtmf("2")         # ... and a key cuts it (barge-in)
@@ -142,8 +145,7 @@ def test_ivr_example_transfers_to_the_operator(tmp_path: Path) -> None:
         async with Phone("127.0.0.1", op_port, timers=FAST, user="operator") as operator, \
                 Phone("127.0.0.1", 0, timers=FAST) as me:
             app = Example("ivr", tmp_path, "--operator", f"sip:operator@127.0.0.1:{op_port}")
-            await app.ready()
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             targets: List[str] = []
             call.on_transfer = lambda target: targets.append(target) is None
             operator_answers = asyncio.create_task(operator.answer())
@@ -168,9 +170,8 @@ def test_voicemail_example_records_until_hash(tmp_path: Path) -> None:
     app = Example("voicemail", tmp_path, "--dir", "box", "--silence", "1.0")
 
     async def main() -> None:
-        await app.ready()
         async with Phone("127.0.0.1", 0, timers=FAST) as me:
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             frames = call.audio_in()
             beep = await take(frames, 0.4)
             frames.close()
@@ -194,9 +195,8 @@ def test_voicemail_example_stops_after_silence(tmp_path: Path) -> None:
     app = Example("voicemail", tmp_path, "--dir", "box", "--silence", "0.8")
 
     async def main() -> str:
-        await app.ready()
         async with Phone("127.0.0.1", 0, timers=FAST) as me:
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             await asyncio.sleep(0.4)
             await call.play(pcm)
             await call.play(np.zeros(8000 * 2, dtype=np.int16))  # then two seconds of silence
@@ -226,9 +226,8 @@ def test_voicebot_example_replies_and_is_interrupted(tmp_path: Path) -> None:
         return out
 
     async def main() -> List[int]:
-        await app.ready()
         async with Phone("127.0.0.1", 0, timers=FAST) as me:
-            call = await me.call(("127.0.0.1", app.port), hangup_when_done=False)
+            call = await app.dial(me)
             heard: List[bool] = []
 
             async def listen() -> None:
