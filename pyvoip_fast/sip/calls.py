@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .dialog import Dialog
 from .message import SipRequest
 from .uri import format_host
 
-__all__ = ["CallState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
+__all__ = ["CallState", "ALLOWED_METHODS", "SUPPORTED_EXTENSIONS", "Addr", "fmt_addr", "is_ip_literal", "option_tags"]
 
 Addr = Tuple[str, int]
 
-#: methods we implement (the Allow header)
-ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
+#: methods we answer (the Allow header): exactly those, every other method gets 405 or 501
+ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY", "PRACK", "UPDATE")
 _ALLOW = ", ".join(ALLOWED_METHODS)
+#: option tags we implement (the Supported header): reliable provisional responses (RFC 3262) and session
+#: timers (RFC 4028); a Require naming anything else gets 420 with Unsupported
+SUPPORTED_EXTENSIONS = ("100rel", "timer")
+_SUPPORTED = ", ".join(SUPPORTED_EXTENSIONS)
 
 
 class _NullLogger:
@@ -95,6 +99,33 @@ class _Call:
         #: in-dialog requests the application has not answered yet: server transaction key -> the time at which
         #: the endpoint answers 500 on its own (64·T1 after arrival: the peer's timer F has fired by then)
         self.requests_in: Dict[Tuple[str, ...], float] = {}
+        # RFC 3262, UAS: the next RSeq, the reliable 1xx waiting for its PRACK (serialized, RSeq, next send, interval,
+        # give-up time) and those queued behind it (one at a time, §3); the peer said it supports 100rel
+        self.rseq_next = 0
+        self.reliable_out: Optional[Tuple[bytes, int, float, float, float]] = None
+        self.reliable_queue: List[Any] = []
+        self.peer_100rel = False
+        # RFC 3262, UAC: per early dialog (To tag), the RSeq of the last reliable 1xx we took (retransmissions and
+        # reordering dropped); UAS: the RSeq of the last one the caller acknowledged
+        self.rseq_in: Dict[str, int] = {}
+        self.rseq_acked: Optional[int] = None
+        # RFC 4028: the running session timer (``session_timer.SessionTimer``), the interval we asked for or will
+        # grant, whether a 422 was already answered by retrying, the last session description we sent (a refresh
+        # re-INVITE repeats it) and the methods the peer allows (a refresh is an UPDATE when it takes one)
+        self.timer: Any = None
+        self.se_wanted: Optional[int] = None
+        self.min_se = 0
+        self.se_retried = False
+        self.local_body = b""
+        self.peer_allow: Tuple[str, ...] = ()
+        # RFC 3311: the peer's UPDATE waiting for the application's answer, and our own waiting for its answer
+        self.update_in: Optional[Tuple[str, ...]] = None
+        self.update_out: Optional[Tuple[str, ...]] = None
+        self.update_refresh = False
+        # a delayed offer of ours (RFC 3261 §13.2.1): the INVITE had no body, the 2xx carries the offer and our ACK
+        # the answer, so the 2xx waits here (``ack_pending``) until the application gives the answer (``ack``)
+        self.late_offer = False
+        self.ack_pending: Optional[Any] = None
 
 
 def _first_line(data: bytes) -> str:
@@ -102,6 +133,14 @@ def _first_line(data: bytes) -> str:
     if line.startswith("SIP/2.0 "):
         return line[8:]
     return line.split(" ", 1)[0]
+
+
+def option_tags(message: Any, header: str) -> List[str]:
+    """The option tags of every ``Supported`` / ``Require`` line of a request or response, lower case."""
+    tags: List[str] = []
+    for value in message.headers.get_all(header):
+        tags.extend(t.strip().lower() for t in value.split(",") if t.strip())
+    return tags
 
 
 def is_ip_literal(host: str) -> bool:

@@ -43,17 +43,17 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import LocalProtocolError, SipParseError
 from . import events as ev
-from .calls import _ALLOW, ALLOWED_METHODS, Addr, CallState, _Call, fmt_addr, is_ip_literal
+from .calls import _ALLOW, _SUPPORTED, ALLOWED_METHODS, Addr, CallState, _Call, fmt_addr, is_ip_literal
 from .dialog import Dialog, DialogInput, DialogState
 from .message import Headers, SipRequest, make_response, parse_message
-from .in_dialog import _InDialog
+from .session_refresh import _SessionRefresh
 from .registration import RegistrationState
 from .uri import NameAddress, SipUri, Uri, format_host, parse_uri
 
 __all__ = ["SipEndpoint", "CallState", "RegistrationState", "ALLOWED_METHODS", "Addr", "fmt_addr", "is_ip_literal"]
 
 
-class SipEndpoint(_InDialog):
+class SipEndpoint(_SessionRefresh):
     """A SIP user agent (UAC + UAS) over UDP, without I/O.
 
     Args:
@@ -126,6 +126,10 @@ class SipEndpoint(_InDialog):
         left unanswered for 64·T1 (``in_dialog.py``), then the call forgotten after timer B."""
         if call.requests_in:
             self._expire_requests_in(call, now)
+        if call.reliable_out is not None:
+            self._reliable_timer(call, now)
+        if call.timer is not None:
+            self._session_timer_due(call, now)
         if call.ok_bytes is not None and call.ok_next <= now:
             if now >= call.ok_giveup:
                 self._ack_timeout(call, now)
@@ -171,6 +175,7 @@ class SipEndpoint(_InDialog):
         body: bytes = b"",
         content_type: str = "application/sdp",
         display_name: Optional[str] = None,
+        late_offer: bool = False,
     ) -> int:
         """Start a call: send an INVITE.
 
@@ -182,6 +187,8 @@ class SipEndpoint(_InDialog):
             now: the current time.
             body: the SDP offer; content_type: its type.
             display_name: shown in From.
+            late_offer: send no offer (``body`` must be empty): the 2xx brings the peer's offer, and the ACK waits
+                for our answer, given with ``ack(handle, now, body=...)`` (RFC 3261 §13.2.1).
 
         Returns:
             the call's handle.
@@ -207,6 +214,8 @@ class SipEndpoint(_InDialog):
         h.add("CSeq", "1 INVITE")
         h.add("Contact", self._contact(hop.transport))
         h.add("Allow", _ALLOW)
+        for name, value in self._invite_headers():
+            h.add(name, value)
         h.add("User-Agent", self.user_agent)
         if body:
             h.add("Content-Type", content_type)
@@ -216,12 +225,31 @@ class SipEndpoint(_InDialog):
         handle = self._new_handle()
         call = _Call(handle, dialog, hop.addr, request, is_caller=True)
         call.transport = hop.transport
+        call.local_body = body
+        call.late_offer = late_offer and not body
         self._calls[handle] = call
         via = f" via {hop.transport}" if hop.transport != "UDP" else ""
         self.log.info("[SIP] Sending INVITE to %s%s", fmt_addr(hop.addr), via)
         call.invite_tx = self._start_client_tx(request, hop.addr, now, handle)
         self._collect(now)
         return handle
+
+    def ack(self, handle: int, now: float, *, body: bytes = b"", content_type: str = "application/sdp") -> None:
+        """Send the ACK of a delayed-offer call's 2xx with our answer in ``body`` (``invite(late_offer=True)``);
+        later retransmissions of the 2xx get the same ACK.
+
+        Raises:
+            LocalProtocolError: no 2xx of this call waits for its ACK.
+        """
+        call = self._call(handle)
+        response = call.ack_pending
+        if response is None:
+            raise LocalProtocolError("no 2xx waits for an ACK with an answer")
+        call.ack_pending = None
+        if body:
+            call.local_body = body
+        self._send_ack(call, response, now, body=body, content_type=content_type)
+        self._collect(now)
 
     def cancel(self, handle: int, now: float) -> bool:
         """Abandon an unanswered outgoing call with CANCEL (§9.1), sent once a provisional response arrived.
@@ -240,20 +268,6 @@ class SipEndpoint(_InDialog):
         self._collect(now)
         return True
 
-    def ring(self, handle: int, now: float, *, status_code: int = 180, reason: Optional[str] = None) -> None:
-        """Send a provisional response (180 Ringing by default) for an incoming call.
-
-        Raises:
-            LocalProtocolError: the call is not an unanswered incoming call.
-        """
-        if not 100 < status_code < 200:
-            raise ValueError("a provisional status code is 101-199")
-        call = self._incoming(handle)
-        self._respond_invite(call, status_code, reason, now)
-        if call.dialog.state is DialogState.EARLY:
-            call.dialog.fire(DialogInput.PROVISIONAL)
-        self._collect(now)
-
     def answer(self, handle: int, now: float, *, body: bytes = b"", content_type: str = "application/sdp") -> None:
         """Accept an incoming call with 200 OK (retransmitted until the ACK arrives).
 
@@ -261,10 +275,15 @@ class SipEndpoint(_InDialog):
             LocalProtocolError: the call is not an unanswered incoming call.
         """
         call = self._incoming(handle)
+        self._stop_reliable(call)
+        self._grant_session(call, call.invite, now)
         extra = [("Record-Route", rr) for rr in call.invite.headers.get_lines("Record-Route")]
-        extra += [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), ("Server", self.user_agent)]
+        extra += [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), ("Supported", _SUPPORTED),
+                  ("Server", self.user_agent)]
+        extra += self._timer_lines(call, we_answer=True)
         if body:
             extra.append(("Content-Type", content_type))
+            call.local_body = body
         response = make_response(call.invite, 200, to_tag=call.dialog.local_tag, headers=extra, body=body)
         self.log.info("[SIP] Sending 200 OK")
         tx = self._server_tx[call.invite_tx] if call.invite_tx in self._server_tx else None
@@ -304,9 +323,13 @@ class SipEndpoint(_InDialog):
         tx = self._server_tx.get(key) if key is not None else None
         if tx is None or tx.final_sent:  # type: ignore[attr-defined]
             raise LocalProtocolError("no re-INVITE waiting for an answer")
-        extra = [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), *headers]
+        extra = [("Contact", self._contact(call.transport)), ("Allow", _ALLOW), ("Supported", _SUPPORTED), *headers]
+        if status_code < 300:
+            self._grant_session(call, tx.request, now)  # RFC 4028: every re-INVITE is a session refresh
+            extra += self._timer_lines(call, we_answer=True)
         if body and status_code < 300:
             extra.append(("Content-Type", content_type))
+            call.local_body = body
         response = make_response(
             tx.request, status_code, to_tag=call.dialog.local_tag, headers=extra,
             body=body if status_code < 300 else b"",
@@ -335,6 +358,9 @@ class SipEndpoint(_InDialog):
         if call.state is CallState.WAIT_ACK:
             call.pending_bye = True
             return True
+        if call.ack_pending is not None:  # a delayed offer we never answered: the 2xx still gets its ACK
+            self._send_ack(call, call.ack_pending, now)
+            call.ack_pending = None
         self._send_bye(call, now)
         self._collect(now)
         return True

@@ -29,6 +29,9 @@ __all__ = [
     "ReInviteAnswered",
     "InDialogRequest",
     "InDialogResponse",
+    "ProvisionalAcknowledged",
+    "UpdateReceived",
+    "UpdateAnswered",
     "RequestAnswered",
     "MalformedMessage",
     "Registered",
@@ -72,12 +75,18 @@ class IncomingCall(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallProgress(Event):
-    """A provisional response (1xx) to our INVITE."""
+    """A provisional response (1xx) to our INVITE (a reliable one once, its retransmissions are not reported;
+    its PRACK was sent already). ``body`` is an SDP answer (early media) or empty."""
 
     handle: int
     status_code: int
     reason: str
     body: bytes = b""
+    content_type: Optional[str] = None
+    #: sent reliably (RFC 3262 ``Require: 100rel``)
+    reliable: bool = False
+    #: the To tag of the early dialog that sent it (forking proxies create one per branch)
+    to_tag: Optional[str] = None
 
     def __post_init__(self) -> None:
         _check_status(self.status_code, 100, 199, "CallProgress")
@@ -140,8 +149,9 @@ class CallCancelled(Event):
 class CallEnded(Event):
     """An established call ended.
 
-    ``reason`` is ``"remote hangup"`` (BYE received and answered 200) or ``"local hangup"`` (our BYE was
-    answered, ``status_code`` its status; 408 when it timed out).
+    ``reason`` is ``"remote hangup"`` (BYE received and answered 200), ``"local hangup"`` (our BYE was
+    answered, ``status_code`` its status; 408 when it timed out) or ``"session expired"`` (RFC 4028: no session
+    refresh came in time, or ours failed; we sent BYE).
     """
 
     handle: int
@@ -197,6 +207,42 @@ class InDialogResponse(Event):
 
     def __post_init__(self) -> None:
         _check_status(self.status_code, 200, 699, "InDialogResponse")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvisionalAcknowledged(Event):
+    """The caller's PRACK acknowledged our reliable 1xx (RFC 3262 §3): it proves the caller's address (the PRACK
+    carries our To tag) and may carry an SDP body."""
+
+    handle: int
+    status_code: int
+    body: bytes = b""
+    content_type: Optional[str] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateReceived(Event):
+    """An UPDATE with an SDP offer (RFC 3311) in an early or confirmed dialog: answer it with
+    ``SipEndpoint.answer_update``. (An UPDATE without a body only refreshes the session: the endpoint answers it.)"""
+
+    handle: int
+    request: SipRequest
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateAnswered(Event):
+    """The final answer to our UPDATE (``SipEndpoint.update``): 2xx with the peer's SDP answer when ours carried
+    an offer, or a failure (488, 491, 408 when no answer came)."""
+
+    handle: int
+    status_code: int
+    reason: str
+    body: bytes = b""
+    content_type: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_status(self.status_code, 200, 699, "UpdateAnswered")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,11 +21,11 @@ Strategy
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from ..errors import LocalProtocolError
 from . import events as ev
-from .calls import _ALLOW, CallState, _Call, fmt_addr
+from .calls import _ALLOW, _SUPPORTED, CallState, _Call, fmt_addr
 from .digest import AuthenticationRejected
 from .message import SipRequest, SipResponse, make_response
 from .registration import _Registering
@@ -34,14 +34,15 @@ from .transaction import InviteClientTransaction, NonInviteClientTransaction, Tr
 __all__ = ["_InDialog"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
-#: methods with their own API (or none: PRACK and UPDATE are not implemented)
+#: methods with their own API (PRACK is the endpoint's own: ``prack.py``; UPDATE is ``update()``)
 _NOT_BY_REQUEST = ("INVITE", "ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "REGISTER")
 
 
 class _InDialog(_Registering):
     """The in-dialog requests of ``SipEndpoint`` (see the module docstring)."""
 
-    def reinvite(self, handle: int, now: float, *, body: bytes, content_type: str = "application/sdp") -> None:
+    def reinvite(self, handle: int, now: float, *, body: bytes, content_type: str = "application/sdp",
+                 extra_headers: Tuple[Tuple[str, str], ...] = ()) -> None:
         """Send a re-INVITE in an established call (our new offer in ``body``); the answer is a
         ``ReInviteAnswered`` event.
 
@@ -57,12 +58,16 @@ class _InDialog(_Registering):
                 or call.ok_bytes is not None):
             raise LocalProtocolError("an INVITE transaction of this call is still in progress")
         hop = self._dialog_hop(call)
-        extra = (("Allow", _ALLOW), ("User-Agent", self.user_agent))
+        extra = (("Allow", _ALLOW), ("Supported", _SUPPORTED), ("User-Agent", self.user_agent)) + tuple(extra_headers)
+        if not extra_headers:
+            extra += tuple(self._refresh_lines(call))
         request = call.dialog.create_request("INVITE", self._via(transport=hop.transport),
                                              contact=self._contact(hop.transport), body=body,
                                              content_type=content_type, extra_headers=extra)
         hop = self._fit_transport(request, hop)
         call.reinvite_chain = {}
+        if body:
+            call.local_body = body
         self.log.info("[SIP] Sending re-INVITE to %s", fmt_addr(hop.addr))
         call.reinvite_out = self._start_client_tx(request, hop.addr, now, call.handle)
         self._collect(now)
@@ -128,6 +133,14 @@ class _InDialog(_Registering):
         tx.send_response(response, now)  # type: ignore[attr-defined]
         self._collect(now)
 
+    # -- hooks of the session timers (``session_refresh.py``) --------------------------------------------------------
+    def _refresh_lines(self, call: _Call) -> List[Tuple[str, str]]:
+        """Session-Expires (and Require: timer) for a re-INVITE of ours while a session timer runs."""
+        return []
+
+    def _refresh_answered(self, call: _Call, response: Optional[SipResponse], code: int, now: float) -> None:
+        """The final answer to our re-INVITE or UPDATE (a 2xx restarts a session timer)."""
+
     # -- results (called from ``_UaCore._tx_result``) ---------------------------------------------------------------
 
     def _in_dialog_result(self, call: _Call, tx: Transaction, kind: str, payload: object, now: float) -> bool:
@@ -157,6 +170,7 @@ class _InDialog(_Registering):
                 self._send_ack(call, payload, now)
             elif code in (401, 407) and self._retry_reinvite_with_auth(call, tx, payload, now):
                 return
+            self._refresh_answered(call, payload, code, now)
             self._events.append(ev.ReInviteAnswered(handle=call.handle, status_code=code, reason=payload.reason,
                                                     body=payload.body if code < 300 else b"",
                                                     content_type=payload.content_type))
@@ -164,6 +178,7 @@ class _InDialog(_Registering):
             call.reinvite_out = None
             code, reason = (408, "Request Timeout") if kind == "timeout" else (503, "Service Unavailable")
             self.log.info("[SIP] re-INVITE failed: %d %s", code, reason)
+            self._refresh_answered(call, None, code, now)
             self._events.append(ev.ReInviteAnswered(handle=call.handle, status_code=code, reason=reason))
 
     def _retry_reinvite_with_auth(self, call: _Call, tx: Transaction, response: SipResponse, now: float) -> bool:

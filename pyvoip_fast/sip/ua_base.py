@@ -136,7 +136,9 @@ class _UaBase:
         call: _Call = obj
         return self._calls.get(call.handle) is call and (
             (call.ok_bytes is not None and call.ok_next == when) or call.purge_at == when
-            or when in call.requests_in.values())
+            or when in call.requests_in.values()
+            or (call.reliable_out is not None and call.reliable_out[2] == when)  # our reliable 1xx (RFC 3262)
+            or (call.timer is not None and call.timer.next_deadline() == when))  # the session timer (RFC 4028)
 
     def _next_due(self) -> Optional[float]:
         """The earliest deadline still due in the heap (stale entries at its top are dropped)."""

@@ -58,6 +58,9 @@ class _UaCore(_UaBase):
     def _respond_invite(self, call: _Call, status: int, reason: Optional[str], now: float,
                         headers: Sequence[Tuple[str, str]] = ()) -> None:
         extra: List[Tuple[str, str]] = list(headers)
+        if status >= 200:  # RFC 3262 §3: a final response ends the retransmission of reliable 1xx
+            call.reliable_out = None
+            call.reliable_queue.clear()
         if status < 300:
             # §12.1.1: a dialog-creating response copies the Record-Route of the request
             extra = [("Record-Route", rr) for rr in call.invite.headers.get_lines("Record-Route")]
@@ -70,8 +73,8 @@ class _UaCore(_UaBase):
 
     def _respond_new(self, request: SipRequest, addr: Addr, now: float, status: int, reason: Optional[str] = None,
                      headers: Tuple[Tuple[str, str], ...] = (), to_tag: Optional[str] = None,
-                     report: bool = True) -> None:
-        """Answer an out-of-call request through a new server transaction."""
+                     report: bool = True, body: bytes = b"") -> None:
+        """Answer a request through a new server transaction."""
         key = server_key(request)
         tx: Transaction
         if request.method == "INVITE":
@@ -79,7 +82,8 @@ class _UaCore(_UaBase):
         else:
             tx = NonInviteServerTransaction(key, request, addr, self.timers)
         self._add_server_tx(key, tx)
-        response = make_response(request, status, reason, to_tag=to_tag or self._new_tag(), headers=headers)
+        response = make_response(request, status, reason, to_tag=to_tag or self._new_tag(), headers=headers,
+                                 body=body)
         self.log.info("[SIP] Sending %d %s", response.status_code, response.reason)
         tx.send_response(response, now)
         if report and status >= 200:
@@ -112,10 +116,12 @@ class _UaCore(_UaBase):
         self.log.info("[SIP] Sending BYE to %s", fmt_addr(hop.addr))
         self._start_client_tx(request, hop.addr, now, call.handle)
 
-    def _send_ack(self, call: _Call, response: SipResponse, now: float) -> None:
+    def _send_ack(self, call: _Call, response: SipResponse, now: float, body: bytes = b"",
+                  content_type: str = "application/sdp") -> None:
         number = response.cseq[0]
         hop = self._dialog_hop(call)
-        ack = call.dialog.create_request("ACK", self._via(transport=hop.transport), cseq=number)
+        ack = call.dialog.create_request("ACK", self._via(transport=hop.transport), cseq=number, body=body,
+                                         content_type=content_type)
         call.ack_bytes = ack.serialize()
         call.ack_cseq = number
         call.ack_dest = hop.addr
@@ -278,6 +284,18 @@ class _UaCore(_UaBase):
     def _answer_leftovers(self, call: _Call, now: float) -> None:
         """Answer what the application left unanswered in an ending call (``in_dialog.py``)."""
 
+    # -- hooks of the extensions (``prack.py``, ``session_refresh.py``) ------------------------------------------
+    def _take_provisional(self, call: _Call, response: SipResponse, now: float) -> Optional[bool]:
+        """A 1xx to our INVITE: None to drop it (a retransmitted reliable 1xx), else whether it is reliable."""
+        return False
+
+    def _start_uac_timer(self, call: _Call, response: SipResponse, now: float) -> None:
+        """Our INVITE got a 2xx: start the session timer it grants."""
+
+    def _retry_with_min_se(self, call: _Call, response: SipResponse, now: float) -> bool:
+        """A 422 to our INVITE: True when the INVITE went again with a longer Session-Expires."""
+        return False
+
     def _registration_result(self, handle: int, kind: str, payload: object, now: float) -> None:
         """A REGISTER transaction decided (see ``registration.py``)."""
 
@@ -290,8 +308,12 @@ class _UaCore(_UaBase):
             if call.state is CallState.CALLING and call.dialog.state is DialogState.EARLY:
                 if code > 100 and response.to.tag is not None:
                     call.dialog.update_from_response(response)
+            reliable = self._take_provisional(call, response, now)
+            if reliable is None:  # a retransmitted reliable 1xx (PRACKed already)
+                return
             self._events.append(ev.CallProgress(handle=call.handle, status_code=code, reason=response.reason,
-                                                body=response.body))
+                                                body=response.body, content_type=response.content_type,
+                                                reliable=reliable, to_tag=response.to.tag))
             if call.cancel_requested and not call.cancel_sent:
                 self._send_cancel(call, now)
             return
@@ -300,10 +322,16 @@ class _UaCore(_UaBase):
                 self.log.debug("[SIP] Retransmitted %s: re-sending ACK", line)
                 self._outbox.append((call.ack_bytes, call.ack_dest or call.remote_addr))
                 return
+            if call.late_offer and call.ack_pending is not None:
+                self.log.debug("[SIP] Retransmitted %s before our answer: the ACK follows with it", line)
+                return
             self.log.info("[SIP] Received %s", line)
             if call.dialog.state is DialogState.EARLY:
                 call.dialog.update_from_response(response)
-            self._send_ack(call, response, now)
+            if call.late_offer and not call.cancel_requested:
+                call.ack_pending = response  # the ACK carries our answer: ``SipEndpoint.ack``
+            else:
+                self._send_ack(call, response, now)
             if call.cancel_requested:
                 call.state = CallState.CONFIRMED
                 self._send_bye(call, now)
@@ -312,6 +340,7 @@ class _UaCore(_UaBase):
                                                   reason="Request Terminated"))
                 return
             call.state = CallState.CONFIRMED
+            self._start_uac_timer(call, response, now)
             self._events.append(ev.CallAnswered(handle=call.handle, status_code=code, reason=response.reason,
                                                 body=response.body, content_type=response.content_type))
             return
@@ -326,6 +355,9 @@ class _UaCore(_UaBase):
                 self._end(call, now)
                 self._events.append(ev.CallFailed(handle=call.handle, status_code=code, reason=exc.reason))
                 return
+        if code == 422 and call.state is CallState.CALLING and not call.cancel_requested \
+                and self._retry_with_min_se(call, response, now):
+            return
         if call.state is CallState.CALLING:
             self.log.info("[SIP] Call failed: %s", line)
             call.dialog.fire(DialogInput.FAILURE)
@@ -335,8 +367,10 @@ class _UaCore(_UaBase):
                                               contacts=contacts))
 
     # -- digest authentication (RFC 3261 §22.2) -----------------------------------------------------------------
-    def _with_auth(self, request: SipRequest, lines: Sequence[Tuple[str, str]], cseq: int) -> SipRequest:
-        """A copy of ``request`` for a retry: a new branch, CSeq ``cseq``, the given credentials instead of old."""
+    def _with_auth(self, request: SipRequest, lines: Sequence[Tuple[str, str]], cseq: int,
+                   drop: Tuple[str, ...] = ("Authorization", "Proxy-Authorization")) -> SipRequest:
+        """A copy of ``request`` for a retry: a new branch, CSeq ``cseq``, the header lines ``lines`` instead of
+        those named in ``drop`` (the credentials, by default)."""
         h = Headers()
         via_done = False
         for name, value in request.headers:
@@ -348,7 +382,7 @@ class _UaCore(_UaBase):
                 via_done = True
             elif name == "CSeq":
                 h.add("CSeq", f"{cseq} {request.method}")
-            elif name in ("Authorization", "Proxy-Authorization"):
+            elif name in drop:
                 continue
             else:
                 h.add(name, value)

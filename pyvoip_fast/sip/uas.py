@@ -3,21 +3,23 @@
 ``_UasRequests.on_request`` routes each request: a retransmission goes to its server transaction; a new INVITE
 opens a call (100 Trying at once); CANCEL ends a pending INVITE (200 to the CANCEL, 487 to the INVITE, §9.2);
 ACK confirms our 2xx (and sends a BYE that waited for it); in-dialog requests (BYE, re-INVITE, OPTIONS, INFO,
-REFER, NOTIFY) are checked against the dialog (481 when none matches, 500 for an out-of-order CSeq, 500 +
-Retry-After for a re-INVITE while the peer's previous one is unanswered and 491 Request Pending while our own
-re-INVITE waits for its answer, §14.2); INFO, REFER and NOTIFY in a call go to the application as
-``InDialogRequest`` (it answers with ``SipEndpoint.respond``), UPDATE, PRACK, SUBSCRIBE and MESSAGE get 501.
-OPTIONS is answered with Allow/Accept (§11.2); outside a call REFER gets 603 and INFO / NOTIFY / BYE 481, other
-methods 405, unsupported Require extensions 420. ``_fix_via`` fills ``received``/``rport`` (RFC 3581).
+REFER, NOTIFY, PRACK, UPDATE) are checked against the dialog (481 when none matches, 500 for an out-of-order
+CSeq, 500 + Retry-After for a re-INVITE while the peer's previous one is unanswered and 491 Request Pending while
+our own re-INVITE waits for its answer, §14.2); INFO, REFER and NOTIFY in a call go to the application as
+``InDialogRequest`` (it answers with ``SipEndpoint.respond``); PRACK and UPDATE go to ``prack.py`` and
+``session_refresh.py``; SUBSCRIBE and MESSAGE get 501. OPTIONS is answered with Allow, Accept and Supported
+(§11.2) and the SDP the application gives ``options_sdp``; outside a call REFER gets 603 and INFO / NOTIFY /
+BYE / PRACK / UPDATE 481, other methods 405, a Require naming an extension we lack 420 (we have 100rel and timer).
+``_fix_via`` fills ``received``/``rport`` (RFC 3581).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..errors import SipParseError
 from . import events as ev
-from .calls import _ALLOW, Addr, CallState, _Call, fmt_addr
+from .calls import _ALLOW, _SUPPORTED, SUPPORTED_EXTENSIONS, Addr, CallState, _Call, fmt_addr, option_tags
 from .dialog import Dialog, DialogInput
 from .digest_server import AuthVerdict
 from .message import Headers, SipRequest, Via, make_response
@@ -68,9 +70,9 @@ class _UasRequests(_UaCore):
         if method == "CANCEL":
             self._on_cancel(request, key, addr, now)
             return
-        require = request.headers.get_all("Require")
-        if require:
-            self._respond_new(request, addr, now, 420, headers=(("Unsupported", ", ".join(require)),))
+        unsupported = [tag for tag in option_tags(request, "Require") if tag not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            self._respond_new(request, addr, now, 420, headers=(("Unsupported", ", ".join(unsupported)),))
             return
         to_tag = request.to.tag
         if to_tag is not None:
@@ -85,14 +87,12 @@ class _UasRequests(_UaCore):
             self._in_dialog(call, request, key, addr, now)
             return
         if method == "INVITE":
+            if self._session_interval_refused(request, addr, now):
+                return
             if self.require_auth is None or self._authenticated(request, addr, now):
                 self._new_invite(request, key, addr, now)
         elif method == "OPTIONS":
-            self._respond_new(
-                request, addr, now, 200,
-                headers=(("Allow", _ALLOW), ("Accept", "application/sdp"), ("Accept-Encoding", "identity"),
-                         ("Accept-Language", "en"), ("Supported", ""), ("Server", self.user_agent)),
-            )
+            self._answer_options(request, addr, now)
         elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
             self._respond_new(request, addr, now, 481)
         elif method == "REFER":  # a transfer outside any call of ours (RFC 3515 §2.4.2 lets us decline it)
@@ -199,6 +199,8 @@ class _UasRequests(_UaCore):
         handle = self._new_handle()
         call = _Call(handle, dialog, addr, request, is_caller=False)
         call.transport = request.top_via.transport.upper()
+        call.peer_100rel = "100rel" in option_tags(request, "Supported") + option_tags(request, "Require")
+        call.peer_allow = tuple(m.strip().upper() for v in request.headers.get_all("Allow") for m in v.split(","))
         call.invite_tx = key
         self._calls[handle] = call
         self._tx_call[key] = handle
@@ -284,9 +286,11 @@ class _UasRequests(_UaCore):
                 if self._acked(call, now):  # the call was ending: a BYE went out, the re-INVITE has no dialog
                     self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
                     return
-            if call.state is not CallState.CONFIRMED or call.reinvite_out is not None:
-                # §14.2: our own re-INVITE is waiting for its answer (glare): the peer retries later
+            if call.state is not CallState.CONFIRMED or call.reinvite_out is not None or call.update_out is not None:
+                # §14.2: our own re-INVITE (or UPDATE) is waiting for its answer (glare): the peer retries later
                 self._respond_new(request, addr, now, 491, to_tag=call.dialog.local_tag)
+                return
+            if self._session_interval_refused(request, addr, now, to_tag=call.dialog.local_tag):
                 return
             if contact is not None:
                 call.dialog.remote_target = contact.uri
@@ -297,8 +301,11 @@ class _UasRequests(_UaCore):
             call.invite = request
             self._events.append(ev.ReInviteReceived(handle=call.handle, request=request, body=request.body))
         elif method == "OPTIONS":
-            self._respond_new(request, addr, now, 200, to_tag=call.dialog.local_tag,
-                              headers=(("Allow", _ALLOW), ("Accept", "application/sdp")))
+            self._answer_options(request, addr, now, to_tag=call.dialog.local_tag)
+        elif method == "PRACK":
+            self._on_prack(call, request, addr, now)
+        elif method == "UPDATE":
+            self._on_update(call, request, key, addr, now)
         elif method in ("INFO", "REFER", "NOTIFY"):
             if call.state not in (CallState.CONFIRMED, CallState.WAIT_ACK):
                 self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
@@ -312,7 +319,41 @@ class _UasRequests(_UaCore):
             self._schedule(deadline, call)
             self._events.append(ev.InDialogRequest(handle=call.handle, request=request))
         else:
-            # methods we know but do not implement in a dialog (RFC 3261 §8.2.1: 501 Not Implemented; UPDATE,
-            # PRACK, SUBSCRIBE, MESSAGE), anything else 405 with the methods we do take
-            self._respond_new(request, addr, now, 501 if method in ("UPDATE", "PRACK", "SUBSCRIBE", "MESSAGE")
+            # methods we know but do not implement in a dialog (RFC 3261 §8.2.1: 501 Not Implemented; SUBSCRIBE,
+            # MESSAGE), anything else 405 with the methods we do take
+            self._respond_new(request, addr, now, 501 if method in ("SUBSCRIBE", "MESSAGE")
                               else 405, to_tag=call.dialog.local_tag, headers=(("Allow", _ALLOW),))
+
+    # -- hooks of the extensions (``prack.py``, ``session_refresh.py``) and OPTIONS ---------------------------------
+    #: what an OPTIONS answer carries as the SDP of what we would offer (set by the application; None: no body)
+    options_sdp: Optional[Callable[[], bytes]] = None
+
+    def _answer_options(self, request: SipRequest, addr: Addr, now: float, to_tag: Optional[str] = None) -> None:
+        """RFC 3261 §11.2: our capabilities: Allow, Accept, Supported, and an SDP of what we would offer when the
+        application provides one (RFC 3264 §9)."""
+        headers: List[Tuple[str, str]] = [
+            ("Allow", _ALLOW), ("Accept", "application/sdp"), ("Accept-Encoding", "identity"),
+            ("Accept-Language", "en"), ("Supported", _SUPPORTED), ("Server", self.user_agent)]
+        body = b""
+        if self.options_sdp is not None and "application/sdp" in (request.headers.get("Accept") or "application/sdp"):
+            try:
+                body = self.options_sdp()
+            except Exception as exc:  # an application callback must not keep OPTIONS from being answered
+                self.log.warning("[SIP] No SDP for the OPTIONS answer: %s", exc)
+                body = b""
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        self._respond_new(request, addr, now, 200, headers=tuple(headers), to_tag=to_tag, body=body)
+
+    def _on_prack(self, call: _Call, request: SipRequest, addr: Addr, now: float) -> None:
+        """The caller's PRACK (``prack.py``)."""
+        self._respond_new(request, addr, now, 481, to_tag=call.dialog.local_tag)
+
+    def _on_update(self, call: _Call, request: SipRequest, key: Tuple[str, ...], addr: Addr, now: float) -> None:
+        """The peer's UPDATE (``session_refresh.py``)."""
+        self._respond_new(request, addr, now, 501, to_tag=call.dialog.local_tag)
+
+    def _session_interval_refused(self, request: SipRequest, addr: Addr, now: float,
+                                  to_tag: Optional[str] = None) -> bool:
+        """An INVITE or UPDATE whose Session-Expires is below our Min-SE was answered 422 (``session_refresh.py``)."""
+        return False

@@ -192,7 +192,7 @@ def test_a_request_body_without_a_type_is_text_plain_never_sdp() -> None:
 def test_allow_lists_info_refer_notify_everywhere_it_is_sent() -> None:
     """Allow (§20.5) is in our INVITE, our 2xx, our re-INVITE and its 2xx, OPTIONS answers in and out of a call,
     and 405: each time the same list, with INFO, REFER and NOTIFY."""
-    assert ALLOW == "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY"
+    assert ALLOW == "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, PRACK, UPDATE"
     link = Link()
     ha, hb = establish(link)
     link.a.reinvite(ha, link.now, body=HOLD)
