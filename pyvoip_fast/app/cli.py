@@ -240,6 +240,10 @@ def _sub_parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", help="audio file to send (default: the bundled speech sample)")
     c.add_argument("--bind", type=_hostport(0), default=None, metavar="HOST:PORT",
                    help="local SIP address (default: 127.0.0.1 or :: matching the target, any free port)")
+    c.add_argument("--late-offer", action="store_true",
+                   help="send the INVITE without SDP: the 200 OK carries the peer's offer, our ACK the answer")
+    c.add_argument("--no-early-media", action="store_true",
+                   help="ignore SDP in 183 Session Progress (default: play and record early media)")
     _add_call_options(c)
 
     lst = sub.add_parser("listen", help="answer incoming calls and play them",
@@ -250,6 +254,9 @@ def _sub_parser() -> argparse.ArgumentParser:
     lst.add_argument("--file", help="audio file to send back to callers (default: listen only)")
     lst.add_argument("--echo", action="store_true",
                      help="echo test: send every caller back what it says (one frame later)")
+    lst.add_argument("--early", metavar="FILE",
+                     help="play FILE as early media (183 Session Progress, reliable when the caller supports "
+                     "100rel) before answering each call")
     _add_listener_options(lst)
     lst.add_argument("--keep-serving", action="store_true",
                      help="keep answering calls (one after another, or several at once) until Ctrl-C")
@@ -451,7 +458,8 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
     phone = _phone(local[0], local[1], args)
     async with phone:
         call = await phone.call(target, source=audio, record=args.record, play=play,
-                                ring_timeout=args.ring_timeout)
+                                ring_timeout=args.ring_timeout, late_offer=getattr(args, "late_offer", False),
+                                early_media=not getattr(args, "no_early_media", False))
         try:
             reason = await call.wait_done(timeout=args.duration)
         except asyncio.CancelledError:
@@ -494,6 +502,13 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
     from .phone import CallEnd
 
     source: Any = None
+    early = getattr(args, "early", None)
+    if early is not None:
+        from ..audio import open_source as _check
+
+        if not Path(early).exists():
+            raise AudioFileError(f"{early}: no such file")
+        _check(Path(early)).close()  # a bad prompt fails now, before any call
     if audio is not None:
         if Path(audio).exists():
             from ..audio import ClipCache, open_source
@@ -525,7 +540,8 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                 echo = EchoLoop()
                 call = await phone.answer(incoming, source=echo, sink=echo, record=record, play=play)
             else:
-                call = await phone.answer(incoming, source=source, record=record, play=play)
+                call = await phone.answer(incoming, source=source, record=record, play=play,
+                                          early=getattr(args, "early", None))
             try:
                 reason = await call.wait_done(timeout=args.duration)
             except asyncio.CancelledError:

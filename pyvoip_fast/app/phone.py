@@ -36,13 +36,13 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from .. import audio
 from .. import codecs as _codecs
 from ..codecs import Codec
-from ..errors import CallError, TransportError
+from ..errors import CallError, SdpParseError, TransportError
 from ..media import MediaSession
 from ..media.clock import MediaClock
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, make_offer, negotiate
 from ..rtp.srtp import new_key
 from ..sip.admission import Admission
-from ..sip.calls import is_ip_literal
+from ..sip.calls import fmt_addr, is_ip_literal
 from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
 from ..sip.media_address import MediaAddressRefused, MediaAddressUnresolved, vet_media_host
@@ -254,6 +254,37 @@ async def _resolve_media(params: MediaParams, signalled_from: str, local_host: s
     return dataclasses.replace(params, remote_rtp=rtp, remote_rtcp=rtcp)
 
 
+class _EarlyMedia:
+    """A caller's early media (RFC 3261 §13.2.2.4, RFC 3960): SDP in a 1xx starts the reception (nothing is
+    sent: the callee's signalling proves nothing about the address in its SDP); a later 1xx with other SDP (a
+    fork, a changed announcement) moves it."""
+
+    def __init__(self, ua: UserAgent, media: MediaSession, io: "_MediaIO", offer: SessionDescription,
+                 on_digit: Callable[[str], None]) -> None:
+        self.ua, self.media, self.io, self.offer, self.on_digit = ua, media, io, offer, on_digit
+        self.last_body = b""
+
+    def on_progress(self, event: Any) -> None:
+        if not event.body or event.body == self.last_body or event.content_type not in (None, "application/sdp"):
+            return
+        self.last_body = event.body
+        try:
+            signalled_from = str(self.ua.endpoint.call_info(event.handle)["remote_addr"][0])  # type: ignore[index]
+            params = negotiate(self.offer, SessionDescription.parse(event.body), signalled_from=signalled_from)
+            if not _all_literal(params):
+                raise NegotiationError("a host name in the early SDP (it is resolved for the answer only)")
+            if self.media.running:
+                self.media.update(params)
+            else:
+                self.io.at_rate(_sample_rate(params))
+                self.media.start(params, source=None, sink=self.io.sink, on_dtmf=self.on_digit, proven=False)
+        except (SdpParseError, NegotiationError, ValueError) as exc:
+            logger.warning("[SIP] Early media in %d %s ignored: %s", event.status_code, event.reason, exc)
+            return
+        host, port = params.remote_rtp
+        logger.info("[RTP] Early media from %s (%d %s)", fmt_addr((host, port)), event.status_code, event.reason)
+
+
 async def _bye_quietly(sip: SipCall) -> None:
     try:
         await asyncio.wait_for(sip.hangup(), 5.0)
@@ -365,6 +396,9 @@ class Phone:
                 kwargs.update(user=account.uri.user, transport=account.transport, credentials=account.credentials,
                               outbound_proxy=account.proxy, ca_file=account.ca_file)
             self.ua = await UserAgent.create(self.host, self.port, **kwargs)
+            # RFC 3264 §9: an OPTIONS answer describes what we would offer, with port 0 (a capability, no stream)
+            self.ua.endpoint.options_sdp = lambda: make_offer(self.host, 0, codecs=self.codecs,
+                                                              ptime=self.ptime).serialize()
             if self.max_loop_lag is not None:
                 self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag,
                                         clock=MediaClock.for_loop())
@@ -428,8 +462,16 @@ class Phone:
         ring_timeout: Optional[float] = None,
         hangup_when_done: bool = True,
         on_dtmf: Optional[Callable[[str], Any]] = None,
+        early_media: bool = True,
+        late_offer: bool = False,
     ) -> Call:
         """Place a call and start the audio once it is answered.
+
+        Early media (RFC 3960 gateway model): a 183 (or any 1xx) with SDP starts the reception at once, so what
+        the callee plays before answering (ringback, announcements, an IVR prompt) is heard, recorded and counted
+        (``stats.early_media_packets``); nothing is sent before the 200 OK. The 200's SDP, where it differs,
+        updates the session; of several forked early dialogs the last one's media is heard, and the one that
+        answers is kept. ``early_media=False`` ignores SDP in 1xx.
 
         Args:
             target: ``"host:port"``, ``(host, port)`` or a SIP URI.
@@ -441,6 +483,8 @@ class Phone:
                 to the codecs of that rate), a WAV file, the sound device.
             ring_timeout: CANCEL the call when not answered within this many seconds.
             hangup_when_done: hang up (BYE) when the source is finished (see :meth:`Call.wait_done`).
+            late_offer: send the INVITE without SDP (RFC 3261 §13.2.1, for servers that want to offer): the 200
+                OK carries the peer's offer and our ACK the answer.
 
         Raises:
             CallError: rejected (4xx/5xx/6xx), not answered, or no response (408).
@@ -458,17 +502,42 @@ class Phone:
             media = await MediaSession.create(self.host, **self.media_options)
             offer = make_offer(self.host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
                                srtp_key=key)
-            sip = await self.ua.call(target, offer, ring_timeout=ring_timeout)
+            hub, on_digit = _digit_hub(on_dtmf)
+            media.ignore_before_start = not early_media
+            early = _EarlyMedia(self.ua, media, io, offer, on_digit) if early_media and not late_offer else None
+            if late_offer:
+                port = media.local_rtp_port
+
+                def answer_offer(theirs: SessionDescription) -> SessionDescription:
+                    return make_answer(theirs, self.host, port, codecs=codecs, srtp=policy, srtp_key=key)
+
+                sip = await self.ua.call(target, None, ring_timeout=ring_timeout, answer_offer=answer_offer)
+                offer = sip.local_sdp  # our answer
+            else:
+                sip = await self.ua.call(target, offer, ring_timeout=ring_timeout,
+                                         on_progress=early.on_progress if early is not None else None)
             try:
-                params = negotiate(offer, sip.remote_sdp, signalled_from=sip.remote_addr[0])
+                mine, theirs = (offer, sip.remote_sdp)
+                params = negotiate(mine, theirs, signalled_from=sip.remote_addr[0])
                 params = await _resolve_media(params, sip.remote_addr[0], self.host, self.media_dns_timeout)
             except NegotiationError as exc:  # the call is up (200 OK, ACK): hang it up rather than leave it
                 logger.warning("[SIP] Ending the call: %s", exc)
                 await _bye_quietly(sip)
                 raise
-            io.at_rate(_sample_rate(params))
-            hub, on_digit = _digit_hub(on_dtmf)
-            media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)
+            if media.running:  # early media was playing: the answer's SDP takes over, and now we send too
+                early_packets = media.stats.packets_received
+                rate = io.rate
+                io.at_rate(_sample_rate(params))
+                if io.rate != rate:
+                    media.set_sink(io.sink)
+                media.update(params)
+                media.set_source(io.source)
+                media.confirm_peer()
+                media.stats.early_media_packets = early_packets
+                logger.info("[RTP] Early media: %d packets before the answer", early_packets)
+            else:
+                io.at_rate(_sample_rate(params))
+                media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)
         except BaseException:
             if media is not None:
                 await media.stop("call failed")
@@ -490,6 +559,29 @@ class Phone:
             logger.warning("[SIP] Delayed offer: the answer in the ACK is not acceptable (%s): ending the call", exc)
             await _bye_quietly(sip)
             raise
+
+    async def _play_early(self, incoming: IncomingCall, media: MediaSession, params: MediaParams,
+                          answer: SessionDescription, io: "_MediaIO", early: SourceLike, timeout: float,
+                          on_digit: Callable[[str], None]) -> None:
+        """183 with our answer and the prompt ``early`` as early media, until it has played (or ``timeout``);
+        then the call's own source takes over (the caller answers with 200 OK next)."""
+        prompt = _open_source(early, io.rate)
+        if isinstance(early, (str, os.PathLike)):
+            io.owned.append(prompt)
+        media.start(params, source=prompt, sink=io.sink, on_dtmf=on_digit, proven=False)
+        if await incoming.early_media(answer):  # the PRACK carries our To tag: the caller's address is proven
+            media.confirm_peer()
+        logger.info("[RTP] Early media: playing the prompt before answering")
+        done = asyncio.ensure_future(media.source_done())
+        gone = asyncio.ensure_future(_cancelled(incoming))
+        try:
+            await asyncio.wait({done, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+            gone.cancel()
+        if incoming.cancelled:
+            raise CallError(487, "Request Terminated", "the caller cancelled during early media")
+        media.set_source(io.source)
 
     def _tls_to(self, target: Union[str, Tuple[str, int]]) -> bool:
         """Whether the INVITE to ``target`` travels over TLS (its URI, the outbound proxy's, or the default)."""
@@ -527,8 +619,15 @@ class Phone:
         ring: bool = True,
         ring_for: Optional[float] = None,
         on_dtmf: Optional[Callable[[str], Any]] = None,
+        early: SourceLike = None,
+        early_timeout: float = 60.0,
     ) -> Call:
         """Answer an incoming call (the next one when ``incoming`` is None) and start its audio.
+
+        ``early``: a prompt (file or source) played as early media before the answer: 183 Session Progress with
+        our SDP answer (reliable, RFC 3262, when the caller supports 100rel), the prompt sent once the caller's
+        PRACK or its own RTP proved its address, then the 200 OK (the same SDP) when the prompt has played or
+        ``early_timeout`` seconds have passed. ``ring``/``ring_for`` are not used then.
 
         An offer with no codec in common is rejected with ``488 Not Acceptable Here`` and raises
         :class:`~pyvoip_fast.sdp.NegotiationError`; a ``sink`` with a ``rate`` of its own accepts only the codecs
@@ -572,12 +671,15 @@ class Phone:
                     await incoming.reject(exc.status_code, warning=exc.warning)
                     raise
                 io.at_rate(_sample_rate(params))
-                await _ring(incoming, ring, ring_for)
-                # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
-                # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
-                # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third
-                # party
-                media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit, proven=False)
+                if early is not None:
+                    await self._play_early(incoming, media, params, answer, io, early, early_timeout, on_digit)
+                else:
+                    await _ring(incoming, ring, ring_for)
+                    # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts
+                    # sending on our 200 OK, before its ACK reaches us. Nothing is sent before the caller proves its
+                    # address (the ACK, or its own RTP from there): a forged INVITE must not aim our media at a third
+                    # party
+                    media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit, proven=False)
                 sip = await incoming.answer(answer)
                 media.confirm_peer()
             logger.info("[Call] Session established - Ready to receive audio")

@@ -103,6 +103,7 @@ class SipCall:
         self.on_request: Optional[Callable[[SipRequest], Tuple[int, Headers]]] = None
         self._ended: asyncio.Future[str] = ua._loop.create_future()
         self._reinvite: Optional["asyncio.Future[ev.ReInviteAnswered]"] = None
+        self._update: Optional["asyncio.Future[ev.UpdateAnswered]"] = None
         self._requests: Dict[int, "asyncio.Future[ev.InDialogResponse]"] = {}
 
     @property
@@ -118,7 +119,7 @@ class SipCall:
     def _finish(self, reason: str) -> None:
         if not self._ended.done():
             self._ended.set_result(reason)
-        for fut in [self._reinvite, *self._requests.values()]:
+        for fut in [self._reinvite, self._update, *self._requests.values()]:
             if fut is not None and not fut.done():
                 fut.set_exception(CallError(481, "Call/Transaction Does Not Exist", f"the call ended ({reason})"))
                 fut.exception()  # retrieved: nobody may be waiting any more
@@ -188,6 +189,45 @@ class SipCall:
         finally:
             self._reinvite = None
 
+    async def update(self, offer: Optional[SessionDescription] = None, *,
+                     timeout: Optional[float] = None) -> Optional[SessionDescription]:
+        """Send an UPDATE (RFC 3311): with ``offer``, a session change without an INVITE transaction (the peer's
+        SDP answer is returned and ``local_sdp`` / ``remote_sdp`` follow it); without, a session refresh.
+
+        Raises:
+            CallError: a non-2xx answer (488, 491 when an offer crossed ours, 408 none), a 2xx without a usable
+                answer to our offer (status 0), or the call ended (481).
+        """
+        if self.ended:
+            raise CallError(481, "Call/Transaction Does Not Exist", "the call has ended")
+        body = b""
+        if offer is not None:
+            offer.origin.session_id = self.local_sdp.origin.session_id
+            offer.origin.session_version = self.local_sdp.origin.session_version + 1
+            body = offer.serialize()
+        fut: "asyncio.Future[ev.UpdateAnswered]" = self._ua._loop.create_future()
+        try:
+            self._ua._act(lambda now: self._ua._endpoint.update(self.handle, now, body=body))
+        except LocalProtocolError as exc:
+            raise CallError(491, "Request Pending", f"cannot UPDATE now: {exc}") from None
+        self._update = fut
+        try:
+            result = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            raise CallError(408, "Request Timeout", "no answer to our UPDATE") from None
+        finally:
+            self._update = None
+        if not 200 <= result.status_code < 300:
+            raise CallError(result.status_code, result.reason)
+        if offer is None:
+            return None
+        try:
+            answer = SessionDescription.parse(result.body)
+        except SdpParseError as exc:
+            raise CallError(0, "bad SDP answer", f"the answer to our UPDATE is not usable SDP: {exc}") from None
+        self.local_sdp, self.remote_sdp = offer, answer
+        return answer
+
     async def request(self, method: str, *, headers: Headers = (), body: bytes = b"",
                       content_type: Optional[str] = None,
                       timeout: Optional[float] = None) -> Tuple[int, str, Optional[SipResponse]]:
@@ -219,6 +259,11 @@ class SipCall:
         """An endpoint event of this call (``UserAgent._dispatch``)."""
         if isinstance(event, ev.ReInviteReceived):
             self._on_reinvite_received(event)
+        elif isinstance(event, ev.UpdateReceived):  # RFC 3311: an offer in an UPDATE is answered like a re-INVITE's
+            self._on_reinvite_received(event)
+        elif isinstance(event, ev.UpdateAnswered):
+            if self._update is not None and not self._update.done():
+                self._update.set_result(event)
         elif isinstance(event, ev.ReInviteAnswered):
             if self._reinvite is not None and not self._reinvite.done():
                 self._reinvite.set_result(event)
@@ -229,11 +274,12 @@ class SipCall:
         elif isinstance(event, ev.InDialogRequest):
             self._answer(event.request)
 
-    def _on_reinvite_received(self, event: ev.ReInviteReceived) -> None:
-        """Answer the peer's re-INVITE: through ``on_reinvite``, or by default mirroring the offered direction
-        with our current media address and only the codecs this side already agreed to."""
+    def _on_reinvite_received(self, event: "ev.ReInviteReceived | ev.UpdateReceived") -> None:
+        """Answer the peer's re-INVITE (or UPDATE with an offer): through ``on_reinvite``, or by default mirroring
+        the offered direction with our current media address and only the codecs this side already agreed to."""
         endpoint = self._ua._endpoint
         now = self._ua._loop.time()
+        respond = endpoint.answer_update if isinstance(event, ev.UpdateReceived) else endpoint.answer_reinvite
         if not event.body:  # offerless re-INVITE: our current description is the offer
             endpoint.answer_reinvite(event.handle, now, body=self.local_sdp.serialize())
             return
@@ -256,10 +302,10 @@ class SipCall:
                 ours = [c for c in agreed if c is not None]
                 answer = make_answer(offer, conn.host, media.port, ptime=media.ptime, codecs=ours)
         except (SdpParseError, NegotiationError) as exc:
-            logger.info("[SIP] re-INVITE refused: %s", exc)
+            logger.info("[SIP] %s refused: %s", "UPDATE" if respond is not endpoint.answer_reinvite else "re-INVITE",
+                        exc)
             warning = getattr(exc, "warning", None)
-            endpoint.answer_reinvite(event.handle, now, status_code=488,
-                                     headers=[warning_header(warning)] if warning else [])
+            respond(event.handle, now, status_code=488, headers=[warning_header(warning)] if warning else [])
             if isinstance(exc, MediaAddressRefused):
                 endpoint.admission.count("media_address")
             return
@@ -267,9 +313,10 @@ class SipCall:
         answer.origin.session_version = self.local_sdp.origin.session_version + 1
         self.remote_sdp = offer
         self.local_sdp = answer
-        logger.info("[SIP] re-INVITE: remote direction %s, ours %s", offer.direction_of_audio,
+        logger.info("[SIP] %s: remote direction %s, ours %s",
+                    "UPDATE" if respond is not endpoint.answer_reinvite else "re-INVITE", offer.direction_of_audio,
                     answer.direction_of_audio)
-        endpoint.answer_reinvite(event.handle, now, body=answer.serialize())
+        respond(event.handle, now, body=answer.serialize())
 
     def _answer(self, request: SipRequest) -> None:
         """Answer the peer's INFO / REFER / NOTIFY with what ``on_request`` returns (or the default). A handler
@@ -333,6 +380,9 @@ class IncomingCall:
         self._confirmed: asyncio.Future[Any] = ua._loop.create_future()
         self._answered = False
         self._call: Optional[SipCall] = None
+        #: the SDP answer we sent in a 183 (``early_media``), None before
+        self.early_sdp: Optional[SessionDescription] = None
+        self._pracked: "Optional[asyncio.Future[ev.ProvisionalAcknowledged]]" = None
 
     def _check_open(self) -> None:
         if self.cancelled:
@@ -350,6 +400,55 @@ class IncomingCall:
             raise ValueError(f"a provisional status code is 101-199, not {status_code}")
         self._check_open()
         self._ua._act(lambda now: self._ua._endpoint.ring(self.handle, now, status_code=status_code))
+
+    async def early_media(self, answer_sdp: SessionDescription, *, reliable: bool = True,
+                          status_code: int = 183) -> bool:
+        """Send ``183 Session Progress`` with ``answer_sdp`` (our answer to the offer: early media, RFC 3261
+        §13.3.1.1, RFC 3960) before the final answer; the 200 OK later carries the same description.
+
+        With ``reliable`` (the default) and a caller that supports 100rel, the 183 goes reliably (RFC 3262) and
+        this returns True once the caller's PRACK arrived (which proves its address: media may be sent); otherwise
+        it returns False at once, and media may go only to an address the caller's own RTP came from.
+
+        Raises:
+            CallError: the call was cancelled, answered or rejected; or no PRACK came (500 was sent).
+            ValueError: a status code outside 101-199, or a delayed-offer INVITE (no offer to answer).
+        """
+        if self.offer is None:
+            raise ValueError("early media needs an offer in the INVITE (a delayed offer gets its answer in the ACK)")
+        self._check_open()
+        body = answer_sdp.serialize()
+        fut: "asyncio.Future[ev.ProvisionalAcknowledged]" = self._ua._loop.create_future()
+        self._pracked = fut
+        went_reliable: bool = self._ua._act(lambda now: self._ua._endpoint.ring(
+            self.handle, now, status_code=status_code, body=body, reliable=reliable))
+        self.early_sdp = answer_sdp
+        if not went_reliable:
+            return False
+        await asyncio.shield(fut)
+        return True
+
+    def _on_early_event(self, event: ev.Event) -> None:
+        """A PRACK of our reliable 1xx, or an UPDATE in the early dialog (``UserAgent._dispatch``)."""
+        if isinstance(event, ev.ProvisionalAcknowledged):
+            if self._pracked is not None and not self._pracked.done():
+                self._pracked.set_result(event)
+        elif isinstance(event, ev.UpdateReceived):
+            # an offer before our answer (RFC 3311 §5.1): we keep the description of our 183 (the same codec and
+            # address), renumbered; a peer that cannot take it gets 488 from its own side
+            endpoint, now = self._ua._endpoint, self._ua._loop.time()
+            if self.early_sdp is None:
+                endpoint.answer_update(event.handle, now, status_code=488)
+                return
+            self.early_sdp.origin.session_version += 1
+            endpoint.answer_update(event.handle, now, body=self.early_sdp.serialize())
+
+    def _failed(self, exc: CallError) -> None:
+        """The INVITE failed on our side (no ACK, no PRACK): whoever waits hears it."""
+        for fut in (self._confirmed, self._pracked):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: nobody may be waiting
 
     async def answer(self, answer_sdp: SessionDescription) -> SipCall:
         """Accept with 200 OK carrying ``answer_sdp`` (our offer, for a delayed offer); returns once the ACK

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from ..errors import (AuthenticationError, CallError, LocalProtocolError, SdpParseError,
                       TransportError)
-from ..sip.sdp import SessionDescription
+from ..sip.sdp import NegotiationError, SessionDescription
 from ..sip import events as ev
 from ..sip.endpoint import CallState, SipEndpoint, fmt_addr
 from ..sip.transaction import TimerConfig
@@ -67,10 +67,12 @@ def _is_ip(host: str) -> bool:
 class _Pending:
     """An outgoing INVITE waiting for its final response."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, offer: SessionDescription, dest: Addr) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, offer: Optional[SessionDescription], dest: Addr,
+                 on_progress: Optional[Callable[[ev.CallProgress], None]] = None) -> None:
         self.final: asyncio.Future[ev.Event] = loop.create_future()
         self.offer = offer
         self.dest = dest
+        self.on_progress = on_progress
 
 
 class UserAgent:
@@ -228,10 +230,14 @@ class UserAgent:
             pending = self._pending.pop(event.handle)
             if not pending.final.done():
                 pending.final.set_result(event)
+        elif isinstance(event, ev.CallProgress):
+            pending_call = self._pending.get(event.handle)
+            if pending_call is not None and pending_call.on_progress is not None:
+                pending_call.on_progress(event)
         elif isinstance(event, ev.CallFailed):
             incoming = self._incoming_calls.pop(event.handle, None)
-            if incoming is not None and not incoming._confirmed.done():
-                incoming._confirmed.set_exception(CallError(event.status_code, event.reason))
+            if incoming is not None:
+                incoming._failed(CallError(event.status_code, event.reason))
             call = self._sip_calls.pop(event.handle, None)
             if call is not None:
                 call._finish("no ACK")
@@ -252,10 +258,21 @@ class UserAgent:
                 if event.reason == "remote hangup":
                     logger.info("[Call] Remote party ended the session")
                 call._finish(event.reason)
-        elif isinstance(event, (ev.ReInviteReceived, ev.ReInviteAnswered, ev.InDialogResponse, ev.InDialogRequest)):
+        elif isinstance(event, ev.ProvisionalAcknowledged):
+            incoming = self._incoming_calls.get(event.handle)
+            if incoming is not None:
+                incoming._on_early_event(event)
+        elif isinstance(event, (ev.ReInviteReceived, ev.ReInviteAnswered, ev.InDialogResponse, ev.InDialogRequest,
+                                ev.UpdateReceived, ev.UpdateAnswered)):
             call = self._sip_calls.get(event.handle)
-            if call is not None:
+            if call is not None and not (isinstance(event, ev.UpdateReceived) and event.handle in self._incoming_calls):
                 call._on_event(event)
+            elif isinstance(event, ev.UpdateReceived):
+                incoming = self._incoming_calls.get(event.handle)
+                if incoming is not None:
+                    incoming._on_early_event(event)
+                else:
+                    self._endpoint.answer_update(event.handle, self._loop.time(), status_code=481)
             elif isinstance(event, ev.ReInviteReceived):
                 self._endpoint.answer_reinvite(event.handle, self._loop.time(), status_code=481)
             elif isinstance(event, ev.InDialogRequest):  # a call not handed out (yet): no dialog for it here
@@ -303,13 +320,18 @@ class UserAgent:
             return uri, None  # the outbound proxy routes it: nothing to resolve here
         return uri, await self._resolve_hop(uri)
 
-    async def call(self, target: Target, offer: SessionDescription, *, ring_timeout: Optional[float] = None) -> SipCall:
+    async def call(self, target: Target, offer: Optional[SessionDescription], *, ring_timeout: Optional[float] = None,
+                   on_progress: Optional[Callable[[ev.CallProgress], None]] = None,
+                   answer_offer: Optional[Callable[[SessionDescription], SessionDescription]] = None) -> SipCall:
         """Place a call and wait until it is answered (and ACKed).
 
         Args:
             target: ``"sip:user@host:port"``, ``"host:port"`` or ``(host, port)``.
-            offer: our SDP offer.
+            offer: our SDP offer, or None for a delayed offer (RFC 3261 §13.2.1): the INVITE has no body, the 2xx
+                brings the peer's offer and ``answer_offer(offer)`` makes the answer our ACK carries (a
+                ``NegotiationError`` from it ends the call with BYE: ``CallError`` 488).
             ring_timeout: seconds to wait for an answer before sending CANCEL (None: wait for the peer or Timer B).
+            on_progress: called with each provisional response (``CallProgress``: a 183 with SDP is early media).
 
         Returns:
             the established call.
@@ -320,11 +342,14 @@ class UserAgent:
             TransportError: the target cannot be resolved.
             asyncio.CancelledError: the caller was cancelled (a CANCEL is sent).
         """
+        if offer is None and answer_offer is None:
+            raise ValueError("a delayed offer (offer=None) needs answer_offer to answer the peer's offer")
         uri, resolved = await self._resolve_target(target)
-        body = offer.serialize()
-        handle: int = self._act(lambda now: self._endpoint.invite(uri, resolved, now, body=body))
+        body = offer.serialize() if offer is not None else b""
+        handle: int = self._act(lambda now: self._endpoint.invite(uri, resolved, now, body=body,
+                                                                  late_offer=offer is None))
         dest: Addr = self._endpoint.call_info(handle)["remote_addr"]  # type: ignore[assignment]
-        pending = _Pending(self._loop, offer, dest)
+        pending = _Pending(self._loop, offer, dest, on_progress)
         self._pending[handle] = pending
         try:
             if ring_timeout is not None:
@@ -351,12 +376,18 @@ class UserAgent:
                 raise AuthenticationError(result.status_code, result.reason, result.reason)
             raise CallError(result.status_code, result.reason, contacts=result.contacts)
         assert isinstance(result, ev.CallAnswered)
+        what = "offer" if offer is None else "answer"
         try:
             remote = SessionDescription.parse(result.body)
-        except SdpParseError as exc:
-            logger.warning("[SIP] Bad SDP answer: %s; hanging up", exc)
+            if offer is None:
+                assert answer_offer is not None
+                offer = answer_offer(remote)  # ours is the answer; ``local_sdp`` below
+                answer_body = offer.serialize()
+                self._act(lambda now: self._endpoint.ack(handle, now, body=answer_body))
+        except (SdpParseError, NegotiationError) as exc:
+            logger.warning("[SIP] Bad SDP %s in the 200 OK: %s; hanging up", what, exc)
             self._act(lambda now: self._endpoint.bye(handle, now))
-            raise CallError(488, "Not Acceptable Here", f"bad SDP answer: {exc}") from None
+            raise CallError(488, "Not Acceptable Here", f"bad SDP {what}: {exc}") from None
         info = self._endpoint.call_info(handle)
         call = SipCall(self, handle, local_sdp=offer, remote_sdp=remote, remote_addr=dest,
                        call_id=str(info["call_id"]), is_caller=True)

@@ -44,6 +44,8 @@ class CallStatistics:
         packets_sent: RTP packets we sent (audio and telephone-events).
         bytes_sent: RTP payload octets we sent (the SR "sender's octet count").
         packets_received: RTP packets accepted from the peer (duplicates excluded).
+        early_media_packets: of those, the ones that came before the call was answered (early media after a
+            183 with SDP; they were played and recorded like the rest).
         bytes_received: payload octets of those packets.
         packets_lost: cumulative packets lost (RFC 3550 A.3: expected − received, never below 0).
         loss_percent: ``packets_lost / expected`` in percent.
@@ -111,6 +113,7 @@ class CallStatistics:
     dtmf_sent: str = ""
     dtmf_received: str = ""
     audio_in_dropped: int = 0
+    early_media_packets: int = 0
     bye_received: bool = False
     peer_lost: bool = False
 

@@ -91,8 +91,9 @@ class RtpSender:
         """The audio source (``read(n)`` of int16 PCM at the codec's sample rate, ``eof``), or None."""
         self.source = source
         self._live = bool(getattr(source, "live", False))
-        if self._live and self.source_done.done():
-            self.source_done = self._loop.create_future()  # a file that ended before: the live source goes on
+        if source is not None and self.source_done.done():
+            # a source that ended before (an early-media prompt, a file): the new one goes on, with its own end
+            self.source_done = self._loop.create_future()
         if source is None and not self.source_done.done():
             self.source_done.set_result(None)
 

