@@ -169,8 +169,7 @@ class MediaSession:
         self._stopped_at: Optional[float] = None
         self._proof = AddressProof()  # return routability: media only to addresses the peer proved
         self._started = False
-        #: drop RTP that arrives before ``start()`` (early media nobody listens to) instead of taking it
-        self.ignore_before_start = False
+        self.ignore_before_start = False  #: drop RTP that arrives before ``start()`` (early media nobody hears)
         self._closed = False
         self._stats = CallStatistics(local_ssrc=self.ssrc)
         self._sockets = MediaSockets(  # last: from here on the loop may call back into this session
@@ -197,7 +196,6 @@ class MediaSession:
             raise
 
     # -- public API ------------------------------------------------------------------------------------------------
-
     @property
     def running(self) -> bool:
         """True between ``start()`` and ``stop()``."""
@@ -385,7 +383,6 @@ class MediaSession:
         await self.stop()
 
     # -- parameters ----------------------------------------------------------------------------------------------
-
     def _apply_params(self, params: Any, *, initial: bool) -> bool:
         """Configure the parts; True when the receive geometry (rates, frame size) changed."""
         codec, ptime, direction, new_rtp, new_rtcp = _checked(params, self._family)
@@ -448,10 +445,9 @@ class MediaSession:
         return self._sockets.send_rtp(datagram, self._receiver.remote_rtp)
 
     # -- what arrives ---------------------------------------------------------------------------------------------
-
     def _on_rtp_datagram(self, data: bytes, addr: Addr, arrival: Optional[float] = None) -> None:
-        if self.ignore_before_start and not self._started:
-            return  # early media the caller chose not to hear (``Phone.call(early_media=False)``)
+        if self.ignore_before_start and not self._started:  # ``Phone.call(early_media=False)``
+            return
         now = self._loop.time() if arrival is None else arrival
         if self._receiver.on_datagram(data, addr, now):
             self._watch.heard(now)
