@@ -20,6 +20,7 @@ NO_EXTENSIONS: bool = bool(os.environ.get("PYVOIP_FAST_NO_EXTENSIONS")) or sys.i
 #: builds ``ext/<name>.pyx`` into ``pyvoip_fast.<layer>._<name>`` from the same table (``tests`` check they agree).
 EXTENSION_MODULES: Dict[str, str] = {
     "_g711": "codecs",
+    "_g722": "codecs",
     "_rtp": "rtp",
     "_stats": "rtp",
     "_udp": "net",
