@@ -11,9 +11,9 @@ stops the run at the first out-of-bounds read or write. Run it through ``tests/t
         PYTHONPATH=/tmp/fz/pkg python tests/fuzz/atheris_compiled.py -atheris_runs=200000
 
 Each input is decoded by ``compiled_targets.dispatch`` into structured arguments for one entry point (the RTP and
-RTCP parsers and builders, ``pack_into``/``write_packet``, the G.711 functions, the receiver statistics, both
-batch senders), called on the compiled module and on its pure-Python twin, which must agree. A disagreement, an
-unexpected exception, or any sanitizer report is a crash.
+RTCP parsers and builders, ``pack_into``/``write_packet``, the G.711 functions, G.722 encoder/decoder streams,
+the receiver statistics, both batch senders), called on the compiled module and on its pure-Python twin, which
+must agree. A disagreement, an unexpected exception, or any sanitizer report is a crash.
 """
 
 from __future__ import annotations

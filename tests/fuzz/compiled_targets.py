@@ -267,6 +267,39 @@ def _g711_samples(fdp: Any) -> None:
                               _outcome(lambda: m.alaw_decode_sample(value))))
 
 
+def _g722_stream(fdp: Any) -> None:
+    """One G.722 encoder and decoder fed a run of calls: buffers of any size (odd sample counts held over), into
+    ``out`` buffers of any size, offset or stride, with flush and reset between; every outcome and the state they
+    leave (the held sample, and what the next call codes) must be the same in both implementations."""
+    bitrate = (64000, 56000, 48000, 64000, _int(fdp))[fdp.ConsumeIntInRange(0, 4)]
+    steps = []
+    for _ in range(fdp.ConsumeIntInRange(0, 6)):
+        kind = fdp.ConsumeIntInRange(0, 5)  # encode, decode, encode into out, decode into out, flush, reset
+        data = _bytes(fdp, 240)
+        out = _buffer(fdp, 600) if kind in (2, 3) else None
+        steps.append((kind, data, out))
+
+    def run(m: Any) -> Any:
+        enc, dec = m.Encoder(bitrate), m.Decoder(bitrate)
+        results = []
+        for kind, data, out in steps:
+            if kind in (2, 3):
+                target = _copy(out)
+                fn = enc.encode if kind == 2 else dec.decode
+                results.append((_outcome(lambda fn=fn, d=data, t=target: fn(d, t)), bytes(target)))
+            elif kind in (0, 1):
+                fn = enc.encode if kind == 0 else dec.decode
+                results.append(_outcome(lambda fn=fn, d=data: fn(d)))
+            elif kind == 4:
+                results.append(enc.flush())
+            else:
+                enc.reset()
+                dec.reset()
+        return results, enc.pending, enc.encode(bytes(range(64))), dec.decode(bytes(range(0, 256, 7)))
+
+    _both("_g722", run)
+
+
 def _stats(fdp: Any) -> None:
     clock = _int(fdp) if fdp.ConsumeBool() else 8000
     updates = [(_int(fdp), _int(fdp), _float(fdp), _int(fdp)) for _ in range(fdp.ConsumeIntInRange(0, 40))]
@@ -407,8 +440,8 @@ def _recv_stamped(fdp: Any) -> None:
 
 
 TARGETS: List[Callable[[Any], None]] = [
-    _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _stats, _batch,
-    _batch_to, _drain_and_timers, _recv_stamped,
+    _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
+    _stats, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
 
