@@ -84,7 +84,7 @@ _CANONICAL_NAMES = [
     "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "Record-Route", "Reply-To", "Require",
     "Retry-After", "Route", "Server", "Subject", "Supported", "Timestamp", "To", "Unsupported", "User-Agent",
     "Via", "Warning", "WWW-Authenticate", "Event", "Allow-Events", "Refer-To", "Referred-By",
-    "Session-Expires", "RSeq", "RAck",
+    "Session-Expires", "Min-SE", "RSeq", "RAck", "Subscription-State", "Refer-Sub",
 ]
 _CANONICAL: Dict[str, str] = {name.lower(): name for name in _CANONICAL_NAMES}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
@@ -110,3 +110,36 @@ def test_options_answer_carries_what_we_would_offer_with_port_zero() -> None:
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"SIP/2.0 200") and b"Supported: 100rel, timer" in head
     assert b"Content-Type: application/sdp" in head and b"m=audio 0 RTP/AVP 8 0 101" in body
+
+
+@pytest.mark.parametrize("caller_flags, hears_prompt", [([], True), (["--no-early-media", "--late-offer"], False)])
+def test_cli_listen_early_and_call_flags(tmp_path: Path, caller_flags: List[str], hears_prompt: bool) -> None:
+    import socket
+
+    from test_cli_e2e import Peer
+
+    prompt, pcm = _prompt(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(RATE // 2, np.int16), RATE, subtype="PCM_16")
+    rec = tmp_path / "heard.wav"
+    listener = Peer(["listen", "--bind", f"127.0.0.1:{port}", "--no-play", "--early", str(prompt), "--t1", "0.05"],
+                    tmp_path / "listen.log")
+    try:
+        listener.wait_for("Listening on")
+        caller = Peer(["call", f"127.0.0.1:{port}", str(quiet), "--no-play", "--record", str(rec), "--t1", "0.05",
+                       *caller_flags], tmp_path / "call.log")
+        try:
+            assert caller.wait(30) == 0, caller.output()
+            out = caller.output()
+        finally:
+            caller.kill()
+        assert listener.wait(15) == 0, listener.output()
+    finally:
+        listener.kill()
+    assert ("[RTP] Early media from 127.0.0.1:" in out) is hears_prompt, out
+    heard, _ = sf.read(rec, dtype="int16")
+    loud = int(np.sum(np.abs(heard.astype(np.int32)) > 2000))
+    assert (loud > RATE // 2) is hears_prompt  # the prompt's speech, or only the quiet file after the answer

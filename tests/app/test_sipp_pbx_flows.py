@@ -1,7 +1,10 @@
-"""PBX and trunk flows against the real sipp, with the scenarios kept in ``tests/data/sipp``: early media with a
-reliable 183 (PRACK, the audio sipp streams checked by correlation in our recording), our delayed offer, our 422
-retry, and as the answerer: 100rel with PRACK and UPDATE before and after the answer, a short session timer that
-we refresh, 422 to an interval below our Min-SE."""
+"""PBX and trunk flows against the real sipp, with the scenarios kept in ``tests/data/sipp``.
+
+As the caller: early media with a reliable 183 (PRACK; the audio sipp streams found by correlation in our
+recording), our delayed offer after a 422 retry, a short session timer that we refresh with UPDATE. As the
+answerer: 100rel with PRACK and UPDATE before and after the answer under a session timer the caller refreshes,
+422 to an interval below our Min-SE, and unreliable early media that leaves only after the caller's own RTP.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ async def _sipp_server(tmp_path: Path, scenario: str, extra: List[str] = ()) -> 
 
 async def _sipp_client(tmp_path: Path, scenario: str, target_port: int) -> Any:
     return await asyncio.create_subprocess_exec(
-        *_sipp_args(tmp_path, scenario, [f"127.0.0.1:{target_port}", "-p", str(free_udp_port())]),
+        *_sipp_args(tmp_path, scenario, [f"127.0.0.1:{target_port}", "-p", str(free_udp_port())]), cwd=str(tmp_path),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -138,3 +141,60 @@ def test_our_delayed_offer_after_a_422_asks_again_with_min_se_and_answers_in_the
     assert "Session-Expires 1800, as the 422 asked" in caplog.text
     assert "Session timer: 1800 s, refreshed by us" in caplog.text
     assert params.encoding == "PCMU" and params.remote_rtp[0] == "127.0.0.1"
+
+
+def test_we_refresh_a_short_session_with_update(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def main() -> Tuple[int, str]:
+        sipp, port = await _sipp_server(tmp_path, "uas_session_refresh.xml")
+        try:
+            async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+                assert phone.ua is not None
+                phone.ua.endpoint.session_expires = 4
+                phone.ua.endpoint.min_se = 4  # below RFC 4028's 90 s: a test may, to see refreshes in seconds
+                call = await asyncio.wait_for(phone.call(("127.0.0.1", port), hangup_when_done=False), 15)
+                await asyncio.sleep(4.6)  # refreshes at 2 s and 4 s
+                reason = "up" if not call.ended else str(call.end_reason)
+                await call.hangup()
+            await asyncio.wait_for(sipp.communicate(), 15)
+            return int(sipp.returncode or 0), reason
+        finally:
+            if sipp.returncode is None:
+                sipp.kill()
+
+    rc, reason = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)  # two UPDATEs, each with Session-Expires: 4;refresher=uac
+    assert reason == "up" and caplog.text.count("(session refresh)") >= 2
+    assert "Session expired" not in caplog.text
+
+
+def test_as_answerer_422_then_unreliable_early_media_after_the_callers_rtp(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sf.write(tmp_path / "early.wav", speech_like(1.0, seed=8), RATE, format="WAV", subtype="ULAW")
+    prompt = tmp_path / "prompt.wav"
+    sf.write(prompt, speech_like(0.8, seed=9), RATE, subtype="PCM_16")
+
+    async def main() -> Tuple[int, int, str]:
+        async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+            sipp = await _sipp_client(tmp_path, "uac_422_then_early_rtp.xml", phone.local_address[1])
+            try:
+                call = await asyncio.wait_for(phone.answer(early=prompt, early_timeout=5.0), 15)
+                reason = await call.wait_done(timeout=10)
+                await asyncio.wait_for(sipp.communicate(), 15)
+                return int(sipp.returncode or 0), call.stats.packets_sent, reason
+            finally:
+                if sipp.returncode is None:
+                    sipp.kill()
+
+    rc, sent, reason = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)  # 422 with Min-SE 90, an unreliable 183 with SDP, then the 200
+    text = caplog.text
+    assert "Sending 422 Session Interval Too Small" in text
+    assert "Sending 183 Session Progress with SDP" in text and "(reliable" not in text.split("Sending 183")[1][:40]
+    # no PRACK (sipp did not offer 100rel): only sipp's RTP can have proved its address before our 200 OK
+    started = text.index("[RTP] Starting audio stream")
+    assert text.index("Sending 183 Session Progress") < started < text.index("Sending 200 OK")
+    assert "Received PRACK" not in text
+    assert sent >= 35 and reason == "remote hangup"
