@@ -62,6 +62,7 @@ BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.wav"
 _CODEC_CHOICES = {
     "pcmu": ("PCMU", "PCMA"),
     "pcma": ("PCMA", "PCMU"),
+    "g722": ("G722", "PCMU", "PCMA"),
     "l16": ("L16", "PCMU", "PCMA"),
 }
 
@@ -178,8 +179,9 @@ def _add_call_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-play", action="store_true", help="do not open a sound device (statistics and --record only)")
     g.add_argument("--stats-json", metavar="FILE", help="write the call's statistics as JSON to FILE")
     g.add_argument("--codec", choices=tuple(_CODEC_CHOICES), default="pcmu",
-                   help="preferred codec: pcmu (G.711 mu-law, default), pcma (A-law) or l16 (16 kHz linear PCM on "
-                        "a dynamic payload type, offered only when asked for); G.711 is offered too")
+                   help="preferred codec: pcmu (G.711 mu-law, default), pcma (A-law), g722 (HD voice: 16 kHz "
+                        "G.722, payload type 9) or l16 (16 kHz linear PCM on a dynamic payload type); g722 and l16 "
+                        "are offered only when asked for, first, with G.711 as the fallback")
     g.add_argument("--ptime", type=_ptime, default=20, metavar="MS", help="packet time in ms, 10-60 (default 20)")
     g.add_argument("--srtp", choices=("off", "optional", "required"), default="off",
                    help="encrypted media (SRTP, keys in SDP a=crypto): off (default), optional or required; keys "
@@ -324,7 +326,8 @@ def _fail(code: int, message: str) -> int:
 def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
     s = stats
     lines = [title]
-    lines.append(f"  Codec:             {s.codec or '-'}/{s.clock_rate}, ptime {s.ptime_ms} ms")
+    audio_rate = " (16 kHz audio)" if s.codec == "G722" else ""  # RFC 3551: an 8 kHz RTP clock for 16 kHz audio
+    lines.append(f"  Codec:             {s.codec or '-'}/{s.clock_rate}{audio_rate}, ptime {s.ptime_ms} ms")
     lines.append(f"  Duration:          {s.duration:.1f} s")
     # over the time spent sending (packets x ptime), as the original program reported it
     send_seconds = s.packets_sent * s.ptime_ms / 1000.0
@@ -345,7 +348,8 @@ def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
         lines.append(f"  Peer's reports:    lost {s.remote_packets_lost:,}, jitter {remote_jitter} "
                      "(our stream as the peer received it)")
     if s.packets_received:
-        lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}, MOS = {s.mos:.2f}   "
+        scale = " of 129 (wideband, G.107.1)" if s.r_scale == 129 else ""
+        lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}{scale}, MOS = {s.mos:.2f}   "
                      f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")
     else:
         lines.append("  Quality (E-model): n/a (no audio received on this side)")

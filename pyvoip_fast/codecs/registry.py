@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .base import Codec
 from .g711_codec import PCMA, PCMU
+from .g722_codec import G722
 from .l16 import L16_16K
 
 __all__ = ["register", "get", "find", "by_static_payload_type", "available", "resolve", "DEFAULT_CODECS"]
@@ -20,7 +21,7 @@ _BY_KEY: Dict[str, Codec] = {}
 _BY_NAME: Dict[str, Codec] = {}
 _BY_STATIC_PT: Dict[int, Codec] = {}
 
-#: what an offer carries when no codec list is given (L16 ships but is only offered when asked for)
+#: what an offer carries when no codec list is given (G.722 and L16 ship but are only offered when asked for)
 DEFAULT_CODECS: Tuple[str, ...] = ("PCMU", "PCMA")
 
 
@@ -87,5 +88,5 @@ def available() -> List[str]:
     return list(_BY_KEY)
 
 
-for _codec in (PCMU, PCMA, L16_16K):
+for _codec in (PCMU, PCMA, G722, L16_16K):
     register(_codec)

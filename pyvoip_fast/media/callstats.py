@@ -71,6 +71,7 @@ class CallStatistics:
         r_factor / mos: E-model estimate with packet-loss concealment (the way we play the audio); None while
             nothing has been received on this side.
         r_factor_no_plc / mos_no_plc: the same without concealment, for comparison.
+        r_scale: the scale of ``r_factor``: 100 (G.107, narrowband) or 129 (G.107.1, wideband: G.722, L16/16000).
         dtmf_sent / dtmf_received: telephone-event digits sent and received (and SIP INFO digits received).
         audio_in_dropped: frames that ``Call.audio_in`` consumers did not take in time (the oldest are dropped).
         bye_received: the peer sent an RTCP BYE.
@@ -107,6 +108,7 @@ class CallStatistics:
     rtcp_received: int = 0
     rtcp_strangers: int = 0
     r_factor: Optional[float] = None
+    r_scale: int = 100
     mos: Optional[float] = None
     r_factor_no_plc: Optional[float] = None
     mos_no_plc: Optional[float] = None
@@ -134,7 +136,12 @@ class CallStatistics:
             self.r_factor = self.mos = self.r_factor_no_plc = self.mos_no_plc = None
             return
         loss = self.loss_percent if self.packets_expected > 0 else 0.0
-        q = quality.estimate(loss, self.one_way_delay_ms, plc=True)
+        if self.codec in quality.WIDEBAND_IE:  # 16 kHz audio: G.107.1, R on the 0-129 scale
+            q = quality.estimate_wideband(loss, self.one_way_delay_ms, codec=self.codec, plc=True)
+            self.r_scale = 129
+        else:
+            q = quality.estimate(loss, self.one_way_delay_ms, plc=True)
+            self.r_scale = 100
         self.r_factor = round(float(q.r_factor), 2)
         self.mos = round(float(q.mos), 2)
         self.r_factor_no_plc = round(float(q.r_factor_no_plc), 2)

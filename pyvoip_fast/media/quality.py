@@ -1,4 +1,5 @@
-"""Call-quality estimate with the ITU-T G.107 E-model: R-factor and MOS for G.711 over a lossy, delayed path.
+"""Call-quality estimate with the ITU-T G.107 E-model: R-factor and MOS for G.711 over a lossy, delayed path, and
+its wideband form (G.107.1, R on a 0-129 scale) for G.722 and 16 kHz L16 (``estimate_wideband``).
 
 Strategy
 --------
@@ -47,6 +48,11 @@ __all__ = [
     "delay_impairment",
     "effective_equipment_impairment",
     "default_r",
+    "WIDEBAND_IE",
+    "RO_WB",
+    "WB_SCALE",
+    "wideband_r_factor",
+    "estimate_wideband",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,13 @@ G711_IE = 0.0
 G711_BPL_PLC = 25.1
 #: Packet-loss robustness factor of G.711 without concealment (G.113 Appendix I).
 G711_BPL_NO_PLC = 4.3
+
+#: ITU-T G.107.1: the wideband rating scale runs to 129; ``WB_SCALE`` is its ratio to the narrowband one
+RO_WB = 129.0
+WB_SCALE = 1.29
+#: wideband equipment impairment factors Ie,wb (ITU-T G.113 wideband tables): G.722 at 64 kbit/s; linear PCM at
+#: 16 kHz is the wideband reference itself
+WIDEBAND_IE = {"G722": 13.0, "L16": 0.0}
 
 # G.107 §3.7 Table 1 default values (dB, dBm0, dB(A), ms as noted).
 _SLR = 8.0  # send loudness rating
@@ -288,3 +301,47 @@ def estimate(
     r = r_factor(packet_loss_percent, one_way_delay_ms, plc=plc, burst_ratio=burst_ratio)
     r0 = r_factor(packet_loss_percent, one_way_delay_ms, plc=False, burst_ratio=burst_ratio)
     return QualityEstimate(r_factor=r, mos=mos_from_r(r), r_factor_no_plc=r0, mos_no_plc=mos_from_r(r0))
+
+
+def wideband_r_factor(
+    packet_loss_percent: float,
+    one_way_delay_ms: float = 0.0,
+    *,
+    codec: str = "G722",
+    plc: bool = True,
+    burst_ratio: float = 1.0,
+    delay_model: str = "g107",
+) -> float:
+    """Transmission rating on the wideband scale of ITU-T G.107.1 (0-129) for a 16 kHz codec.
+
+    ``R = Ro,wb - Id,wb - Ie,eff,wb`` with ``Ro,wb = 129`` (a wideband terminal with the default parameters:
+    ``Is,wb = 0``), the delay impairment of :func:`delay_impairment` carried onto the wideband scale
+    (``Id,wb = 1.29 * Id``), and ``Ie,eff,wb`` from eq. 7-29 with the codec's ``Ie,wb`` (``WIDEBAND_IE``: 13 for
+    G.722 at 64 kbit/s). The loss robustness ``Bpl`` is G.711's (25.1 with concealment, 4.3 without): our
+    concealment is the same algorithm at 16 kHz, and we have no published G.722 figure to put in its place.
+
+    Raises:
+        ValueError: an unknown codec or an argument out of range.
+    """
+    if codec.upper() not in WIDEBAND_IE:
+        raise ValueError(f"no wideband impairment for codec {codec!r} (known: {', '.join(WIDEBAND_IE)})")
+    ie = WIDEBAND_IE[codec.upper()]
+    bpl = G711_BPL_PLC if plc else G711_BPL_NO_PLC
+    r = RO_WB - WB_SCALE * delay_impairment(one_way_delay_ms, model=delay_model)
+    r -= effective_equipment_impairment(packet_loss_percent, ie=ie, bpl=bpl, burst_ratio=burst_ratio)
+    return min(RO_WB, max(0.0, r))
+
+
+def estimate_wideband(
+    packet_loss_percent: float, one_way_delay_ms: float = 0.0, *, codec: str = "G722", plc: bool = True,
+    burst_ratio: float = 1.0,
+) -> QualityEstimate:
+    """R on the wideband scale (0-129) and MOS, with and without concealment, for a 16 kHz codec.
+
+    The MOS takes R back to the narrowband scale (``R / 1.29``) and applies G.107 Annex B, so a wideband call
+    without impairments rates MOS 4.5 and a G.722 call at most about 4.3 (its own coding impairment).
+    """
+    r = wideband_r_factor(packet_loss_percent, one_way_delay_ms, codec=codec, plc=plc, burst_ratio=burst_ratio)
+    r0 = wideband_r_factor(packet_loss_percent, one_way_delay_ms, codec=codec, plc=False, burst_ratio=burst_ratio)
+    return QualityEstimate(r_factor=r, mos=mos_from_r(r / WB_SCALE), r_factor_no_plc=r0,
+                           mos_no_plc=mos_from_r(r0 / WB_SCALE))

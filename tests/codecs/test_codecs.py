@@ -16,8 +16,8 @@ from pyvoip_fast.codecs import g711
 ALL = [codecs.get(name) for name in codecs.available()]
 
 
-def test_registry_holds_g711_and_l16_and_offers_g711_by_default() -> None:
-    assert codecs.available() == ["PCMU/8000", "PCMA/8000", "L16/16000"]
+def test_registry_holds_g711_g722_and_l16_and_offers_g711_by_default() -> None:
+    assert codecs.available() == ["PCMU/8000", "PCMA/8000", "G722/8000", "L16/16000"]
     assert codecs.DEFAULT_CODECS == ("PCMU", "PCMA")
     assert codecs.get("pcmu") is PCMU and codecs.get("PCMA/8000") is PCMA
     assert codecs.get("l16") is L16_16K and codecs.get("L16/16000") is L16_16K
@@ -25,10 +25,16 @@ def test_registry_holds_g711_and_l16_and_offers_g711_by_default() -> None:
     assert codecs.find("PCMU", 16000) is None and codecs.find("L16", 16000, 2) is None
     assert codecs.by_static_payload_type(0) is PCMU and codecs.by_static_payload_type(8) is PCMA
     assert codecs.by_static_payload_type(96) is None
+    g722 = codecs.get("g722")
+    assert g722 is codecs.G722 and codecs.by_static_payload_type(9) is g722 and codecs.find("G722", 8000) is g722
+    # RFC 3551 §4.5.2: 16 kHz audio on an 8 kHz RTP clock; 20 ms = 320 samples, 160 bytes, timestamp + 160
+    assert (g722.sample_rate, g722.clock_rate) == (16000, 8000)
+    assert (g722.frame_samples(20), g722.payload_bytes(20), g722.frame_timestamps(20)) == (320, 160, 160)
 
 
 def test_unknown_codec_names_the_available_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown codec 'opus' \(available: PCMU/8000, PCMA/8000, L16/16000\)"):
+    with pytest.raises(ValueError,
+                       match=r"unknown codec 'opus' \(available: PCMU/8000, PCMA/8000, G722/8000, L16/16000\)"):
         codecs.get("opus")
     with pytest.raises(ValueError, match="at least one codec"):
         codecs.resolve([])

@@ -97,3 +97,20 @@ def test_bad_arguments(kwargs: dict) -> None:  # type: ignore[type-arg]
         r_factor(**kwargs)
     with pytest.raises(ValueError):
         mos_from_r(math.nan)
+
+
+def test_wideband_r_for_g722_follows_g107_1_on_the_129_scale() -> None:
+    from pyvoip_fast.media.quality import RO_WB, WB_SCALE, WIDEBAND_IE, delay_impairment, estimate_wideband, \
+        wideband_r_factor
+
+    assert (RO_WB, WB_SCALE, WIDEBAND_IE["G722"]) == (129.0, 1.29, 13.0)
+    # no loss, 50 ms: Ro,wb - 1.29 Id - Ie,wb
+    assert wideband_r_factor(0.0, 50.0) == pytest.approx(129.0 - 1.29 * delay_impairment(50.0) - 13.0)
+    assert wideband_r_factor(0.0, 0.0, codec="L16") == pytest.approx(129.0)
+    rs = [wideband_r_factor(loss, 80.0) for loss in (0, 1, 3, 10, 30)]
+    assert rs == sorted(rs, reverse=True) and rs[-1] >= 0.0
+    est = estimate_wideband(3.0, 80.0)
+    assert est.r_factor > est.r_factor_no_plc and 1.0 <= est.mos_no_plc < est.mos <= 4.5
+    assert estimate_wideband(0.0, 0.0, codec="L16").mos == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="no wideband impairment"):
+        wideband_r_factor(0.0, codec="opus")

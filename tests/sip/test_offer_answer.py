@@ -148,7 +148,7 @@ def test_telephone_event_is_offered_once_per_clock_rate() -> None:
 
 
 def test_unknown_codec_is_a_value_error_naming_what_exists() -> None:
-    with pytest.raises(ValueError, match=r"unknown codec 'G729'.*PCMU/8000, PCMA/8000, L16/16000"):
+    with pytest.raises(ValueError, match=r"unknown codec 'G729'.*PCMU/8000, PCMA/8000, G722/8000, L16/16000"):
         make_offer("127.0.0.1", 40000, codecs=("G729",))
     with pytest.raises(ValueError, match=r"unknown codec 'OPUS'"):
         make_answer(make_offer("127.0.0.1", 40000), "127.0.0.1", 50000, codecs=("OPUS",))
