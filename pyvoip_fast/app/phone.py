@@ -285,6 +285,40 @@ class _EarlyMedia:
         logger.info("[RTP] Early media from %s (%d %s)", fmt_addr((host, port)), event.status_code, event.reason)
 
 
+async def _play_early(phone: "Phone", incoming: IncomingCall, media: MediaSession,
+                      params: Optional[MediaParams], sdp: SessionDescription, io: "_MediaIO", early: SourceLike,
+                      timeout: float, on_digit: Callable[[str], None]) -> MediaParams:
+    """183 with our SDP and the prompt ``early`` as early media, until it has played (or ``timeout``); then the
+    call's own source takes over (the caller answers with 200 OK next). ``sdp`` is our answer (``params`` its
+    negotiation), or, for an offerless INVITE (``params`` None), our offer, answered in the caller's PRACK."""
+    prompt = _open_source(early, io.rate)
+    if isinstance(early, (str, os.PathLike)):
+        io.owned.append(prompt)
+    if params is not None:  # RFC 3264 §6: ready to receive before the answer leaves
+        media.start(params, source=prompt, sink=io.sink, on_dtmf=on_digit, proven=False)
+    if await incoming.early_media(sdp):  # the PRACK carries our To tag: the caller's address is proven
+        if params is None:
+            assert incoming.early_answer is not None
+            params = negotiate(sdp, incoming.early_answer, signalled_from=incoming.remote_addr[0])
+            params = await _resolve_media(params, incoming.remote_addr[0], phone.host, phone.media_dns_timeout)
+            io.at_rate(_sample_rate(params))
+            media.start(params, source=prompt, sink=io.sink, on_dtmf=on_digit)
+        media.confirm_peer()
+    assert params is not None
+    logger.info("[RTP] Early media: playing the prompt before answering")
+    done = asyncio.ensure_future(media.source_done())
+    gone = asyncio.ensure_future(_cancelled(incoming))
+    try:
+        await asyncio.wait({done, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        done.cancel()
+        gone.cancel()
+    if incoming.cancelled:
+        raise CallError(487, "Request Terminated", "the caller cancelled during early media")
+    media.set_source(io.source)
+    return params
+
+
 async def _bye_quietly(sip: SipCall) -> None:
     try:
         await asyncio.wait_for(sip.hangup(), 5.0)
@@ -560,29 +594,6 @@ class Phone:
             await _bye_quietly(sip)
             raise
 
-    async def _play_early(self, incoming: IncomingCall, media: MediaSession, params: MediaParams,
-                          answer: SessionDescription, io: "_MediaIO", early: SourceLike, timeout: float,
-                          on_digit: Callable[[str], None]) -> None:
-        """183 with our answer and the prompt ``early`` as early media, until it has played (or ``timeout``);
-        then the call's own source takes over (the caller answers with 200 OK next)."""
-        prompt = _open_source(early, io.rate)
-        if isinstance(early, (str, os.PathLike)):
-            io.owned.append(prompt)
-        media.start(params, source=prompt, sink=io.sink, on_dtmf=on_digit, proven=False)
-        if await incoming.early_media(answer):  # the PRACK carries our To tag: the caller's address is proven
-            media.confirm_peer()
-        logger.info("[RTP] Early media: playing the prompt before answering")
-        done = asyncio.ensure_future(media.source_done())
-        gone = asyncio.ensure_future(_cancelled(incoming))
-        try:
-            await asyncio.wait({done, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            done.cancel()
-            gone.cancel()
-        if incoming.cancelled:
-            raise CallError(487, "Request Terminated", "the caller cancelled during early media")
-        media.set_source(io.source)
-
     def _tls_to(self, target: Union[str, Tuple[str, int]]) -> bool:
         """Whether the INVITE to ``target`` travels over TLS (its URI, the outbound proxy's, or the default)."""
         proxy = self.account.proxy if self.account is not None else self.outbound_proxy
@@ -652,10 +663,14 @@ class Phone:
                 media = await _bind_media(rtp_host, self.media_options)
                 answer = make_offer(rtp_host, media.local_rtp_port, codecs=codecs, ptime=self.ptime, srtp=policy,
                                     srtp_key=key)
-                await _ring(incoming, ring, ring_for)
-                sip, params = await self._take_late_answer(incoming, answer, rtp_host)
-                io.at_rate(_sample_rate(params))
-                media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)  # the ACK proved the caller
+                if early is not None and incoming.supports_100rel:  # our offer in a reliable 183, the answer in PRACK
+                    params = await _play_early(self, incoming, media, None, answer, io, early, early_timeout, on_digit)
+                    sip = await incoming.answer(answer)
+                else:
+                    await _ring(incoming, ring, ring_for)
+                    sip, params = await self._take_late_answer(incoming, answer, rtp_host)
+                    io.at_rate(_sample_rate(params))
+                    media.start(params, source=io.source, sink=io.sink, on_dtmf=on_digit)  # the ACK proved the caller
             else:
                 try:
                     rtp_host = _media_host(self.host, incoming.offer)
@@ -672,7 +687,8 @@ class Phone:
                     raise
                 io.at_rate(_sample_rate(params))
                 if early is not None:
-                    await self._play_early(incoming, media, params, answer, io, early, early_timeout, on_digit)
+                    params = await _play_early(self, incoming, media, params, answer, io, early, early_timeout,
+                                                    on_digit)
                 else:
                     await _ring(incoming, ring, ring_for)
                     # RFC 3264 §6: whoever sends an answer must be ready to receive at once; the caller starts

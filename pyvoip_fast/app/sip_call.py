@@ -380,8 +380,10 @@ class IncomingCall:
         self._confirmed: asyncio.Future[Any] = ua._loop.create_future()
         self._answered = False
         self._call: Optional[SipCall] = None
-        #: the SDP answer we sent in a 183 (``early_media``), None before
+        #: the SDP we sent in a 183 (``early_media``): our answer, or our offer to an offerless INVITE; None before
         self.early_sdp: Optional[SessionDescription] = None
+        #: the caller's answer to that offer, from its PRACK (RFC 3262 §5)
+        self.early_answer: Optional[SessionDescription] = None
         self._pracked: "Optional[asyncio.Future[ev.ProvisionalAcknowledged]]" = None
 
     def _check_open(self) -> None:
@@ -414,8 +416,9 @@ class IncomingCall:
             CallError: the call was cancelled, answered or rejected; or no PRACK came (500 was sent).
             ValueError: a status code outside 101-199, or a delayed-offer INVITE (no offer to answer).
         """
-        if self.offer is None:
-            raise ValueError("early media needs an offer in the INVITE (a delayed offer gets its answer in the ACK)")
+        if self.offer is None and not self.supports_100rel:
+            raise ValueError("early media for an INVITE without an offer needs a reliable 183 (our offer) and a PRACK "
+                             "(the answer), but the caller does not support 100rel")
         self._check_open()
         body = answer_sdp.serialize()
         fut: "asyncio.Future[ev.ProvisionalAcknowledged]" = self._ua._loop.create_future()
@@ -425,8 +428,23 @@ class IncomingCall:
         self.early_sdp = answer_sdp
         if not went_reliable:
             return False
-        await asyncio.shield(fut)
+        pracked = await asyncio.shield(fut)
+        if self.offer is None:  # ours was the offer: the PRACK carries the answer (RFC 3262 §5)
+            try:
+                if not pracked.body or pracked.content_type not in (None, "application/sdp"):
+                    raise SdpParseError("the PRACK carries no SDP answer")
+                self.early_answer = SessionDescription.parse(pracked.body)
+            except SdpParseError as exc:
+                logger.warning("[SIP] No usable SDP answer in the PRACK (%s): rejecting the call", exc)
+                self.fail_now(488)
+                raise CallError(488, "Not Acceptable Here", f"no usable SDP answer in the PRACK: {exc}") from None
         return True
+
+    @property
+    def supports_100rel(self) -> bool:
+        """Whether the caller takes reliable provisional responses (100rel in its Supported or Require)."""
+        headers = self.request.headers
+        return any("100rel" in v.lower() for name in ("Supported", "Require") for v in headers.get_all(name))
 
     def _on_early_event(self, event: ev.Event) -> None:
         """A PRACK of our reliable 1xx, or an UPDATE in the early dialog (``UserAgent._dispatch``)."""
@@ -459,12 +477,14 @@ class IncomingCall:
                 the ACK of a delayed offer carries no usable SDP answer (the call is ended with BYE).
         """
         self._check_open()
-        late = self.offer is None
-        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp, remote_sdp=self.offer or answer_sdp,
+        late = self.offer is None and self.early_answer is None
+        call = SipCall(self._ua, self.handle, local_sdp=answer_sdp,
+                       remote_sdp=self.offer or self.early_answer or answer_sdp,
                        remote_addr=self.remote_addr, call_id=self.call_id, is_caller=False)
         self._call = call
         self._ua._sip_calls[self.handle] = call
-        body = answer_sdp.serialize()
+        # the offer/answer exchange already completed in our reliable 183 and its PRACK: the 200 OK carries no SDP
+        body = b"" if self.early_answer is not None else answer_sdp.serialize()
         self._ua._act(lambda now: self._ua._endpoint.answer(self.handle, now, body=body))
         confirmed = await asyncio.shield(self._confirmed)
         if late:

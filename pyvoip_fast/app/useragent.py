@@ -73,6 +73,25 @@ class _Pending:
         self.offer = offer
         self.dest = dest
         self.on_progress = on_progress
+        #: (their offer, our answer) when the offer came in a reliable 1xx and our PRACK answered it
+        self.early: Optional[Tuple[SessionDescription, SessionDescription]] = None
+
+
+def _answer_in_prack(ua: "UserAgent", pending: "_Pending", answer_offer: Any, user_progress: Any,
+                     event: ev.CallProgress) -> None:
+    """RFC 3262 §5: the peer's offer in a reliable 1xx to our offerless INVITE; our answer goes in the PRACK."""
+    if event.reliable and event.body and pending.early is None:
+        try:
+            remote = SessionDescription.parse(event.body)
+            answer = answer_offer(remote)
+        except (SdpParseError, NegotiationError) as exc:
+            logger.warning("[SIP] Unusable offer in %d %s (%s): cancelling", event.status_code, event.reason, exc)
+            ua._endpoint.cancel(event.handle, ua._loop.time())
+            return
+        pending.early = (remote, answer)
+        ua._endpoint.prack(event.handle, ua._loop.time(), body=answer.serialize())
+    if user_progress is not None:
+        user_progress(event)
 
 
 class UserAgent:
@@ -350,6 +369,8 @@ class UserAgent:
                                                                   late_offer=offer is None))
         dest: Addr = self._endpoint.call_info(handle)["remote_addr"]  # type: ignore[assignment]
         pending = _Pending(self._loop, offer, dest, on_progress)
+        if offer is None:  # their offer may come in a reliable 1xx: our PRACK then carries the answer
+            pending.on_progress = functools.partial(_answer_in_prack, self, pending, answer_offer, on_progress)
         self._pending[handle] = pending
         try:
             if ring_timeout is not None:
@@ -378,7 +399,10 @@ class UserAgent:
         assert isinstance(result, ev.CallAnswered)
         what = "offer" if offer is None else "answer"
         try:
-            remote = SessionDescription.parse(result.body)
+            if pending.early is not None:  # offer/answer completed in a reliable 1xx and our PRACK
+                remote, offer = pending.early
+            else:
+                remote = SessionDescription.parse(result.body)
             if offer is None:
                 assert answer_offer is not None
                 offer = answer_offer(remote)  # ours is the answer; ``local_sdp`` below

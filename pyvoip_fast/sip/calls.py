@@ -126,6 +126,9 @@ class _Call:
         # the answer, so the 2xx waits here (``ack_pending``) until the application gives the answer (``ack``)
         self.late_offer = False
         self.ack_pending: Optional[Any] = None
+        # RFC 3262 §5: the peer's offer came in a reliable 1xx to our offerless INVITE: the PRACK carries our answer,
+        # so it waits here (RSeq, the 1xx) until the application gives the answer (``prack``)
+        self.prack_pending: Optional[Tuple[int, Any]] = None
 
 
 def _first_line(data: bytes) -> str:

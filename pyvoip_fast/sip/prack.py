@@ -13,6 +13,11 @@ the INVITE is rejected with 500 and the call fails (§3). A final response stops
 As UAC, every INVITE says ``Supported: 100rel``; a reliable 1xx is PRACKed at once (in its early dialog, with
 ``RAck: rseq cseq INVITE``) and reported once (``CallProgress.reliable``); its retransmissions, and 1xx that
 arrive out of RSeq order, are dropped (§4).
+
+Offer/answer in them (§5): to an offerless INVITE of ours, a reliable 1xx with SDP is the peer's offer, and its
+PRACK waits for our answer (``prack(handle, now, body=answer)``); as UAS, an offer in our reliable 1xx to an
+offerless INVITE is answered in the caller's PRACK (``ProvisionalAcknowledged.body``), and our 2xx then carries
+no SDP.
 """
 
 from __future__ import annotations
@@ -183,16 +188,39 @@ class _Reliable(_InDialog):
         call.rseq_in[tag] = rseq
         if call.dialog.state is not DialogState.EARLY or call.dialog.remote_tag != tag:
             return True  # a 1xx of another early dialog than the one we track: reported, not acknowledged
-        hop = self._dialog_hop(call)
-        extra = (("RAck", f"{rseq} {response.cseq[0]} INVITE"), ("User-Agent", self.user_agent))
-        try:
-            prack = call.dialog.create_request("PRACK", self._via(transport=hop.transport), extra_headers=extra)
-        except LocalProtocolError:  # pragma: no cover - the dialog is early here
+        if call.late_offer and response.body and call.prack_pending is None:
+            call.prack_pending = (rseq, response)  # their offer: our PRACK carries the answer (``prack``)
             return True
-        hop = self._fit_transport(prack, hop)
-        self.log.info("[SIP] Sending PRACK to %s (RSeq %d)", fmt_addr(hop.addr), rseq)
-        self._start_client_tx(prack, hop.addr, now, call.handle)
+        self._send_prack(call, rseq, response.cseq[0], b"", "application/sdp", now)
         return True
+
+    def _send_prack(self, call: _Call, rseq: int, cseq: int, body: bytes, content_type: str, now: float) -> None:
+        hop = self._dialog_hop(call)
+        extra = (("RAck", f"{rseq} {cseq} INVITE"), ("User-Agent", self.user_agent))
+        prack = call.dialog.create_request("PRACK", self._via(transport=hop.transport), extra_headers=extra,
+                                           body=body, content_type=content_type)
+        hop = self._fit_transport(prack, hop)
+        self.log.info("[SIP] Sending PRACK to %s (RSeq %d%s)", fmt_addr(hop.addr), rseq, ", with SDP" if body else "")
+        self._start_client_tx(prack, hop.addr, now, call.handle)
+
+    def prack(self, handle: int, now: float, *, body: bytes, content_type: str = "application/sdp") -> None:
+        """Acknowledge the reliable 1xx that brought the peer's offer to our offerless INVITE, with our answer in
+        ``body`` (RFC 3262 §5). The offer/answer exchange is then complete: the 2xx is ACKed without a body.
+
+        Raises:
+            LocalProtocolError: no such 1xx waits for its PRACK.
+        """
+        call = self._call(handle)
+        pending = call.prack_pending
+        if pending is None:
+            raise LocalProtocolError("no reliable provisional response with an offer waits for our answer")
+        call.prack_pending = None
+        rseq, response = pending
+        call.late_offer = False  # the answer went in the PRACK, not in the ACK
+        if body:
+            call.local_body = body
+        self._send_prack(call, rseq, response.cseq[0], body, content_type, now)
+        self._collect(now)
 
     def _prack_result(self, call: _Call, tx: Transaction, kind: str, payload: object) -> bool:
         """The answer to our PRACK: only logged (a failed PRACK leaves the INVITE to its own fate)."""

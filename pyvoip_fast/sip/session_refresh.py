@@ -134,8 +134,8 @@ class _SessionRefresh(_Reliable):
             call.dialog.remote_target = contact.uri
         if not request.body:
             self._grant_session(call, request, now)
-            self._respond_new(request, addr, now, 200, to_tag=tag, report=False,
-                              headers=tuple([("Contact", self._contact(call.transport))] + self._timer_lines(call, True)))
+            lines = [("Contact", self._contact(call.transport))] + self._timer_lines(call, True)
+            self._respond_new(request, addr, now, 200, to_tag=tag, report=False, headers=tuple(lines))
             return
         self._add_server_tx(key, NonInviteServerTransaction(key, request, addr, self.timers))
         call.update_in = key

@@ -143,3 +143,15 @@ def test_cli_listen_early_and_call_flags(tmp_path: Path, caller_flags: List[str]
     heard, _ = sf.read(rec, dtype="int16")
     loud = int(np.sum(np.abs(heard.astype(np.int32)) > 2000))
     assert (loud > RATE // 2) is hears_prompt  # the prompt's speech, or only the quiet file after the answer
+
+
+def test_a_delayed_offer_with_100rel_completes_the_exchange_in_the_183_and_prack(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    prompt, _ = _prompt(tmp_path)
+    call, answered, _ = asyncio.run(asyncio.wait_for(_pair(tmp_path, prompt, late_offer=True), 30))
+    text = caplog.text
+    assert "Sending 183 Session Progress with SDP (reliable" in text  # the callee's offer
+    assert "Sending PRACK to" in text and ", with SDP)" in text  # the caller's answer
+    assert call.params.encoding == answered.params.encoding == "PCMU"
+    assert answered.stats.packets_sent >= 60 and call.stats.packets_received > 0

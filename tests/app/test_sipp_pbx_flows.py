@@ -198,3 +198,28 @@ def test_as_answerer_422_then_unreliable_early_media_after_the_callers_rtp(
     assert text.index("Sending 183 Session Progress") < started < text.index("Sending 200 OK")
     assert "Received PRACK" not in text
     assert sent >= 35 and reason == "remote hangup"
+
+
+def test_as_answerer_a_delayed_offer_with_100rel_gets_our_offer_in_the_183_and_the_answer_in_the_prack(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    prompt = tmp_path / "prompt.wav"
+    sf.write(prompt, speech_like(0.5, seed=6), RATE, subtype="PCM_16")
+
+    async def main() -> Tuple[int, Any, str, int]:
+        async with Phone("127.0.0.1", 0, timers=FAST) as phone:
+            sipp = await _sipp_client(tmp_path, "uac_late_offer_100rel.xml", phone.local_address[1])
+            try:
+                call = await asyncio.wait_for(phone.answer(early=prompt), 10)
+                params = call.params
+                reason = await call.wait_done(timeout=10)
+                await asyncio.wait_for(sipp.communicate(), 15)
+                return int(sipp.returncode or 0), params, reason, call.stats.packets_sent
+            finally:
+                if sipp.returncode is None:
+                    sipp.kill()
+
+    rc, params, reason, sent = asyncio.run(asyncio.wait_for(main(), 40))
+    assert rc == 0, _errors(tmp_path)  # reliable 183 with our offer, 200 OK without SDP
+    assert params.encoding == "PCMA"  # the answer from sipp's PRACK
+    assert sent >= 20 and reason == "remote hangup"  # the prompt went after the PRACK proved sipp's address

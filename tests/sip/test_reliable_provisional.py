@@ -177,3 +177,29 @@ def test_parse_rack() -> None:
     assert parse_rack("5 1 INVITE") == (5, 1, "INVITE")
     for bad in (None, "", "5 1", "a 1 INVITE", "5 b INVITE", "5 1 INVITE x", "99999999999 1 INVITE"):
         assert parse_rack(bad) is None
+
+
+def test_offer_in_a_reliable_183_to_an_offerless_invite_is_answered_in_the_prack() -> None:
+    link = Link()
+    ha = link.a.invite("sip:bob@127.0.0.1:5061", B, link.now, late_offer=True)
+    link.pump()
+    hb = link.of(B, ev.IncomingCall)[-1].handle
+    link.b.ring(hb, link.now, status_code=183, body=ANSWER, reliable=True)  # B's offer
+    link.pump()
+    progress = [e for e in link.of(A, ev.CallProgress) if e.status_code == 183][0]
+    assert progress.reliable and progress.body == ANSWER
+    assert link.sent(b"PRACK", A) == 0  # the PRACK waits for our answer
+    with pytest.raises(LocalProtocolError):
+        link.a.ack(ha, link.now, body=OFFER)  # no 2xx yet
+    link.a.prack(ha, link.now, body=OFFER)
+    with pytest.raises(LocalProtocolError):
+        link.a.prack(ha, link.now, body=OFFER)  # once
+    link.pump()
+    acked = link.of(B, ev.ProvisionalAcknowledged)
+    assert [(e.body, e.content_type) for e in acked] == [(OFFER, "application/sdp")]
+    link.b.answer(hb, link.now)  # no SDP: the exchange is complete
+    link.pump()
+    assert link.of(A, ev.CallAnswered)[0].body == b""
+    ack = [parse_message(d) for d, s, _ in link.wire if s == A and d.startswith(b"ACK")][0]
+    assert ack.body == b""  # sent at once by the endpoint, no answer in it
+    assert link.a.call_state(ha) is CallState.CONFIRMED and link.b.call_state(hb) is CallState.CONFIRMED
