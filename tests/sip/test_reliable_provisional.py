@@ -203,3 +203,24 @@ def test_offer_in_a_reliable_183_to_an_offerless_invite_is_answered_in_the_prack
     ack = [parse_message(d) for d, s, _ in link.wire if s == A and d.startswith(b"ACK")][0]
     assert ack.body == b""  # sent at once by the endpoint, no answer in it
     assert link.a.call_state(ha) is CallState.CONFIRMED and link.b.call_state(hb) is CallState.CONFIRMED
+
+
+def test_forked_early_dialogs_the_one_that_answers_is_kept() -> None:
+    link = Link()
+    ha = link.a.invite("sip:bob@127.0.0.1:5061", B, link.now, body=OFFER)
+    link.pump()
+    incoming = link.of(B, ev.IncomingCall)[-1]
+    link.b.ring(incoming.handle, link.now, status_code=183, body=ANSWER)
+    link.pump()
+    first = [d for d, s, _ in link.wire if s == B and d.startswith(b"SIP/2.0 183")][0]
+    tag = parse_message(first).to.tag
+    assert tag is not None
+    # a second branch of a forking proxy answers the same INVITE with its own early dialog and SDP
+    other = first.replace(f"tag={tag}".encode(), b"tag=forkB").replace(b"m=audio 4002", b"m=audio 4010")
+    link.a.receive_datagram(other, B, link.now)
+    link.pump()
+    bodies = [e.body for e in link.of(A, ev.CallProgress) if e.status_code == 183]
+    assert len(bodies) == 2 and {e.to_tag for e in link.of(A, ev.CallProgress) if e.status_code == 183} == {tag, "forkB"}
+    link.b.answer(incoming.handle, link.now, body=ANSWER)  # the first branch answers
+    link.pump()
+    assert link.a.call_info(ha)["remote_tag"] == tag and link.a.call_state(ha) is CallState.CONFIRMED
