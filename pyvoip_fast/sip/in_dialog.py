@@ -58,8 +58,8 @@ class _InDialog(_Registering):
                 or call.ok_bytes is not None):
             raise LocalProtocolError("an INVITE transaction of this call is still in progress")
         hop = self._dialog_hop(call)
-        extra = (("Allow", _ALLOW), ("Supported", _SUPPORTED), ("User-Agent", self.user_agent))
-        extra += tuple(extra_headers)
+        extra: Tuple[Tuple[str, str], ...] = (("Allow", _ALLOW), ("Supported", _SUPPORTED),
+                                              ("User-Agent", self.user_agent), *extra_headers)
         if not extra_headers:
             extra += tuple(self._refresh_lines(call))
         request = call.dialog.create_request("INVITE", self._via(transport=hop.transport),
