@@ -7,6 +7,10 @@ Environment switches:
   PYVOIP_FAST_NO_EXTENSIONS=1  pure-Python build (the package then uses its ``_*_py`` twins)
   PYVOIP_FAST_DEBUG_BUILD=1    -O0 -g, line tracing and annotated HTML next to each .pyx
   PYVOIP_FAST_ONLY=g711,rtp    build only these extensions (development convenience)
+  PYVOIP_FAST_REQUIRE_EXTENSIONS=1
+                               a compiled module that cannot be built is an error (CI and wheel builds set it);
+                               without it a missing compiler or a failed build installs the pure-Python twins and
+                               says so in one warning, as aiohttp, msgpack and yarl do
 """
 
 import glob
@@ -15,6 +19,37 @@ import platform
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+REQUIRE = bool(os.environ.get("PYVOIP_FAST_REQUIRE_EXTENSIONS"))
+_HOW = ("the package works without them, on its pure-Python twins (pyvoip_fast.IMPLEMENTATION == 'python'), only "
+        "slower. For the compiled build install a C compiler and the Python headers (Debian: apt-get install gcc "
+        "python3-dev) and reinstall; PYVOIP_FAST_REQUIRE_EXTENSIONS=1 makes this an error.")
+
+
+def _warn(what, exc):
+    print(f"\n*** pyvoip_fast WARNING: {what} failed ({type(exc).__name__}: {str(exc).strip()[:300]});\n*** {_HOW}\n",
+          file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """Build the extensions; when the compiler is missing or fails, install without them (unless REQUIRE)."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # no compiler at all (DistutilsPlatformError), or the toolchain broke
+            if REQUIRE:
+                raise
+            _warn("building the compiled extensions", exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CompileError, LinkError: this module falls back to its twin
+            if REQUIRE:
+                raise
+            _warn(f"building {ext.name}", exc)
 
 NO_EXTENSIONS = bool(os.environ.get("PYVOIP_FAST_NO_EXTENSIONS")) or platform.python_implementation() != "CPython"
 DEBUG = bool(os.environ.get("PYVOIP_FAST_DEBUG_BUILD"))
@@ -58,6 +93,12 @@ if NO_EXTENSIONS:
     ext_modules = []
 else:
     print("*** pyvoip_fast: Accelerated build (Cython extensions) ***", file=sys.stderr)
-    ext_modules = extensions()
+    try:
+        ext_modules = extensions()
+    except Exception as exc:  # Cython itself failed: the twins are the package
+        if REQUIRE:
+            raise
+        _warn("generating C from the Cython sources", exc)
+        ext_modules = []
 
-setup(ext_modules=ext_modules)
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -1,0 +1,57 @@
+"""Installing as a user would, into fresh virtualenvs (``-m dist``: minutes, run before a release, not in CI's suite).
+
+A machine without a working C compiler (``CC=/bin/false``) still gets a working package: the build degrades to the
+pure-Python twins, the package says so once at import, and the demo completes. ``PYVOIP_FAST_REQUIRE_EXTENSIONS=1``
+turns the same situation into a failed install, so CI and wheel builds never ship a broken extension silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+pytestmark = pytest.mark.dist
+
+
+def _venv(path: Path) -> Path:
+    venv.EnvBuilder(with_pip=True).create(path)
+    return path / "bin" / "python"
+
+
+def _install(python: Path, env_extra: dict) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """``pip install`` a copy of the source without anything built in place (as a fresh checkout is)."""
+    src = python.parent.parent.parent / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("*.so", "build", ".venv", "*.egg-info", ".git",
+                                                             "__pycache__", ".mypy_cache", ".pytest_cache",
+                                                             ".hypothesis"))
+    env = dict(os.environ, CC="/bin/false", CXX="/bin/false", **env_extra)
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([str(python), "-m", "pip", "install", "-q", str(src)], env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_no_compiler_installs_the_pure_python_package_and_it_works(tmp_path: Path) -> None:
+    python = _venv(tmp_path / "venv")
+    out = _install(python, {})
+    assert out.returncode == 0, out.stdout + out.stderr
+    probe = subprocess.run([str(python), "-c", "import pyvoip_fast; print(pyvoip_fast.IMPLEMENTATION)"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert probe.stdout.strip() == "python" and "running on the pure-Python twins" in probe.stderr
+    demo = subprocess.run([str(python), "-m", "pyvoip_fast", "demo", "--no-play"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert demo.returncode == 0 and "MOS" in demo.stdout + demo.stderr, demo.stdout[-2000:] + demo.stderr[-2000:]
+
+
+def test_require_extensions_makes_a_missing_compiler_an_error(tmp_path: Path) -> None:
+    python = _venv(tmp_path / "venv")
+    out = _install(python, {"PYVOIP_FAST_REQUIRE_EXTENSIONS": "1"})
+    assert out.returncode != 0 and "/bin/false" in out.stdout + out.stderr
+    assert sys.executable  # the suite's own interpreter is untouched
