@@ -32,8 +32,20 @@ def _warn(what, exc):
           file=sys.stderr)
 
 
+#: optimisation flags per compiler family (setuptools' compiler_type): MSVC spells them its own way
+_FLAGS = {"msvc": (["/O2"], ["/Od", "/Zi"])}
+_GCC_LIKE = (["-O3"], ["-O0", "-g"])
+
+
 class OptionalBuildExt(build_ext):
-    """Build the extensions; when the compiler is missing or fails, install without them (unless REQUIRE)."""
+    """Build the extensions with flags for the compiler in use; when the compiler is missing or fails, install
+    without them (unless REQUIRE)."""
+
+    def build_extensions(self):
+        fast, debug = _FLAGS.get(getattr(self.compiler, "compiler_type", ""), _GCC_LIKE)
+        for ext in self.extensions:
+            ext.extra_compile_args = list(debug if DEBUG else fast) + list(ext.extra_compile_args or [])
+        super().build_extensions()
 
     def run(self):
         try:
@@ -79,7 +91,6 @@ def extensions():
                 [src],
                 include_dirs=[numpy.get_include(), "ext"],
                 define_macros=macros,
-                extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
             )
         )
     directives = {"language_level": "3", "embedsignature": True}
