@@ -93,6 +93,8 @@ def extensions():
                 define_macros=macros,
             )
         )
+    if not mods and not ONLY:
+        raise RuntimeError("no Cython sources in ext/ (an sdist made without MANIFEST.in?)")
     directives = {"language_level": "3", "embedsignature": True}
     if DEBUG:
         directives["linetrace"] = True

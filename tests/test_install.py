@@ -55,3 +55,24 @@ def test_require_extensions_makes_a_missing_compiler_an_error(tmp_path: Path) ->
     out = _install(python, {"PYVOIP_FAST_REQUIRE_EXTENSIONS": "1"})
     assert out.returncode != 0 and "/bin/false" in out.stdout + out.stderr
     assert sys.executable  # the suite's own interpreter is untouched
+
+
+def test_the_sdist_alone_builds_the_compiled_package(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("*.so", "build", ".venv", "*.egg-info", ".git",
+                                                             "__pycache__", ".mypy_cache", ".pytest_cache",
+                                                             ".hypothesis", "ext/*.c"))
+    builder = _venv(tmp_path / "build-venv")
+    subprocess.run([str(builder), "-m", "pip", "install", "-q", "build"], check=True, timeout=600)
+    subprocess.run([str(builder), "-m", "build", "--sdist", "-o", str(tmp_path / "dist"), str(src)], check=True,
+                   capture_output=True, timeout=600)
+    sdist = next((tmp_path / "dist").glob("*.tar.gz"))
+    python = _venv(tmp_path / "venv")
+    env = dict(os.environ, PYVOIP_FAST_REQUIRE_EXTENSIONS="1")
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run([str(python), "-m", "pip", "install", "-q", str(sdist)], env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    probe = subprocess.run([str(python), "-c", "import pyvoip_fast; print(pyvoip_fast.IMPLEMENTATION)"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert probe.stdout.strip() == "cython", probe.stderr
