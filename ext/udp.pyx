@@ -27,15 +27,18 @@ from libc.string cimport memcpy, memset
 from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
-cdef extern from "<sys/timerfd.h>" nogil:
-    struct itimerspec:
+# recvmmsg/sendmmsg and timerfd on Linux, a portable loop and ENOSYS timers elsewhere (see udp_compat.h)
+cdef extern from "udp_compat.h" nogil:
+    int PVF_PORTABLE
+    ctypedef struct itimerspec "pvf_itimerspec":
         timespec it_interval
         timespec it_value
-    int timerfd_create(int clockid, int flags)
-    int timerfd_settime(int fd, int flags, const itimerspec *new_value, itimerspec *old_value)
-    int TFD_NONBLOCK
-    int TFD_CLOEXEC
-    int TFD_TIMER_ABSTIME
+    int timerfd_create "pvf_timerfd_create"(int clockid, int flags)
+    int timerfd_settime "pvf_timerfd_settime"(int fd, int flags, const itimerspec *new_value,
+                                               itimerspec *old_value)
+    int TFD_NONBLOCK "PVF_TFD_NONBLOCK"
+    int TFD_CLOEXEC "PVF_TFD_CLOEXEC"
+    int TFD_TIMER_ABSTIME "PVF_TFD_TIMER_ABSTIME"
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t read(int fd, void *buf, size_t count)
@@ -53,16 +56,22 @@ cdef extern from "<sys/socket.h>" nogil:
         void *msg_control
         size_t msg_controllen
         int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
     ssize_t send(int sockfd, const void *buf, size_t len, int flags)
-    int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, timespec *timeout)
-    int sendmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
     int MSG_DONTWAIT
     int AF_INET
     int AF_INET6
     ctypedef unsigned short sa_family_t
+
+cdef extern from "udp_compat.h" nogil:
+    ctypedef struct mmsghdr "pvf_mmsghdr":
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg "pvf_recvmmsg"(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
+    int sendmmsg "pvf_sendmmsg"(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
+
+#: True when this build uses the portable loop of recvmsg/sendmsg instead of recvmmsg/sendmmsg (not Linux, or
+#: built with PYVOIP_FAST_PORTABLE) and has no timerfd
+PORTABLE = bool(PVF_PORTABLE)
 
 cdef extern from "<sys/socket.h>" nogil:
     struct cmsghdr:
@@ -398,7 +407,7 @@ def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     _point_at_rxbuf(msgs, iovs, BATCH)
     with nogil:
         while total < limit:
-            n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL)
+            n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT)
             if n < 0:
                 if errno == EINTR:
                     continue
@@ -455,7 +464,7 @@ def recv_stamped(int fd, Py_ssize_t limit=64):
             msgs[i].msg_hdr.msg_controllen = 64
         with nogil:
             while True:
-                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL)
+                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
                 if n < 0 and errno == EINTR:
                     continue
                 if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:

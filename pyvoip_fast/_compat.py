@@ -31,6 +31,9 @@ def _dotted(compiled: str, twin: bool = False) -> str:
     return f"pyvoip_fast.{EXTENSION_MODULES[compiled]}.{compiled}{'_py' if twin else ''}"
 
 MISSING_EXTENSIONS: List[str] = []
+#: compiled modules a platform does not build (Windows has no BSD sockets API for ``ext/udp.pyx``): their twins are
+#: the implementation there, and their absence does not make the package "python"
+NOT_BUILT_HERE = ("_udp",) if sys.platform == "win32" else ()
 
 
 def load(compiled: str) -> ModuleType:
@@ -49,6 +52,8 @@ def implementation() -> str:
     if NO_EXTENSIONS:
         return "python"
     for name in EXTENSION_MODULES:
+        if name in NOT_BUILT_HERE:
+            continue
         try:
             importlib.import_module(_dotted(name))
         except ImportError:

@@ -5,6 +5,8 @@ The pure-Python twin ``pyvoip_fast._udp_py`` has the same API.
 
 from typing import Any, Tuple
 
+PORTABLE: bool
+
 def monotonic() -> float: ...
 def send_rtp_batch(
     fds: Any,

@@ -16,8 +16,12 @@ import sys
 import time
 from typing import Any, List, Tuple
 
-__all__ = ["monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "recv_stamped", "timer_open", "timer_arm",
+__all__ = ["PORTABLE", "monotonic", "send_rtp_batch", "send_rtp_batch_to", "recv_drain", "recv_stamped", "timer_open", "timer_arm",
            "timer_disarm", "timer_ack"]
+
+#: the twin has no batched system calls and no timerfd of its own: a loop of recvmsg/sendmsg (as the compiled
+#: module's portable build on systems without recvmmsg); timers through os.timerfd_* where Python has them
+PORTABLE = True
 
 
 def monotonic() -> float:
