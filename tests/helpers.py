@@ -28,7 +28,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 SAMPLE = ROOT / "pyvoip_fast" / "data" / "sample.wav"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: our CI (.ci/run on Linux): a missing tool fails the test. A wheel's test run on another platform
+#: (PYVOIP_FAST_WHEEL_TEST, set by the cibuildwheel configuration) skips what that platform lacks instead
+IN_CI = (os.environ.get("CI", "").lower() in ("1", "true", "yes")
+         and not os.environ.get("PYVOIP_FAST_WHEEL_TEST"))
 
 
 def skip_or_fail(reason: str) -> None:

@@ -27,7 +27,7 @@ from kamailio_harness import Kamailio
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "deploy" / "kamailio" / "dispatcher.cfg"
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.interop]  # Kamailio and sipp
 SCENARIO = Path(__file__).resolve().parents[1] / "data" / "sipp" / "uac_via_proxy.xml"
 
 

@@ -137,6 +137,7 @@ def test_a_g722_call_between_our_phones_is_recorded_at_16_khz_with_the_wideband_
     assert s.r_scale == 129 and 100 < s.r_factor <= 129 and 4.0 < s.mos <= 4.5
 
 
+@pytest.mark.interop
 def test_g722_call_with_baresip_carries_its_5_khz_sine(tmp_path: Path) -> None:
     exe = require_tool("baresip")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -21,7 +21,7 @@ import pytest
 from helpers import ROOT, SAMPLE, stop_process
 from netlab import FIRST_PORTS, LAN_ADDR, NAT_PUBLIC, PUB_ADDR, REBOUND_PORTS, NatLab, require_netlab
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.interop]  # network namespaces: Linux and root only
 
 
 @pytest.fixture()

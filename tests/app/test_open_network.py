@@ -213,6 +213,7 @@ def test_invite_flood_against_a_live_listener_is_bounded_and_answered(tmp_path: 
     assert "Traceback" not in err
 
 
+@pytest.mark.interop  # sipp
 def test_listener_requiring_auth_takes_callers_with_the_password_only(tmp_path: Any) -> None:
     """``Phone(require_auth=...)``: a caller with the right credentials gets through (401 answered once), one with
     a wrong password or none gets the 401 as its final answer (exit 8 on the command line), and sipp with
