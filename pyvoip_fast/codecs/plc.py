@@ -193,13 +193,15 @@ class Concealer:
         self._pitchbuf = self._hist[len(self._hist) - keep :].copy()
         self._periods = 1
         q = self._quarter
-        # overlap-add the last quarter period of real signal (not yet played) with the signal one period earlier
-        self._pos = self._pitch - q
-        syn = self._gen(q)
+        # overlap-add the last quarter period of real signal (not yet played) with the quarter period one pitch
+        # period earlier, whose next sample is the first of the last period: the join into the repetition (which
+        # starts there, read position 0) is then continuous
+        end = len(self._pitchbuf) - self._pitch
+        syn = self._pitchbuf[end - q : end]
         w = np.arange(1, q + 1, dtype=np.float64) / (q + 1)
         tail = self._hist[len(self._hist) - q :]
         self._hist[len(self._hist) - q :] = tail * (1.0 - w) + syn * w
-        # after that the read position is at the start of the last period: the natural continuation
+        self._pos = 0
 
     def _add_period(self) -> None:
         """Grow the repeated segment by one period, cross-fading old and new continuations over P/4."""
