@@ -27,7 +27,8 @@ import pytest
 #: the repository root, the test data folder and the bundled sample
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-SAMPLE = ROOT / "pyvoip_fast" / "data" / "sample.wav"
+#: the bundled sample, from the package as installed (the source tree, or a wheel under test)
+SAMPLE = Path(importlib.util.find_spec("pyvoip_fast").origin or "").parent / "data" / "sample.wav"  # type: ignore[union-attr]
 #: our CI (.ci/run on Linux): a missing tool fails the test. A wheel's test run on another platform
 #: (PYVOIP_FAST_WHEEL_TEST, set by the cibuildwheel configuration) skips what that platform lacks instead
 IN_CI = (os.environ.get("CI", "").lower() in ("1", "true", "yes")

