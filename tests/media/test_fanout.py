@@ -82,7 +82,9 @@ def test_streams_are_paced_numbered_and_carry_their_audio(fan_impl: str, host: s
     assert set(got) == set(ssrcs[:6]) and set(other) == {ssrcs[6]}
     expected = elapsed / 0.020
     for pkts in list(got.values()) + list(other.values()):
-        assert abs(len(pkts) - expected) <= 2  # paced at 20 ms
+        # paced at 20 ms: never more than the slots that passed (no bursts); a stalled event loop on a loaded
+        # machine skips slots rather than catching up, so fewer are allowed, not many fewer
+        assert expected * 0.75 - 2 <= len(pkts) <= expected + 2
         seqs = [p.sequence_number for p in pkts]
         assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]
         assert [p.timestamp for p in pkts] == [(pkts[0].timestamp + 160 * i) & 0xFFFFFFFF for i in range(len(pkts))]
