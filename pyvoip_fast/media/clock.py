@@ -26,17 +26,21 @@ import os
 import sys
 import time
 import weakref
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _compat
 
 logger = logging.getLogger(__name__)
 _udp = _compat.load("_udp")
 
-__all__ = ["MediaClock", "ClockEntry", "Pacer", "LATENESS_BINS"]
+__all__ = ["MediaClock", "ClockEntry", "Pacer", "LATENESS_BINS", "GRID"]
 
 #: bins of 0.1 ms in the clock's lateness histogram (the last one counts everything from 100 ms up)
 LATENESS_BINS = 1000
+#: the grid media sessions start their pacers on (``MediaClock.on_grid``): 20 ms streams share 20 phases
+GRID = 0.001
+#: pacers whose slot phases agree to this (seconds) share one clock entry
+_PHASE_STEP = 1e-5
 
 
 class ClockEntry:
@@ -96,6 +100,7 @@ class MediaClock:
         self.loop = loop or asyncio.get_running_loop()
         self.early = early
         self._heap: List[List[Any]] = []
+        self._groups: Dict[Tuple[float, int], _TickGroup] = {}
         self._counter = 0
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_when = math.inf
@@ -126,6 +131,29 @@ class MediaClock:
             except AttributeError:  # a loop without instance attributes (a compiled loop class)
                 _SHARED_CLOCKS[loop] = clock
         return clock
+
+    def note_lateness(self, late: float) -> None:
+        """Count one callback that ran ``late`` seconds after its deadline (for callbacks a tick group runs)."""
+        if late > 0.0:
+            self.lateness[min(int(late * 10000.0), LATENESS_BINS)] += 1
+            if late > self.worst_recent:
+                self.worst_recent = late
+        else:
+            self.lateness[0] += 1
+
+    @staticmethod
+    def on_grid(t: float) -> float:
+        """``t`` rounded up to the clock's ``GRID`` (1 ms): pacers of one period started on the grid share at most
+        period / GRID wake-ups between them (see ``Pacer``)."""
+        return math.ceil(t / GRID - 1e-6) * GRID
+
+    def _group_for(self, period: float, start: float) -> "_TickGroup":
+        steps = round(period / _PHASE_STEP)
+        key = (period, round((start % period) / _PHASE_STEP) % steps if steps else 0)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _TickGroup(self, key)
+        return group
 
     def take_worst_lateness(self) -> float:
         """The worst lateness (seconds) since the last call, and start again from zero."""
@@ -163,14 +191,19 @@ class MediaClock:
         """Entries scheduled and not yet run or cancelled."""
         return self._live
 
-    def call_at(self, when: float, callback: Callable[[float], None]) -> ClockEntry:
+    def call_at(self, when: float, callback: Callable[[float], None], *, measured: bool = True) -> ClockEntry:
         """Schedule ``callback(when)`` at the absolute time ``when`` (``loop.time()`` seconds).
+
+        Args:
+            when: the deadline.
+            callback: called with ``when``.
+            measured: count the callback's lateness in ``lateness`` (a tick group counts its members instead).
 
         Returns:
             a handle whose ``cancel()`` drops the callback.
         """
         self._counter += 1
-        item = [when, self._counter, callback]
+        item = [when, self._counter, callback, measured]
         heapq.heappush(self._heap, item)
         self._live += 1
         if when < self._timer_when:
@@ -265,18 +298,19 @@ class MediaClock:
             item[2] = None
             self._live -= 1
             ran += 1
-            late = clock() - item[0]  # when this one really runs: after the callbacks before it
-            if late > 0.0:
-                hist[min(int(late * 10000.0), LATENESS_BINS)] += 1
-                if late > worst:
-                    worst = late
-            else:
-                hist[0] += 1
+            if item[3]:
+                late = clock() - item[0]  # when this one really runs: after the callbacks before it
+                if late > 0.0:
+                    hist[min(int(late * 10000.0), LATENESS_BINS)] += 1
+                    if late > worst:
+                        worst = late
+                else:
+                    hist[0] += 1
             try:
                 cb(item[0])
             except Exception:  # a broken stream must not stop every other stream
                 logger.exception("media clock callback %r failed", cb)
-        self.worst_recent = worst
+        self.worst_recent = max(worst, self.worst_recent)  # tick groups note their members' lateness meanwhile
         self.callbacks_run += ran
         for hook in self._flush_hooks:
             try:
@@ -316,12 +350,74 @@ def _timerfd_usable(loop: asyncio.AbstractEventLoop) -> bool:
     return time.get_clock_info("monotonic").implementation.startswith("clock_gettime(CLOCK_MONOTONIC")
 
 
+class _TickGroup:
+    """The pacers of one period whose slots fall on the same instants: one clock entry serves all of them.
+
+    A thousand 20 ms calls started on the 1 ms grid make 20 groups, so the clock's heap holds 20 entries and each
+    wake-up serves one group's members in one loop, instead of a heap push, a pop and a handle per call and slot.
+    Each member still computes its own due slots from its own start, and its lateness is counted on its own.
+    """
+
+    __slots__ = ("clock", "key", "members", "entry", "when")
+
+    def __init__(self, clock: MediaClock, key: Tuple[float, int]) -> None:
+        self.clock = clock
+        self.key = key
+        self.members: Dict[Pacer, None] = {}  # insertion ordered: members are served in the order they joined
+        self.entry: Optional[ClockEntry] = None
+        self.when = math.inf
+
+    def add(self, pacer: "Pacer", first: float) -> None:
+        self.members[pacer] = None
+        if first < self.when:
+            self._schedule(first)
+
+    def remove(self, pacer: "Pacer") -> None:
+        self.members.pop(pacer, None)
+        if not self.members:
+            if self.entry is not None:
+                self.entry.cancel()
+                self.entry = None
+            self.when = math.inf
+            if self.clock._groups.get(self.key) is self:
+                del self.clock._groups[self.key]
+
+    def _schedule(self, when: float) -> None:
+        if self.entry is not None:
+            self.entry.cancel()
+        self.when = when
+        self.entry = self.clock.call_at(when, self._fire, measured=False)
+
+    def _fire(self, _when: float) -> None:
+        self.entry = None
+        self.when = math.inf
+        clock = self.clock
+        limit = clock.time() + clock.early
+        nxt = math.inf
+        served = 0
+        for pacer in list(self.members):
+            if pacer._group is not self:
+                continue
+            served += pacer._serve(limit)
+            if pacer._group is self:
+                due = pacer.start + pacer.n * pacer.period
+                if due < nxt:
+                    nxt = due
+        clock.callbacks_run += served - 1  # the clock counted this entry once
+        if self.members and nxt < self.when:
+            self._schedule(nxt)
+
+
 class Pacer:
     """A periodic schedule on a ``MediaClock``: slot n is due at ``start + n·period``.
 
     ``callback(n, deadline)`` runs for every slot. A wake-up that finds more than ``max_burst`` slots due runs only
     the last ``max_burst`` of them; the earlier ones are skipped (``skipped`` counts them and ``on_skip(k)``
     is told). The slot index keeps counting through skips, so timestamps derived from it stay on the timeline.
+
+    Pacers of the same period whose slots fall on the same instants (start them on ``MediaClock.on_grid``) share
+    one clock entry: the clock wakes once per distinct instant and serves them together, in the order they
+    started, each counted in the clock's lateness histogram on its own.
 
     Args:
         clock: the media clock.
@@ -332,7 +428,7 @@ class Pacer:
         on_skip: optional ``on_skip(count)``.
     """
 
-    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_entry")
+    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group")
 
     def __init__(
         self,
@@ -356,12 +452,13 @@ class Pacer:
         self.max_burst = max_burst
         self.skipped = 0
         self.on_skip = on_skip
-        self._entry: Optional[ClockEntry] = clock.call_at(self.start, self._fire)
+        self._group: Optional[_TickGroup] = clock._group_for(period, self.start)
+        self._group.add(self, self.start)
 
     @property
     def running(self) -> bool:
         """False after ``stop()``."""
-        return self._entry is not None
+        return self._group is not None
 
     def deadline(self, n: int) -> float:
         """The due time of slot ``n``."""
@@ -369,27 +466,35 @@ class Pacer:
 
     def stop(self) -> None:
         """Cancel the schedule."""
-        if self._entry is not None:
-            self._entry.cancel()
-            self._entry = None
+        group, self._group = self._group, None
+        if group is not None:
+            group.remove(self)
 
-    def _fire(self, _when: float) -> None:
-        limit = self.clock.time() + self.clock.early
+    def _serve(self, limit: float) -> int:
+        """Run the slots due by ``limit``; return how many ran."""
         start, period = self.start, self.period
         # slots due now: n .. last (inclusive)
         last = int((limit - start) / period)
         if start + last * period > limit:  # float guard
             last -= 1
         due = last - self.n + 1
+        if due <= 0:
+            return 0
         if due > self.max_burst:
             skip = due - self.max_burst
             self.n += skip
             self.skipped += skip
             if self.on_skip is not None:
                 self.on_skip(skip)
-        while self.n <= last and self._entry is not None:
+        clock = self.clock
+        clock.note_lateness(clock.time() - (start + self.n * period))
+        ran = 0
+        while self.n <= last and self._group is not None:
             n = self.n
             self.n = n + 1
-            self.callback(n, start + n * period)
-        if self._entry is not None:
-            self._entry = self.clock.call_at(start + self.n * period, self._fire)
+            ran += 1
+            try:
+                self.callback(n, start + n * period)
+            except Exception:  # a broken stream must not stop the others of its group
+                logger.exception("media clock callback %r failed", self.callback)
+        return ran

@@ -269,9 +269,10 @@ class MediaSession:
         self._started = True
         now = self._clock.time()
         self._started_at = now
-        self._sender.start(now)  # the time RTP timestamp ts0 corresponds to
+        slot0 = self._clock.on_grid(now)  # on the clock's grid: sessions share wake-ups (see ``Pacer``)
+        self._sender.start(slot0)  # the time RTP timestamp ts0 corresponds to
         self._watch.start(now)
-        self._pacer = self._new_pacer(now)
+        self._pacer = self._new_pacer(slot0)
         self._sockets.tick_receive()  # RTP is read on the media tick from now on, not by the loop per packet
         self._reporter.start(self._clock, now, lambda t: t - self._watch.last_heard)
         self._watch_entry = self._clock.call_at(now + 0.5, self._watchdog)
@@ -295,7 +296,7 @@ class MediaSession:
             # a new ptime or clock rate: continue the RTP timeline from the current slot with the new step
             n = self._pacer.n
             self._pacer.stop()
-            now = self._clock.time()
+            now = self._clock.on_grid(self._clock.time())
             self._sender.rebase(n, self._pacer.deadline(n), old_step, now)
             self._pacer = self._new_pacer(now)
             geometry_changed = True
