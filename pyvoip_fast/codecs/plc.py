@@ -28,6 +28,10 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _compat
+
+_plc = _compat.load("_plc")
+
 __all__ = ["Concealer"]
 
 logger = logging.getLogger(__name__)
@@ -74,17 +78,19 @@ class Concealer:
         """Append to the timeline; return the delayed output of the same length as int16."""
         n = len(samples)
         d = self.latency_samples
-        if n >= self._hist_len:
+        if n + d > self._hist_len:  # a frame longer than the history holds: a new timeline array
             timeline = np.concatenate((self._hist, samples))
             out = np.rint(timeline[len(timeline) - n - d : len(timeline) - d])
             self._hist = timeline[-self._hist_len :].copy()
-        else:  # shift in place: no new timeline array per frame
-            h, size = self._hist, self._hist_len
-            h[: size - n] = h[n:]
-            h[size - n :] = samples
-            out = np.rint(h[size - n - d : size - d])
-        np.clip(out, -32768, 32767, out=out)
-        result: np.ndarray = out.astype(np.int16)
+            np.clip(out, -32768, 32767, out=out)
+            wide: np.ndarray = out.astype(np.int16)
+            return wide
+        result = np.empty(n, dtype=np.int16)
+        # shift in place, one pass: compiled (``_plc``) or its numpy twin
+        if samples.dtype == np.int16:
+            _plc.push(self._hist, np.ascontiguousarray(samples), result, d)
+        else:
+            _plc.push_float(self._hist, np.ascontiguousarray(samples, dtype=np.float64), result, d)
         return result
 
     def _find_pitch(self) -> int:
@@ -144,18 +150,18 @@ class Concealer:
         x = np.asarray(frame)
         if x.ndim != 1:
             raise ValueError(f"frame must be 1-D, got shape {x.shape}")
+        if not self._erased:
+            return self._push(x)  # the loss-free path: int16 straight into the timeline
         xf = x.astype(np.float64)
-        if self._erased:
-            blocks = -(-self._erased // self._ms10)
-            ola = min(self._quarter + self._ms4 * (blocks - 1), self._ms10, len(xf))
-            if ola > 0:
-                syn = self._gen(ola) * self._gain(self._erased, ola)
-                w = np.arange(1, ola + 1, dtype=np.float64) / (ola + 1)
-                xf = xf.copy()
-                xf[:ola] = syn * (1.0 - w) + xf[:ola] * w
-            self._erased = 0
-            self._pitchbuf = None
-            self._pending = np.zeros(0, dtype=np.float64)
+        blocks = -(-self._erased // self._ms10)
+        ola = min(self._quarter + self._ms4 * (blocks - 1), self._ms10, len(xf))
+        if ola > 0:
+            syn = self._gen(ola) * self._gain(self._erased, ola)
+            w = np.arange(1, ola + 1, dtype=np.float64) / (ola + 1)
+            xf[:ola] = syn * (1.0 - w) + xf[:ola] * w
+        self._erased = 0
+        self._pitchbuf = None
+        self._pending = np.zeros(0, dtype=np.float64)
         return self._push(xf)
 
     def lost(self) -> np.ndarray:

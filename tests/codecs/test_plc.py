@@ -130,3 +130,73 @@ def test_full_scale_does_not_wrap() -> None:
         assert y.dtype == np.int16
     y = c.good(x[:N])
     assert y.min() >= -32768 and y.max() <= 32767
+
+
+# ------------------------------------------------------------------ the compiled timeline shift (``_plc``)
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_shift_rounds_half_to_even_and_saturates(impl: str) -> None:
+    from pyvoip_fast import _compat
+
+    if impl == "cython" and _compat.implementation() != "cython":
+        pytest.skip("the compiled modules are not built")
+    m = _compat.module_for("_plc", impl)
+    hist = np.array([0.5, 1.5, -0.5, -2.5, 40000.0, -40000.0, np.nan, np.inf, 7.0, 8.0])
+    out = np.zeros(4, dtype=np.int16)
+    m.push_float(hist, np.array([1.0, 2.0, 3.0, 4.0]), out, 0)
+    # the oldest four were shifted out; the newest four are handed out with no delay
+    assert out.tolist() == [1, 2, 3, 4] and hist[:6].tolist()[:2] == [40000.0, -40000.0]
+    out7 = np.zeros(7, dtype=np.int16)
+    m.push_float(np.zeros(7), np.array([0.5, 1.5, -0.5, -2.5, 40000.0, -40000.0, np.nan]), out7, 0)
+    # numpy's rint: half to even; beyond int16 saturates; NaN plays as 0
+    assert out7.tolist() == [0, 2, 0, -2, 32767, -32768, 0]
+    hist = np.arange(10, dtype=np.float64)
+    out3 = np.zeros(3, dtype=np.int16)
+    m.push(hist, np.array([-9, 9, 9], dtype=np.int16), out3, 4)
+    assert out3.tolist() == [6, 7, 8] and hist.tolist() == [3, 4, 5, 6, 7, 8, 9, -9, 9, 9]
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_shift_refuses_what_does_not_fit(impl: str) -> None:
+    from pyvoip_fast import _compat
+
+    if impl == "cython" and _compat.implementation() != "cython":
+        pytest.skip("the compiled modules are not built")
+    m = _compat.module_for("_plc", impl)
+    hist = np.zeros(8)
+    frame = np.zeros(4, dtype=np.int16)
+    with pytest.raises(ValueError, match="out holds 3 samples, the frame has 4"):
+        m.push(hist, frame, np.zeros(3, dtype=np.int16), 0)
+    with pytest.raises(ValueError, match="does not fit a history of 8"):
+        m.push(hist, frame, np.zeros(4, dtype=np.int16), 5)
+    # a delay whose sum with the frame length overflows a C ssize_t is refused, not used (found by the fuzzer)
+    with pytest.raises(ValueError, match="does not fit"):
+        m.push(hist, frame, np.zeros(4, dtype=np.int16), (1 << 63) - 1)
+    with pytest.raises(ValueError, match="must not be negative"):
+        m.push(hist, frame, np.zeros(4, dtype=np.int16), -1)
+    with pytest.raises(ValueError):
+        m.push(hist, frame.astype(np.float64), np.zeros(4, dtype=np.int16), 0)  # push takes int16 frames only
+    with pytest.raises(ValueError):
+        m.push(hist, frame, np.zeros(8, dtype=np.int16)[::2], 0)  # out must be contiguous
+    assert not hist.any()  # nothing was written by a refused call
+
+
+def test_concealer_output_is_the_same_on_both_implementations() -> None:
+    from pyvoip_fast import _compat
+    from pyvoip_fast.codecs import plc
+
+    if _compat.implementation() != "cython":
+        pytest.skip("the compiled modules are not built")
+    rng = np.random.default_rng(3)
+    frames = [(rng.standard_normal(160) * 6000).astype(np.int16) for _ in range(60)]
+    lost = {5, 6, 20, 21, 22, 23, 40}
+    outputs = []
+    for impl in ("cython", "python"):
+        saved = plc._plc
+        plc._plc = _compat.module_for("_plc", impl)
+        try:
+            c = Concealer(160, 8000)
+            outputs.append(np.concatenate([c.lost() if i in lost else c.good(f) for i, f in enumerate(frames)]))
+        finally:
+            plc._plc = saved
+    assert np.array_equal(outputs[0], outputs[1])

@@ -438,9 +438,34 @@ def _recv_stamped(fdp: Any) -> None:
     if got[0] != want[0] or not _same(got[1], want[1]):
         raise Mismatch(f"_udp.recv_stamped: compiled {got!r} != twin {want!r}")
 
+def _plc_push(fdp: Any) -> None:
+    """The concealer's timeline shift: a history of any doubles (NaN, infinities, past int16), int16 or float64
+    frames of any length (or another type), an ``out`` of any length, layout or type, any delay; the history left
+    behind and ``out`` must match too."""
+    size = fdp.ConsumeIntInRange(0, 64)
+    hist = np.array([_float(fdp) for _ in range(size)], dtype=np.float64)
+    n = fdp.ConsumeIntInRange(0, 48)
+    kind = fdp.ConsumeIntInRange(0, 3)  # int16, float64, int32 (refused), not contiguous (refused)
+    if kind == 1:
+        samples: Any = np.array([_float(fdp) for _ in range(n)], dtype=np.float64)
+    else:
+        samples = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).copy()
+        samples = samples.astype(np.int32) if kind == 2 else samples[::2] if kind == 3 else samples
+    out_n = n if fdp.ConsumeBool() else fdp.ConsumeIntInRange(0, 48)
+    delay = _int(fdp) if fdp.ConsumeIntInRange(0, 3) == 0 else fdp.ConsumeIntInRange(0, 40)
+    fdp_float = fdp.ConsumeBool()  # push_float (a float64 frame is refused by push, and int16 by push_float)
+
+    def run(m: Any) -> Any:
+        h, out = hist.copy(), np.full(out_n, 7, dtype=np.int16)
+        fn = m.push_float if fdp_float else m.push
+        return _outcome(lambda: fn(h, samples, out, delay)), h, out
+
+    _both("_plc", run)
+
 
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
+    _plc_push,
     _stats, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 

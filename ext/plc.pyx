@@ -1,0 +1,74 @@
+# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled inner loop of the packet-loss concealer, exposed as ``pyvoip_fast.codecs._plc``.
+
+Use it through :class:`pyvoip_fast.codecs.plc.Concealer`; ``pyvoip_fast.codecs._plc_py`` is the pure-Python twin
+with the same function, checks and messages.
+"""
+# Strategy
+# --------
+# The concealer keeps the output timeline (real and synthetic samples) in a float64 history and plays it
+# ``delay`` samples late. Every frame, lost or not, shifts that history by one frame and hands out the delayed
+# samples as int16: that is all a loss-free stream costs, once per call and frame, so it is one pass in C here
+# (a memmove, a copy, and round-half-to-even with saturation, exactly what numpy's ``rint`` + ``clip`` +
+# ``astype`` give) instead of six numpy calls. Every length is checked before anything is read or written.
+
+from libc.math cimport rint
+from libc.string cimport memmove
+
+cdef void _round_out(double[::1] hist, short[::1] out, Py_ssize_t base, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    cdef double v
+    for i in range(n):
+        v = rint(hist[base + i])
+        if v != v:  # NaN: never made by the concealer, and undefined to convert
+            v = 0.0
+        elif v > 32767.0:
+            v = 32767.0
+        elif v < -32768.0:
+            v = -32768.0
+        out[i] = <short>v
+
+
+cdef int _check(Py_ssize_t size, Py_ssize_t n, Py_ssize_t out_n, Py_ssize_t delay) except -1:
+    if out_n != n:
+        raise ValueError(f"out holds {out_n} samples, the frame has {n}")
+    if delay < 0:
+        raise ValueError(f"delay must not be negative, got {delay}")
+    if delay > size - n:  # not n + delay > size: that sum can overflow
+        raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
+    return 0
+
+
+def push(double[::1] hist, const short[::1] samples, short[::1] out, Py_ssize_t delay):
+    """Append the int16 ``samples`` (a received frame) to the history ``hist`` (float64, shifted in place) and write
+    the ``len(samples)`` samples that end ``delay`` samples before its newest into ``out`` (int16): rounded half to
+    even, saturated, NaN as 0. ``samples`` and ``out`` must not overlap ``hist``.
+
+    Raises:
+        TypeError: an argument is not a buffer.
+        ValueError: a buffer of another type, shape or layout (or a read-only ``hist`` or ``out``); ``out`` not as
+            long as ``samples``; the frame does not fit the history with the delay; a negative ``delay``.
+        OverflowError: ``delay`` beyond a C ``Py_ssize_t``.
+    """
+    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
+    _check(size, n, out.shape[0], delay)
+    if n == 0:
+        return
+    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
+    base = size - n
+    for i in range(n):
+        hist[base + i] = <double>samples[i]
+    _round_out(hist, out, size - n - delay, n)
+
+
+def push_float(double[::1] hist, const double[::1] samples, short[::1] out, Py_ssize_t delay):
+    """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it)."""
+    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
+    _check(size, n, out.shape[0], delay)
+    if n == 0:
+        return
+    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
+    base = size - n
+    for i in range(n):
+        hist[base + i] = samples[i]
+    _round_out(hist, out, size - n - delay, n)

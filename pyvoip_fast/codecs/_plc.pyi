@@ -1,0 +1,6 @@
+"""Stub for the compiled concealer loop ``pyvoip_fast.codecs._plc``; the contract is in ``codecs.plc``."""
+
+from typing import Any
+
+def push(hist: Any, samples: Any, out: Any, delay: int) -> None: ...
+def push_float(hist: Any, samples: Any, out: Any, delay: int) -> None: ...
