@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Coroutine, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Coroutine, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
@@ -280,6 +280,18 @@ def _sub_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
     b.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     return p
+
+
+def command_parsers() -> Dict[str, argparse.ArgumentParser]:
+    """Every command's argument parser by name: ``pyvoip-fast`` (the commands), each command, and ``original``
+    (the original program's positional form). The documentation's command-line reference is made from these."""
+    main = _sub_parser()
+    parsers: Dict[str, argparse.ArgumentParser] = {"pyvoip-fast": main}
+    for action in main._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            parsers.update(action.choices)
+    parsers["original"] = _legacy_parser()
+    return parsers
 
 
 # -- logging and output ----------------------------------------------------------------------------------------

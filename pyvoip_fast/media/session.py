@@ -328,7 +328,7 @@ class MediaSession:
 
         Raises:
             RuntimeError: the session is not running or the peer did not negotiate telephone-event.
-            ValueError: a character that is not a DTMF digit (0-9, *, #, A-D).
+            ValueError: a character that is not a DTMF digit (``0``-``9``, ``*``, ``#``, ``A``-``D``).
         """
         if not self.running:
             raise RuntimeError("media session is not running")

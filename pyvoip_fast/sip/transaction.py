@@ -315,10 +315,14 @@ class Transaction:
     """Common machinery: table lookup, deadlines, outbox, results.
 
     Attributes:
-        key: the matching key; request: the request that created it; dest: where its messages go;
-        state: current state; deadlines: ``{Timer: absolute time}``; outbox: ``[(bytes, is_retransmission)]``;
+        key: the matching key.
+        request: the request that created it.
+        dest: where its messages go.
+        state: the current state.
+        deadlines: ``{Timer: absolute time}``.
+        outbox: ``[(bytes, is_retransmission)]``.
         results: ``[(kind, payload)]`` for the TU: ``("response", SipResponse)``, ``("ack", SipRequest)``,
-        ``("timeout", None)``, ``("transport_error", None)``.
+            ``("timeout", None)``, ``("transport_error", None)``.
     """
 
     TABLE: ClassVar[Table]
