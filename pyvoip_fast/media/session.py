@@ -269,8 +269,7 @@ class MediaSession:
         self._started = True
         now = self._clock.time()
         self._started_at = now
-        slot0 = self._clock.on_grid(now)  # on the clock's grid: sessions share wake-ups (see ``Pacer``)
-        self._sender.start(slot0)  # the time RTP timestamp ts0 corresponds to
+        self._sender.start(slot0 := self._clock.on_grid(now))  # ts0's time: on the grid, wake-ups are shared
         self._watch.start(now)
         self._pacer = self._new_pacer(slot0)
         self._sockets.tick_receive()  # RTP is read on the media tick from now on, not by the loop per packet
