@@ -360,7 +360,7 @@ class _TickGroup:
 
     __slots__ = ("clock", "key", "members", "entry", "when")
 
-    def __init__(self, clock: MediaClock, key: Tuple[float, int]) -> None:
+    def __init__(self, clock: MediaClock, key: Optional[Tuple[float, int]]) -> None:
         self.clock = clock
         self.key = key
         self.members: Dict[Pacer, None] = {}  # insertion ordered: members are served in the order they joined
@@ -379,14 +379,17 @@ class _TickGroup:
                 self.entry.cancel()
                 self.entry = None
             self.when = math.inf
-            if self.clock._groups.get(self.key) is self:
+            if self.key is not None and self.clock._groups.get(self.key) is self:
                 del self.clock._groups[self.key]
 
     def _schedule(self, when: float) -> None:
         if self.entry is not None:
             self.entry.cancel()
         self.when = when
-        self.entry = self.clock.call_at(when, self._fire, measured=False)
+        if self.key is None:  # a pacer of its own on a clock with only the basic interface
+            self.entry = self.clock.call_at(when, self._fire)
+        else:
+            self.entry = self.clock.call_at(when, self._fire, measured=False)
 
     def _fire(self, _when: float) -> None:
         self.entry = None
@@ -403,7 +406,8 @@ class _TickGroup:
                 due = pacer.start + pacer.n * pacer.period
                 if due < nxt:
                     nxt = due
-        clock.callbacks_run += served - 1  # the clock counted this entry once
+        if self.key is not None:
+            clock.callbacks_run += served - 1  # the clock counted this entry once
         if self.members and nxt < self.when:
             self._schedule(nxt)
 
@@ -428,7 +432,7 @@ class Pacer:
         on_skip: optional ``on_skip(count)``.
     """
 
-    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group")
+    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group", "_note")
 
     def __init__(
         self,
@@ -452,7 +456,11 @@ class Pacer:
         self.max_burst = max_burst
         self.skipped = 0
         self.on_skip = on_skip
-        self._group: Optional[_TickGroup] = clock._group_for(period, self.start)
+        # any clock with ``time``, ``early`` and ``call_at`` works (a simulated one in a benchmark); only a
+        # ``MediaClock`` groups pacers and counts their lateness
+        group_for = getattr(clock, "_group_for", None)
+        self._note: Optional[Callable[[float], None]] = getattr(clock, "note_lateness", None)
+        self._group: Optional[_TickGroup] = group_for(period, self.start) if group_for else _TickGroup(clock, None)
         self._group.add(self, self.start)
 
     @property
@@ -486,8 +494,8 @@ class Pacer:
             self.skipped += skip
             if self.on_skip is not None:
                 self.on_skip(skip)
-        clock = self.clock
-        clock.note_lateness(clock.time() - (start + self.n * period))
+        if self._note is not None:
+            self._note(self.clock.time() - (start + self.n * period))
         ran = 0
         while self.n <= last and self._group is not None:
             n = self.n
