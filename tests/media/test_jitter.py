@@ -241,6 +241,23 @@ def test_a_long_call_keeps_its_memory_bounded_and_still_sees_duplicates_and_loss
     arr = [(i * F, i) for i in range(n) if i != 2500] + [(2990 * F + 0.005, 2990)]  # one loss, one duplicate
     jb = JitterBuffer()
     out, puts = simulate(jb, arr, n + 20)
-    assert len(jb._seen) <= SEEN_WINDOW and len(jb._lost_seqs) <= SEEN_WINDOW
+    assert len(jb._seen) == SEEN_WINDOW and len(jb._lost_seqs) <= SEEN_WINDOW
     assert puts.count("duplicate") == 1 and jb.stats.lost == 1
     assert played(out) == [i for i in range(n) if i != 2500]
+
+
+def test_a_sender_whose_clock_runs_slow_keeps_the_transit_window_small() -> None:
+    """Every transit longer than the one before (the sender's clock 0.1 % slow, sipp's pacing, a drifting phone)
+    used to keep one entry per packet of the 10 s window: 500 tuples, about 50 KB a call. Coalesced, about ten,
+    and the minimum is still the fastest packet of the last window (give or take a tenth of it)."""
+    jb = JitterBuffer(window=10.0)
+    arr = [(i * F * 1.001, i) for i in range(3000)]
+    out, _ = simulate(jb, arr, 3000)
+    assert len(jb._transits) <= 12
+    assert played(out) == list(range(len(played(out)))) and len(played(out)) > 2900
+    # the remembered minimum is a transit from the last window: within 10-11 s of the newest packet
+    newest = arr[-1][0]
+    assert newest - 11.0 <= jb._transits[0][0] <= newest - 9.0 + 1e-9
+    # and a faster packet still takes over at once
+    jb.put(*packet(3000)[:2], b"x", 3000 * F * 1.001 - 0.5)
+    assert len(jb._transits) == 1 and jb._transits[0][1] < 0.0
