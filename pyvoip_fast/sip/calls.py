@@ -66,7 +66,8 @@ class _Call:
         self.remote_addr = remote_addr
         self.invite = invite
         self.is_caller = is_caller
-        self.state = CallState.CALLING if is_caller else CallState.INCOMING
+        self._counts: Optional[Dict[CallState, int]] = None  # the endpoint's tally of its calls by state, once kept
+        self._state = CallState.CALLING if is_caller else CallState.INCOMING
         self.invite_tx: Optional[Tuple[str, ...]] = None
         self.got_provisional = False
         self.cancel_requested = False
@@ -129,6 +130,27 @@ class _Call:
         # RFC 3262 §5: the peer's offer came in a reliable 1xx to our offerless INVITE: the PRACK carries our answer,
         # so it waits here (RSeq, the 1xx) until the application gives the answer (``prack``)
         self.prack_pending: Optional[Tuple[int, Any]] = None
+
+    @property
+    def state(self) -> CallState:
+        """Where the session is (``CallState``); the endpoint's tally of states follows every change."""
+        return self._state
+
+    @state.setter
+    def state(self, value: CallState) -> None:
+        counts = self._counts
+        if counts is not None:
+            counts[self._state] -= 1
+            counts[value] += 1
+        self._state = value
+
+    def tally_in(self, counts: Optional[Dict[CallState, int]]) -> None:
+        """Count this call in ``counts`` (by state) from now on, or in nothing any more (None)."""
+        if self._counts is not None:
+            self._counts[self._state] -= 1
+        self._counts = counts
+        if counts is not None:
+            counts[self._state] += 1
 
 
 def _first_line(data: bytes) -> str:

@@ -140,7 +140,7 @@ class SipEndpoint(_SessionRefresh):
                 call.ok_next = min(now + call.ok_interval, call.ok_giveup)
                 self._schedule(call.ok_next, call)
         if call.purge_at is not None and call.purge_at <= now and self._calls.get(call.handle) is call:
-            del self._calls[call.handle]
+            self._forget_call(call)
 
     def transport_error(self, addr: Addr, now: float, reason: Optional[str] = None) -> None:
         """Tell the endpoint that sending to ``addr`` failed (ICMP unreachable, a connection refused, a TLS
@@ -227,7 +227,7 @@ class SipEndpoint(_SessionRefresh):
         call.transport = hop.transport
         call.local_body = body
         call.late_offer = late_offer and not body
-        self._calls[handle] = call
+        self._add_call(call)
         via = f" via {hop.transport}" if hop.transport != "UDP" else ""
         self.log.info("[SIP] Sending INVITE to %s%s", fmt_addr(hop.addr), via)
         call.invite_tx = self._start_client_tx(request, hop.addr, now, handle)

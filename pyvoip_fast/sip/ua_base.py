@@ -97,6 +97,11 @@ class _UaBase:
         self._timer_seq = itertools.count()
         self._tx_call: Dict[Tuple[str, ...], int] = {}
         self._calls: Dict[int, _Call] = {}
+        # the same calls by Call-ID, and how many are in each state: a message finds its call, and admission counts
+        # calls and set-ups, without looking at every call (with a thousand calls up, a scan per message was the
+        # largest cost of a call set-up); only ``_add_call`` and ``_forget_call`` change the three
+        self._by_call_id: Dict[str, List[_Call]] = {}
+        self._state_counts: Dict[CallState, int] = dict.fromkeys(CallState, 0)
         self._next_handle = 1
         # registrations (``registration.py``): by handle, their REGISTER transactions, keep-alives due
         self._regs: Dict[int, Any] = {}
@@ -104,6 +109,24 @@ class _UaBase:
         self._keepalives: List[Tuple[Addr, str]] = []
         #: why sending to an address last failed (``transport_error``), for the failure's text
         self._transport_why: Dict[Addr, str] = {}
+
+    def _add_call(self, call: _Call) -> None:
+        self._calls[call.handle] = call
+        self._by_call_id.setdefault(call.dialog.call_id, []).append(call)
+        call.tally_in(self._state_counts)
+
+    def _forget_call(self, call: _Call) -> None:
+        del self._calls[call.handle]
+        same = self._by_call_id.get(call.dialog.call_id)
+        if same is not None and call in same:
+            same.remove(call)
+            if not same:
+                del self._by_call_id[call.dialog.call_id]
+        call.tally_in(None)
+
+    def _calls_with_id(self, call_id: str) -> List[_Call]:
+        """The calls (dialogs, early ones of a forked INVITE included) with this Call-ID."""
+        return self._by_call_id.get(call_id) or []
 
     def _new_handle(self) -> int:
         handle = self._next_handle

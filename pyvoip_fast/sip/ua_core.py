@@ -185,8 +185,8 @@ class _UaCore(_UaBase):
         if tx is None:
             if method == "INVITE" and 200 <= response.status_code < 300:
                 # 2xx retransmission after the transaction is gone: ACK it again (§13.2.2.4)
-                for call in self._calls.values():  # our INVITE or re-INVITE, whichever side started the call
-                    if (call.dialog.call_id == response.call_id and call.ack_bytes is not None
+                for call in self._calls_with_id(response.call_id):  # our INVITE or re-INVITE, whichever side
+                    if (call.ack_bytes is not None
                             and call.ack_cseq == number and call.dialog.local_tag == response.from_.tag):
                         self.log.debug("[SIP] Retransmitted 200 OK: re-sending ACK")
                         self._outbox.append((call.ack_bytes, call.ack_dest or call.remote_addr))

@@ -33,9 +33,9 @@ class _UasRequests(_UaCore):
     def _find_call_for_request(self, request: SipRequest) -> Optional[_Call]:
         call_id = request.call_id
         to_tag = request.to.tag
-        for call in self._calls.values():
+        for call in self._calls_with_id(call_id):
             d = call.dialog
-            if d.call_id == call_id and d.local_tag == to_tag and (d.remote_tag is None or
+            if d.local_tag == to_tag and (d.remote_tag is None or
                                                                     d.remote_tag == request.from_.tag):
                 return call
         return None
@@ -111,12 +111,9 @@ class _UasRequests(_UaCore):
         new_call = method == "INVITE" and request.to.tag is None
         setup = calls = 0
         if new_call:
-            for call in self._calls.values():
-                if call.state in (CallState.INCOMING, CallState.WAIT_ACK):
-                    setup += 1
-                    calls += 1
-                elif call.state in (CallState.CONFIRMED, CallState.CALLING):
-                    calls += 1
+            counts = self._state_counts
+            setup = counts[CallState.INCOMING] + counts[CallState.WAIT_ACK]
+            calls = setup + counts[CallState.CONFIRMED] + counts[CallState.CALLING]
         verdict = self.admission.check(addr[0], now, method=method if new_call or method == "OPTIONS" else "other",
                                        setup=setup, calls=calls, transactions=self._tx_per_ip.get(addr[0], 0))
         if not verdict.key:
@@ -184,9 +181,8 @@ class _UasRequests(_UaCore):
         # a retransmission with another branch (RFC 2543 peers) must not create a second call
         from_tag = request.from_.tag
         number, _ = request.cseq
-        for call in self._calls.values():
-            if (not call.is_caller and call.dialog.call_id == request.call_id
-                    and call.dialog.remote_tag == from_tag and call.invite.cseq[0] == number):
+        for call in self._calls_with_id(request.call_id):
+            if (not call.is_caller and call.dialog.remote_tag == from_tag and call.invite.cseq[0] == number):
                 self.log.debug("[SIP] Duplicate INVITE for an existing call ignored")
                 return
         tx = InviteServerTransaction(key, request, addr, self.timers)
@@ -202,7 +198,7 @@ class _UasRequests(_UaCore):
         call.peer_100rel = "100rel" in option_tags(request, "Supported") + option_tags(request, "Require")
         call.peer_allow = tuple(m.strip().upper() for v in request.headers.get_all("Allow") for m in v.split(","))
         call.invite_tx = key
-        self._calls[handle] = call
+        self._add_call(call)
         self._tx_call[key] = handle
         self._events.append(
             ev.IncomingCall(

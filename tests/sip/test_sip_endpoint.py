@@ -313,14 +313,53 @@ def test_calls_survive_random_loss(seed: int, loss: float) -> None:
     link.drop = lambda d, s, t: rng.random() < loss
     h = link.a.invite("sip:bob@127.0.0.1:5061", B, 0.0, body=OFFER)
     link.advance(1.0)
+    _check_call_indexes(link)
     incoming = link.of(B, ev.IncomingCall)
     assert len(incoming) <= 1
     if incoming:
         link.b.answer(incoming[0].handle, link.now, body=b"v=0\r\n")
     link.advance(40.0)
+    _check_call_indexes(link)
     answered = link.of(A, ev.CallAnswered)
     assert len(answered) <= 1
     if answered and link.of(B, ev.CallConfirmed) and not link.of(B, ev.CallFailed):
         link.a.bye(h, link.now)
     link.advance(200.0)
     assert link.a.get_timer() is None and link.b.get_timer() is None
+    _check_call_indexes(link)
+
+
+def _check_call_indexes(link: Link) -> None:
+    """The Call-ID index and the tally by state say exactly what a scan of every call says."""
+    from collections import Counter
+
+    for ep in (link.a, link.b):
+        by_id = Counter(c.dialog.call_id for c in ep._calls.values())
+        assert {k: len(v) for k, v in ep._by_call_id.items()} == dict(by_id)
+        assert all(c.handle in ep._calls for v in ep._by_call_id.values() for c in v)
+        tally = Counter(c.state for c in ep._calls.values())
+        assert {k: n for k, n in ep._state_counts.items() if n} == dict(tally)
+
+
+def test_many_calls_are_found_by_call_id_and_counted_without_a_scan() -> None:
+    """Fifty calls up at once, then hung up one by one: every BYE finds its own call, admission's tally follows
+    each state change, and the ended calls leave the index when they are forgotten."""
+    link = Link()
+    handles = []
+    for _ in range(50):
+        handles.append(link.a.invite("sip:bob@127.0.0.1:5061", B, link.now, body=OFFER))
+        link.pump()
+    for inc in link.of(B, ev.IncomingCall):
+        link.b.answer(inc.handle, link.now, body=b"v=0\r\n")
+    link.advance(link.now + 1.0)
+    assert link.b._state_counts[CallState.CONFIRMED] == 50 == link.a._state_counts[CallState.CONFIRMED]
+    _check_call_indexes(link)
+    for i, h in enumerate(handles[:20]):
+        link.a.bye(h, link.now)
+        link.advance(link.now + 0.1)
+        assert link.b._state_counts[CallState.CONFIRMED] == 50 - i - 1
+    _check_call_indexes(link)
+    assert len(link.of(B, ev.CallEnded)) == 20
+    link.advance(link.now + 100.0)  # the ended calls are purged; the thirty others stay up
+    assert len(link.b._by_call_id) == 30 and link.b._state_counts[CallState.CONFIRMED] == 30
+    _check_call_indexes(link)
