@@ -30,8 +30,8 @@ from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
 from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
                       RegistrationError, TransportError)
-from .cli_network import (_add_account_options, _add_listener_options, _admission, _require_auth,
-                          _write_listener_stats)
+from .cli_network import (CallTotals, _add_account_options, _add_listener_options, _admission, _require_auth,
+                          _write_listener_stats, numbered)
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -544,12 +544,10 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
         logger.info("[SIP] Listening on %s:%d", host, port)
         n = 0
         tasks: List["asyncio.Task[int]"] = []
+        totals = CallTotals()
 
         async def serve(incoming: Any, index: int) -> int:
-            record = args.record
-            if record and index > 1:
-                stem, ext = os.path.splitext(record)
-                record = f"{stem}-{index}{ext or '.wav'}"
+            record = numbered(args.record, index, ".wav")
             if getattr(args, "echo", False):
                 from .call_audio import EchoLoop
 
@@ -566,11 +564,9 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             finally:
                 if call.ended:
                     print(_summary(call.stats), flush=True)
-                    path = args.stats_json
-                    if path and index > 1:
-                        stem, ext = os.path.splitext(path)
-                        path = f"{stem}-{index}{ext}"
-                    _write_stats(path, call.stats)
+                    totals.add(call.stats)
+                    if not getattr(args, "summary_only", False):
+                        _write_stats(numbered(args.stats_json, index, ""), call.stats)
             if reason == CallEnd.PEER_LOST:
                 return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
             return EXIT_OK
@@ -622,7 +618,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             for t in running:
                 t.cancel()  # each hangs up (BYE) and prints its statistics; report() logs any failure
             await asyncio.gather(*running, return_exceptions=True)
-            _write_listener_stats(args.stats_json, phone, n)
+            _write_listener_stats(args.stats_json, phone, n, totals)
     return status
 
 

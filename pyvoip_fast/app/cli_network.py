@@ -88,6 +88,9 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
                    help="overload control: while the event loop runs more than MS milliseconds late (the worst of "
                         "the last second), new INVITEs get 503 with Retry-After at once; calls already up and "
                         "OPTIONS are untouched (default: off)")
+    g.add_argument("--summary-only", action="store_true",
+                   help="with --stats-json: write only <stem>-listener.json, with the totals over every call, not a "
+                        "file per call (a load test's thousands of calls)")
     g.add_argument("--require-auth", action="store_true",
                    help="callers must prove the password of --password-env (digest, RFC 3261 section 22: 401 "
                         "challenge, nonces valid 5 minutes, replays refused) as --auth-user (default: pyvoip)")
@@ -159,8 +162,36 @@ def _admission(args: argparse.Namespace) -> Any:
     return Admission(allow=allow, max_calls=getattr(args, "max_calls", 500), max_setup=getattr(args, "max_setup", 100))
 
 
-def _write_listener_stats(path: Optional[str], phone: Any, calls: int) -> None:
-    """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason."""
+class CallTotals:
+    """What the calls of a listener added up to (``calls`` in ``<stem>-listener.json``)."""
+
+    FIELDS = ("packets_sent", "packets_received", "packets_lost", "frames_concealed", "schedule_skips")
+
+    def __init__(self) -> None:
+        self.ended = 0
+        self.sums = dict.fromkeys(self.FIELDS, 0)
+
+    def add(self, stats: Any) -> None:
+        """Count one call that ended (a call's ``packets_lost`` below zero, duplicates, counts as none)."""
+        self.ended += 1
+        for name in self.FIELDS:
+            self.sums[name] += max(0, int(getattr(stats, name, 0) or 0))
+
+    def as_dict(self) -> Dict[str, int]:
+        return {"ended": self.ended, **self.sums}
+
+
+def numbered(path: Optional[str], index: int, default_ext: str) -> Optional[str]:
+    """The file of a listener's ``index``-th call: ``path`` itself for the first, ``<stem>-<index><ext>`` after."""
+    if not path or index <= 1:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{index}{ext or default_ext}"
+
+
+def _write_listener_stats(path: Optional[str], phone: Any, calls: int, totals: Optional[CallTotals] = None) -> None:
+    """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason, and
+    the totals over every call that ended."""
     if not path or phone.ua is None:
         return
     stem, ext = os.path.splitext(path)
@@ -170,6 +201,8 @@ def _write_listener_stats(path: Optional[str], phone: Any, calls: int) -> None:
         "calls_offered": calls, "rejected": admission.snapshot(),
         "limits": {"max_calls": admission.max_calls, "max_setup": admission.max_setup,
                    "allow": [str(n) for n in admission.allow] if admission.allow is not None else None}}
+    if totals is not None:
+        data["calls"] = totals.as_dict()
     try:
         clock = MediaClock.for_loop()
     except RuntimeError:  # pragma: no cover - always called inside the running loop

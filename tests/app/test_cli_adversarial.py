@@ -17,9 +17,11 @@ Budget: about 40 s in all (sipp and our processes on 2 shared cores).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -305,8 +307,10 @@ def test_cli_calls_sipp_over_a_lossy_path(procs, tmp_path: Path, wav: Path) -> N
 
 
 def test_two_overlapping_calls_keep_serving(procs, tmp_path: Path) -> None:
-    """sipp -l 2: the second call arrives while the first is up; both are answered and end on their own."""
-    cli, port = _listen(procs, tmp_path, "listener", "--keep-serving")
+    """sipp -l 2: the second call arrives while the first is up; both are answered and end on their own.
+    With ``--summary-only`` no file is written per call, and ``-listener.json`` adds both calls up."""
+    cli, port = _listen(procs, tmp_path, "listener", "--keep-serving", "--stats-json", str(tmp_path / "calls.json"),
+                        "--summary-only")
     sipp = procs(Sipp(tmp_path, "uac", "uac", "-d", "1000", "-l", "2", "-r", "10", calls=2,
                       remote=f"127.0.0.1:{port}"))
     assert sipp.wait() == 0
@@ -316,6 +320,11 @@ def test_two_overlapping_calls_keep_serving(procs, tmp_path: Path) -> None:
     assert out[:first_end].count("[Call] Session established") == 2  # they overlapped
     assert out.count("[Call] Remote party ended the session") == 2
     assert "Traceback" not in out + cli.stderr
+    cli.proc.send_signal(signal.SIGINT)
+    assert cli.wait() == 130
+    assert sorted(p.name for p in tmp_path.glob("calls*.json")) == ["calls-listener.json"]  # no file per call
+    totals = json.loads((tmp_path / "calls-listener.json").read_text())["calls"]
+    assert totals["ended"] == 2 and set(totals) >= {"packets_received", "packets_lost", "schedule_skips"}, totals
 
 
 # ---------------------------------------------------------------------------------------------------------------
