@@ -257,6 +257,7 @@ class MediaSession:
             RuntimeError: started twice, or after stop.
             ValueError: unsupported encoding, ptime or direction.
         """
+        self._clock.catch_up()  # a call being set up must not hold back the packets of those already up
         if self._closed:
             raise RuntimeError("media session already stopped")
         if self._started:
@@ -269,7 +270,7 @@ class MediaSession:
         self._started = True
         now = self._clock.time()
         self._started_at = now
-        self._sender.start(slot0 := self._clock.on_grid(now))  # ts0's time: on the grid, wake-ups are shared
+        self._sender.start(slot0 := self._clock.balanced_start(now, self._sender.ptime / 1000.0))  # ts0's time
         self._watch.start(now)
         self._pacer = self._new_pacer(slot0)
         self._sockets.tick_receive()  # RTP is read on the media tick from now on, not by the loop per packet
@@ -295,7 +296,7 @@ class MediaSession:
             # a new ptime or clock rate: continue the RTP timeline from the current slot with the new step
             n = self._pacer.n
             self._pacer.stop()
-            now = self._clock.on_grid(self._clock.time())
+            now = self._clock.balanced_start(self._clock.time(), self._sender.ptime / 1000.0)
             self._sender.rebase(n, self._pacer.deadline(n), old_step, now)
             self._pacer = self._new_pacer(now)
             geometry_changed = True
@@ -414,11 +415,6 @@ class MediaSession:
             on_skip=self._sender.on_skip,
         )
 
-    @property
-    def _sending(self) -> bool:
-        return (self._direction in _SENDING and self._receiver.remote_rtp is not None and self._sender.has_work
-                and self.peer_proven)
-
     def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
         return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
 
@@ -436,7 +432,8 @@ class MediaSession:
     def _on_slot(self, n: int, deadline: float) -> None:
         if self._sockets.ticked:
             self._sockets.poll_rtp()  # what arrived since the last tick, with its kernel arrival times
-        if self._sending:
+        remote = self._receiver.remote_rtp  # sending: a direction that sends, a proven address, something to say
+        if self._direction in _SENDING and remote is not None and self._sender.has_work and self._proof.allows(remote):
             self._sender.send_slot(n)
         if self._direction in _RECEIVING:
             self._receiver.playout(self._loop.time())
