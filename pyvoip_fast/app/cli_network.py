@@ -85,9 +85,9 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-setup", type=_positive_int, default=100, metavar="N",
                    help="calls being set up at once (ringing or waiting for their ACK; default 100)")
     g.add_argument("--max-lag", type=_lag_ms, default=None, metavar="MS",
-                   help="overload control: while the event loop runs more than MS milliseconds late (the worst of "
-                        "the last second), new INVITEs get 503 with Retry-After at once; calls already up and "
-                        "OPTIONS are untouched (default: off)")
+                   help="overload control: while 1 %% of the last second's packets go out more than MS "
+                        "milliseconds late (with no call up: while the event loop runs MS late), new INVITEs get 503 "
+                        "with Retry-After at once; calls already up and OPTIONS are untouched (default: off)")
     g.add_argument("--summary-only", action="store_true",
                    help="with --stats-json: write only <stem>-listener.json, with the totals over every call, not a "
                         "file per call (a load test's thousands of calls)")

@@ -41,6 +41,7 @@ from ..sip.digest import Credentials
 from ..sip.digest_server import DigestServer
 from ..sip.uri import SipUri, parse_uri, split_hostport
 from ..sip.registration import RegistrationState
+from ..media.clock import MediaClock
 from .account import Registration, registrar_of
 from .sip_call import IncomingCall, SipCall
 from .sip_transport import SipTransport, client_tls_context
@@ -99,6 +100,7 @@ class UserAgent:
 
     def __init__(self) -> None:  # use create()
         self._loop = asyncio.get_running_loop()
+        self._media_clock = MediaClock.for_loop(self._loop)  # the calls' shared clock: SIP work lets it go first
         self._net: SipTransport
         self._endpoint: SipEndpoint
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -183,6 +185,7 @@ class UserAgent:
     def _receive(self, data: bytes, addr: Addr) -> None:
         if self._closed:
             return
+        self._media_clock.catch_up()  # packets due now go first (see ``MediaClock.catch_up``)
         self._endpoint.receive_datagram(data, addr, self._loop.time())
         self._step()
 
@@ -197,6 +200,7 @@ class UserAgent:
     def _act(self, action: Callable[[float], Any]) -> Any:
         if self._closed:
             raise CallError(0, "user agent closed")
+        self._media_clock.catch_up()
         result = action(self._loop.time())
         self._step()
         return result
@@ -462,8 +466,7 @@ class UserAgent:
         self._endpoint.reject(handle, now, status_code=480)
 
     async def close(self) -> None:
-        """Hang up active calls (BYE, without waiting long), remove our registrations (``Expires: 0``, waiting
-        up to 2 s for the registrar), stop timers and close the sockets. Idempotent."""
+        """Hang up calls (BYE), unregister (``Expires: 0``, up to 2 s), stop timers, close sockets. Idempotent."""
         if self._closed:
             return
         active = [r for r in self._registrations.values()
