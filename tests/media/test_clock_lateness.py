@@ -9,7 +9,7 @@ from typing import List
 
 from mediakit import run
 from pyvoip_fast.app.load import LoadMonitor
-from pyvoip_fast.media.clock import LATENESS_BINS, MediaClock
+from pyvoip_fast.media.clock import LATENESS_BINS, MediaClock, Pacer
 from pyvoip_fast.sip.admission import Admission
 
 
@@ -67,3 +67,63 @@ def test_the_load_monitor_takes_media_lateness_as_load() -> None:
         return states
 
     assert run(main()) == [False, True, False]
+
+
+class _Histogram:
+    """The part of ``MediaClock`` the load monitor reads: the cumulative lateness histogram (0.1 ms bins)."""
+
+    def __init__(self) -> None:
+        self.lateness = [0] * (LATENESS_BINS + 1)
+
+    def packets(self, n: int, late_ms: float) -> None:
+        self.lateness[min(int(late_ms * 10), LATENESS_BINS)] += n
+
+
+def test_the_load_monitor_decides_on_the_99th_percentile_of_the_window_not_the_worst_packet() -> None:
+    async def main() -> List[bool]:
+        admission = Admission()
+        clock = _Histogram()
+        monitor = LoadMonitor(admission, max_lag=0.002, interval=0.02, window=0.1, clock=clock, min_packets=100)
+        monitor.start()
+        states = []
+        for _ in range(8):  # on time, with one packet 50 ms late among a thousand (a garbage collection)
+            clock.packets(999, 0.3)
+            clock.packets(1, 50.0)
+            await asyncio.sleep(0.02)
+        states.append(admission.overloaded)
+        for _ in range(8):  # 3 % of the packets 5 ms late: the process is past what it can carry
+            clock.packets(970, 0.3)
+            clock.packets(30, 5.0)
+            await asyncio.sleep(0.02)
+        states.append(admission.overloaded and monitor.from_media and 0.004 < monitor.figure < 0.006)
+        for _ in range(10):  # on time again: the window forgets, calls are taken
+            clock.packets(1000, 0.3)
+            await asyncio.sleep(0.02)
+        states.append(admission.overloaded)
+        monitor.stop()
+        return states
+
+    assert run(main()) == [False, True, False]
+
+
+def test_new_streams_take_the_least_loaded_phase_of_the_next_period() -> None:
+    """Streams that all ask at the same instant (a load generator's steady rate) spread over the 20 phases of a
+    20 ms period instead of piling onto one wake-up; none waits more than a period for its first slot."""
+
+    async def main() -> tuple:
+        clock = MediaClock()
+        now = clock.time()
+        starts = []
+        pacers = []
+        for _ in range(60):
+            start = clock.balanced_start(now, 0.02)
+            starts.append(start)
+            pacers.append(Pacer(clock, 0.02, lambda n, d: None, start=start))
+        sizes = sorted(len(g.members) for g in clock._groups.values())
+        for p in pacers:
+            p.stop()
+        return now, starts, sizes, len(clock._groups)
+
+    now, starts, sizes, left = run(main())
+    assert sizes == [3] * 20 and left == 0
+    assert all(now <= s < now + 0.021 for s in starts)
