@@ -30,6 +30,8 @@ from .. import IMPLEMENTATION, __version__
 from .._native import quiet_native_stderr
 from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
                       RegistrationError, TransportError)
+from .cli_report import _summary, _write_stats, follow_for_plot, write_plot
+from .timeline import plotting_available
 from .cli_network import (CallTotals, _add_account_options, _add_listener_options, _admission, _require_auth,
                           _write_listener_stats, numbered)
 
@@ -178,6 +180,9 @@ def _add_call_options(p: argparse.ArgumentParser) -> None:
                         "G.711, 16 kHz for L16)")
     g.add_argument("--no-play", action="store_true", help="do not open a sound device (statistics and --record only)")
     g.add_argument("--stats-json", metavar="FILE", help="write the call's statistics as JSON to FILE")
+    g.add_argument("--plot", metavar="FILE.png", help="draw the call into FILE.png: loss and concealment, jitter, "
+                   "the jitter buffer's delay, target and adaptations, the running MOS (needs matplotlib: "
+                   "pip install 'pyvoip-fast[plot]'; the demo draws pyvoip-fast-demo.png when it is installed)")
     g.add_argument("--codec", choices=tuple(_CODEC_CHOICES), default="pcmu",
                    help="preferred codec: pcmu (G.711 mu-law, default), pcma (A-law), g722 (HD voice: 16 kHz "
                         "G.722, payload type 9) or l16 (16 kHz linear PCM on a dynamic payload type); g722 and l16 "
@@ -271,7 +276,7 @@ def _sub_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--file", help="audio file to stream instead of the bundled sample")
     _add_call_options(d)
-    d.set_defaults(record="pyvoip-fast-demo.wav")
+    d.set_defaults(record="pyvoip-fast-demo.wav", plot="pyvoip-fast-demo.png" if plotting_available() else None)
 
     b = sub.add_parser("bench", help="print this machine's real-time headroom",
                        description="Time the per-packet media path (G.711 encode + RTP build on send; RTP parse "
@@ -333,50 +338,6 @@ def _fail(code: int, message: str) -> int:
     sys.stdout.flush()
     print(f"pyvoip-fast: error: {message}", file=sys.stderr)
     return code
-
-
-def _summary(stats: Any, title: str = "[Call] Statistics") -> str:
-    s = stats
-    lines = [title]
-    audio_rate = " (16 kHz audio)" if s.codec == "G722" else ""  # RFC 3551: an 8 kHz RTP clock for 16 kHz audio
-    lines.append(f"  Codec:             {s.codec or '-'}/{s.clock_rate}{audio_rate}, ptime {s.ptime_ms} ms")
-    lines.append(f"  Duration:          {s.duration:.1f} s")
-    # over the time spent sending (packets x ptime), as the original program reported it
-    send_seconds = s.packets_sent * s.ptime_ms / 1000.0
-    kbps = (s.bytes_sent * 8 / send_seconds / 1000) if send_seconds > 0 else 0.0
-    lines.append(f"  Total Packets Sent: {s.packets_sent:,}   Total Data Sent: {s.bytes_sent:,} bytes   "
-                 f"Average Bitrate: {kbps:.1f} kbps")
-    lines.append(f"  Packets Received:  {s.packets_received:,}   Total Bytes: {s.bytes_received:,} bytes")
-    lines.append(f"  Lost:              {s.packets_lost:,} ({s.loss_percent:.1f}%)   late {s.packets_late:,}   "
-                 f"duplicated {s.packets_duplicated:,}   concealed frames {s.frames_concealed:,}")
-    rtt = "n/a" if s.rtt_ms is None else f"{s.rtt_ms:.1f} ms"
-    if s.packets_received:
-        lines.append(f"  Jitter:            {s.jitter_ms:.1f} ms   RTT: {rtt}   "
-                     f"jitter buffer {s.jitter_buffer_delay_ms:.0f} ms")
-    else:  # a side that only sent has no jitter and no playout delay of its own to report
-        lines.append(f"  Jitter:            n/a (nothing received)   RTT: {rtt}")
-    if s.remote_packets_lost is not None:
-        remote_jitter = "n/a" if s.remote_jitter_ms is None else f"{s.remote_jitter_ms:.1f} ms"
-        lines.append(f"  Peer's reports:    lost {s.remote_packets_lost:,}, jitter {remote_jitter} "
-                     "(our stream as the peer received it)")
-    if s.packets_received:
-        scale = " of 129 (wideband, G.107.1)" if s.r_scale == 129 else ""
-        lines.append(f"  Quality (E-model): R = {s.r_factor:.1f}{scale}, MOS = {s.mos:.2f}   "
-                     f"(without PLC: R = {s.r_factor_no_plc:.1f}, MOS = {s.mos_no_plc:.2f})")
-    else:
-        lines.append("  Quality (E-model): n/a (no audio received on this side)")
-    if s.dtmf_received:
-        lines.append(f"  DTMF received:     {s.dtmf_received}")
-    return "\n".join(lines)
-
-
-def _write_stats(path: Optional[str], stats: Any) -> None:
-    if path:
-        try:
-            Path(path).write_text(stats.to_json() + "\n")
-        except OSError as exc:
-            raise AudioFileError(f"cannot write statistics to {path}: {exc.strerror or exc}") from None
-        logger.info("[Call] Statistics written to %s", path)
 
 
 # -- the commands ----------------------------------------------------------------------------------------------
@@ -476,6 +437,7 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
         call = await phone.call(target, source=audio, record=args.record, play=play,
                                 ring_timeout=args.ring_timeout, late_offer=getattr(args, "late_offer", False),
                                 early_media=not getattr(args, "no_early_media", False))
+        follower = follow_for_plot(call, args.plot)
         try:
             reason = await call.wait_done(timeout=args.duration)
         except asyncio.CancelledError:
@@ -485,6 +447,7 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
             if call.ended:
                 print(_summary(call.stats), flush=True)
                 _write_stats(args.stats_json, call.stats)
+                await write_plot(follower, args.plot, "pyvoip-fast call")
         if reason == CallEnd.PEER_LOST:
             return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
     return EXIT_OK
@@ -556,6 +519,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             else:
                 call = await phone.answer(incoming, source=source, record=record, play=play,
                                           early=getattr(args, "early", None))
+            follower = follow_for_plot(call, numbered(args.plot, index, ".png"))
             try:
                 reason = await call.wait_done(timeout=args.duration)
             except asyncio.CancelledError:
@@ -567,6 +531,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                     totals.add(call.stats)
                     if not getattr(args, "summary_only", False):
                         _write_stats(numbered(args.stats_json, index, ""), call.stats)
+                    await write_plot(follower, numbered(args.plot, index, ".png"), f"pyvoip-fast listen, call {index}")
             if reason == CallEnd.PEER_LOST:
                 return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
             return EXIT_OK
@@ -637,7 +602,9 @@ async def _run_demo(args: argparse.Namespace) -> int:
 
         async def answer() -> Any:
             call = await answerer.answer(record=args.record, play=play)
+            follower = follow_for_plot(call, args.plot)
             await call.wait_done()
+            await write_plot(follower, args.plot, "pyvoip-fast demo: what the receiver heard")
             return call
 
         answering = asyncio.ensure_future(answer())
@@ -655,6 +622,8 @@ async def _run_demo(args: argparse.Namespace) -> int:
     _write_stats(args.stats_json, received.stats)
     if args.record:
         logger.info("[Demo] What the receiver heard is in %s", args.record)
+    if args.plot:
+        logger.info("[Demo] A picture of the call is in %s", args.plot)
     return EXIT_OK
 
 
@@ -761,6 +730,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not legacy and args.command is None:
         parser.print_help()
         return EXIT_OK
+    if getattr(args, "plot", None) and not plotting_available():
+        return _fail(EXIT_USAGE, "--plot needs matplotlib: pip install 'pyvoip-fast[plot]'")
     restore_logging = _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     started = time.monotonic()
     try:

@@ -56,6 +56,8 @@ class CallStatistics:
         packets_invalid: datagrams on the RTP port that did not parse as RTP (or unknown payload type).
         frames_concealed: 20 ms (ptime) frames synthesised by packet-loss concealment.
         frames_played: frames delivered to the sink (received or concealed).
+        frames_stretched / frames_shrunk: slots the jitter buffer inserted to grow its delay, and frames it skipped
+            to shrink it (since the call's last change of codec or frame size).
         schedule_skips: send slots skipped because the process woke up too late to catch up.
         jitter_ms: interarrival jitter (A.8) of the peer's stream, in milliseconds.
         jitter_buffer_delay_ms: the jitter buffer's playout delay now, as measured (how long the fastest packets
@@ -97,6 +99,8 @@ class CallStatistics:
     packets_invalid: int = 0
     frames_concealed: int = 0
     frames_played: int = 0
+    frames_stretched: int = 0
+    frames_shrunk: int = 0
     schedule_skips: int = 0
     jitter_ms: float = 0.0
     jitter_buffer_delay_ms: float = 0.0

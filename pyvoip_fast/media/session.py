@@ -540,6 +540,7 @@ def _fill_stats(
     s.schedule_skips = sender.skipped
     if rx.jb is not None:
         s.packets_late = int(rx.jb.stats.late)
+        s.frames_stretched, s.frames_shrunk = int(rx.jb.stats.stretched), int(rx.jb.stats.shrunk)
         target, now_delay = rx.jb.delay, rx.jb.current_delay
         s.jitter_buffer_target_ms = float(target) * 1000.0
         s.jitter_buffer_delay_ms = float(target if now_delay is None else max(0.0, now_delay)) * 1000.0

@@ -369,6 +369,10 @@ def test_demo_runs(tmp_path):
 
     d = json.loads(stats.read_text())
     assert d["packets_received"] > 250 and d["packets_lost"] == 0 and d["mos"] > 4.0
+    from pyvoip_fast.app.timeline import plotting_available
+
+    if plotting_available():  # with matplotlib the demo draws its call next to the recording, unasked
+        assert (tmp_path / "pyvoip-fast-demo.png").read_bytes()[:4] == b"\x89PNG"
     sample = sf.read(str(SAMPLE), dtype="int16")[0]
     assert_audio_intact(sample, sf.read(str(rec), dtype="int16")[0], g711_round_trip_snr(sample))
 
