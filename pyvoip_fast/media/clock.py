@@ -109,6 +109,7 @@ class MediaClock:
         self._tfd = -1
         self._tfd_finalizer: "Optional[weakref.finalize[Any, Any]]" = None
         self._live = 0  # entries scheduled and neither run nor cancelled
+        self._running = False  # inside _run: a callback's own signalling must not run the clock again
         #: wake-ups served and callbacks run (for benchmarks and tests)
         self.wakeups = 0
         self.callbacks_run = 0
@@ -243,7 +244,7 @@ class MediaClock:
         takes long calls this between its steps (the user agent does, before each SIP message and action): media
         then waits for one step at most.
         """
-        if self._timer_when <= self.loop.time() + self.early:
+        if not self._running and self._timer_when <= self.loop.time() + self.early:
             self._run()
 
     def _cancelled(self) -> None:
@@ -315,6 +316,13 @@ class MediaClock:
             self._run()
 
     def _run(self) -> None:
+        self._running = True
+        try:
+            self._run_due()
+        finally:
+            self._running = False
+
+    def _run_due(self) -> None:
         self._timer = None
         self._timer_when = math.inf
         self.wakeups += 1

@@ -127,3 +127,26 @@ def test_new_streams_take_the_least_loaded_phase_of_the_next_period() -> None:
     now, starts, sizes, left = run(main())
     assert sizes == [3] * 20 and left == 0
     assert all(now <= s < now + 0.021 for s in starts)
+
+
+def test_catch_up_runs_what_is_due_once_and_never_inside_a_callback() -> None:
+    async def main() -> tuple:
+        clock = MediaClock()
+        ran: List[str] = []
+
+        def first(_when: float) -> None:
+            ran.append("first")
+            clock.catch_up()  # signalling started by a media callback: the clock must not run itself again
+
+        due = clock.time() + 0.005
+        clock.call_at(due, first)
+        clock.call_at(due, lambda _w: ran.append("second"))
+        time.sleep(0.01)  # both are due now, and the loop has not looked at the timer yet
+        clock.catch_up()
+        after = list(ran)
+        clock.catch_up()  # nothing due any more: nothing runs twice
+        await asyncio.sleep(0.02)
+        return after, ran
+
+    after, ran = run(main())
+    assert after == ["first", "second"] and ran == ["first", "second"]
