@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Set
+from typing import Any, Set
 
 import numpy as np
 import pytest
 
+from helpers import skip_or_fail
 from pyvoip_fast.codecs.plc import Concealer
 
 FS = 8000
@@ -134,13 +135,18 @@ def test_full_scale_does_not_wrap() -> None:
 
 # ------------------------------------------------------------------ the compiled timeline shift (``_plc``)
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
-def test_timeline_shift_rounds_half_to_even_and_saturates(impl: str) -> None:
+def _plc_module(impl: str) -> Any:
+    """``codecs._plc`` (compiled) or its twin; a missing compiled build is a failure under CI=true."""
     from pyvoip_fast import _compat
 
     if impl == "cython" and _compat.implementation() != "cython":
-        pytest.skip("the compiled modules are not built")
-    m = _compat.module_for("_plc", impl)
+        skip_or_fail("the compiled modules are not built")
+    return _compat.module_for("_plc", impl)
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_shift_rounds_half_to_even_and_saturates(impl: str) -> None:
+    m = _plc_module(impl)
     hist = np.array([0.5, 1.5, -0.5, -2.5, 40000.0, -40000.0, np.nan, np.inf, 7.0, 8.0])
     out = np.zeros(4, dtype=np.int16)
     m.push_float(hist, np.array([1.0, 2.0, 3.0, 4.0]), out, 0)
@@ -158,11 +164,7 @@ def test_timeline_shift_rounds_half_to_even_and_saturates(impl: str) -> None:
 
 @pytest.mark.parametrize("impl", ["cython", "python"])
 def test_timeline_shift_refuses_what_does_not_fit(impl: str) -> None:
-    from pyvoip_fast import _compat
-
-    if impl == "cython" and _compat.implementation() != "cython":
-        pytest.skip("the compiled modules are not built")
-    m = _compat.module_for("_plc", impl)
+    m = _plc_module(impl)
     hist = np.zeros(8)
     frame = np.zeros(4, dtype=np.int16)
     with pytest.raises(ValueError, match="out holds 3 samples, the frame has 4"):
@@ -185,8 +187,7 @@ def test_concealer_output_is_the_same_on_both_implementations() -> None:
     from pyvoip_fast import _compat
     from pyvoip_fast.codecs import plc
 
-    if _compat.implementation() != "cython":
-        pytest.skip("the compiled modules are not built")
+    _plc_module("cython")
     rng = np.random.default_rng(3)
     frames = [(rng.standard_normal(160) * 6000).astype(np.int16) for _ in range(60)]
     lost = {5, 6, 20, 21, 22, 23, 40}
