@@ -15,9 +15,28 @@ with the same function, checks and messages.
 from libc.math cimport rint
 from libc.string cimport memmove
 
-cdef void _round_out(double[::1] hist, short[::1] out, Py_ssize_t base, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
+ctypedef fused sample_t:
+    short
+    double
+
+
+cdef int _push(double[::1] hist, const sample_t[::1] samples, short[::1] out, Py_ssize_t delay) except -1:
+    """The one body of ``push`` and ``push_float``: checks, shift, append, the delayed samples out."""
+    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
     cdef double v
+    if out.shape[0] != n:
+        raise ValueError(f"out holds {out.shape[0]} samples, the frame has {n}")
+    if delay < 0:
+        raise ValueError(f"delay must not be negative, got {delay}")
+    if delay > size - n:  # not n + delay > size: that sum can overflow
+        raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
+    if n == 0:
+        return 0
+    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
+    base = size - n
+    for i in range(n):
+        hist[base + i] = <double>samples[i]
+    base = size - n - delay
     for i in range(n):
         v = rint(hist[base + i])
         if v != v:  # NaN: never made by the concealer, and undefined to convert
@@ -27,15 +46,6 @@ cdef void _round_out(double[::1] hist, short[::1] out, Py_ssize_t base, Py_ssize
         elif v < -32768.0:
             v = -32768.0
         out[i] = <short>v
-
-
-cdef int _check(Py_ssize_t size, Py_ssize_t n, Py_ssize_t out_n, Py_ssize_t delay) except -1:
-    if out_n != n:
-        raise ValueError(f"out holds {out_n} samples, the frame has {n}")
-    if delay < 0:
-        raise ValueError(f"delay must not be negative, got {delay}")
-    if delay > size - n:  # not n + delay > size: that sum can overflow
-        raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
     return 0
 
 
@@ -50,25 +60,9 @@ def push(double[::1] hist, const short[::1] samples, short[::1] out, Py_ssize_t 
             long as ``samples``; the frame does not fit the history with the delay; a negative ``delay``.
         OverflowError: ``delay`` beyond a C ``Py_ssize_t``.
     """
-    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
-    _check(size, n, out.shape[0], delay)
-    if n == 0:
-        return
-    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
-    base = size - n
-    for i in range(n):
-        hist[base + i] = <double>samples[i]
-    _round_out(hist, out, size - n - delay, n)
+    _push(hist, samples, out, delay)
 
 
 def push_float(double[::1] hist, const double[::1] samples, short[::1] out, Py_ssize_t delay):
     """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it)."""
-    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
-    _check(size, n, out.shape[0], delay)
-    if n == 0:
-        return
-    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
-    base = size - n
-    for i in range(n):
-        hist[base + i] = samples[i]
-    _round_out(hist, out, size - n - delay, n)
+    _push(hist, samples, out, delay)
