@@ -331,8 +331,7 @@ class MediaClock:
         limit = now + self.early
         pop = heapq.heappop
         ran = 0
-        hist = self.lateness
-        worst = self.worst_recent
+        note = self.note_lateness
         clock = self.loop.time
         while heap and heap[0][0] <= limit:
             item = pop(heap)
@@ -343,18 +342,11 @@ class MediaClock:
             self._live -= 1
             ran += 1
             if item[3]:
-                late = clock() - item[0]  # when this one really runs: after the callbacks before it
-                if late > 0.0:
-                    hist[min(int(late * 10000.0), LATENESS_BINS)] += 1
-                    if late > worst:
-                        worst = late
-                else:
-                    hist[0] += 1
+                note(clock() - item[0])  # when this one really runs: after the callbacks before it
             try:
                 cb(item[0])
             except Exception:  # a broken stream must not stop every other stream
                 logger.exception("media clock callback %r failed", cb)
-        self.worst_recent = max(worst, self.worst_recent)  # tick groups note their members' lateness meanwhile
         self.callbacks_run += ran
         for hook in self._flush_hooks:
             try:
@@ -463,8 +455,8 @@ class Pacer:
     the last ``max_burst`` of them; the earlier ones are skipped (``skipped`` counts them and ``on_skip(k)``
     is told). The slot index keeps counting through skips, so timestamps derived from it stay on the timeline.
 
-    Pacers of the same period whose slots fall on the same instants (start them on ``MediaClock.on_grid``) share
-    one clock entry: the clock wakes once per distinct instant and serves them together, in the order they
+    Pacers of the same period whose slots fall on the same instants (start them at ``MediaClock.balanced_start``)
+    share one clock entry: the clock wakes once per distinct instant and serves them together, in the order they
     started, each counted in the clock's lateness histogram on its own.
 
     Args:
