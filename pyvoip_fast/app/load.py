@@ -65,7 +65,7 @@ class LoadMonitor:
         self.interval = float(interval)
         self.window = float(window)
         self._samples: Deque[Tuple[float, float]] = deque()
-        #: the media clock whose lateness counts as load too (anything with ``take_worst_lateness()``), or None
+        #: the media clock whose lateness counts as load too (anything with a ``lateness`` histogram), or None
         self.clock = clock
         self._handle: Optional[asyncio.TimerHandle] = None
         self._due = 0.0
@@ -118,12 +118,6 @@ class LoadMonitor:
         while self._samples and now - self._samples[0][0] > self.window:
             self._samples.popleft()
         media = self._media_lateness(now) if self.clock is not None else None
-        if media is None and self.clock is not None and hasattr(self.clock, "take_worst_lateness"):
-            # no media histogram to read: the worst packet since the last look counts like the timer's lag
-            late = self.clock.take_worst_lateness() if not hasattr(self.clock, "lateness") else 0.0
-            if late:
-                self._samples[-1] = (now, max(lag, late))
-                self.worst = max(self.worst, late)
         self.from_media = media is not None
         figure = self.figure = media if media is not None else self.lag
         what = f"{self.percentile:g}% of packets within" if self.from_media else "the event loop"

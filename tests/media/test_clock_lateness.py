@@ -44,24 +44,24 @@ def test_lateness_counts_the_time_spent_in_earlier_callbacks_of_the_same_wake_up
 
 def test_the_load_monitor_takes_media_lateness_as_load() -> None:
     class Late:
-        def __init__(self) -> None:
-            self.value = 0.0
+        """A clock's lateness histogram that the test fills: the loop itself stays idle."""
 
-        def take_worst_lateness(self) -> float:
-            value, self.value = self.value, 0.0
-            return value
+        def __init__(self) -> None:
+            self.lateness = [0] * (LATENESS_BINS + 1)
 
     async def main() -> List[bool]:
         admission = Admission()
         late = Late()
         monitor = LoadMonitor(admission, max_lag=0.01, interval=0.02, window=0.1, clock=late)
         monitor.start()
+        late.lateness[1] += 500  # packets on time
         await asyncio.sleep(0.1)
         states = [admission.overloaded]
-        late.value = 0.05  # a packet went out 50 ms late: the loop itself is idle
+        late.lateness[500] += 500  # packets 50 ms late: the loop itself is idle
         await asyncio.sleep(0.05)
         states.append(admission.overloaded)
-        await asyncio.sleep(0.3)  # the window forgets it: taking calls again
+        late.lateness[1] += 500  # on time again
+        await asyncio.sleep(0.3)  # the window forgets the late ones: taking calls again
         states.append(admission.overloaded)
         monitor.stop()
         return states
