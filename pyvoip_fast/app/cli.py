@@ -519,7 +519,8 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             else:
                 call = await phone.answer(incoming, source=source, record=record, play=play,
                                           early=getattr(args, "early", None))
-            follower = follow_for_plot(call, numbered(args.plot, index, ".png"))
+            plot = numbered(args.plot, index, ".png")
+            follower = follow_for_plot(call, plot)
             try:
                 reason = await call.wait_done(timeout=args.duration)
             except asyncio.CancelledError:
@@ -531,7 +532,7 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
                     totals.add(call.stats)
                     if not getattr(args, "summary_only", False):
                         _write_stats(numbered(args.stats_json, index, ""), call.stats)
-                    await write_plot(follower, numbered(args.plot, index, ".png"), f"pyvoip-fast listen, call {index}")
+                    await write_plot(follower, plot, f"pyvoip-fast listen, call {index}")
             if reason == CallEnd.PEER_LOST:
                 return _fail(EXIT_NETWORK, "network error: the remote party stopped responding during the call")
             return EXIT_OK
