@@ -1,0 +1,142 @@
+"""``LookaheadConcealer``: the frame-by-frame concealer with lookahead that the live receiver and ``conceal`` share."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyvoip_fast.codecs.plc import Concealer
+from pyvoip_fast.codecs.plc_lookahead import LookaheadConcealer
+from pyvoip_fast.plc import conceal
+
+
+def voiced(seconds: float, rate: int = 8000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 12)) * 6000 * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
+    return np.clip(x + rng.normal(0, 100, len(t)), -32768, 32767).astype(np.int16)
+
+
+def framed(x: np.ndarray, size: int, lost: List[bool]) -> List[Optional[np.ndarray]]:
+    return [None if gone else x[i * size : (i + 1) * size] for i, gone in enumerate(lost)]
+
+
+def drive(lc: LookaheadConcealer, frames: List[Optional[np.ndarray]], ahead_of) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = [lc.conceal(f, ahead_of(i)) for i, f in enumerate(frames)]
+    out.append(lc.flush())
+    return np.concatenate(out)[lc.latency_samples :]
+
+
+@pytest.mark.parametrize("look", [1, 2, 3])
+def test_given_the_true_future_it_is_conceal(look: int) -> None:
+    x = voiced(3.0, seed=3)
+    rng = np.random.default_rng(4)
+    frames = framed(x, 160, list(rng.random(150) < 0.2))
+    got = drive(LookaheadConcealer(160, 8000, look), frames, lambda i: frames[i + 1 : i + 1 + look])
+    assert np.array_equal(got, conceal(frames, lookahead_frames=look))
+
+
+def test_with_nothing_at_hand_it_is_the_plain_concealer() -> None:
+    """A receiver whose jitter buffer holds nothing ahead gets exactly the lookahead-free concealment."""
+    x = voiced(2.0, seed=5)
+    rng = np.random.default_rng(6)
+    frames = framed(x, 160, list(rng.random(100) < 0.25))
+    lc = LookaheadConcealer(160, 8000, 2)
+    got = drive(lc, frames, lambda i: [None, None])
+    assert np.array_equal(got, conceal(frames, lookahead_frames=0))
+    assert lc.interpolated_frames == 0 and lc.concealed_frames == sum(f is None for f in frames[1:])
+    plain = Concealer(160, 8000)
+    live = np.concatenate([plain.good(f) if f is not None else plain.lost() for f in frames])
+    assert np.array_equal(got[: len(live) - 30], live[30:])
+
+
+def test_interpolation_counts_and_the_frame_after_the_gap_is_played_even_if_the_buffer_lost_it() -> None:
+    """The frame a gap was interpolated towards was seen: it plays in its slot even when the caller no longer
+    has it there (a jitter buffer that dropped it), so the planned join holds."""
+    x = voiced(1.0, seed=7)
+    frames = framed(x, 160, [i == 20 for i in range(50)])
+    lc = LookaheadConcealer(160, 8000, 1)
+    ref = drive(LookaheadConcealer(160, 8000, 1), frames, lambda i: frames[i + 1 : i + 2])
+    out = []
+    for i, f in enumerate(frames):
+        given_frame = None if i == 21 else f  # frame 21 was at hand at slot 20, gone at its own slot
+        out.append(lc.conceal(given_frame, frames[i + 1 : i + 2]))
+    out.append(lc.flush())
+    got = np.concatenate(out)[30:]
+    assert lc.interpolated_frames == 1 and lc.concealed_frames == 1
+    assert np.array_equal(got, ref)
+    # away from the gap the input is untouched, and the gap is neither silent nor louder than the signal
+    assert np.array_equal(got[: 20 * 160 - 30], x[: 20 * 160 - 30])
+    gap = got[20 * 160 : 21 * 160].astype(np.float64)
+    assert 0.2 < np.sqrt(np.mean(gap**2)) / np.sqrt(np.mean(x[19 * 160 : 22 * 160].astype(np.float64) ** 2)) < 1.5
+
+
+def test_a_partial_view_of_the_future_interpolates_only_when_the_next_good_frame_is_at_hand() -> None:
+    x = voiced(1.0, seed=8)
+    lost = [i in (10, 11, 12) for i in range(50)]
+    frames = framed(x, 160, lost)
+    lc = LookaheadConcealer(160, 8000, 2)
+    # frame 13 "arrives" only in time for slot 12: slots 10 and 11 see nothing good ahead
+    out = [lc.conceal(f, [None, None] if i in (10, 11) else frames[i + 1 : i + 3]) for i, f in enumerate(frames)]
+    assert lc.interpolated_frames == 1 and lc.concealed_frames == 3
+    assert all(len(o) == 160 and o.dtype == np.int16 for o in out)
+
+
+def test_silence_before_the_first_frame_and_the_plain_interface() -> None:
+    lc = LookaheadConcealer(160, 8000, 1)
+    assert not lc.lost().any() and lc.concealed_frames == 0  # nothing to conceal from yet
+    x = voiced(0.2, seed=9)
+    a = lc.good(x[:160])
+    assert len(a) == 160 and not a[:30].any() and np.array_equal(a[30:], x[:130])
+    assert lc.lost().any() and lc.in_loss
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, text",
+    [
+        ({"frame_samples": 0}, ValueError, "positive"),
+        ({"rate": 44100}, ValueError, "8000"),
+        ({"lookahead_frames": -1}, ValueError, ">= 0"),
+        ({"lookahead_frames": 1.0}, TypeError, "lookahead_frames"),
+        ({"rate": True}, TypeError, "rate"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, exc: type, text: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(exc, match=text):
+        LookaheadConcealer(**kwargs)
+
+
+def test_frames_of_the_wrong_length_are_refused() -> None:
+    lc = LookaheadConcealer(160, 8000, 1)
+    with pytest.raises(ValueError, match="160 samples"):
+        lc.conceal(np.zeros(80, np.int16))
+    lc.good(np.zeros(160, np.int16))
+    with pytest.raises(ValueError, match="160 samples"):
+        lc.conceal(None, [np.zeros((2, 80), np.int16)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pattern=st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=80),
+    look=st.integers(0, 3),
+    rate=st.sampled_from([8000, 16000]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_loss_and_any_view_of_the_future_keep_the_promises(pattern, look, rate, seed) -> None:  # type: ignore[no-untyped-def]
+    """Whatever subset of the future a jitter buffer happens to hold, every call gives one finite frame."""
+    size = rate // 50
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-32768, 32768, size * len(pattern)).astype(np.int16)
+    frames = [None if gone else x[i * size : (i + 1) * size] for i, (gone, _a, _b) in enumerate(pattern)]
+    lc = LookaheadConcealer(size, rate, look)
+    for i, f in enumerate(frames):
+        ahead = [g if pattern[i + 1 + j][1 + j % 2] else None for j, g in enumerate(frames[i + 1 : i + 1 + look])]
+        out = lc.conceal(f, ahead)
+        assert len(out) == size and out.dtype == np.int16
+    assert len(lc.flush()) == lc.latency_samples
