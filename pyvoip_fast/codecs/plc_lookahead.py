@@ -170,7 +170,7 @@ class LookaheadConcealer:
         # first sample); kept from far enough back for priming and pitch search, far enough ahead for a gap
         self._keep = max(self._prime_len, self._shape.history) + self.latency_samples + size
         self._cap = self._keep + (look + 3) * size + self.latency_samples
-        self._z = np.zeros(self._cap, dtype=np.float64)
+        self._z = np.zeros(self._cap, dtype=np.int16)  # as played (rounded): 2 bytes a sample
         self._base = 0
         self._index = 0  # frame index of the next call
         self._started = False  # a good frame was seen
@@ -198,7 +198,7 @@ class LookaheadConcealer:
         if shift <= 0:
             return
         self._z[: self._cap - shift] = self._z[shift:]
-        self._z[self._cap - shift :] = 0.0
+        self._z[self._cap - shift :] = 0
         self._base = new_base
 
     def conceal(self, frame: Optional[np.ndarray], ahead: Sequence[Optional[np.ndarray]] = ()) -> np.ndarray:
@@ -239,8 +239,7 @@ class LookaheadConcealer:
             self.concealed_frames += 1
             if not self._interpolate(i, ahead):
                 self._z[t : t + size] = self._c.lost()
-        out = np.clip(np.rint(self._z[t : t + size]), -32768, 32767)
-        result: np.ndarray = out.astype(np.int16)
+        result: np.ndarray = self._z[t : t + size].copy()
         return result
 
     def good(self, frame: np.ndarray) -> np.ndarray:
@@ -299,6 +298,12 @@ class LookaheadConcealer:
         return True
 
 
+def _played(x: np.ndarray) -> np.ndarray:
+    """Samples as they are played: rounded and clipped to int16."""
+    out: np.ndarray = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    return out
+
+
 def _conceal_gap(s: int, e: int, known: List[np.ndarray], size: int, shape: _Shape, c: Concealer,
                  z: np.ndarray, base: int, d: int) -> Optional[np.ndarray]:
     """Interpolate the lost frames ``s .. e-1`` towards the good frames ``known`` (frame ``e`` and the consecutive
@@ -332,10 +337,10 @@ def _conceal_gap(s: int, e: int, known: List[np.ndarray], size: int, shape: _Sha
     if mixed is None:
         return None
     gap, head = mixed
-    z[a - base : a + d - base] = held
+    z[a - base : a + d - base] = _played(held)
     if tail is not None:
-        z[a + d - len(tail) - base : a + d - base] = tail
-    z[a + d - base : e * size + d - base] = gap
+        z[a + d - len(tail) - base : a + d - base] = _played(tail)
+    z[a + d - base : e * size + d - base] = _played(gap)
     nxt = future[:size].copy()
     nxt[: len(head)] = head
     return nxt
