@@ -1,34 +1,62 @@
-"""Packet-loss concealment for G.711 speech, in the manner of ITU-T G.711 Appendix I (pitch waveform repetition).
+"""Packet-loss concealment for G.711 speech: pitch repetition (ITU-T G.711 Appendix I), LPC-shaped noise and a
+fade to comfort noise.
 
-Strategy (our own implementation of the method Appendix I describes)
----------------------------------------------------------------------
-* The concealer sits after the decoder and works on 8 kHz int16 PCM. It keeps a history of the last
-  48.75 ms (390 samples = 3 maximal pitch periods + a quarter period) of the *output timeline* (real and
-  synthetic samples) and delays its output by 3.75 ms (30 samples, a quarter of the longest pitch period), so the
-  start of a loss can still be cross-faded into audio that has not been played yet. ``latency_samples`` tells
-  how much; a loss-free stream comes out bit-exact, only 30 samples later.
-* First lost frame: the pitch period ``P`` is the lag in 5-15 ms (40-120 samples) maximising the normalised
-  cross-correlation between the last 20 ms of history and the history ``P`` samples earlier. The synthetic
-  signal repeats the last period; its first quarter period is overlap-added (triangular cross-fade) with the
-  last quarter period of real signal, so the join has no step.
-* As the loss continues the repeated segment grows: one period for the first 10 ms, two periods after 10 ms,
-  three after 20 ms (each switch cross-faded over ``P/4``), which avoids the buzzy sound of a single repeated
-  period. From 10 ms on the synthetic signal is attenuated linearly, 20 % per 10 ms, reaching silence at 60 ms;
-  longer losses stay silent (no noise, no old audio forever).
-* First good frame after a loss: the synthetic continuation (still attenuated) is cross-faded into the real frame
-  over ``P/4`` samples plus 4 ms per further 10 ms of loss, at most 10 ms.
+Strategy (our own implementation; the ideas come from G.711 Appendix I, WebRTC NetEQ's expand and spandsp)
+-----------------------------------------------------------------------------------------------------------
+* The concealer sits after the decoder and works on int16 PCM (the constants are defined at 8 kHz and
+  scaled to the rate). It keeps a history of the last 48.75 ms (at 8 kHz 390 samples: 3 maximal pitch periods
+  and a quarter period) of the *output timeline* (real and synthetic samples) and delays its output by 3.75 ms
+  (30 samples, a quarter of the longest pitch period), so the start of a loss can still be cross-faded into
+  audio that has not been played yet. ``latency_samples`` tells how much; a loss-free stream comes out
+  bit-exact, only 30 samples later.
+* **Background noise**, tracked on every received frame of at least 5 ms: a floor follows the frame energy
+  (mean square) down at once and up by at most 3 dB per second. A frame whose energy is at most 2.5 times (4 dB
+  above) the floor counts as background: the background energy moves 20 % of the way towards it, and its last
+  20 ms are kept for the background's spectral envelope (analysed only when a loss needs it). The background
+  energy never exceeds 2.5 times the floor. The estimate is used once 500 ms of audio have been seen; until then
+  there is none (a stream that starts with a loss, or a restarted concealer, fades to silence as before).
+* **First lost frame**: the pitch period ``P`` is the lag in 5-15 ms (40-120 samples) maximising the normalised
+  cross-correlation ``c`` between the last 20 ms of history and the history ``P`` samples earlier. From the same
+  20 ms come the signal's RMS level and its spectral envelope: an order-10 linear predictor (order 20 at 16 kHz;
+  Hann window, autocorrelation, 60 Hz Gaussian lag window, 40 dB white-noise correction, Levinson-Durbin,
+  ``codecs.lpc``) whose synthesis filter, with its bandwidth widened by about 100 Hz, becomes a 12 ms FIR of unit
+  energy. The voicing ``v = (c - 0.3) / 0.4``, clipped to 0..1 (white noise scores about 0.2, clearly voiced
+  speech 0.7 and more), sets the mix. The periodic signal repeats the last period; its first quarter period is
+  overlap-added (triangular cross-fade) with the last quarter period of real signal, so the join has no step.
+* **The concealment** is the sum of three parts, with ``t`` the time into the loss:
 
-Arrays are numpy; the loss-free path shifts the timeline in place (no new array per frame but the output).
+  - the pitch repetition, weighted ``sqrt(v)`` (reached linearly over the first 20 ms from 1: the join stays
+    continuous, and a short loss keeps most of the repetition, which matches the lost audio best). As the loss
+    continues the repeated segment grows: one period for the first 10 ms, two periods after 10 ms, three after
+    20 ms (each switch cross-faded over ``P/4``), which avoids the buzz of a single repeated period;
+  - white noise (a seeded generator owned by the concealer: two concealers fed alike, or a deep copy, give the
+    same output) through the signal's envelope FIR, at the signal's RMS weighted ``sqrt(1 - v)`` (reached
+    linearly over the first 20 ms from 0): an unvoiced sound continues as noise of its own colour, not as a
+    repeated snippet;
+  - comfort noise: white noise (a second stream) through the background's envelope FIR, at the background level,
+    but never above the signal's RMS nor -30 dBov.
+
+  The first two are attenuated together by ``g(t)``: 1 for the first 10 ms, then 20 % less per 10 ms, 0 from
+  60 ms on; the comfort noise is weighted ``sqrt(1 - g(t)^2)``, so the level moves from the signal's to the
+  background's and a long loss (60 ms and more) plays comfort noise only: neither silence nor old audio forever.
+  Without a background estimate the comfort noise is silence.
+* **First good frame after a loss**: the concealment's continuation (all three parts, as they would go on) is
+  cross-faded into the real frame over ``P/4`` samples plus 4 ms per further 10 ms of loss, at most 10 ms.
+
+Arrays are numpy; the loss-free path shifts the timeline in place (no new array per frame but the output) and
+adds one dot product for the background estimate.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+import math
+from typing import Optional, Tuple
 
 import numpy as np
 
 from .. import _compat
+from .lpc import spectral_envelope
 
 _plc = _compat.load("_plc")
 
@@ -36,19 +64,33 @@ __all__ = ["Concealer"]
 
 logger = logging.getLogger(__name__)
 
+#: voicing ``v`` is 0 at or below this pitch correlation and 1 at or above ``VOICED_CORR``
+UNVOICED_CORR = 0.3
+VOICED_CORR = 0.7
+#: the mix of repetition and noise moves from all repetition to its target over this time, ms
+MIX_RAMP_MS = 20.0
+#: a received frame is background noise when its energy is at most this many times the floor (4 dB)
+BACKGROUND_MARGIN = 2.5
+#: how fast the floor may rise, dB per second
+FLOOR_RISE_DB_PER_S = 3.0
+#: the comfort noise is never louder than this RMS (-30 dBov)
+COMFORT_MAX_RMS = 32768.0 * 10.0 ** (-30.0 / 20.0)
+
 
 class Concealer:
-    """Conceals lost frames of one 8 kHz int16 stream.
+    """Conceals lost frames of one int16 stream.
 
     Args:
         frame_samples: samples per frame (``lost()`` returns this many).
         rate: sample rate in Hz (the Appendix I constants are defined at 8000 Hz and scaled to other rates).
+        seed: seed of the concealer's own noise generator (the output is a function of the input and the
+            seed).
 
     Raises:
         ValueError: non-positive sizes.
     """
 
-    def __init__(self, frame_samples: int = 160, rate: int = 8000) -> None:
+    def __init__(self, frame_samples: int = 160, rate: int = 8000, seed: int = 0x504C43) -> None:
         if frame_samples <= 0 or rate <= 0:
             raise ValueError("frame_samples and rate must be positive")
         self.frame_samples = frame_samples
@@ -56,14 +98,25 @@ class Concealer:
         scale = rate / 8000.0
         self.pitch_min = max(2, int(round(40 * scale)))  # 5 ms
         self.pitch_max = max(self.pitch_min + 1, int(round(120 * scale)))  # 15 ms
-        self.corr_len = int(round(160 * scale))  # 20 ms correlation window
+        self.corr_len = int(round(160 * scale))  # 20 ms correlation and LPC window
         self.latency_samples = self.pitch_max // 4  # 3.75 ms output delay
+        self.lpc_order = max(2, int(round(10 * scale)))
         self._ms10 = int(round(80 * scale))  # samples in 10 ms
         self._ms4 = int(round(32 * scale))
+        self._ramp = max(1, int(round(MIX_RAMP_MS * rate / 1000.0)))
+        self._fir_len = max(8, int(round(96 * scale)))  # 12 ms envelope FIR
         hist = max(3 * self.pitch_max + self.latency_samples, self.corr_len + self.pitch_max) + 1
         self._hist_len = max(hist, frame_samples + self.latency_samples)
         self._hist = np.zeros(self._hist_len, dtype=np.float64)  # output timeline, newest last
         self.concealed_frames = 0
+        self._rng = np.random.default_rng(seed)
+        # background noise estimate
+        self._rise = 10.0 ** (FLOOR_RISE_DB_PER_S / 10.0 / rate)  # floor growth per sample
+        self._floor = -1.0  # < 0: no frame seen yet
+        self._bg_energy = 0.0
+        self._bg_seen = 0  # samples of received audio seen
+        self._bg_frame: Optional[np.ndarray] = None  # the last background frame (up to 20 ms)
+        self._bg_fir: Optional[np.ndarray] = None  # its envelope FIR, computed when a loss needs it
         # erasure state
         self._erased = 0  # samples concealed in the current loss (0 = not in a loss)
         self._pitch = 0
@@ -72,6 +125,13 @@ class Concealer:
         self._periods = 1
         self._pos = 0
         self._pending = np.zeros(0, dtype=np.float64)  # cross-fade samples to emit before the segment
+        self._voicing = 1.0
+        self._sig_rms = 0.0
+        self._cn_rms = 0.0
+        self._sig_fir: Optional[np.ndarray] = None
+        self._sig_tail = np.zeros(0, dtype=np.float64)  # the last (FIR length - 1) excitation samples of
+        # each noise
+        self._cn_tail = np.zeros(0, dtype=np.float64)
 
     # ------------------------------------------------------------------ helpers
     def _push(self, samples: np.ndarray) -> np.ndarray:
@@ -93,26 +153,49 @@ class Concealer:
             _plc.push_float(self._hist, np.ascontiguousarray(samples, dtype=np.float64), result, d)
         return result
 
-    def _find_pitch(self) -> int:
+    def _track_background(self, n: int) -> None:
+        """Update the background estimate with the received frame of ``n`` samples just pushed."""
+        if n < self._ms10 // 2:  # too short to say anything (e.g. a flush of the held-back samples)
+            return
+        seg = self._hist[len(self._hist) - min(n, len(self._hist)) :]
+        e = float(np.dot(seg, seg)) / len(seg)
+        self._bg_seen += n
+        raised = self._floor * self._rise**n
+        self._floor = e if (self._floor < 0.0 or e < raised) else raised
+        limit = BACKGROUND_MARGIN * self._floor
+        if e <= limit:
+            self._bg_energy = e if self._bg_frame is None else self._bg_energy + 0.2 * (e - self._bg_energy)
+            self._bg_frame = seg[len(seg) - min(len(seg), self.corr_len) :].copy()
+            self._bg_fir = None
+        self._bg_energy = min(self._bg_energy, limit)
+
+    @property
+    def background_rms(self) -> Optional[float]:
+        """The background noise level (RMS) the comfort noise would have, None while there is no estimate."""
+        if self._bg_frame is None or self._bg_seen < self.rate // 2:
+            return None
+        return math.sqrt(self._bg_energy)
+
+    def _find_pitch(self) -> Tuple[int, float]:
+        """The pitch period and its normalised correlation (``pitch_max`` and 0 on silence)."""
         h = self._hist
         n = self.corr_len
         target = h[-n:]
-        best, best_lag = -np.inf, self.pitch_max
         energy_t = float(np.dot(target, target))
         if energy_t <= 0.0:
-            return self.pitch_max
-        # candidate windows h[-n-lag : -lag] for all lags at once
-        lags = np.arange(self.pitch_min, self.pitch_max + 1)
+            return self.pitch_max, 0.0
+        # the windows h[-n-lag : -lag] of every lag lie in ``seg``; the one at offset j has lag pitch_max - j
         L = len(h)
-        idx = (L - n - lags)[:, None] + np.arange(n)[None, :]
-        cand = h[idx]
-        num = cand @ target
-        den = np.sqrt(np.einsum("ij,ij->i", cand, cand) * energy_t) + 1e-9
-        score = num / den
+        seg = h[L - n - self.pitch_max : L - self.pitch_min]
+        num = np.correlate(seg, target, "valid")[::-1]  # lags pitch_min .. pitch_max
+        sums = np.concatenate(([0.0], np.cumsum(seg * seg)))
+        energy = np.maximum(sums[n:] - sums[:-n], 0.0)[::-1]
+        score = num / (np.sqrt(energy * energy_t) + 1e-9)
+        lags = np.arange(self.pitch_min, self.pitch_max + 1)
         i = int(np.argmax(score))
         best, best_lag = float(score[i]), int(lags[i])
         logger.debug("[PLC] pitch %d samples (corr %.2f)", best_lag, best)
-        return best_lag
+        return best_lag, best
 
     def _gen(self, n: int) -> np.ndarray:
         """Next ``n`` samples of the periodic synthetic signal (no attenuation)."""
@@ -127,11 +210,29 @@ class Concealer:
         self._pos = int((self._pos + n) % seg_len)
         return seg[idx]
 
-    def _gain(self, start: int, n: int) -> np.ndarray:
-        """Attenuation for erasure samples ``start .. start+n-1`` (1 for the first 10 ms, 0 after 60 ms)."""
-        t = np.arange(start, start + n, dtype=np.float64)
-        g = 1.0 - 0.2 * (t - self._ms10) / self._ms10
-        return np.clip(g, 0.0, 1.0)
+    def _noise(self, fir: np.ndarray, tail: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """``n`` samples of unit-RMS noise shaped by ``fir``; ``tail`` is the excitation so far.
+
+        Returns the noise and the new tail."""
+        exc = np.concatenate((tail, self._rng.standard_normal(n)))
+        return np.convolve(exc, fir, "valid"), exc[n:]
+
+    def _synth(self, n: int) -> np.ndarray:
+        """The next ``n`` samples of the concealment from ``_erased`` on (``_erased`` is not advanced)."""
+        t = np.arange(self._erased, self._erased + n, dtype=np.float64)
+        g = np.clip(1.0 - 0.2 * (t - self._ms10) / self._ms10, 0.0, 1.0)  # 1 until 10 ms, 0 from 60 ms
+        out = np.zeros(n, dtype=np.float64)
+        if g[0] > 0.0:
+            ramp = np.minimum(1.0, (t + 1.0) / self._ramp)
+            out += self._gen(n) * (g * (1.0 - ramp * (1.0 - math.sqrt(self._voicing))))
+            if self._sig_fir is not None:
+                noise, self._sig_tail = self._noise(self._sig_fir, self._sig_tail, n)
+                out += noise * (g * ramp * (self._sig_rms * math.sqrt(1.0 - self._voicing)))
+        if self._cn_rms > 0.0 and g[-1] < 1.0:
+            assert self._bg_fir is not None
+            noise, self._cn_tail = self._noise(self._bg_fir, self._cn_tail, n)
+            out += noise * (self._cn_rms * np.sqrt(1.0 - g * g))
+        return out
 
     # ------------------------------------------------------------------ API
     def good(self, frame: np.ndarray) -> np.ndarray:
@@ -151,18 +252,24 @@ class Concealer:
         if x.ndim != 1:
             raise ValueError(f"frame must be 1-D, got shape {x.shape}")
         if not self._erased:
-            return self._push(x)  # the loss-free path: int16 straight into the timeline
+            out = self._push(x)  # the loss-free path: int16 straight into the timeline
+            self._track_background(len(x))
+            return out
         xf = x.astype(np.float64)
         blocks = -(-self._erased // self._ms10)
         ola = min(self._quarter + self._ms4 * (blocks - 1), self._ms10, len(xf))
         if ola > 0:
-            syn = self._gen(ola) * self._gain(self._erased, ola)
+            syn = self._synth(ola)
             w = np.arange(1, ola + 1, dtype=np.float64) / (ola + 1)
             xf[:ola] = syn * (1.0 - w) + xf[:ola] * w
         self._erased = 0
         self._pitchbuf = None
         self._pending = np.zeros(0, dtype=np.float64)
-        return self._push(xf)
+        self._sig_fir = None
+        self._cn_rms = 0.0
+        out = self._push(xf)
+        self._track_background(len(xf))
+        return out
 
     def lost(self) -> np.ndarray:
         """Produce a concealment frame for a missing packet.
@@ -184,8 +291,7 @@ class Concealer:
                     boundary = b
                     break
             chunk = n - done if boundary is None else min(n - done, boundary - self._erased)
-            seg = self._gen(chunk) * self._gain(self._erased, chunk)
-            out[done : done + chunk] = seg
+            out[done : done + chunk] = self._synth(chunk)
             done += chunk
             self._erased += chunk
             if boundary is not None and self._erased == boundary and self._periods < 3:
@@ -193,7 +299,23 @@ class Concealer:
         return self._push(out)
 
     def _start_erasure(self) -> None:
-        self._pitch = self._find_pitch()
+        self._pitch, corr = self._find_pitch()
+        recent = self._hist[len(self._hist) - self.corr_len :]
+        self._sig_rms = math.sqrt(float(np.dot(recent, recent)) / len(recent))
+        self._voicing = min(1.0, max(0.0, (corr - UNVOICED_CORR) / (VOICED_CORR - UNVOICED_CORR)))
+        self._sig_fir = None
+        if self._sig_rms > 0.0 and self._voicing < 1.0:
+            _, self._sig_fir = spectral_envelope(recent, self.lpc_order, self.rate, self._fir_len)
+            self._sig_tail = self._rng.standard_normal(self._fir_len - 1)
+        bg = self.background_rms
+        self._cn_rms = 0.0 if bg is None else min(bg, self._sig_rms, COMFORT_MAX_RMS)
+        if self._cn_rms > 0.0:
+            if self._bg_fir is None:
+                assert self._bg_frame is not None
+                _, self._bg_fir = spectral_envelope(self._bg_frame, self.lpc_order, self.rate, self._fir_len)
+            self._cn_tail = self._rng.standard_normal(self._fir_len - 1)
+        logger.debug("[PLC] loss: level %.0f, voicing %.2f, comfort noise %.0f", self._sig_rms, self._voicing,
+                     self._cn_rms)
         self._quarter = max(1, self._pitch // 4)
         keep = 3 * self.pitch_max + self._quarter
         self._pitchbuf = self._hist[len(self._hist) - keep :].copy()

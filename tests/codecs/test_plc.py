@@ -68,6 +68,8 @@ def test_concealment_beats_silence(lost: Set[int], margin_db: float) -> None:
 
 
 def test_attenuation_then_silence_after_60_ms() -> None:
+    # 400 ms of audio before the loss: too little for a background estimate (500 ms), so there is no comfort
+    # noise to fade to and the concealment fades to silence (test_plc_noise.py covers the comfort noise)
     x = voiced()
     c = Concealer()
     for f in x[: 20 * N].reshape(-1, N):
