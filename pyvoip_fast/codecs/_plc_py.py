@@ -26,7 +26,7 @@ def _view(obj: Any, fmt: str, writable: bool) -> memoryview:
     return view
 
 
-def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> None:
+def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> float:
     h = np.frombuffer(_view(hist, "d", True), dtype=np.float64)
     src = np.frombuffer(_view(samples, fmt, False), dtype=np.int16 if fmt == "h" else np.float64)
     dst = np.frombuffer(_view(out, "h", True), dtype=np.int16)
@@ -40,7 +40,7 @@ def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> None:
     if n + delay > size:
         raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
     if n == 0:
-        return
+        return 0.0
     h[: size - n] = h[n:]
     h[size - n :] = src
     with np.errstate(invalid="ignore"):
@@ -48,12 +48,19 @@ def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> None:
     seg[np.isnan(seg)] = 0.0
     np.clip(seg, -32768, 32767, out=seg)
     dst[:] = seg.astype(np.int16)
+    if fmt == "h":  # int16 squares summed in float64 are exact whatever the order: the compiled sum to the bit
+        wide = src.astype(np.float64)
+        return float(np.dot(wide, wide))
+    return 0.0
 
 
-def push(hist: Any, samples: Any, out: Any, delay: int) -> None:
+def push(hist: Any, samples: Any, out: Any, delay: int) -> float:
     """Append the int16 ``samples`` (a received frame) to the history ``hist`` (float64, shifted in place) and write
     the ``len(samples)`` samples that end ``delay`` samples before its newest into ``out`` (int16): rounded half to
     even, saturated, NaN as 0. ``samples`` and ``out`` must not overlap ``hist``.
+
+    Returns:
+        The sum of the squares of ``samples`` (exact: int16 squares summed in a double), the frame's energy.
 
     Raises:
         TypeError: an argument is not a buffer.
@@ -61,9 +68,9 @@ def push(hist: Any, samples: Any, out: Any, delay: int) -> None:
             long as ``samples``; the frame does not fit the history with the delay; a negative ``delay``.
         OverflowError: ``delay`` beyond a C ``Py_ssize_t``.
     """
-    _push(hist, samples, out, delay, "h")
+    return _push(hist, samples, out, delay, "h")
 
 
 def push_float(hist: Any, samples: Any, out: Any, delay: int) -> None:
-    """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it)."""
+    """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it); returns None."""
     _push(hist, samples, out, delay, "d")

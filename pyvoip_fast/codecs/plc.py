@@ -108,10 +108,12 @@ class Concealer:
         hist = max(3 * self.pitch_max + self.latency_samples, self.corr_len + self.pitch_max) + 1
         self._hist_len = max(hist, frame_samples + self.latency_samples)
         self._hist = np.zeros(self._hist_len, dtype=np.float64)  # output timeline, newest last
+        self._pushed_energy = -1.0  # sum of squares of the last frame pushed, when known (< 0: not known)
         self.concealed_frames = 0
         self._rng = np.random.default_rng(seed)
         # background noise estimate
         self._rise = 10.0 ** (FLOOR_RISE_DB_PER_S / 10.0 / rate)  # floor growth per sample
+        self._rise_frame = self._rise**frame_samples
         self._floor = -1.0  # < 0: no frame seen yet
         self._bg_energy = 0.0
         self._bg_seen = 0  # samples of received audio seen
@@ -136,6 +138,7 @@ class Concealer:
     # ------------------------------------------------------------------ helpers
     def _push(self, samples: np.ndarray) -> np.ndarray:
         """Append to the timeline; return the delayed output of the same length as int16."""
+        self._pushed_energy = -1.0  # known only when the compiled shift computed it
         n = len(samples)
         d = self.latency_samples
         if n + d > self._hist_len:  # a frame longer than the history holds: a new timeline array
@@ -146,9 +149,9 @@ class Concealer:
             wide: np.ndarray = out.astype(np.int16)
             return wide
         result = np.empty(n, dtype=np.int16)
-        # shift in place, one pass: compiled (``_plc``) or its numpy twin
+        # shift in place, one pass: compiled (``_plc``) or its numpy twin; a received frame's energy comes with it
         if samples.dtype == np.int16:
-            _plc.push(self._hist, np.ascontiguousarray(samples), result, d)
+            self._pushed_energy = _plc.push(self._hist, np.ascontiguousarray(samples), result, d)
         else:
             _plc.push_float(self._hist, np.ascontiguousarray(samples, dtype=np.float64), result, d)
         return result
@@ -157,17 +160,22 @@ class Concealer:
         """Update the background estimate with the received frame of ``n`` samples just pushed."""
         if n < self._ms10 // 2:  # too short to say anything (e.g. a flush of the held-back samples)
             return
-        seg = self._hist[len(self._hist) - min(n, len(self._hist)) :]
-        e = float(np.dot(seg, seg)) / len(seg)
+        hist = self._hist
+        m = min(n, len(hist))
+        pushed = self._pushed_energy
+        e = (pushed if pushed >= 0.0 and m == n else float(np.dot(hist[len(hist) - m :], hist[len(hist) - m :]))) / m
         self._bg_seen += n
-        raised = self._floor * self._rise**n
-        self._floor = e if (self._floor < 0.0 or e < raised) else raised
-        limit = BACKGROUND_MARGIN * self._floor
+        rise = self._rise_frame if n == self.frame_samples else self._rise**n
+        floor = self._floor
+        raised = floor * rise
+        floor = self._floor = e if (floor < 0.0 or e < raised) else raised
+        limit = BACKGROUND_MARGIN * floor
         if e <= limit:
             self._bg_energy = e if self._bg_frame is None else self._bg_energy + 0.2 * (e - self._bg_energy)
-            self._bg_frame = seg[len(seg) - min(len(seg), self.corr_len) :].copy()
+            self._bg_frame = hist[len(hist) - min(m, self.corr_len) :].copy()
             self._bg_fir = None
-        self._bg_energy = min(self._bg_energy, limit)
+        if self._bg_energy > limit:
+            self._bg_energy = limit
 
     @property
     def background_rms(self) -> Optional[float]:

@@ -160,8 +160,14 @@ def test_timeline_shift_rounds_half_to_even_and_saturates(impl: str) -> None:
     assert out7.tolist() == [0, 2, 0, -2, 32767, -32768, 0]
     hist = np.arange(10, dtype=np.float64)
     out3 = np.zeros(3, dtype=np.int16)
-    m.push(hist, np.array([-9, 9, 9], dtype=np.int16), out3, 4)
+    energy = m.push(hist, np.array([-9, 9, 9], dtype=np.int16), out3, 4)
     assert out3.tolist() == [6, 7, 8] and hist.tolist() == [3, 4, 5, 6, 7, 8, 9, -9, 9, 9]
+    # a received frame's energy comes back with it (the background estimate reads it), exact even at full scale
+    assert energy == 243.0
+    loud = np.full(160, -32768, dtype=np.int16)
+    assert m.push(np.zeros(400), loud, np.zeros(160, dtype=np.int16), 30) == 160 * 32768.0**2
+    assert m.push(np.zeros(4), np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int16), 0) == 0.0
+    assert m.push_float(np.zeros(4), np.ones(2), np.zeros(2, dtype=np.int16), 0) is None
 
 
 @pytest.mark.parametrize("impl", ["cython", "python"])
