@@ -28,6 +28,22 @@ target:
   2.5 frames and at most once a second, so shrinking is slow, mostly inaudible, and a clean path played from
   the default 60 ms pre-buffer never loses a frame to it.
 
+Time-stretching (:class:`TimeStretchJitterBuffer`, what the receiver uses at 8 and 16 kHz). Inserting or
+skipping whole frames is audible; this buffer's ``get`` does neither and leaves the change to its caller,
+:class:`pyvoip_fast.media.playout.Playout`, which decodes into a small FIFO and stretches or compresses the audio
+there (``pyvoip_fast.codecs.timescale``: a pitch period, or a chunk of a pause or of an unvoiced sound, at a
+time). The caller takes the next slot at the first tick where its FIFO holds less than a frame, so that slot's
+*take delay* (``o - r_min`` when it is taken: what decides whether a packet is late) moves on a grid of whole
+frames, and the audio delay is the take delay plus the *residue* (the FIFO's samples beyond whole frames).
+Each tick the caller asks :meth:`TimeStretchJitterBuffer.advise`, telling it how much it holds (so the delay
+measurement counts the FIFO): ``"grow"`` while the take delay is under the target (each insertion moves the
+residue; crossing a frame delays the next take by a frame), ``"shrink"`` while it is a frame (and 2 ms) more than
+needed, ``"trim"`` when the take delay is right but the residue is 4 ms or more (audio delay that protects
+nothing). With sample-accurate changes the target sits close to the real spread: ``clamp(max(peak_spread,
+2 J, q) + 0)`` where ``q`` is the 99.5th percentile of the recent spreads (a 1 ms histogram forgotten
+exponentially, time constant 5 s), and a talk spurt starts with a take delay at the target, not half a
+frame under it. The statistics ``stretched`` / ``shrunk`` then count the caller's expansions and accelerations.
+
 Stream life cycle. Before the first packet ``get`` returns ``"empty"``; playout starts once the first packet is
 ``initial_delay`` old (pre-buffering, to half a frame). A missing slot inside a talk spurt is ``"lost"`` (the caller conceals).
 After ``max_delay`` of consecutive missing slots with nothing buffered the stream is idle (``"empty"``, not loss)
@@ -48,9 +64,11 @@ import math
 from array import array
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Callable, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Deque, Dict, Optional, Tuple
 
-__all__ = ["JitterBuffer", "JitterStats"]
+import numpy as np
+
+__all__ = ["JitterBuffer", "JitterStats", "TimeStretchJitterBuffer"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +81,10 @@ _SEQ_MOD = 1 << 16
 SEEN_WINDOW = 256
 _TS_MOD = 1 << 32
 _NOT_SEEN = [-(1 << 62)]  # no extended sequence number is this far below zero
+#: time-stretch mode: the take delay must exceed the target by a frame plus this before a shrink (no dithering)
+_SHRINK_HYSTERESIS = 0.002
+#: time-stretch mode: a residue (audio delay beyond the take delay) from this long on is worth trimming
+_TRIM_RESIDUE = 0.004
 
 
 @dataclass
@@ -86,9 +108,11 @@ class JitterStats:
     concealed: int = 0
     """``"lost"`` slots returned (gaps, underruns and stretches): frames the caller concealed."""
     stretched: int = 0
-    """Slots inserted to grow the delay (included in ``concealed``)."""
+    """Slots inserted to grow the delay (included in ``concealed``); in a :class:`TimeStretchJitterBuffer`:
+    expansions the caller made (pitch periods or quiet chunks inserted, not concealment)."""
     shrunk: int = 0
-    """Frames skipped to shrink the delay."""
+    """Frames skipped to shrink the delay; in a :class:`TimeStretchJitterBuffer`: accelerations (periods or
+    chunks removed)."""
     overflow: int = 0
     """Packets dropped because the buffer was full or too far ahead."""
     invalid: int = 0
@@ -140,15 +164,19 @@ class JitterBuffer:
         min_delay: lower bound of the target delay, seconds.
         max_delay: upper bound of the target delay, seconds.
         initial_delay: target delay before any jitter was measured, seconds.
-        jitter_factor: ``k`` in ``k * J`` (default 4).
         release_time: time constant of the peak-spread decay when calm, seconds.
         window: how long the minimum transit is remembered, seconds.
         capacity: most packets held (beyond it, packets are dropped and counted as ``overflow``).
         silence_detector: optional ``payload -> bool``; silent frames are preferred when shrinking.
+        jitter_factor: ``k`` in ``k * J`` (default 4; 2 in :class:`TimeStretchJitterBuffer`).
+        margin: seconds added to the target delay (default one frame; 0 in :class:`TimeStretchJitterBuffer`).
 
     Raises:
         ValueError: inconsistent parameters.
     """
+
+    #: whether ``get`` leaves delay changes to the caller (:class:`TimeStretchJitterBuffer`)
+    time_stretch: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -158,11 +186,12 @@ class JitterBuffer:
         min_delay: float = 0.02,
         max_delay: float = 0.30,
         initial_delay: float = 0.06,
-        jitter_factor: float = 4.0,
+        jitter_factor: Optional[float] = None,
         release_time: float = 4.0,
         window: float = 10.0,
         capacity: int = 1024,
         silence_detector: Optional[Callable[[bytes], bool]] = None,
+        margin: Optional[float] = None,
     ) -> None:
         if clock_rate <= 0 or frame_samples <= 0:
             raise ValueError("clock_rate and frame_samples must be positive")
@@ -176,7 +205,12 @@ class JitterBuffer:
         self.min_delay = float(min_delay)
         self.max_delay = float(max_delay)
         self.initial_delay = min(max(float(initial_delay), self.min_delay), self.max_delay)
+        jitter_factor = (2.0 if self.time_stretch else 4.0) if jitter_factor is None else jitter_factor
+        margin = (0.0 if self.time_stretch else self.frame_seconds) if margin is None else margin
+        if jitter_factor < 0 or margin < 0:
+            raise ValueError(f"jitter_factor and margin must be >= 0, got {jitter_factor}, {margin}")
         self.jitter_factor = float(jitter_factor)
+        self.margin = float(margin)
         self.release_time = float(release_time)
         self.window = float(window)
         self._coalesce = self.window / 10.0
@@ -186,7 +220,7 @@ class JitterBuffer:
         self.ssrc: Optional[int] = None
         # jitter estimate survives resets (it describes the network, not the stream)
         self._jitter = 0.0  # RFC 3550 style smoothed |D|, seconds
-        self._peak = max(0.0, self.initial_delay - self.frame_seconds)
+        self._peak = max(0.0, self.initial_delay - self.margin)
         self._peak_time: Optional[float] = None
         self._last_shrink = -math.inf
         self._reset_stream()
@@ -214,8 +248,12 @@ class JitterBuffer:
     @property
     def delay(self) -> float:
         """Current target playout delay, seconds."""
-        base = max(self._peak, self.jitter_factor * self._jitter)
-        return min(self.max_delay, max(self.min_delay, base + self.frame_seconds))
+        base = max(self._peak, self.jitter_factor * self._jitter, self._spread_quantile())
+        return min(self.max_delay, max(self.min_delay, base + self.margin))
+
+    def _spread_quantile(self) -> float:
+        """A high quantile of the recent spreads (:class:`TimeStretchJitterBuffer`; 0 here), seconds."""
+        return 0.0
 
     @property
     def jitter(self) -> float:
@@ -224,7 +262,8 @@ class JitterBuffer:
 
     @property
     def current_delay(self) -> Optional[float]:
-        """Measured buffering delay of the fastest packets (``o - r_min``), or ``None`` when not playing."""
+        """Measured buffering delay of the fastest packets (``o - r_min``), or ``None`` when not playing (in a
+        :class:`TimeStretchJitterBuffer` the offset counts the audio the caller holds, as of the last ``advise``)."""
         if self._offset is None or not self._transits or self._next_ts is None:
             return None
         return self._offset - self._transits[0][1]
@@ -387,7 +426,9 @@ class JitterBuffer:
         if self._next_ts is None:
             if not self._buf or self._first_arrival is None:
                 return "empty", None
-            if now - self._first_arrival < self.delay - self.frame_seconds / 2:
+            # time-stretch mode: the take delay starts at the target or just above it (no stretch needed at once)
+            early = 0.0 if self.time_stretch else self.frame_seconds / 2
+            if now - self._first_arrival < self.delay - early:
                 return "empty", None
             # start a talk spurt at the earliest buffered packet
             self._next_ts = min(self._buf)
@@ -395,6 +436,10 @@ class JitterBuffer:
             # never skip the opening frames of a spurt: a late first tick must not cost the first syllable
             self._last_shrink = now
         assert self._next_ts is not None
+        if self.time_stretch:
+            if self._offset is None:
+                self._offset = now - self._next_ts / self.clock_rate
+            return self._play_slot()
         self._offset = now - self._next_ts / self.clock_rate
         target = self.delay
         current = self.current_delay
@@ -412,6 +457,13 @@ class JitterBuffer:
                 self._advance()
                 self._offset = now - self._next_ts / self.clock_rate
                 entry = self._take_slot()
+        return self._play_slot(entry, take=False)
+
+    def _play_slot(self, entry: Optional[Tuple[int, bytes, bool]] = None,
+                   take: bool = True) -> Tuple[str, Optional[bytes]]:
+        """Play slot ``next_ts`` (``entry`` already taken from it, or taken here when ``take``)."""
+        if entry is None and take:
+            entry = self._take_slot()
         if entry is None:
             self.stats.concealed += 1
             self._advance()
@@ -488,3 +540,95 @@ class JitterBuffer:
         """Forget the stream (keeps statistics and the jitter estimate)."""
         self._reset_stream()
         self.ssrc = None
+
+
+class TimeStretchJitterBuffer(JitterBuffer):
+    """A :class:`JitterBuffer` whose caller adapts the delay by time-stretching (see the module notes).
+
+    ``get`` never inserts or skips a frame; :meth:`advise` tells the caller (:class:`pyvoip_fast.media.playout.Playout`)
+    when to stretch or compress the audio it holds, and :meth:`note_stretch` counts what it did. The target
+    delay is ``clamp(max(peak_spread, k * J, q) + margin)`` with ``k = 2`` and ``margin = 0`` by default, and
+    ``q`` the ``quantile`` of the recent spreads.
+
+    Args:
+        quantile: the share of packets the target delay should cover, in ``(0, 1]``.
+        memory: time constant, in seconds, of the exponential forgetting of the spreads' histogram: after a
+            rough patch the target comes back down in about ``memory * ln(1 / (1 - quantile))`` (26 s).
+        **kwargs: as :class:`JitterBuffer`.
+
+    Raises:
+        ValueError: inconsistent parameters.
+    """
+
+    time_stretch: ClassVar[bool] = True
+
+    def __init__(self, *, quantile: float = 0.995, memory: float = 5.0, **kwargs: Any) -> None:
+        if not 0.0 < quantile <= 1.0:
+            raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+        if not memory > 0.0:
+            raise ValueError(f"memory must be positive, got {memory}")
+        self.quantile = float(quantile)
+        self.memory = float(memory)
+        super().__init__(**kwargs)
+        # spreads in 1 ms bins, exponentially forgotten per packet (time constant ``memory``); lazily: each packet
+        # adds a weight 1/(1 - forget) times the last one, and everything is rescaled when the weight gets big
+        self._hist = np.zeros(int(math.ceil(self.max_delay * 1000.0)) + 1)
+        self._hist_add = 1.0
+        self._forget = 1.0 / max(1.0, self.memory / self.frame_seconds)
+
+    def _spread_quantile(self) -> float:
+        cum = np.cumsum(self._hist)
+        total = float(cum[-1])
+        if total <= 0.0:
+            return 0.0
+        i = int(np.searchsorted(cum, self.quantile * total * (1.0 - 1e-12)))
+        return (i + 1) / 1000.0  # the top of the bin: never below the spreads it covers
+
+    def _observe_transit(self, ets: int, arrival: float) -> None:
+        super()._observe_transit(ets, arrival)
+        spread = arrival - ets / self.clock_rate - self._transits[0][1]
+        hist = self._hist
+        hist[min(len(hist) - 1, max(0, int(spread * 1000.0)))] += self._hist_add
+        self._hist_add /= 1.0 - self._forget
+        if self._hist_add > 1e100:
+            hist /= self._hist_add
+            self._hist_add = 1.0
+
+    def advise(self, now: float, held: float = 0.0) -> Tuple[str, float]:
+        """Time-stretching advice for this tick: how the caller should move the delay (see the module notes).
+
+        Args:
+            now: the current time (the tick).
+            held: seconds of audio the caller buffers ahead of the sink.
+
+        Returns:
+            ``("grow", s)``: the take delay is under the target: insert up to ``s`` seconds (each insertion
+            moves the residue; crossing a whole frame delays the next take by a frame); ``("shrink", s)``: the
+            take delay could be a frame shorter and still above the target: remove up to ``s`` seconds;
+            ``("trim", s)``: the take delay is right, remove at most ``s`` seconds of residue (only where it is
+            inaudible); ``("", 0.0)``: nothing to do (or not playing).
+        """
+        if self._next_ts is None or not self._transits:
+            return "", 0.0
+        frame = self.frame_seconds
+        held = max(0.0, float(held))
+        self._offset = now + held - self._next_ts / self.clock_rate
+        whole = math.floor(held / frame + 1e-9)
+        residue = max(0.0, held - whole * frame)
+        take = self._offset - residue - self._transits[0][1]
+        target = self.delay
+        if take < target - 1e-9:
+            return "grow", frame
+        if take >= target + frame + _SHRINK_HYSTERESIS:
+            return "shrink", frame
+        if residue >= _TRIM_RESIDUE:
+            return "trim", residue
+        return "", 0.0
+
+    def note_stretch(self, seconds: float) -> None:
+        """Count a time-stretch the caller applied: ``seconds`` > 0 inserted (``stretched``), < 0 removed
+        (``shrunk``). The delay measurement needs no update: the caller's ``held`` already reflects it."""
+        if seconds > 0:
+            self.stats.stretched += 1
+        elif seconds < 0:
+            self.stats.shrunk += 1

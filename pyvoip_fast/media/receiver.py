@@ -31,11 +31,13 @@ import numpy as np
 from .. import codecs as _codecs
 from .. import rtp
 from ..codecs import Codec, Decoder, plc
+from ..codecs import timescale
 from ..errors import RtpParseError
 from ..net.sockets import Addr, fmt_addr, same_addr
 from ..rtp import stats as _stats
 from . import dtmf as _dtmf
 from . import jitter
+from .playout import Playout
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +145,9 @@ class RtpReceiver:
         """A fresh jitter buffer and concealer for the current codec and ptime."""
         assert self.codec is not None
         lo, hi, init = self._jb_args
-        self.jb = jitter.JitterBuffer(
+        # time-stretching where the codec's rate allows it (media.playout), else whole frames inserted/skipped
+        stretch = self.codec.sample_rate in timescale.RATES
+        self.jb = (jitter.TimeStretchJitterBuffer if stretch else jitter.JitterBuffer)(
             clock_rate=self.codec.clock_rate,
             frame_samples=self.frame_timestamps,
             min_delay=lo,
@@ -151,6 +155,7 @@ class RtpReceiver:
             initial_delay=init,
             silence_detector=self._silent,
         )
+        self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
         self._probe = self.codec.decoder()  # its own state: a stateful codec's playout decoder is not disturbed
         self.concealer = plc.Concealer(self.frame_samples, self.codec.sample_rate)
         self._playing = False
@@ -306,21 +311,21 @@ class RtpReceiver:
     # -- playout ------------------------------------------------------------------------------------------------
 
     def playout(self, now: float) -> None:
-        """One playout tick: the next frame decoded, or a loss concealed, to the sink."""
+        """One playout tick (``media.playout.Playout``: jitter buffer, decoding, concealment, time-stretching):
+        one frame to the sink, or nothing."""
         jb = self.jb
         if jb is None:
             return
-        kind, payload = jb.get(now)
-        if kind == "frame":
-            self._playing = True
-            self.tail_concealed = 0
-            out = self.concealer.good(self._decode(payload))
-        elif kind == "lost":
-            if not self._playing:
-                return
-            self.tail_concealed += 1
-            out = self.concealer.lost()
-        else:
+        po = self._playout
+        if po is None or po.jb is not jb or po.concealer is not self.concealer:
+            assert self.codec is not None
+            po = self._playout = Playout(jb, self._decode, self.concealer, self.frame_samples,
+                                         self.codec.sample_rate)
+        po.playing = po.playing and self._playing  # a new stream (on_datagram) restarts the wait for a frame
+        out = po.tick(now)
+        self._playing = po.playing
+        self.tail_concealed = po.tail_concealed
+        if out is None:
             return
         self.frames_played += 1
         if self.sink is not None:

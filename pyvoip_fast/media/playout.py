@@ -1,0 +1,189 @@
+"""Per-tick playout of one received stream: jitter buffer, decoder, concealment and time-stretching.
+
+Strategy
+--------
+:class:`Playout` is what :meth:`pyvoip_fast.media.receiver.RtpReceiver.playout` runs at every tick of the media
+clock (and what ``benchmarks/bench_playout.py`` measures). Each :meth:`Playout.tick` returns exactly one frame
+of samples for the sink, or ``None`` when nothing plays.
+
+* **Whole-frame mode** (a :class:`~pyvoip_fast.media.jitter.JitterBuffer` without ``time_stretch``): one
+  ``get`` per tick; a frame is decoded and passed through the concealer's ``good``, a ``"lost"`` slot (a loss,
+  or the buffer growing its delay) becomes the concealer's ``lost``. The buffer shrinks its delay by skipping
+  whole frames. This is the behaviour before time-stretching, kept for comparison.
+* **Time-stretching mode** (``time_stretch=True``): decoded, concealed audio goes into a small FIFO; a tick
+  takes the next slot from the buffer only when the FIFO holds less than a frame, then plays the FIFO's first
+  frame. At the start of the tick the buffer is asked for advice (:meth:`~pyvoip_fast.media.jitter.JitterBuffer.advise`,
+  told how much audio the FIFO holds, so its delay measurement counts it):
+
+  - ``"grow"``: :func:`pyvoip_fast.codecs.timescale.expand` inserts a pitch period (or a quiet or unvoiced
+    chunk) at the head of the FIFO; once the FIFO holds a frame more, the next slot is taken a tick later;
+  - ``"shrink"``: :func:`~pyvoip_fast.codecs.timescale.accelerate` removes one; when the FIFO is left short
+    of a frame the next slot is taken at once, a tick earlier. Shrinking is never urgent: it waits for a pause
+    or an unvoiced sound, and cuts into voiced speech only when none came for ``VOICED_SHRINK_WAIT`` seconds;
+  - ``"trim"``: the delay is right but the FIFO holds a residue beyond whole frames (audio delay that buys no
+    protection against late packets): removed in pauses and unvoiced sounds only, never across a whole frame.
+
+  The splice always lands on audio not played yet, right after what was played (the last few milliseconds of
+  output are kept as history for the analysis), so the output stays continuous. A refused change (a loud,
+  non-periodic stretch) is simply tried again at the next tick: changes land in pauses, unvoiced sounds and
+  steady vowels. Every change is reported to the buffer (``note_stretch``: its ``stretched`` and ``shrunk``
+  statistics count these events).
+
+The concealer is any object with ``good(frame) -> frame``, ``lost() -> frame`` (one frame of int16 samples
+each, possibly delayed by a constant ``latency_samples``), such as :class:`pyvoip_fast.codecs.plc.Concealer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..codecs import timescale
+
+__all__ = ["Playout", "GROW_CORRELATION", "SHRINK_CORRELATION", "VOICED_SHRINK_WAIT"]
+
+#: correlation voiced speech needs before a pitch period is inserted: packets would be late otherwise, so a
+#: little less than for removing one
+GROW_CORRELATION = 0.75
+#: correlation voiced speech needs before a pitch period is removed (shrinking is never urgent)
+SHRINK_CORRELATION = 0.9
+#: a shrink waits this long (seconds) for a pause or an unvoiced sound before it cuts into voiced speech: at most
+#: one voiced splice per this time, and none at all while speech has pauses every couple of seconds
+VOICED_SHRINK_WAIT = 2.0
+
+
+class Playout:
+    """One stream's playout, one frame per tick.
+
+    Args:
+        jb: the stream's :class:`~pyvoip_fast.media.jitter.JitterBuffer` (its ``time_stretch`` chooses the mode).
+        decode: ``payload -> int16 samples`` of one frame (``frame_samples`` long).
+        concealer: ``good(frame)``, ``lost()``, ``latency_samples`` (see the module notes).
+        frame_samples: samples per frame at ``rate``.
+        rate: the decoded sample rate; time-stretching works at 8000 and 16000 Hz.
+
+    Raises:
+        ValueError: a non-positive frame size, or time-stretching asked at an unsupported rate.
+    """
+
+    def __init__(
+        self,
+        jb: Any,
+        decode: Callable[[Any], np.ndarray],
+        concealer: Any,
+        frame_samples: int,
+        rate: int,
+    ) -> None:
+        if frame_samples <= 0:
+            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
+        self.stretching = bool(getattr(jb, "time_stretch", False))
+        if self.stretching and rate not in timescale.RATES:
+            raise ValueError(f"time-stretching needs a rate in {timescale.RATES}, got {rate}")
+        self.jb = jb
+        self.decode = decode
+        self.concealer = concealer
+        self.frame_samples = frame_samples
+        self.rate = rate
+        #: True from the first real frame of a stream (losses before it are not played)
+        self.playing = False
+        #: frames concealed since the last frame that really arrived
+        self.tail_concealed = 0
+        self._fifo = np.zeros(0, dtype=np.int16)
+        lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
+        self._history_len = lags  # 15 ms of lag + 20 ms of window, ample for the analysis
+        self._history = np.zeros(lags, dtype=np.int16)
+        self._resets = self._jb_resets()
+        self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
+
+    @property
+    def held(self) -> int:
+        """Samples decoded but not played yet (the FIFO)."""
+        return len(self._fifo)
+
+    def _jb_resets(self) -> int:
+        stats = getattr(self.jb, "stats", None)
+        return int(getattr(stats, "resets", 0))
+
+    # ------------------------------------------------------------------ ticks
+    def tick(self, now: float) -> Optional[np.ndarray]:
+        """One playout tick.
+
+        Args:
+            now: the current time, on the clock of the packets' arrival times.
+
+        Returns:
+            One frame of int16 samples for the sink, or ``None`` (nothing to play: before the first frame,
+            while pre-buffering, or idle between talk spurts).
+        """
+        resets = self._jb_resets()
+        if resets != self._resets:  # a new stream: its losses before its first frame are not played
+            self._resets = resets
+            self.playing = False
+        if not self.stretching:
+            return self._take(now)
+        n = self.frame_samples
+        advice, amount = self.jb.advise(now, len(self._fifo) / self.rate)
+        if advice != "shrink":
+            self._shrink_since = None
+        elif self._shrink_since is None:
+            self._shrink_since = now
+        self._fill(now)
+        if len(self._fifo) < n:
+            if len(self._fifo) == 0:
+                return None
+            # the stream went idle inside a frame: the rest of it, then silence
+            self._fifo = np.concatenate((self._fifo, np.zeros(n - len(self._fifo), dtype=np.int16)))
+        elif advice:
+            self._stretch(advice, amount, now)
+            self._fill(now)
+            if len(self._fifo) < n:  # nothing more to take: pad with silence
+                self._fifo = np.concatenate((self._fifo, np.zeros(n - len(self._fifo), dtype=np.int16)))
+        out = self._fifo[:n].copy()
+        self._fifo = self._fifo[n:]
+        self._history = np.concatenate((self._history, out))[-self._history_len :]
+        return out
+
+    def _take(self, now: float) -> Optional[np.ndarray]:
+        """One slot from the buffer: decoded and passed through the concealer, or concealed, or ``None``."""
+        kind, payload = self.jb.get(now)
+        if kind == "frame":
+            self.playing = True
+            self.tail_concealed = 0
+            return np.asarray(self.concealer.good(self.decode(payload)))
+        if kind == "lost" and self.playing:
+            self.tail_concealed += 1
+            return np.asarray(self.concealer.lost())
+        return None
+
+    def _fill(self, now: float) -> None:
+        """Take slots until the FIFO holds a frame (or the buffer has nothing to play)."""
+        while len(self._fifo) < self.frame_samples:
+            pcm = self._take(now)
+            if pcm is None:
+                return
+            self._fifo = np.concatenate((self._fifo, pcm.astype(np.int16, copy=False)))
+
+    def _stretch(self, advice: str, amount: float, now: float) -> None:
+        """Apply the buffer's advice to the FIFO (see the module notes); report what was done."""
+        keep = len(self._history)
+        buf = np.concatenate((self._history, self._fifo))
+        if advice == "grow":
+            result = timescale.expand(buf, self.rate, keep=keep, min_correlation=GROW_CORRELATION)
+            sign = 1
+        else:
+            limit = int(amount * self.rate + 1e-6)
+            if advice == "trim":
+                if limit < timescale.min_lag(self.rate):
+                    return
+                result = timescale.accelerate(buf, self.rate, keep=keep, max_change=limit, voiced=False)
+            else:
+                since = self._shrink_since if self._shrink_since is not None else now
+                result = timescale.accelerate(buf, self.rate, keep=keep, min_correlation=SHRINK_CORRELATION,
+                                              voiced=now - since >= VOICED_SHRINK_WAIT)
+                if result.change:
+                    self._shrink_since = now  # the next voiced cut waits again
+            sign = -1
+        if result.change:
+            self._fifo = result.samples[keep:]
+            self.jb.note_stretch(sign * result.change / self.rate)

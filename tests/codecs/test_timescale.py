@@ -1,0 +1,180 @@
+"""Time-scale modification (``pyvoip_fast.codecs.timescale``): lengths, seamless joins, pitch kept, classes, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from pyvoip_fast.codecs import timescale
+from pyvoip_fast.codecs.timescale import accelerate, expand
+
+RATE = 8000
+
+
+def tone(freq: float, seconds: float = 0.06, rate: int = RATE, amp: float = 8000.0, harmonics: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(amp / k * np.sin(2 * np.pi * k * freq * t + 0.3 * k) for k in range(1, harmonics + 1))
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+def frequency(x: np.ndarray, rate: int = RATE) -> float:
+    """The strongest frequency of ``x``, refined by parabolic interpolation of a zero-padded spectrum."""
+    spec = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x)), 16 * len(x)))
+    i = int(np.argmax(spec[1:-1])) + 1
+    a, b, c = np.log(spec[i - 1 : i + 2] + 1e-12)
+    return (i + 0.5 * (a - c) / (a - 2 * b + c)) * rate / (16 * len(x))
+
+
+def max_step(x: np.ndarray) -> float:
+    return float(np.max(np.abs(np.diff(x.astype(np.float64)))))
+
+
+@pytest.mark.parametrize("fn,sign", [(accelerate, -1), (expand, +1)])
+@pytest.mark.parametrize("freq", [110.0, 200.0, 310.0])
+def test_a_tone_changes_length_by_whole_periods_and_keeps_pitch_and_continuity(fn, sign, freq) -> None:
+    x = tone(freq, 0.5, harmonics=3)
+    keep = 200
+    r = fn(x, RATE, keep=keep)
+    assert r.kind == "voiced"
+    assert len(r.samples) == len(x) + sign * r.change
+    assert timescale.min_lag(RATE) <= r.change <= timescale.max_lag(RATE)
+    periods = r.change * freq / RATE
+    assert abs(periods - round(periods)) < 0.05, periods  # whole pitch periods
+    assert np.array_equal(r.samples[:keep], x[:keep])  # the history is untouched
+    assert max_step(r.samples) <= max_step(x) * 1.02 + 2  # no step at the joins
+    assert abs(frequency(r.samples) - frequency(x)) < 0.5, (frequency(r.samples), frequency(x))
+
+
+def test_expand_then_accelerate_keeps_the_tone_at_16k() -> None:
+    x = tone(180.0, 0.3, rate=16000, harmonics=4)
+    longer = expand(x, 16000, keep=400)
+    assert longer.change > 0 and longer.kind == "voiced"
+    shorter = accelerate(longer.samples, 16000, keep=400)
+    assert shorter.change > 0
+    assert timescale.max_lag(16000) == 240 and timescale.min_lag(16000) == 40
+    assert len(shorter.samples) == len(x) + longer.change - shorter.change
+    assert abs(frequency(shorter.samples, 16000) - 180.0) < 1.0
+    assert max_step(shorter.samples) <= max_step(x) * 1.02 + 2
+
+
+@pytest.mark.parametrize("fn,sign", [(accelerate, -1), (expand, +1)])
+def test_silence_is_stretched_in_the_largest_chunks(fn, sign) -> None:
+    x = np.zeros(800, dtype=np.int16)
+    r = fn(x, RATE, keep=200)  # 15 ms of lag + 5 ms of window of history: expand may look back the longest lag
+    assert r.kind == "quiet" and r.change == timescale.max_lag(RATE)
+    assert len(r.samples) == 800 + sign * r.change and not np.any(r.samples)
+
+
+@pytest.mark.parametrize("fn,sign", [(accelerate, -1), (expand, +1)])
+def test_quiet_background_noise_is_stretched_whatever_its_correlation(fn, sign) -> None:
+    x = np.rint(np.random.default_rng(1).normal(0, 40, 800)).astype(np.int16)
+    r = fn(x, RATE, keep=200)
+    assert r.kind == "quiet" and r.change > 0 and len(r.samples) == 800 + sign * r.change
+
+
+@pytest.mark.parametrize("fn,sign", [(accelerate, -1), (expand, +1)])
+def test_loud_white_noise_is_unvoiced_and_keeps_its_level(fn, sign) -> None:
+    x = np.rint(np.random.default_rng(2).normal(0, 3000, 1600)).astype(np.int16)
+    r = fn(x, RATE, keep=300)
+    assert r.kind == "unvoiced" and r.change > 0 and len(r.samples) == 1600 + sign * r.change
+    level = np.std(x.astype(float))
+    joined = r.samples[300:460].astype(float)  # the splice region: equal-power fade, no dip
+    assert 0.75 * level < np.std(joined) < 1.25 * level
+
+
+@pytest.mark.parametrize("fn", [accelerate, expand])
+def test_a_loud_onset_is_refused(fn) -> None:
+    """Neither quiet, nor periodic across the splice, nor noise-like (a word starting): nothing is changed."""
+    x = np.concatenate((np.zeros(300, np.int16), tone(150.0, 0.1, harmonics=3)))
+    r = fn(x, RATE, keep=300)
+    assert r.kind == "refused" and r.change == 0 and np.array_equal(r.samples, x)
+
+
+def test_voiced_false_leaves_voiced_speech_alone_but_still_takes_silence() -> None:
+    x = tone(150.0, 0.2, harmonics=3)
+    assert accelerate(x, RATE, keep=200, voiced=False).kind == "refused"
+    assert expand(x, RATE, keep=200, voiced=False).change == 0
+    assert accelerate(np.zeros(400, np.int16), RATE, voiced=False).kind == "quiet"
+
+
+def test_max_change_caps_the_lag() -> None:
+    x = tone(200.0, 0.2)  # period 40 samples
+    r = accelerate(x, RATE, keep=100, max_change=50)
+    assert r.change == 40
+    assert accelerate(x, RATE, keep=100, max_change=timescale.min_lag(RATE) - 1).kind == "refused"
+
+
+def test_a_high_correlation_threshold_refuses_a_gliding_pitch() -> None:
+    t = np.arange(1600) / RATE
+    x = np.rint(8000 * np.sin(2 * np.pi * (100 * t + 3000 * t * t))).astype(np.int16)  # 100 Hz + 6 kHz/s glide
+    assert accelerate(x, RATE, keep=400, min_correlation=0.9999).kind == "refused"
+
+
+def test_float_input_gives_float64_output() -> None:
+    x = tone(200.0, 0.1).astype(np.float32)
+    r = expand(x, RATE, keep=200)
+    assert r.samples.dtype == np.float64 and len(r.samples) == len(x) + r.change
+    assert np.allclose(r.samples[:200], x[:200])
+
+
+@pytest.mark.parametrize("fn", [accelerate, expand])
+def test_too_short_input_is_refused_not_an_error(fn) -> None:
+    for n in (0, 1, 10, 40):
+        r = fn(np.ones(n, dtype=np.int16) * 1000, RATE)
+        assert r.change == 0 and len(r.samples) == n
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"rate": 44100}, ValueError, "rate must be one of"),
+        ({"rate": True}, ValueError, "rate must be one of"),
+        ({"x": np.zeros((2, 400), np.int16)}, ValueError, "one-dimensional"),
+        ({"x": np.zeros(400, np.int32)}, TypeError, "int16 or floating-point"),
+        ({"x": [0] * 400}, TypeError, "numpy array"),
+        ({"x": np.array([0.0, np.nan] * 200)}, ValueError, "NaN"),
+        ({"keep": -1}, ValueError, "keep must be"),
+        ({"keep": 401}, ValueError, "keep must be"),
+        ({"keep": 1.5}, ValueError, "keep must be"),
+        ({"max_change": 0}, ValueError, "max_change"),
+        ({"min_correlation": 1.5}, ValueError, "min_correlation"),
+        ({"quiet_level": -1.0}, ValueError, "quiet_level"),
+    ],
+)
+@pytest.mark.parametrize("fn", [accelerate, expand])
+def test_bad_arguments_raise_specific_errors(fn, kwargs, exc, match) -> None:
+    args = {"x": np.zeros(400, np.int16), "rate": RATE}
+    args.update(kwargs)
+    x, rate = args.pop("x"), args.pop("rate")
+    with pytest.raises(exc, match=match):
+        fn(x, rate, **args)
+
+
+def test_lag_helpers_check_the_rate() -> None:
+    assert (timescale.min_lag(8000), timescale.max_lag(8000)) == (20, 120)
+    with pytest.raises(ValueError, match="rate"):
+        timescale.max_lag(11025)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    x=arrays(np.int16, st.integers(0, 900)),
+    keep_share=st.floats(0.0, 1.0),
+    rate=st.sampled_from([8000, 16000]),
+    grow=st.booleans(),
+    cap=st.one_of(st.none(), st.integers(1, 300)),
+)
+def test_any_int16_input_never_crashes_and_gives_the_promised_length(x, keep_share, rate, grow, cap) -> None:
+    keep = int(keep_share * len(x))
+    r = (expand if grow else accelerate)(x, rate, keep=keep, max_change=cap)
+    assert r.samples.dtype == np.int16
+    assert len(r.samples) == len(x) + (r.change if grow else -r.change)
+    assert r.kind in ("quiet", "voiced", "unvoiced", "refused")
+    assert (r.change == 0) == (r.kind == "refused")
+    assert 0 <= r.change <= min(timescale.max_lag(rate), cap or 10**9)
+    if r.change:
+        assert r.change >= timescale.min_lag(rate)
+    assert np.array_equal(r.samples[:keep], x[:keep])
