@@ -352,6 +352,38 @@ class Concealer:
         self._pending = old * (1.0 - w) + new * w
 
     @property
+    def history_samples(self) -> int:
+        """How many samples of the output timeline the concealer keeps (what :meth:`restart` can use)."""
+        return self._hist_len
+
+    def restart(self, played: np.ndarray) -> None:
+        """End any loss and take ``played`` as the output timeline so far, keeping the background-noise estimate.
+
+        Used after a gap was filled from outside (interpolation towards a later frame): later losses then
+        extrapolate from what was really played. The newest ``latency_samples`` of ``played`` are the ones the
+        next call still outputs first; only the newest :attr:`history_samples` matter (a shorter ``played`` is
+        preceded by silence).
+
+        Args:
+            played: the output timeline, newest sample last (int16 or float).
+
+        Raises:
+            ValueError: not a 1-D array.
+        """
+        x = np.asarray(played, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"played must be 1-D, got shape {x.shape}")
+        m = min(len(x), self._hist_len)
+        self._hist[: self._hist_len - m] = 0.0
+        if m:
+            self._hist[self._hist_len - m :] = x[len(x) - m :]
+        self._erased = 0
+        self._pitchbuf = None
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._sig_fir = None
+        self._cn_rms = 0.0
+
+    @property
     def in_loss(self) -> bool:
         """True while concealing (between a ``lost()`` and the next ``good()``)."""
         return self._erased > 0

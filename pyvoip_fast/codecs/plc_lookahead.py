@@ -33,9 +33,10 @@ What happens to a gap (a run of lost frames)
     joins stay continuous. The two estimates are not phase-aligned: where the pitch drifts across the gap they
     partly cancel in the middle (later work).
 
-  The plain concealer is then restarted on the output (primed with its last 120 ms at 8 kHz), so later losses
-  extrapolate from what was really played; the next good frame is played with its start cross-faded as
-  planned, even if the receiver no longer holds it at its own tick (it was seen, so it is known).
+  The plain concealer is then restarted on the output (``Concealer.restart``: its history becomes what was
+  played, its background-noise estimate stays), so later losses extrapolate from what was really played; the
+  next good frame is played with its start cross-faded as planned, even if the receiver no longer holds it at
+  its own tick (it was seen, so it is known).
 
 Costs (``benchmarks/bench_quality.py``): about 15 µs per frame at 10 % loss without lookahead, 30 µs with
 lookahead 1; a concealed frame costs about 0.1 ms (extrapolated) to 0.25 ms (interpolated).
@@ -165,7 +166,7 @@ class LookaheadConcealer:
         #: output delay in samples (the plain concealer's: the lookahead costs no delay here, the frames at hand
         #: are the ones the receiver's jitter buffer holds anyway)
         self.latency_samples = self._c.latency_samples
-        self._prime_len = size + rate // 10  # longer than the concealer's history, so priming resets it
+        self._prime_len = self._c.history_samples  # what a restart of the concealer can use
         # the output timeline: self._z[k - self._base] holds output sample k - latency (k counted from the stream's
         # first sample); kept from far enough back for priming and pitch search, far enough ahead for a gap
         self._keep = max(self._prime_len, self._shape.history) + self.latency_samples + size
@@ -289,12 +290,9 @@ class LookaheadConcealer:
         self.interpolated_frames += e - i
         self._planned_until = e
         self._pending_head = head
-        self._c = Concealer(size, self.rate)  # restarted on what was really played
-        start = e * size - self._prime_len
-        prime = np.zeros(self._prime_len, dtype=np.float64)
-        lo = max(0, start)
-        prime[lo - start :] = self._z[lo + d - self._base : e * size + d - self._base]
-        self._c.good(prime)
+        # restarted on what was really played (its background-noise estimate kept)
+        lo = max(0, e * size - self._prime_len)
+        self._c.restart(self._z[lo + d - self._base : e * size + d - self._base])
         return True
 
 

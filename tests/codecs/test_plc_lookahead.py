@@ -140,3 +140,41 @@ def test_any_loss_and_any_view_of_the_future_keep_the_promises(pattern, look, ra
         out = lc.conceal(f, ahead)
         assert len(out) == size and out.dtype == np.int16
     assert len(lc.flush()) == lc.latency_samples
+
+
+def test_an_interpolated_gap_keeps_the_background_estimate_for_later_long_losses() -> None:
+    """After a gap filled towards the next frame, a long loss still fades to comfort noise at the background level
+    (the concealer is restarted on what was played, not replaced), never to silence."""
+    rng = np.random.default_rng(11)
+    size, n = 160, 150
+    x = np.clip(rng.normal(0, 300, size * n), -32768, 32767).astype(np.int16)  # 2.4 s of background noise
+    t = np.arange(size * 40) / 8000
+    x[size * 60 : size * 100] = (6000 * np.sin(2 * np.pi * 150 * t)).astype(np.int16)  # then a tone
+    lost = [i == 100 or i >= 110 for i in range(n)]  # one gap at the tone's end, interpolated; then a long loss
+    frames = framed(x, size, lost)
+    lc = LookaheadConcealer(size, 8000, 1)
+    assert lc._c.background_rms is None
+    out = np.concatenate([lc.conceal(f, frames[i + 1 : i + 2]) for i, f in enumerate(frames)])
+    assert lc.interpolated_frames == 1
+    bg = lc._c.background_rms
+    assert bg is not None and 150 < bg < 600
+    tail = out[size * 130 :].astype(np.float64)  # 200 ms into the long loss
+    assert 0.3 * 300 < np.sqrt(np.mean(tail**2)) < 3 * 300
+
+
+def test_restart_takes_the_played_timeline_and_ends_the_loss() -> None:
+    c = Concealer(160, 8000)
+    x = voiced(0.5, seed=12)
+    for i in range(10):
+        c.good(x[i * 160 : (i + 1) * 160])
+    c.lost()
+    assert c.in_loss
+    played = x[: 10 * 160]
+    c.restart(played)
+    assert not c.in_loss
+    # the newest latency_samples of what was played come out first, then the next frame
+    nxt = c.good(x[1600:1760])
+    assert np.array_equal(nxt[:30], played[-30:]) and np.array_equal(nxt[30:], x[1600:1730])
+    with pytest.raises(ValueError, match="1-D"):
+        c.restart(np.zeros((2, 2)))
+    assert c.history_samples >= 3 * c.pitch_max
