@@ -96,6 +96,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _lookahead(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"must be 0-5 frames: {text!r}")
+    return value
+
+
 def _ptime(text: str) -> int:
     try:
         value = int(text)
@@ -203,6 +213,9 @@ def _add_call_options(p: argparse.ArgumentParser) -> None:
                    "(default 60; a vanished peer that answers with ICMP errors is noticed after 5 s)")
     g.add_argument("--rtcp-interval", type=_positive_float, metavar="S",
                    help="fixed RTCP report interval (default: RFC 3550 section 6.3 for a two-party call)")
+    g.add_argument("--plc-lookahead", type=_lookahead, metavar="N", default=1,
+                   help="conceal a lost packet towards the next N frames when the jitter buffer already holds "
+                   "them (no extra delay; default 1, 0 = extrapolate from the past only)")
     g.add_argument("-v", "--verbose", action="count", default=0, help="per-packet lines (-v), protocol debug (-vv)")
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and the final summary")
 
@@ -355,6 +368,7 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
         media_options["rtcp_interval"] = args.rtcp_interval
     if getattr(args, "media_timeout", None):
         media_options["media_timeout"] = args.media_timeout
+    media_options["plc_lookahead"] = getattr(args, "plc_lookahead", 1)
     account = None
     aor = getattr(args, "account", None)
     require_auth = None

@@ -64,7 +64,7 @@ import math
 from array import array
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, ClassVar, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -478,6 +478,14 @@ class JitterBuffer:
         self.stats.played += 1
         self._advance()
         return "frame", payload
+
+    def peek(self, count: int) -> List[Optional[bytes]]:
+        """The payloads buffered for the next ``count`` slots (``None`` where nothing is there yet), without
+        taking them: what a lookahead concealer may use after a ``"lost"`` slot. Empty when not playing."""
+        if self._next_ts is None:
+            return []
+        return [e[1] if (e := self._buf.get(self._next_ts + k * self.frame_samples)) is not None else None
+                for k in range(count)]
 
     def _take_slot(self) -> Optional[Tuple[int, bytes, bool]]:
         """Remove and return the packet playing in slot ``next_ts`` (realigning to a packet inside the slot)."""

@@ -31,11 +31,16 @@ of samples for the sink, or ``None`` when nothing plays.
 
 The concealer is any object with ``good(frame) -> frame``, ``lost() -> frame`` (one frame of int16 samples
 each, possibly delayed by a constant ``latency_samples``), such as :class:`pyvoip_fast.codecs.plc.Concealer`.
+A concealer with ``lookahead_frames`` > 0 (:class:`pyvoip_fast.codecs.plc_lookahead.LookaheadConcealer`) gets,
+for each lost slot, what the jitter buffer already holds of the next slots (``JitterBuffer.peek``), decoded:
+when the frame after a gap has arrived (it usually has: the buffer holds 20-60 ms), the gap is interpolated
+towards it instead of extrapolated, at no extra delay. A payload decoded for such a look is not decoded again
+when its slot comes (stateful decoders see each payload once, in order).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -95,6 +100,9 @@ class Playout:
         self._history = np.zeros(lags, dtype=np.int16)
         self._resets = self._jb_resets()
         self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
+        #: frames the concealer may look ahead (its ``lookahead_frames``; 0 for a plain concealer)
+        self.lookahead = int(getattr(concealer, "lookahead_frames", 0))
+        self._peeked: List[Tuple[Any, np.ndarray]] = []  # payloads decoded for a look ahead, not yet taken
 
     @property
     def held(self) -> int:
@@ -150,11 +158,42 @@ class Playout:
         if kind == "frame":
             self.playing = True
             self.tail_concealed = 0
-            return np.asarray(self.concealer.good(self.decode(payload)))
+            return np.asarray(self.concealer.good(self._decoded(payload)))
         if kind == "lost" and self.playing:
             self.tail_concealed += 1
+            if self.lookahead:
+                return np.asarray(self.concealer.conceal(None, self._ahead()))
             return np.asarray(self.concealer.lost())
         return None
+
+    def _decoded(self, payload: Any) -> np.ndarray:
+        """``payload`` decoded, or the samples it was decoded to when the concealer looked ahead at it (a stateful
+        decoder decodes each payload once, in order)."""
+        peeked = self._peeked
+        for i, (seen, pcm) in enumerate(peeked):
+            if seen is payload:
+                del peeked[: i + 1]  # and those of slots before it, which can no longer come
+                return pcm
+        return self.decode(payload)
+
+    def _ahead(self) -> List[Optional[np.ndarray]]:
+        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (up to the first gap after a
+        frame: the concealer looks no further)."""
+        ahead: List[Optional[np.ndarray]] = []
+        known = {id(p): pcm for p, pcm in self._peeked}
+        for payload in self.jb.peek(self.lookahead):
+            if payload is None:
+                if any(a is not None for a in ahead):
+                    break
+                ahead.append(None)
+                continue
+            pcm = known.get(id(payload))
+            if pcm is None:
+                pcm = self.decode(payload)
+                self._peeked.append((payload, pcm))
+                del self._peeked[: -self.lookahead]  # never more than a look ahead's worth
+            ahead.append(pcm)
+        return ahead
 
     def _fill(self, now: float) -> None:
         """Take slots until the FIFO holds a frame (or the buffer has nothing to play)."""

@@ -15,10 +15,14 @@ Strategy
   packet updates the RFC 3550 appendix A statistics of its SSRC (``rtp.stats.ReceiverStats``; a new SSRC starts
   a new stream and the old one's totals are kept), then goes to the adaptive jitter buffer; telephone-events go
   to ``dtmf.DtmfReceiver`` instead.
-- **Playout**: at each tick of the session's media clock the jitter buffer gives a frame or a loss; a frame is
-  decoded by the decoder of its payload type (the negotiated codec, or a static type of the same rates that the
-  peer switched to) and a loss is concealed (``codecs.plc.Concealer``, on the codec's sample rate), then the
-  PCM goes to the sink. So a sink without a clock of its own (a WAV file) is written in real time.
+- **Playout** (``media.playout.Playout``): at each tick of the session's media clock the jitter buffer gives a
+  frame or a loss; a frame is decoded by the decoder of its payload type (the negotiated codec, or a static type
+  of the same rates that the peer switched to) and a loss is concealed on the codec's sample rate
+  (``codecs.plc_lookahead.LookaheadConcealer``: interpolated towards the next frame when the buffer already
+  holds it, else extrapolated like ``codecs.plc.Concealer``); the buffer's delay follows the network by
+  time-stretching the decoded audio (``codecs.timescale``) at 8 and 16 kHz, by whole frames otherwise. One
+  frame of PCM goes to the sink per tick, so a sink without a clock of its own (a WAV file) is written in real
+  time.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 
 from .. import codecs as _codecs
 from .. import rtp
-from ..codecs import Codec, Decoder, plc
+from ..codecs import Codec, Decoder, plc, plc_lookahead
 from ..codecs import timescale
 from ..errors import RtpParseError
 from ..net.sockets import Addr, fmt_addr, same_addr
@@ -64,6 +68,8 @@ class RtpReceiver:
         on_latched: called when the peer's RTP address is learnt (the sender may now announce its stream).
         on_new_source: called when the peer starts a new SSRC (its RTCP state no longer applies).
         on_dtmf: called with each DTMF digit received.
+        plc_lookahead: how many frames after a lost one the concealer may use, when the jitter buffer already
+            holds them (``codecs.plc_lookahead``; no extra delay); 0 conceals from the past alone.
     """
 
     def __init__(
@@ -73,8 +79,13 @@ class RtpReceiver:
         on_latched: Callable[[], None],
         on_new_source: Callable[[], None],
         on_dtmf: Callable[[str], None],
+        plc_lookahead: int = 1,
     ) -> None:
+        if isinstance(plc_lookahead, bool) or not isinstance(plc_lookahead, int) or plc_lookahead < 0:
+            raise ValueError(f"plc_lookahead must be an int >= 0, got {plc_lookahead!r}")
         self._jb_args = jitter_args
+        #: frames after a lost one the concealer may use when the jitter buffer already holds them (0: none)
+        self.plc_lookahead = plc_lookahead
         self._on_latched = on_latched
         self._on_new_source = on_new_source
         self._on_dtmf = on_dtmf
@@ -157,7 +168,11 @@ class RtpReceiver:
         )
         self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
         self._probe = self.codec.decoder()  # its own state: a stateful codec's playout decoder is not disturbed
-        self.concealer = plc.Concealer(self.frame_samples, self.codec.sample_rate)
+        rate = self.codec.sample_rate
+        if self.plc_lookahead and rate in plc_lookahead.RATES:
+            self.concealer = plc_lookahead.LookaheadConcealer(self.frame_samples, rate, self.plc_lookahead)
+        else:
+            self.concealer = plc.Concealer(self.frame_samples, rate)
         self._playing = False
         self.tail_concealed = 0
 

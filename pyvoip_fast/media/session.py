@@ -127,6 +127,7 @@ class MediaSession:
         jitter_min_delay: float = 0.02,
         jitter_max_delay: float = 0.5,
         jitter_initial_delay: float = 0.06,
+        plc_lookahead: int = 1,
         max_burst: int = 3,
         rng: Optional[random.Random] = None,
     ) -> None:
@@ -155,6 +156,7 @@ class MediaSession:
             on_latched=self._maybe_announce,
             on_new_source=self._on_new_source,
             on_dtmf=self._dtmf_received,
+            plc_lookahead=plc_lookahead,
         )
         overhead = UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD
         self._reporter = RtcpReporter(self._sender, self._receiver, cname=self.cname, overhead=overhead,
@@ -181,7 +183,8 @@ class MediaSession:
     async def create(cls, local_host: str = "127.0.0.1", *, rtp_port: int = 0, **kwargs: Any) -> "MediaSession":
         """Bind the RTP/RTCP socket pair on ``local_host`` (``rtp_port`` even, RTCP the next; 0 picks a free
         pair) and return an idle session; ``kwargs`` are the constructor's (``peer_timeout``, ``media_timeout``,
-        ``rtcp_interval``, ``cname``, ``clock``, the ``jitter_*`` delays, ``max_burst``, ``rng``).
+        ``rtcp_interval``, ``cname``, ``clock``, the ``jitter_*`` delays, ``plc_lookahead``, ``max_burst``,
+        ``rng``).
 
         Raises:
             TransportError: the address cannot be resolved or the port (pair) cannot be bound.

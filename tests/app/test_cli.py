@@ -60,6 +60,9 @@ def test_no_arguments_prints_help(capsys):
         (["call", "sip:lab@"], "bad SIP URI"),
         (["call", "sip:lab@999.1.1.1:5060"], "bad IPv4 address"),
         (["bench", "--seconds", "x"], "not a number"),
+        (["127.0.0.1", "5060", "127.0.0.1", "5061", "a.wav", "caller", "--plc-lookahead", "6"], "must be 0-5"),
+        (["127.0.0.1", "5060", "127.0.0.1", "5061", "a.wav", "caller", "--plc-lookahead", "one"],
+         "not a whole number"),
     ],
 )
 def test_bad_arguments(capsys, argv, needle):
