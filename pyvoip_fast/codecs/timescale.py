@@ -149,9 +149,10 @@ def _best_lag(x: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int
     else:
         region = x[centre - half - hi : centre - half - lo + length][::-1]
         a = a[::-1]
-    windows = np.lib.stride_tricks.sliding_window_view(region, length)  # row i: lag lo + i
-    dots = windows @ a
-    energies = np.einsum("ij,ij->i", windows, windows)
+    # entry i is lag lo + i: the dot products by one C correlation, the windows' energies from a running sum
+    dots = np.correlate(region, a, "valid")
+    cs = np.concatenate(((0.0,), np.cumsum(region * region)))
+    energies = np.maximum(cs[length:] - cs[: len(cs) - length], 0.0)
     ea = float(a @ a)
     norm = np.sqrt(np.maximum(energies * ea, 1e-12))
     corr = np.where(energies * ea > 1e-9, dots / norm, 0.0)

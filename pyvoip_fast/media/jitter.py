@@ -85,6 +85,11 @@ _NOT_SEEN = [-(1 << 62)]  # no extended sequence number is this far below zero
 _SHRINK_HYSTERESIS = 0.002
 #: time-stretch mode: a residue (audio delay beyond the take delay) from this long on is worth trimming
 _TRIM_RESIDUE = 0.004
+#: time-stretch mode: no shrink for this long after the delay grew: a target hovering at a frame boundary (a
+#: sender's timing jitter) would otherwise make the delay see-saw, a splice each way every second or so
+_SHRINK_DWELL = 2.0
+#: the spread quantile of :class:`TimeStretchJitterBuffer` is recomputed after this many packets (100 ms at 20 ms)
+QUANTILE_EVERY = 5
 
 
 @dataclass
@@ -583,20 +588,31 @@ class TimeStretchJitterBuffer(JitterBuffer):
         self._hist = np.zeros(int(math.ceil(self.max_delay * 1000.0)) + 1)
         self._hist_add = 1.0
         self._forget = 1.0 / max(1.0, self.memory / self.frame_seconds)
+        self._q = 0.0  # the quantile as last computed
+        self._last_grow = -math.inf  # when the delay last grew (no shrink right after: no see-saw)
+        self._offset_time = 0.0  # the ``now`` of the last advice
+        self._q_new = QUANTILE_EVERY  # packets since (compute at the first look)
 
     def _spread_quantile(self) -> float:
-        cum = np.cumsum(self._hist)
-        total = float(cum[-1])
-        if total <= 0.0:
-            return 0.0
-        i = int(np.searchsorted(cum, self.quantile * total * (1.0 - 1e-12)))
-        return (i + 1) / 1000.0  # the top of the bin: never below the spreads it covers
+        # recomputed once per QUANTILE_EVERY packets (the histogram forgets over seconds; a spike is the peak
+        # spread's business, which follows it at once): the target is read at every tick
+        if self._q_new >= QUANTILE_EVERY:
+            self._q_new = 0
+            cum = np.cumsum(self._hist)
+            total = float(cum[-1])
+            if total <= 0.0:
+                self._q = 0.0
+            else:
+                i = int(np.searchsorted(cum, self.quantile * total * (1.0 - 1e-12)))
+                self._q = (i + 1) / 1000.0  # the top of the bin: never below the spreads it covers
+        return self._q
 
     def _observe_transit(self, ets: int, arrival: float) -> None:
         super()._observe_transit(ets, arrival)
         spread = arrival - ets / self.clock_rate - self._transits[0][1]
         hist = self._hist
         hist[min(len(hist) - 1, max(0, int(spread * 1000.0)))] += self._hist_add
+        self._q_new += 1
         self._hist_add /= 1.0 - self._forget
         if self._hist_add > 1e100:
             hist /= self._hist_add
@@ -619,6 +635,7 @@ class TimeStretchJitterBuffer(JitterBuffer):
         if self._next_ts is None or not self._transits:
             return "", 0.0
         frame = self.frame_seconds
+        self._offset_time = now
         held = max(0.0, float(held))
         self._offset = now + held - self._next_ts / self.clock_rate
         whole = math.floor(held / frame + 1e-9)
@@ -627,7 +644,7 @@ class TimeStretchJitterBuffer(JitterBuffer):
         target = self.delay
         if take < target - 1e-9:
             return "grow", frame
-        if take >= target + frame + _SHRINK_HYSTERESIS:
+        if take >= target + frame + _SHRINK_HYSTERESIS and now - self._last_grow >= _SHRINK_DWELL:
             return "shrink", frame
         if residue >= _TRIM_RESIDUE:
             return "trim", residue
@@ -638,5 +655,6 @@ class TimeStretchJitterBuffer(JitterBuffer):
         (``shrunk``). The delay measurement needs no update: the caller's ``held`` already reflects it."""
         if seconds > 0:
             self.stats.stretched += 1
+            self._last_grow = self._offset_time
         elif seconds < 0:
             self.stats.shrunk += 1

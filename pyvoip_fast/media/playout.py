@@ -40,19 +40,30 @@ when its slot comes (stateful decoders see each payload once, in order).
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..codecs import timescale
 
-__all__ = ["Playout", "GROW_CORRELATION", "SHRINK_CORRELATION", "VOICED_SHRINK_WAIT"]
+__all__ = ["Playout", "GROW_CORRELATION", "SHRINK_CORRELATION", "VOICED_SHRINK_WAIT", "RETRY_AFTER",
+           "QUIET_RETRY_LEVEL"]
 
 #: correlation voiced speech needs before a pitch period is inserted: packets would be late otherwise, so a
 #: little less than for removing one
 GROW_CORRELATION = 0.75
 #: correlation voiced speech needs before a pitch period is removed (shrinking is never urgent)
 SHRINK_CORRELATION = 0.9
+_EMPTY = np.zeros(0, dtype=np.int16)
+
+#: after a refused change, the next attempt of the same kind waits this long (seconds), doubled after each further
+#: refusal in a row up to 1 s: growing is urgent (packets would be late), shrinking and trimming are not; each
+#: attempt analyses the audio
+RETRY_AFTER = {"grow": 0.0, "shrink": 0.1, "trim": 0.1}
+#: ... unless the next frame stays within this level (peak, int16 units): a pause begins, where changes are
+#: inaudible
+QUIET_RETRY_LEVEL = 600
 #: a shrink waits this long (seconds) for a pause or an unvoiced sound before it cuts into voiced speech: at most
 #: one voiced splice per this time, and none at all while speech has pauses every couple of seconds
 VOICED_SHRINK_WAIT = 2.0
@@ -97,9 +108,12 @@ class Playout:
         self._fifo = np.zeros(0, dtype=np.int16)
         lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
         self._history_len = lags  # 15 ms of lag + 20 ms of window, ample for the analysis
-        self._history = np.zeros(lags, dtype=np.int16)
+        # the last frames played, enough to hold that history (joined into one array only for an analysis)
+        self._recent: Deque[np.ndarray] = deque(maxlen=-(-lags // frame_samples) if lags else 1)
         self._resets = self._jb_resets()
         self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
+        self._retry_at: Dict[str, float] = {}  # advice -> no new attempt before this time (after a refusal)
+        self._refusals: Dict[str, int] = {}  # advice -> refusals in a row
         #: frames the concealer may look ahead (its ``lookahead_frames``; 0 for a plain concealer)
         self.lookahead = int(getattr(concealer, "lookahead_frames", 0))
         self._peeked: List[Tuple[Any, np.ndarray]] = []  # payloads decoded for a look ahead, not yet taken
@@ -142,14 +156,23 @@ class Playout:
                 return None
             # the stream went idle inside a frame: the rest of it, then silence
             self._fifo = np.concatenate((self._fifo, np.zeros(n - len(self._fifo), dtype=np.int16)))
-        elif advice:
-            self._stretch(advice, amount, now)
+        elif advice and (now >= self._retry_at.get(advice, 0.0) or self._quiet_ahead()):
+            if self._stretch(advice, amount, now):
+                self._refusals.pop(advice, None)
+            else:
+                # refused (no pause, no steady vowel here): an analysis costs about 0.1 ms, so the next try waits
+                # for new audio, twice as long after each refusal in a row (up to a second; growing never waits)
+                k = self._refusals[advice] = self._refusals.get(advice, 0) + 1
+                self._retry_at[advice] = now + min(RETRY_AFTER[advice] * 2 ** (k - 1), 1.0) - 1e-9
             self._fill(now)
             if len(self._fifo) < n:  # nothing more to take: pad with silence
                 self._fifo = np.concatenate((self._fifo, np.zeros(n - len(self._fifo), dtype=np.int16)))
-        out = self._fifo[:n].copy()
-        self._fifo = self._fifo[n:]
-        self._history = np.concatenate((self._history, out))[-self._history_len :]
+        fifo = self._fifo
+        if len(fifo) == n:  # the common case: exactly one frame held, no copy
+            out, self._fifo = fifo, _EMPTY
+        else:
+            out, self._fifo = fifo[:n].copy(), fifo[n:]
+        self._recent.append(out)  # the analysis history, joined only when a change is tried
         return out
 
     def _take(self, now: float) -> Optional[np.ndarray]:
@@ -195,18 +218,29 @@ class Playout:
             ahead.append(pcm)
         return ahead
 
+    def _quiet_ahead(self) -> bool:
+        """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now)."""
+        head = self._fifo[: self.frame_samples]
+        return bool(len(head)) and int(head.max()) < QUIET_RETRY_LEVEL and int(head.min()) > -QUIET_RETRY_LEVEL
+
     def _fill(self, now: float) -> None:
         """Take slots until the FIFO holds a frame (or the buffer has nothing to play)."""
         while len(self._fifo) < self.frame_samples:
             pcm = self._take(now)
             if pcm is None:
                 return
-            self._fifo = np.concatenate((self._fifo, pcm.astype(np.int16, copy=False)))
+            pcm = pcm.astype(np.int16, copy=False)
+            self._fifo = pcm if not len(self._fifo) else np.concatenate((self._fifo, pcm))
 
-    def _stretch(self, advice: str, amount: float, now: float) -> None:
-        """Apply the buffer's advice to the FIFO (see the module notes); report what was done."""
-        keep = len(self._history)
-        buf = np.concatenate((self._history, self._fifo))
+    def _stretch(self, advice: str, amount: float, now: float) -> bool:
+        """Apply the buffer's advice to the FIFO (see the module notes); report what was done. False when the
+        change was refused."""
+        keep = self._history_len
+        played = np.concatenate(self._recent) if self._recent else _EMPTY
+        history = played[len(played) - min(keep, len(played)) :]
+        if len(history) < keep:  # the stream has just begun: silence before it
+            history = np.concatenate((np.zeros(keep - len(history), dtype=np.int16), history))
+        buf = np.concatenate((history, self._fifo))
         if advice == "grow":
             result = timescale.expand(buf, self.rate, keep=keep, min_correlation=GROW_CORRELATION)
             sign = 1
@@ -214,7 +248,7 @@ class Playout:
             limit = int(amount * self.rate + 1e-6)
             if advice == "trim":
                 if limit < timescale.min_lag(self.rate):
-                    return
+                    return True  # nothing worth trimming: not a refusal
                 result = timescale.accelerate(buf, self.rate, keep=keep, max_change=limit, voiced=False)
             else:
                 since = self._shrink_since if self._shrink_since is not None else now
@@ -223,6 +257,8 @@ class Playout:
                 if result.change:
                     self._shrink_since = now  # the next voiced cut waits again
             sign = -1
-        if result.change:
-            self._fifo = result.samples[keep:]
-            self.jb.note_stretch(sign * result.change / self.rate)
+        if not result.change:
+            return False
+        self._fifo = result.samples[keep:]
+        self.jb.note_stretch(sign * result.change / self.rate)
+        return True

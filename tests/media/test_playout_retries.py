@@ -1,0 +1,74 @@
+"""Playout's time-stretching does not burn CPU on changes it cannot make, and the delay does not see-saw."""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from pyvoip_fast.codecs import timescale
+from pyvoip_fast.codecs.plc import Concealer
+from pyvoip_fast.media import jitter, playout
+from pyvoip_fast.media.jitter import TimeStretchJitterBuffer
+from pyvoip_fast.media.playout import Playout
+
+RATE, FRAME = 8000, 160
+TICK = FRAME / RATE
+
+
+def buzz(seconds: float) -> np.ndarray:
+    """Loud, aperiodic, not noise-like: a chirp sweeping fast (no pause, nothing to cut)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (9000 * np.sin(2 * np.pi * (200 * t + 900 * t * t))).astype(np.int16)
+
+
+def drive(x: np.ndarray, monkeypatch, calls: List[float]):  # type: ignore[no-untyped-def]
+    real = timescale.accelerate
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(playout.timescale, "accelerate", counting)
+    jb = TimeStretchJitterBuffer(min_delay=0.02, max_delay=0.5, initial_delay=0.12)  # starts far too long
+    po = Playout(jb, lambda p: np.frombuffer(p, dtype=np.int16), Concealer(FRAME, RATE), FRAME, RATE)
+    frames = [x[i : i + FRAME].tobytes() for i in range(0, len(x) - FRAME + 1, FRAME)]
+    tick = 0.005
+    for i, f in enumerate(frames):
+        jb.put(i, i * FRAME, f, i * TICK + 0.001, ssrc=3)
+        po.tick(tick)
+        tick += TICK
+    return po, jb, len(frames)
+
+
+def test_a_refused_shrink_is_retried_rarely_not_at_every_tick(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    calls: List[float] = []
+    po, jb, ticks = drive(buzz(6.0), monkeypatch, calls)
+    # the buffer wants to shrink for the whole call but nothing can be cut before the 2 s voiced wait: the
+    # back-off (0.1 s, doubling, at most 1 s) keeps the analyses to a handful, not one per tick (300)
+    assert 0 < len(calls) <= 20, len(calls)
+    assert ticks == 300
+
+
+def test_a_pause_is_tried_at_once_whatever_the_back_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    x = buzz(4.0)
+    x[RATE * 3 : RATE * 3 + 1600] = 0  # a 200 ms pause at 3 s
+    calls: List[float] = []
+    po, jb, _ = drive(x, monkeypatch, calls)
+    assert jb.stats.shrunk >= 1  # cut in the pause, although the back-off had grown to a second
+
+
+def test_no_shrink_right_after_a_grow() -> None:
+    jb = TimeStretchJitterBuffer(min_delay=0.02, max_delay=0.5, initial_delay=0.06)
+    for i in range(5):
+        jb.put(i, i * FRAME, b"\0" * 320, i * TICK, ssrc=1)
+    jb.get(0.1)
+    jb.advise(0.1, 0.0)  # as Playout does: advice, then the change, then its report
+    jb.note_stretch(0.005)  # the delay grew now
+    # holding half a second of audio, the delay is far too long: yet for two seconds it does not shrink back
+    seen = []
+    for k in range(1, 130):
+        advice, _ = jb.advise(0.1 + k * TICK, 0.5)
+        seen.append((k * TICK < jitter._SHRINK_DWELL - 1e-9, advice))
+    assert all(a != "shrink" for early, a in seen if early)
+    assert any(a == "shrink" for early, a in seen if not early)
