@@ -110,7 +110,8 @@ class Concealer:
         self._hist = np.zeros(self._hist_len, dtype=np.float64)  # output timeline, newest last
         self._pushed_energy = -1.0  # sum of squares of the last frame pushed, when known (< 0: not known)
         self.concealed_frames = 0
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._rng: Optional[np.random.Generator] = None  # made at the first loss: 4 KB a call saved until then
         # background noise estimate
         self._rise = 10.0 ** (FLOOR_RISE_DB_PER_S / 10.0 / rate)  # floor growth per sample
         self._rise_frame = self._rise**frame_samples
@@ -222,7 +223,7 @@ class Concealer:
         """``n`` samples of unit-RMS noise shaped by ``fir``; ``tail`` is the excitation so far.
 
         Returns the noise and the new tail."""
-        exc = np.concatenate((tail, self._rng.standard_normal(n)))
+        exc = np.concatenate((tail, self._random().standard_normal(n)))
         return np.convolve(exc, fir, "valid"), exc[n:]
 
     def _synth(self, n: int) -> np.ndarray:
@@ -314,14 +315,14 @@ class Concealer:
         self._sig_fir = None
         if self._sig_rms > 0.0 and self._voicing < 1.0:
             _, self._sig_fir = spectral_envelope(recent, self.lpc_order, self.rate, self._fir_len)
-            self._sig_tail = self._rng.standard_normal(self._fir_len - 1)
+            self._sig_tail = self._random().standard_normal(self._fir_len - 1)
         bg = self.background_rms
         self._cn_rms = 0.0 if bg is None else min(bg, self._sig_rms, COMFORT_MAX_RMS)
         if self._cn_rms > 0.0:
             if self._bg_fir is None:
                 assert self._bg_frame is not None
                 _, self._bg_fir = spectral_envelope(self._bg_frame, self.lpc_order, self.rate, self._fir_len)
-            self._cn_tail = self._rng.standard_normal(self._fir_len - 1)
+            self._cn_tail = self._random().standard_normal(self._fir_len - 1)
         logger.debug("[PLC] loss: level %.0f, voicing %.2f, comfort noise %.0f", self._sig_rms, self._voicing,
                      self._cn_rms)
         self._quarter = max(1, self._pitch // 4)
@@ -350,6 +351,12 @@ class Concealer:
         w = np.arange(1, q + 1, dtype=np.float64) / (q + 1)
         # the next q samples come from the blend; _gen has already moved the read position past them
         self._pending = old * (1.0 - w) + new * w
+
+    def _random(self) -> np.random.Generator:
+        """The noise generator, seeded per concealer (so a copy continues identically)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._seed)
+        return self._rng
 
     @property
     def history_samples(self) -> int:
