@@ -34,7 +34,7 @@ Strategy (our own implementation; the ideas come from G.711 Appendix I, WebRTC N
     linearly over the first 20 ms from 0): an unvoiced sound continues as noise of its own colour, not as a
     repeated snippet;
   - comfort noise: white noise (a second stream) through the background's envelope FIR, at the background level,
-    but never above the signal's RMS nor -30 dBov.
+    but never above the signal's RMS nor -42 dBov (what a receiver treats as silence).
 
   The first two are attenuated together by ``g(t)``: 1 for the first 10 ms, then 20 % less per 10 ms, 0 from
   60 ms on; the comfort noise is weighted ``sqrt(1 - g(t)^2)``, so the level moves from the signal's to the
@@ -73,8 +73,10 @@ MIX_RAMP_MS = 20.0
 BACKGROUND_MARGIN = 2.5
 #: how fast the floor may rise, dB per second
 FLOOR_RISE_DB_PER_S = 3.0
-#: the comfort noise is never louder than this RMS (-30 dBov)
-COMFORT_MAX_RMS = 32768.0 * 10.0 ** (-30.0 / 20.0)
+#: the comfort noise is never louder than this RMS (-42 dBov, 260): the level a receiver treats as silence. A
+#: stream with no real pause (a tone, 0.6 s of speech) has its quietest frames as "background"; when such a
+#: stream stops, the buffer's wait for more must still sound like a pause, not like speech going on
+COMFORT_MAX_RMS = 32768.0 * 10.0 ** (-42.0 / 20.0)
 
 
 class Concealer:

@@ -133,19 +133,31 @@ def test_envelope_filter_shapes_white_noise_like_the_segment() -> None:
 @pytest.mark.parametrize("rate", [8000, 16000])
 def test_long_loss_after_noise_is_noise_at_the_background_level(rate: int) -> None:
     size = rate // 50
-    x = noise(1.5, 500, 2, rate)
+    level = 150.0  # background noise under the comfort noise's ceiling (COMFORT_MAX_RMS, -42 dBov)
+    x = noise(1.5, level, 2, rate)
     c, y = feed_then_lose(x, 15, size, rate)  # 300 ms
     bg = c.background_rms
-    assert bg is not None and 400 < bg < 600
+    assert bg is not None and 0.8 * level < bg < 1.2 * level
     tail = y[len(y) - 10 * size :]  # the last 200 ms: comfort noise only
-    assert 0.5 * 500 < rms(tail) < 2.0 * 500
+    assert 0.5 * level < rms(tail) < 2.0 * level
     # every 20 ms of the loss is noise of about that level: no silence, no fade
     blocks = [rms(y[i : i + size]) for i in range(0, len(y) - size + 1, size)]
-    assert min(blocks) > 0.5 * 500 and max(blocks) < 2.0 * 500
+    assert min(blocks) > 0.5 * level and max(blocks) < 2.0 * level
     # and not a repeated snippet (buzz): no strong periodicity at any pitch lag, early or late in the loss
     p_lo, p_hi = rate // 200, int(rate * 0.015)
     assert periodicity(y[: 4 * size], p_lo, p_hi) < 0.5
     assert periodicity(tail, p_lo, p_hi) < 0.5
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_comfort_noise_never_exceeds_what_a_receiver_treats_as_silence(rate: int) -> None:
+    """Louder "background" (a stream without a real pause: the quietest frames of speech) gives comfort noise
+    at the ceiling, not at its own level: when such a stream stops, the wait for more still sounds like a pause."""
+    size = rate // 50
+    x = noise(1.5, 1500, 4, rate)
+    c, y = feed_then_lose(x, 15, size, rate)
+    assert c.background_rms is not None and c.background_rms > 1000
+    assert rms(y[len(y) - 10 * size :]) <= COMFORT_MAX_RMS * 1.15 and COMFORT_MAX_RMS < 300
 
 
 def test_long_loss_keeps_the_spectral_shape_of_low_pass_noise() -> None:
@@ -169,7 +181,7 @@ def test_long_loss_after_a_tone_is_never_louder_than_the_tone(hz: float, amplitu
     assert rms(y) <= level * 1.05
     assert rms(y[-1600:]) <= min(level, COMFORT_MAX_RMS) * 1.15  # comfort noise: at most the tone's level
     if level > COMFORT_MAX_RMS:
-        # above the comfort noise's ceiling (-30 dBov) there is room: no 40 ms window louder than the tone
+        # above the comfort noise's ceiling (-42 dBov) there is room: no 40 ms window louder than the tone
         assert max(rms(y[i : i + 320]) for i in range(0, len(y) - 320, 80)) <= level
 
 
