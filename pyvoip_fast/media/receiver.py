@@ -120,8 +120,7 @@ class RtpReceiver:
         # playout
         self.jb: Any = None
         self.concealer: Any = None
-        self._playing = False
-        self.tail_concealed = 0  # frames concealed since the last frame that really arrived
+        self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -166,15 +165,13 @@ class RtpReceiver:
             initial_delay=init,
             silence_detector=self._silent,
         )
-        self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
+        self._playout = None  # rebuilt at the next tick around the new buffer and concealer
         self._probe = self.codec.decoder()  # its own state: a stateful codec's playout decoder is not disturbed
         rate = self.codec.sample_rate
         if self.plc_lookahead and rate in plc_lookahead.RATES:
             self.concealer = plc_lookahead.LookaheadConcealer(self.frame_samples, rate, self.plc_lookahead)
         else:
             self.concealer = plc.Concealer(self.frame_samples, rate)
-        self._playing = False
-        self.tail_concealed = 0
 
     def _silent(self, payload: bytes) -> bool:
         """Whether a buffered frame is silence (asked only when the buffer is too long, so rarely)."""
@@ -236,8 +233,8 @@ class RtpReceiver:
         self._rx_pt = pt
         if not self.receiving:
             return True
-        if self.jb.put(seq, pkt.timestamp, bytes(payload), now, ssrc=ssrc, marker=pkt.marker) == "reset":
-            self._playing = False
+        # a new stream ("reset") restarts the playout's wait for a real frame: Playout sees the buffer's resets
+        self.jb.put(seq, pkt.timestamp, bytes(payload), now, ssrc=ssrc, marker=pkt.marker)
         return True
 
     def _check_source(self, addr: Addr, pkt: Any, now: float) -> bool:
@@ -325,6 +322,11 @@ class RtpReceiver:
 
     # -- playout ------------------------------------------------------------------------------------------------
 
+    @property
+    def tail_concealed(self) -> int:
+        """Frames concealed since the last frame that really arrived (the tail after a stream stopped)."""
+        return self._playout.tail_concealed if self._playout is not None else 0
+
     def playout(self, now: float) -> None:
         """One playout tick (``media.playout.Playout``: jitter buffer, decoding, concealment, time-stretching):
         one frame to the sink, or nothing."""
@@ -336,10 +338,7 @@ class RtpReceiver:
             assert self.codec is not None
             po = self._playout = Playout(jb, self._decode, self.concealer, self.frame_samples,
                                          self.codec.sample_rate)
-        po.playing = po.playing and self._playing  # a new stream (on_datagram) restarts the wait for a frame
         out = po.tick(now)
-        self._playing = po.playing
-        self.tail_concealed = po.tail_concealed
         if out is None:
             return
         self.frames_played += 1
