@@ -53,7 +53,7 @@ import numpy as np
 
 from .plc import Concealer
 
-__all__ = ["LookaheadConcealer", "RATES"]
+__all__ = ["LookaheadConcealer", "RATES", "check_rate_and_lookahead"]
 
 #: sample rates the lookahead concealer accepts (G.711 / G.722 decoded PCM)
 RATES = (8000, 16000)
@@ -135,6 +135,22 @@ def _check_int(name: str, value: object) -> int:
     return int(value)
 
 
+def check_rate_and_lookahead(rate: object, lookahead_frames: object) -> Tuple[int, int]:
+    """``(rate, lookahead_frames)`` as ints, checked as :class:`LookaheadConcealer` and ``conceal`` need them.
+
+    Raises:
+        TypeError: either is not an int.
+        ValueError: a rate other than 8000/16000, or a negative lookahead.
+    """
+    rate_i = _check_int("rate", rate)
+    if rate_i not in RATES:
+        raise ValueError(f"rate must be one of {RATES}, got {rate_i}")
+    look = _check_int("lookahead_frames", lookahead_frames)
+    if look < 0:
+        raise ValueError(f"lookahead_frames must be >= 0, got {look}")
+    return rate_i, look
+
+
 class LookaheadConcealer:
     """Conceals lost frames of one stream, interpolating towards the frames at hand after a gap.
 
@@ -150,14 +166,9 @@ class LookaheadConcealer:
 
     def __init__(self, frame_samples: int = 160, rate: int = 8000, lookahead_frames: int = 1) -> None:
         size = _check_int("frame_samples", frame_samples)
-        rate = _check_int("rate", rate)
-        look = _check_int("lookahead_frames", lookahead_frames)
         if size <= 0:
             raise ValueError(f"frame_samples must be positive, got {size}")
-        if rate not in RATES:
-            raise ValueError(f"rate must be one of {RATES}, got {rate}")
-        if look < 0:
-            raise ValueError(f"lookahead_frames must be >= 0, got {look}")
+        rate, look = check_rate_and_lookahead(rate, lookahead_frames)
         self.frame_samples = size
         self.rate = rate
         self.lookahead_frames = look

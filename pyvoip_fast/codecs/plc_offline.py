@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .plc_lookahead import RATES, LookaheadConcealer
+from .plc_lookahead import RATES, LookaheadConcealer, check_rate_and_lookahead
 
 __all__ = ["conceal", "RATES"]
 
@@ -26,14 +26,7 @@ __all__ = ["conceal", "RATES"]
 def _validate(frames: Sequence[Optional[np.ndarray]], rate: int, lookahead_frames: int) -> Tuple[
         List[Optional[np.ndarray]], int]:
     """Check the arguments; return the frames as a list and the frame length."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
-        raise TypeError(f"rate must be an int, got {type(rate).__name__}")
-    if int(rate) not in RATES:
-        raise ValueError(f"rate must be one of {RATES}, got {rate}")
-    if isinstance(lookahead_frames, bool) or not isinstance(lookahead_frames, (int, np.integer)):
-        raise TypeError(f"lookahead_frames must be an int, got {type(lookahead_frames).__name__}")
-    if lookahead_frames < 0:
-        raise ValueError(f"lookahead_frames must be >= 0, got {lookahead_frames}")
+    check_rate_and_lookahead(rate, lookahead_frames)
     if isinstance(frames, (str, bytes, bytearray)) or not hasattr(frames, "__len__"):
         raise TypeError("frames must be a sequence of int16 numpy arrays (None for a lost frame)")
     items = list(frames)
