@@ -384,7 +384,8 @@ class JitterBuffer:
     def _remember(self, eseq: int) -> None:
         self._seen[eseq % SEEN_WINDOW] = eseq
 
-    def _observe_transit(self, ets: int, arrival: float) -> None:
+    def _observe_transit(self, ets: int, arrival: float) -> float:
+        """Update the transit statistics with one packet; its spread above the minimum transit, seconds."""
         r = arrival - ets / self.clock_rate
         q = self._transits
         if q and abs(r - q[0][1]) > 2 * self.max_delay + 1.0:
@@ -415,6 +416,7 @@ class JitterBuffer:
         self._peak_time = arrival
         if spread > self._peak:
             self._peak = min(spread, self.max_delay)
+        return spread
 
     # ------------------------------------------------------------------ output
     def get(self, now: float) -> Tuple[str, Optional[bytes]]:
@@ -607,9 +609,8 @@ class TimeStretchJitterBuffer(JitterBuffer):
                 self._q = (i + 1) / 1000.0  # the top of the bin: never below the spreads it covers
         return self._q
 
-    def _observe_transit(self, ets: int, arrival: float) -> None:
-        super()._observe_transit(ets, arrival)
-        spread = arrival - ets / self.clock_rate - self._transits[0][1]
+    def _observe_transit(self, ets: int, arrival: float) -> float:
+        spread = super()._observe_transit(ets, arrival)
         hist = self._hist
         hist[min(len(hist) - 1, max(0, int(spread * 1000.0)))] += self._hist_add
         self._q_new += 1
@@ -617,6 +618,7 @@ class TimeStretchJitterBuffer(JitterBuffer):
         if self._hist_add > 1e100:
             hist /= self._hist_add
             self._hist_add = 1.0
+        return spread
 
     def advise(self, now: float, held: float = 0.0) -> Tuple[str, float]:
         """Time-stretching advice for this tick: how the caller should move the delay (see the module notes).
