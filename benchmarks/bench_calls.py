@@ -2,8 +2,8 @@
 
 sipp places the calls (``benchmarks/sipp/uac_rtp.xml``): INVITE with a PCMU offer, ACK, RTP from sipp's own
 ``rtp_stream`` thread (a raw mu-law file in a loop) for the call's duration, BYE. The listener answers every call,
-streams the bundled speech back, and receives, measures, de-jitters and conceals what sipp sends: every call is
-full duplex. Neither sipp's signalling nor its RTP is the code under test.
+streams the bundled speech back (repeated to last the whole call: it sends as long as sipp does), and receives,
+measures, de-jitters and conceals what sipp sends: every call is full duplex. Neither sipp's signalling nor its RTP is the code under test.
 
 Each step runs a fresh listener at one call rate for ``--hold`` seconds and reports:
 
@@ -42,6 +42,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "benchmarks" / "sipp" / "uac_rtp.xml"
@@ -129,6 +131,18 @@ def _ulaw_file(path: Path) -> None:
     path.write_bytes(bytes(g711.ulaw_encode(pcm)))
 
 
+def _looped_wav(path: Path, seconds: float) -> Path:
+    """The bundled speech sample repeated until it lasts ``seconds``: what the listener sends back, so that every
+    call sends for its whole duration (the sample alone lasts 6.5 s; a listener that stopped sending after it
+    would be measured on half-duplex calls)."""
+    import soundfile as sf
+
+    pcm, rate = sf.read(str(SAMPLE), dtype="int16")
+    repeats = max(1, -(-int(seconds * rate) // len(pcm)))
+    sf.write(str(path), np.tile(pcm, repeats), rate, subtype="PCM_16")
+    return path
+
+
 def _percentiles(values: List[float], points: List[float]) -> Dict[str, float]:
     if not values:
         return {}
@@ -150,10 +164,10 @@ def _sipp_counts(stdout: str) -> Dict[str, int]:
 
 
 def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int,
-                    max_lag_ms: Optional[float]) -> Tuple[subprocess.Popen, int]:
+                    max_lag_ms: Optional[float], audio: Path = SAMPLE) -> Tuple[subprocess.Popen, int]:
     port = _free_udp_port()
     argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
-            "--file", str(SAMPLE), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
+            "--file", str(audio), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
             "--stats-json", str(workdir / f"{name}.json"), "--summary-only"]
     if max_lag_ms is not None:
         argv += ["--max-lag", str(max_lag_ms)]
@@ -181,13 +195,16 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / "speech.ulaw").exists():
         _ulaw_file(workdir / "speech.ulaw")
+    audio = workdir / "speech-long.wav"
+    if not audio.exists():
+        _looped_wav(audio, call_seconds + 5.0)
     for old in glob.glob(str(workdir / "calls*.json")) + glob.glob(str(workdir / "*_rtt.csv")):
         os.unlink(old)
     listeners: List[subprocess.Popen] = []
     with contextlib.ExitStack() as stack:
         for i in range(workers):
             proc, port = _start_listener(workdir, "calls" if workers == 1 else f"calls-w{i}", max_calls, max_setup,
-                                         max_lag_ms)
+                                         max_lag_ms, audio)
             listeners.append(proc)
             stack.callback(_stop, proc)
             if workers > 1:
