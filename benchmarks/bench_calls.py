@@ -9,7 +9,8 @@ Each step runs a fresh listener at one call rate for ``--hold`` seconds and repo
 
 - calls admitted (answered and completed), refused (503 from admission control, counted by the listener) and
   failed (sipp's count: a timeout, an unexpected answer);
-- concurrent calls (rate x call duration) and set-up latency percentiles (INVITE to 200 OK, sipp's RTD);
+- concurrent calls (rate x the shorter of call duration and step) and set-up latency percentiles (INVITE to
+  200 OK, sipp's RTD);
 - the listener's CPU per call-second over the steady part (``/proc/PID/stat``: the listener's own CPU only, so the
   generator's core is not counted against it) and its memory per established call (RSS above idle);
 - how late the listener's media went out (its media clock's lateness percentiles over the whole step), the
@@ -20,6 +21,7 @@ Run it as a script (the numbers in ``benchmarks/README.md`` come from it)::
 
     python benchmarks/bench_calls.py --mode capacity --rates 10,20,30,40 --call-seconds 10 --hold 25
     python benchmarks/bench_calls.py --mode setup --rates 50,100,150,200 --hold 15      # -d 2000: short calls
+    python benchmarks/bench_calls.py --mode steady --rates 15,20,25 --hold 10           # 150-250 calls, then 20 s
 
 Under pytest (``--benchmark-disable`` in CI) one small step runs as a smoke test of the whole harness.
 """
@@ -229,8 +231,11 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
         started = time.monotonic()
         gen = subprocess.Popen(sipp_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                stdin=subprocess.DEVNULL, cwd=workdir)
-        # the steady part: every call of the step's concurrency is up (after one call duration) until new calls stop
-        steady_from, steady_to = call_seconds + 1.0, hold - 0.5
+        # the steady part: every call of the step's concurrency is up. With calls shorter than the step (capacity)
+        # that is from the first call's end, while calls keep being set up and torn down, until new calls stop;
+        # with calls longer than the step (steady) from the last call's set-up until the first call's end: no
+        # signalling at all, only the media of the calls up
+        steady_from, steady_to = min(call_seconds, hold) + 1.0, max(call_seconds, hold) - 0.5
         samples = []
 
         def cpu() -> float:
@@ -307,8 +312,9 @@ def _table(steps: List[Step]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("capacity", "setup"), default="capacity",
-                        help="capacity: long calls, concurrency grows with the rate; setup: 2 s calls")
+    parser.add_argument("--mode", choices=("capacity", "steady", "setup"), default="capacity",
+                        help="capacity: 10 s calls placed for --hold s, measured while they come and go; steady: "
+                        "rate x --hold calls set up, then measured for 20 s with no signalling; setup: 2 s calls")
     parser.add_argument("--rates", default="10,20,30", help="comma-separated call rates (calls/s)")
     parser.add_argument("--call-seconds", type=float, default=None, help="call duration (default 10; setup: 2)")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds of new calls per step")
@@ -321,7 +327,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if sipp is None:
         print("bench_calls: sipp is not installed (Debian: sip-tester)", file=sys.stderr)
         return 2
-    call_seconds = args.call_seconds if args.call_seconds is not None else (2.0 if args.mode == "setup" else 10.0)
+    default_seconds = {"setup": 2.0, "capacity": 10.0, "steady": args.hold + 21.0}[args.mode]
+    call_seconds = args.call_seconds if args.call_seconds is not None else default_seconds
     steps = []
     with tempfile.TemporaryDirectory(prefix="pyvoip-bench-calls-") as tmp:
         for rate in (float(r) for r in args.rates.split(",")):
