@@ -22,6 +22,7 @@ Run it as a script (the numbers in ``benchmarks/README.md`` come from it)::
     python benchmarks/bench_calls.py --mode capacity --rates 10,20,30,40 --call-seconds 10 --hold 25
     python benchmarks/bench_calls.py --mode setup --rates 50,100,150,200 --hold 15      # -d 2000: short calls
     python benchmarks/bench_calls.py --mode steady --rates 15,20,25 --hold 10           # 150-250 calls, then 20 s
+    python benchmarks/bench_calls.py --mode capacity --rates 60 --hold 20 --max-cpu 70   # overload: call budget
 
 Under pytest (``--benchmark-disable`` in CI) one small step runs as a smoke test of the whole harness.
 """
@@ -165,14 +166,16 @@ def _sipp_counts(stdout: str) -> Dict[str, int]:
     return counts
 
 
-def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int,
-                    max_lag_ms: Optional[float], audio: Path = SAMPLE) -> Tuple[subprocess.Popen, int]:
+def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int, max_lag_ms: Optional[float],
+                    audio: Path = SAMPLE, max_cpu: Optional[float] = None) -> Tuple[subprocess.Popen, int]:
     port = _free_udp_port()
     argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
             "--file", str(audio), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
             "--stats-json", str(workdir / f"{name}.json"), "--summary-only"]
     if max_lag_ms is not None:
         argv += ["--max-lag", str(max_lag_ms)]
+    if max_cpu is not None:
+        argv += ["--max-cpu", f"{max_cpu:g}"]
     with open(workdir / f"{name}.log", "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
     _wait_listening(port, proc)
@@ -190,7 +193,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, max_lag_ms: Optional[float] = None,
-             max_calls: int = 5000, max_setup: int = 1000, sipp: str = "sipp", workers: int = 1) -> Step:
+             max_calls: int = 5000, max_setup: int = 1000, sipp: str = "sipp", workers: int = 1,
+             max_cpu: Optional[float] = None) -> Step:
     """One rate step: fresh listeners (``workers`` of them behind Kamailio's dispatcher when more than one), sipp at
     ``rate`` calls/s for ``hold`` s of new calls, then the reports (CPU and memory summed over the workers)."""
     step = Step(rate=rate, call_seconds=call_seconds, hold=hold, workers=workers)
@@ -206,7 +210,7 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
     with contextlib.ExitStack() as stack:
         for i in range(workers):
             proc, port = _start_listener(workdir, "calls" if workers == 1 else f"calls-w{i}", max_calls, max_setup,
-                                         max_lag_ms, audio)
+                                         max_lag_ms, audio, max_cpu)
             listeners.append(proc)
             stack.callback(_stop, proc)
             if workers > 1:
@@ -319,6 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--call-seconds", type=float, default=None, help="call duration (default 10; setup: 2)")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds of new calls per step")
     parser.add_argument("--max-lag", type=float, default=None, help="pass --max-lag MS to the listener")
+    parser.add_argument("--max-cpu", type=float, default=None, help="pass --max-cpu PCT to the listener")
     parser.add_argument("--workers", type=int, default=1,
                         help="listeners behind Kamailio's dispatcher (deploy/kamailio/dispatcher.cfg); 1: direct")
     parser.add_argument("--json", default=None, help="also write the steps as JSON here")
@@ -333,7 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pyvoip-bench-calls-") as tmp:
         for rate in (float(r) for r in args.rates.split(",")):
             step = run_step(rate, call_seconds, args.hold, Path(tmp) / f"r{rate:g}", max_lag_ms=args.max_lag,
-                            sipp=sipp, workers=args.workers)
+                            sipp=sipp, workers=args.workers, max_cpu=args.max_cpu)
             steps.append(step)
             print(json.dumps(asdict(step)), flush=True)
     print(_table(steps))

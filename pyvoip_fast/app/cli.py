@@ -404,7 +404,7 @@ def _phone(host: str, port: int, args: argparse.Namespace) -> Any:
                  admission=_admission(args), credentials=credentials, require_auth=require_auth,
                  srtp=getattr(args, "srtp", "off"), srtp_insecure_signalling=getattr(args, "srtp_insecure_signalling",
                                                                                      False),
-                 max_loop_lag=getattr(args, "max_lag", None))
+                 max_loop_lag=getattr(args, "max_lag", None), max_cpu=getattr(args, "max_cpu", None))
 
 
 def _sound_device_problem() -> Optional[str]:

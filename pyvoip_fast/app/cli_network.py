@@ -88,6 +88,10 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
                    help="overload control: while 1 %% of the last second's packets go out more than MS "
                         "milliseconds late (with no call up: while the event loop runs MS late), new INVITEs get 503 "
                         "with Retry-After at once; calls already up and OPTIONS are untouched (default: off)")
+    g.add_argument("--max-cpu", type=_cpu_percent, default=None, metavar="PCT",
+                   help="overload control: new INVITEs get 503 with Retry-After at once when the calls up would "
+                        "need more than PCT %% of one core at what a call costs now (measured over the last second, "
+                        "set-ups included); calls already up and OPTIONS are untouched (default: off)")
     g.add_argument("--summary-only", action="store_true",
                    help="with --stats-json: write only <stem>-listener.json, with the totals over every call, not a "
                         "file per call (a load test's thousands of calls)")
@@ -115,6 +119,17 @@ def _lag_ms(text: str) -> float:
     if not 1 <= value <= 60000:
         raise argparse.ArgumentTypeError(f"must be 1 to 60000 ms, not {text}")
     return value / 1000.0
+
+
+def _cpu_percent(text: str) -> float:
+    """--max-cpu in percent of one core, as a share."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 1 to 100 (percent of one core), not {text}")
+    return value / 100.0
 
 
 def _allow_spec(text: str) -> str:

@@ -356,6 +356,8 @@ class Phone:
             ``srtp_insecure_signalling``; ``required`` over clear signalling is then an error (ValueError).
         max_loop_lag: overload control (``app.load.LoadMonitor``): while the event loop runs more than this many
             seconds late, new INVITEs get 503 with Retry-After at once (None: off).
+        max_cpu: overload control too: the share of one core (0-1] the calls may use; new INVITEs get 503 once the
+            calls up or being set up would need more at their measured cost (None: off).
 
     Media goes only where ``sip.media_address`` allows: ``0.0.0.0`` means no media, multicast and broadcast are
     refused (488 with a Warning), loopback and link-local only from the same scope; host names in ``c=`` are
@@ -386,6 +388,7 @@ class Phone:
         srtp: str = "off",
         srtp_insecure_signalling: bool = False,
         max_loop_lag: Optional[float] = None,
+        max_cpu: Optional[float] = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -406,7 +409,10 @@ class Phone:
         self.srtp = srtp
         self.srtp_insecure_signalling = srtp_insecure_signalling
         self.max_loop_lag = max_loop_lag
-        #: the overload control while started with ``max_loop_lag``
+        if max_cpu is not None and not 0.0 < max_cpu <= 1.0:
+            raise ValueError(f"max_cpu must be a share of one core in (0, 1], not {max_cpu!r}")
+        self.max_cpu = max_cpu
+        #: the overload control while started with ``max_loop_lag`` or ``max_cpu``
         self.load: Optional[LoadMonitor] = None
         self.registration: Optional[Registration] = None
         self.ua: Optional[UserAgent] = None
@@ -433,9 +439,10 @@ class Phone:
             # RFC 3264 §9: an OPTIONS answer describes what we would offer, with port 0 (a capability, no stream)
             self.ua.endpoint.options_sdp = lambda: make_offer(self.host, 0, codecs=self.codecs,
                                                               ptime=self.ptime).serialize()
-            if self.max_loop_lag is not None:
-                self.load = LoadMonitor(self.ua.endpoint.admission, max_lag=self.max_loop_lag,
-                                        clock=MediaClock.for_loop())
+            if self.max_loop_lag is not None or self.max_cpu is not None:
+                endpoint = self.ua.endpoint
+                self.load = LoadMonitor(endpoint.admission, max_lag=self.max_loop_lag, max_cpu=self.max_cpu,
+                                        calls=lambda: endpoint.live_calls, clock=MediaClock.for_loop())
                 self.load.start()
             if not is_ip_literal(self.host):  # a name, looked up once by the loop when the SIP socket was bound:
                 self.host = self.ua.local_address[0]  # media binds and SDP use the address, never a blocking lookup

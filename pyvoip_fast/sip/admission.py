@@ -130,6 +130,9 @@ class Admission:
                                          "media_address": 0, "overload": 0}
         #: set by the application's load measurement (``app.load.LoadMonitor``): new INVITEs get 503 meanwhile
         self.overloaded = False
+        #: also set by it: the calls the process can carry at their measured CPU cost; a new INVITE when this many
+        #: are up or being set up gets 503 (None: no such limit)
+        self.call_budget: Optional[int] = None
 
     def allowed(self, ip: str) -> bool:
         """Whether the allow-list lets ``ip`` in (always, without a list)."""
@@ -177,7 +180,7 @@ class Admission:
             return self._refuse(src, "busy", Verdict(503, "Service Unavailable", self.retry_after), now)
         if method == "INVITE" and (setup >= self.max_setup or calls >= self.max_calls):
             return self._refuse(src, "busy", Verdict(503, "Service Unavailable", self.retry_after), now)
-        if method == "INVITE" and self.overloaded:
+        if method == "INVITE" and (self.overloaded or (self.call_budget is not None and calls >= self.call_budget)):
             return self._refuse(src, "overload", Verdict(503, "Service Unavailable", self.retry_after), now)
         return ACCEPT
 

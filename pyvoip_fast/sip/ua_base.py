@@ -110,6 +110,13 @@ class _UaBase:
         #: why sending to an address last failed (``transport_error``), for the failure's text
         self._transport_why: Dict[Addr, str] = {}
 
+    @property
+    def live_calls(self) -> int:
+        """Calls being set up (either way) or up: what the call limits of admission count."""
+        counts = self._state_counts
+        return (counts[CallState.INCOMING] + counts[CallState.WAIT_ACK] + counts[CallState.CONFIRMED]
+                + counts[CallState.CALLING])
+
     def _add_call(self, call: _Call) -> None:
         self._calls[call.handle] = call
         self._by_call_id.setdefault(call.dialog.call_id, []).append(call)

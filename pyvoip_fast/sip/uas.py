@@ -113,7 +113,7 @@ class _UasRequests(_UaCore):
         if new_call:
             counts = self._state_counts
             setup = counts[CallState.INCOMING] + counts[CallState.WAIT_ACK]
-            calls = setup + counts[CallState.CONFIRMED] + counts[CallState.CALLING]
+            calls = self.live_calls
         verdict = self.admission.check(addr[0], now, method=method if new_call or method == "OPTIONS" else "other",
                                        setup=setup, calls=calls, transactions=self._tx_per_ip.get(addr[0], 0))
         if not verdict.key:
@@ -122,7 +122,7 @@ class _UasRequests(_UaCore):
             what = f"answered {verdict.status} {verdict.reason}" if verdict.status else "dropped"
             why = {"forbidden": "not in the allow-list", "busy": "over the call or transaction limits",
                    "rate": "over its request rate", "silenced": "still sending after being refused",
-                   "overload": "the process is overloaded (its event loop runs late)"}.get(verdict.key, verdict.key)
+                   "overload": "the process is overloaded (late media, or its calls at its CPU limit)"}.get(verdict.key, verdict.key)
             self.log.warning("[SIP] %s from %s %s: %s (not logged again for this source for %.0f s)", method,
                              fmt_addr(addr), what, why, self.admission.log_interval)
         if verdict.status:
