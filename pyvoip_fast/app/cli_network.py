@@ -110,26 +110,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _lag_ms(text: str) -> float:
-    """--max-lag in milliseconds, as seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
-    if not 1 <= value <= 60000:
-        raise argparse.ArgumentTypeError(f"must be 1 to 60000 ms, not {text}")
-    return value / 1000.0
+def _scaled(lo: float, hi: float, *, noun: str, bounds: str, per: float) -> Callable[[str], float]:
+    """A parser of a number from ``lo`` to ``hi`` (``noun`` and ``bounds`` name it in errors), divided by ``per``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {text}")
+        return value / per
+
+    return parse
 
 
-def _cpu_percent(text: str) -> float:
-    """--max-cpu in percent of one core, as a share."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be 1 to 100 (percent of one core), not {text}")
-    return value / 100.0
+#: --max-lag in milliseconds, as seconds
+_lag_ms = _scaled(1, 60000, noun="a number of milliseconds", bounds="1 to 60000 ms", per=1000.0)
+#: --max-cpu in percent of one core, as a share
+_cpu_percent = _scaled(1, 100, noun="a percentage", bounds="1 to 100 (percent of one core)", per=100.0)
 
 
 def _allow_spec(text: str) -> str:

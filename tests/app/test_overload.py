@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import socket
 import time
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
@@ -38,6 +38,14 @@ def _request(method: str, sig_port: int, to_port: int, call_id: str) -> bytes:
     return (head + f"Content-Length: {len(sdp)}\r\n\r\n").encode() + sdp
 
 
+def _caller_socket() -> Tuple[socket.socket, int]:
+    """The caller's signalling socket on loopback (non-blocking) and its port."""
+    sig = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sig.bind(("127.0.0.1", 0))
+    sig.setblocking(False)
+    return sig, sig.getsockname()[1]
+
+
 async def _responses(sig: socket.socket, wait: float) -> List[SipResponse]:
     await asyncio.sleep(wait)
     out = []
@@ -51,10 +59,7 @@ async def _responses(sig: socket.socket, wait: float) -> List[SipResponse]:
 
 
 def test_a_late_event_loop_turns_new_invites_away_with_503_and_still_answers_options() -> None:
-    sig = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sig.bind(("127.0.0.1", 0))
-    sig.setblocking(False)
-    me = sig.getsockname()[1]
+    sig, me = _caller_socket()
 
     async def main() -> Any:
         async with Phone("127.0.0.1", 0, timers=FAST, max_loop_lag=0.15) as phone:
@@ -159,10 +164,7 @@ def test_a_phone_at_its_cpu_budget_answers_new_invites_503_at_once_and_still_opt
     from pyvoip_fast.app import load
 
     monkeypatch.setattr(load, "MIN_CALLS", 1)
-    sig = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sig.bind(("127.0.0.1", 0))
-    sig.setblocking(False)
-    me = sig.getsockname()[1]
+    sig, me = _caller_socket()
 
     async def main() -> Any:
         async with Phone("127.0.0.1", 0, timers=FAST, max_cpu=0.5) as phone:
