@@ -32,6 +32,8 @@ from ..sip.framing import KEEPALIVE_PING, KEEPALIVE_PONG, PING, SipFramingError,
 
 #: seconds a host name in a SIP URI may take to resolve (the loop's resolver, never a blocking lookup)
 DNS_TIMEOUT = 5.0
+#: seconds close() waits for connections to end cleanly (a TLS peer answering close_notify) before aborting them
+CLOSE_GRACE = 0.5
 
 logger = logging.getLogger("pyvoip_fast.app.useragent")
 
@@ -363,7 +365,9 @@ class SipTransport:
         finally:
             if self._conns.get((conn.transport, conn.addr)) is conn:
                 del self._conns[(conn.transport, conn.addr)]
-            if conn.writer is not None:
+            if conn.writer is not None and not conn.writer.is_closing():
+                # once only: a second close() of a TLS transport drops its link to the socket (CPython's
+                # sslproto), and close() below could then no longer abort a shutdown the peer never answers
                 conn.writer.close()
             level = logging.DEBUG if why == "closing" else logging.INFO
             logger.log(level, "[SIP] %s connection with %s ended (%s)", conn.transport, fmt_addr(conn.addr), why)
@@ -381,14 +385,19 @@ class SipTransport:
             self._server.close()
         tasks = [c.task for c in self._conns.values() if c.task is not None and c.task is not asyncio.current_task()]
         for conn in list(self._conns.values()):
-            if conn.writer is not None:
+            if conn.writer is not None and not conn.writer.is_closing():
                 conn.writer.close()
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._conns.clear()
-        for stream in list(self._streams):  # sockets whose handler never ran: accepted or opened at the last moment
+        # a TLS connection closes with a shutdown handshake (close_notify both ways): give the peers a moment to
+        # answer it, then abort what is left, so that no socket outlives close() (the loop may end right after)
+        deadline = self._loop.time() + CLOSE_GRACE
+        while self._streams and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for stream in list(self._streams):  # also sockets whose handler never ran: accepted or opened at the end
             _close_now(stream)
         self._streams.clear()
         # an accept or a connect that completes from here on closes itself in connection_made; let those already

@@ -227,3 +227,59 @@ def test_a_connection_that_completes_after_close_is_closed_at_once() -> None:
         closed, eof = run(main())
         gc.collect()
     assert closed and eof == 0
+
+
+def test_closing_frees_a_tls_socket_whose_peer_never_answers_the_shutdown(tmp_path: Any) -> None:
+    """Closing a TLS connection is a shutdown handshake (close_notify both ways). A server that never answers it
+    must not keep our socket open past ``close()``: the loop may end right after, and the socket would leak."""
+    import ssl
+    import threading
+    import warnings
+
+    import trustme
+
+    from pyvoip_fast.app.sip_transport import SipTransport, client_tls_context
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    got = threading.Event()
+    release = threading.Event()
+
+    def serve() -> None:  # a blocking TLS server that reads one message, then goes silent
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)
+            got.set()
+            release.wait(10)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    message = (b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bKtls\r\n"
+               b"Content-Length: 0\r\n\r\n")
+
+    async def main() -> Tuple[int, bool]:
+        transport = SipTransport(lambda data, addr: None, lambda addr, why: None,
+                                 tls_context=client_tls_context(str(ca_file)))
+        transport.send(message, ("127.0.0.1", port))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, got.wait, 5)
+        conn = transport._conns[("TLS", ("127.0.0.1", port))]
+        assert conn.writer is not None
+        raw = conn.writer.get_extra_info("socket")
+        await transport.close()
+        return raw.fileno(), not transport._streams
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            fileno, untracked = run(main())
+    finally:
+        release.set()
+        server.join(5)
+        listener.close()
+    assert fileno == -1 and untracked
