@@ -118,6 +118,7 @@ class Call(CallControl):
         self._dtmf: Fanout[str] = dtmf if dtmf is not None else Fanout()
         self._on_digit = on_dtmf  # what the media calls for an RFC 4733 digit: INFO digits take the same path
         self._done = asyncio.Event()
+        self._end_callbacks: List[Callable[[], None]] = []  # the waiters of _wait_end, woken by _close
         self._init_control()
         sip.on_reinvite = self._on_reinvite
         sip.on_request = self._on_request
@@ -262,7 +263,10 @@ class Call(CallControl):
         when ``timeout`` seconds pass (then it is hung up), or — with ``hangup_when_done`` — when the audio
         source is finished (then it is hung up with BYE). Any number of tasks may wait on one call.
         """
-        return await self._wait_end(timeout, source=self._hangup_when_done and self._player is None)
+        reason = await self._wait_end(timeout, source=self._hangup_when_done and self._player is None)
+        if not self._watcher.done():  # it woke with us and ends in this loop turn: leave nothing running
+            await asyncio.wait({self._watcher})
+        return reason
 
     async def _watch(self) -> None:
         """End the call when the SIP side ends (a BYE) or the peer vanishes, even when nobody waits on it: the
@@ -275,35 +279,47 @@ class Call(CallControl):
             logger.exception("[Call] ending the call failed")
 
     async def _wait_end(self, timeout: Optional[float], *, source: bool) -> str:
-        waiters: List["asyncio.Future[Any]"] = [
-            asyncio.ensure_future(self.sip.wait_ended()),
-            asyncio.ensure_future(self.media.peer_lost.wait()),
-            asyncio.ensure_future(self._done.wait()),
-        ]
-        if source:
-            waiters.append(asyncio.ensure_future(self.media.source_done()))
-        deadline_task: Optional["asyncio.Future[Any]"] = None
-        if timeout is not None:
-            deadline_task = asyncio.ensure_future(asyncio.sleep(timeout))
-            waiters.append(deadline_task)
+        # one future woken by callbacks, not a task per condition: every call has two waiters (its watch and
+        # usually wait_done), and tasks cost memory and loop turns for each of the process's calls
+        loop = asyncio.get_running_loop()
+        wake: "asyncio.Future[None]" = loop.create_future()
+
+        def fire() -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        deadline: List[bool] = []
+
+        def expire() -> None:
+            deadline.append(True)
+            fire()
+
+        removers = [self.sip.add_end_callback(fire),
+                    self.media.add_end_callbacks(fire, fire if source else None)]
+        self._end_callbacks.append(fire)
+        timer = loop.call_later(timeout, expire) if timeout is not None else None
         try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if self._done.is_set() or self.sip.ended or self.media.peer_lost.is_set():
+                fire()
+            await wake
         finally:
-            for w in waiters:
-                if not w.done():
-                    w.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        if waiters[2] in done:
+            for remove in removers:
+                remove()
+            if fire in self._end_callbacks:
+                self._end_callbacks.remove(fire)
+            if timer is not None:
+                timer.cancel()
+        if self._done.is_set():
             pass  # ended by someone else (a hang-up, a transfer): nothing more to do
-        elif waiters[0] in done and not waiters[0].cancelled() and waiters[0].exception() is None:
+        elif self.sip.ended:
             # the SIP side ended first: a BYE from the peer (the user agent logs it) or a dialog failure
-            sip_reason = str(waiters[0].result())
+            sip_reason = str(self.sip.end_reason)
             reason = CallEnd.REMOTE_HANGUP if sip_reason == "remote hangup" else sip_reason
             await self._close(reason)
-        elif waiters[1] in done:
+        elif self.media.peer_lost.is_set():
             logger.error("[Call] Network error: the remote party stopped responding (no media, ICMP unreachable)")
             await self._close(CallEnd.PEER_LOST, bye_timeout=2.0)
-        elif deadline_task is not None and deadline_task in done:
+        elif deadline:
             await self.hangup(CallEnd.DURATION)
         else:
             # the source finished: give the last packets time to play out at the other side, then BYE
@@ -352,6 +368,8 @@ class Call(CallControl):
             self._dtmf.close()
             self._end_control()
             self._done.set()
+            for callback in list(self._end_callbacks):
+                callback()
             if self._on_closed is not None:
                 self._on_closed(self)
 

@@ -116,6 +116,18 @@ class SipCall:
         """Why the call ended (None while it runs)."""
         return self._ended.result() if self._ended.done() else None
 
+    def add_end_callback(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` (soon) once the call is over, as ``wait_ended()`` would return; a waiter without a
+        task of its own. Returns the function that takes the callback back."""
+        def done(_: "asyncio.Future[str]") -> None:
+            callback()
+
+        def remove() -> None:
+            self._ended.remove_done_callback(done)
+
+        self._ended.add_done_callback(done)
+        return remove
+
     def _finish(self, reason: str) -> None:
         if not self._ended.done():
             self._ended.set_result(reason)

@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 import socket
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from .. import codecs as _codecs
 from ..codecs import Codec
@@ -45,6 +45,10 @@ from .reporter import RtcpReporter
 from .sender import RtpSender
 
 logger = logging.getLogger(__name__)
+
+#: the OS's randomness for SSRCs, sequence numbers and RTCP timing; stateless, so one serves every session (a
+#: SystemRandom still carries a 2.5 KB Mersenne Twister state it never uses)
+_SYSTEM_RNG = random.SystemRandom()
 
 __all__ = ["MediaSession", "DIRECTIONS"]
 
@@ -138,13 +142,14 @@ class MediaSession:
         self.local_host: str = str(local[0])
         self.local_rtp_port: int = int(local[1])
         self.local_rtcp_port: int = int(rtcp_sock.getsockname()[1])
-        self._rng = rng or random.SystemRandom()
+        self._rng = rng or _SYSTEM_RNG
         self.ssrc: int = self._rng.getrandbits(32)
         self.cname: str = cname or f"{secrets.token_hex(6)}@{self.local_host}"
         self._watch = PeerWatch(peer_timeout, media_timeout)
         self.rtcp_interval = rtcp_interval
         self._max_burst = max_burst
         self.peer_lost = asyncio.Event()
+        self._peer_lost_callbacks: List[Callable[[], None]] = []
         self.bye_received = asyncio.Event()
         self.params: Any = None
         self._direction = "inactive"
@@ -344,6 +349,28 @@ class MediaSession:
         """Wait until the source reached its end and its last packet left (or the session stopped)."""
         await asyncio.shield(self._sender.source_done)
 
+    def add_end_callbacks(self, peer_lost: Callable[[], None],
+                          source_done: Optional[Callable[[], None]] = None) -> Callable[[], None]:
+        """Call ``peer_lost()`` when ``peer_lost`` is set and ``source_done()`` (soon) when ``source_done()`` would
+        return: what a call waits on to end, without a task per condition. Returns the function that takes the
+        callbacks back."""
+        self._peer_lost_callbacks.append(peer_lost)
+        future = self._sender.source_done
+
+        def done(_: "asyncio.Future[None]") -> None:
+            if source_done is not None:
+                source_done()
+
+        if source_done is not None:
+            future.add_done_callback(done)
+
+        def remove() -> None:
+            if peer_lost in self._peer_lost_callbacks:
+                self._peer_lost_callbacks.remove(peer_lost)
+            if source_done is not None:
+                future.remove_done_callback(done)
+        return remove
+
     @property
     def stats(self) -> CallStatistics:
         """The call statistics (refreshed on each access while running; final after ``stop()``)."""
@@ -491,6 +518,8 @@ class MediaSession:
             logger.warning("[RTP] Peer %s lost: %s and nothing received for %.1f s",
                            fmt_addr(self._receiver.remote_rtp), why, now - self._watch.last_heard)
             self.peer_lost.set()
+            for callback in list(self._peer_lost_callbacks):
+                callback()
         self._watch_entry = self._clock.call_at(now + self._watch.check_every, self._watchdog)
 
     # -- statistics --------------------------------------------------------------------------------------------------

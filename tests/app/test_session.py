@@ -122,6 +122,31 @@ def test_full_duplex_call_audio_and_stats() -> None:
     assert_heard(b_pcm[: len(heard_by_a.pcm)], heard_by_a.pcm)
 
 
+def test_waiting_on_a_call_costs_no_task_and_each_way_of_ending_wakes_the_waiters() -> None:
+    """A call is watched by one task of its own; ``wait_done()`` adds none (callbacks wake it), however many wait.
+    A timeout ends the call it was given to (``duration``), and every other waiter wakes with the same reason."""
+    async def main() -> Tuple[int, List[str], str]:
+        async with phone() as alice, phone(user="bob") as bob:
+            answering = asyncio.create_task(bob.answer(source=ToneSource(440, duration=30.0), sink=ListSink()))
+            call = await alice.call(bob.local_address, source=ToneSource(600, duration=30.0), sink=ListSink(),
+                                    hangup_when_done=False)
+            bob_call = await answering
+            before = set(other_tasks())
+            waiters = [asyncio.create_task(call.wait_done()) for _ in range(3)]
+            bob_waiter = asyncio.create_task(bob_call.wait_done())
+            await asyncio.sleep(0.1)
+            extra = len(set(other_tasks()) - before - set(waiters) - {bob_waiter})
+            reason = await call.wait_done(timeout=0.3)
+            reasons = [await w for w in waiters]
+            assert await bob_waiter == CallEnd.REMOTE_HANGUP
+            assert other_tasks() == []
+            return extra, reasons, reason
+
+    extra, reasons, reason = run(main())
+    assert extra == 0
+    assert reason == CallEnd.DURATION and reasons == [CallEnd.DURATION] * 3
+
+
 def test_ipv6_call_with_pcma() -> None:
     require_ipv6()
     pcm = speech_like(1.2, seed=5)
