@@ -166,7 +166,7 @@ class MediaSession:
         overhead = UDP_IPV6_OVERHEAD if self._family == socket.AF_INET6 else UDP_IPV4_OVERHEAD
         self._reporter = RtcpReporter(self._sender, self._receiver, cname=self.cname, overhead=overhead,
                                       fixed_interval=rtcp_interval, rng=self._rng, send=self._send_rtcp,
-                                      call_stats=self._refreshed_stats)
+                                      call_stats=lambda: self.stats)
         self._announced = False
 
         # lifecycle
@@ -354,22 +354,7 @@ class MediaSession:
         """Call ``peer_lost()`` when ``peer_lost`` is set and ``source_done()`` (soon) when ``source_done()`` would
         return: what a call waits on to end, without a task per condition. Returns the function that takes the
         callbacks back."""
-        self._peer_lost_callbacks.append(peer_lost)
-        future = self._sender.source_done
-
-        def done(_: "asyncio.Future[None]") -> None:
-            if source_done is not None:
-                source_done()
-
-        if source_done is not None:
-            future.add_done_callback(done)
-
-        def remove() -> None:
-            if peer_lost in self._peer_lost_callbacks:
-                self._peer_lost_callbacks.remove(peer_lost)
-            if source_done is not None:
-                future.remove_done_callback(done)
-        return remove
+        return _add_end_callbacks(self._peer_lost_callbacks, self._sender.source_done, peer_lost, source_done)
 
     @property
     def stats(self) -> CallStatistics:
@@ -436,14 +421,8 @@ class MediaSession:
         return changed and not initial
 
     def _new_pacer(self, now: float) -> Pacer:
-        return Pacer(
-            self._clock,
-            self._sender.ptime / 1000.0,
-            self._on_slot,
-            start=now,
-            max_burst=self._max_burst,
-            on_skip=self._sender.on_skip,
-        )
+        return Pacer(self._clock, self._sender.ptime / 1000.0, self._on_slot, start=now, max_burst=self._max_burst,
+                     on_skip=self._sender.on_skip)
 
     def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
         return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
@@ -524,14 +503,30 @@ class MediaSession:
 
     # -- statistics --------------------------------------------------------------------------------------------------
 
-    def _refreshed_stats(self) -> CallStatistics:
-        self._refresh_stats()
-        return self._stats
-
     def _refresh_stats(self) -> None:
         end = self._stopped_at if self._stopped_at is not None else self._loop.time()
         duration = end - self._started_at if self._started_at is not None else None
         _fill_stats(self._stats, self._sender, self._receiver, self._reporter, duration)
+
+
+def _add_end_callbacks(callbacks: List[Callable[[], None]], future: "asyncio.Future[None]",
+                       peer_lost: Callable[[], None], source_done: Optional[Callable[[], None]]) -> Callable[[], None]:
+    """``MediaSession.add_end_callbacks``: ``peer_lost`` joins ``callbacks``, ``source_done`` waits on ``future``."""
+    callbacks.append(peer_lost)
+
+    def done(_: "asyncio.Future[None]") -> None:
+        if source_done is not None:
+            source_done()
+
+    if source_done is not None:
+        future.add_done_callback(done)
+
+    def remove() -> None:
+        if peer_lost in callbacks:
+            callbacks.remove(peer_lost)
+        if source_done is not None:
+            future.remove_done_callback(done)
+    return remove
 
 
 def _log_ended(s: CallStatistics) -> None:
