@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import CallError
 from ..media import MediaSession
 from ..media.callstats import CallStatistics
+from ..media.lazy_event import LazyEvent
 from ..sip.media_address import MediaAddressRefused
 from ..sip.sdp import MediaParams, NegotiationError, SessionDescription, make_answer, negotiate
 from .call_audio import AudioIn, PlayQueue, TapSink, _check_rate, _Resampler, to_pcm
@@ -117,7 +118,7 @@ class Call(CallControl):
         self._player: Optional[PlayQueue] = None
         self._dtmf: Fanout[str] = dtmf if dtmf is not None else Fanout()
         self._on_digit = on_dtmf  # what the media calls for an RFC 4733 digit: INFO digits take the same path
-        self._done = asyncio.Event()
+        self._done: asyncio.Event = LazyEvent()
         self._end_callbacks: List[Callable[[], None]] = []  # the waiters of _wait_end, woken by _close
         self._init_control()
         sip.on_reinvite = self._on_reinvite

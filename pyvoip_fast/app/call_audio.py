@@ -36,6 +36,7 @@ import numpy as np
 from .. import audio
 from ..audio.base import SampleQueue, as_int16, float_to_int16
 from ..audio.resample import StreamResampler
+from ..media.lazy_event import LazyEvent
 from .call_events import QueueIterator
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class _Playback:
         self.samples = SampleQueue()
         self.finished_input = True  # all its samples are in ``samples``
         self.task: Optional["asyncio.Task[None]"] = None
-        self.room = asyncio.Event()  # set when the reader consumed some of a streamed playback
+        self.room: asyncio.Event = LazyEvent()  # set when the reader consumed some of a streamed playback
 
     def read_into(self, out: np.ndarray) -> int:
         n = self.samples.take_into(out)

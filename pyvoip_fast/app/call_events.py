@@ -168,14 +168,15 @@ class Fanout(Generic[T]):
 
     def __init__(self, backlog: int = 0, limit: int = 1024) -> None:
         self._streams: "set[EventStream[T]]" = set()
-        self._backlog: Deque[T] = deque(maxlen=backlog or None) if backlog else deque(maxlen=0)
+        # no deque at all without a backlog: a call holds several hubs, and an empty deque is 0.6 KB
+        self._backlog: Optional[Deque[T]] = deque(maxlen=backlog) if backlog else None
         self._limit = limit
         self._closed = False
 
     def publish(self, item: T) -> None:
         if self._closed:
             return
-        if not self._streams:
+        if not self._streams and self._backlog is not None:
             self._backlog.append(item)
         for stream in list(self._streams):
             if len(stream._items) < self._limit:  # a consumer that never reads cannot grow without bound
@@ -184,8 +185,9 @@ class Fanout(Generic[T]):
     def open(self, first: List[T] = []) -> EventStream[T]:  # noqa: B006 - read only
         """A new stream: it starts with ``first``, then the backlog (handed to this stream only)."""
         items: Deque[T] = deque(first)
-        items.extend(self._backlog)
-        self._backlog.clear()
+        if self._backlog is not None:
+            items.extend(self._backlog)
+            self._backlog.clear()
         stream = EventStream(self, items)
         if self._closed:
             stream._closed = True

@@ -39,6 +39,7 @@ from ..net.sockets import Addr, MediaSockets, bind_pair, fmt_addr, resolve
 from ..rtp.rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
 from .callstats import CallStatistics
 from .clock import ClockEntry, MediaClock, Pacer
+from .lazy_event import LazyEvent
 from .liveness import AddressProof, PeerWatch
 from .receiver import RtpReceiver
 from .reporter import RtcpReporter
@@ -148,9 +149,9 @@ class MediaSession:
         self._watch = PeerWatch(peer_timeout, media_timeout)
         self.rtcp_interval = rtcp_interval
         self._max_burst = max_burst
-        self.peer_lost = asyncio.Event()
+        self.peer_lost: asyncio.Event = LazyEvent()
         self._peer_lost_callbacks: List[Callable[[], None]] = []
-        self.bye_received = asyncio.Event()
+        self.bye_received: asyncio.Event = LazyEvent()
         self.params: Any = None
         self._direction = "inactive"
         self._on_dtmf: Optional[Callable[[str], Any]] = None
