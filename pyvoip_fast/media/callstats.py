@@ -29,7 +29,7 @@ __all__ = ["CallStatistics", "REQUIRED_KEYS"]
 REQUIRED_KEYS = ("packets_sent", "packets_received", "packets_lost", "jitter_ms", "rtt_ms", "mos")
 
 
-@dataclass
+@dataclass(slots=True)  # 45 fields: past 30 attributes an instance would carry a dict of its own
 class CallStatistics:
     """Statistics of one call's media stream, both directions.
 

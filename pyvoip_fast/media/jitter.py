@@ -80,7 +80,13 @@ _SEQ_MOD = 1 << 16
 #: playout is refused, and one behind it is late whatever it is. (2,048 cost about 130 KB per call.)
 SEEN_WINDOW = 256
 _TS_MOD = 1 << 32
-_NOT_SEEN = [-(1 << 62)]  # no extended sequence number is this far below zero
+#: the seen-ring keeps an extended sequence number's low 31 bits (4 bytes a slot): two numbers in one slot differ
+#: by a multiple of 256, and look alike only 2**31 packets apart (over a year at 50 a second)
+_SEEN_MASK = (1 << 31) - 1
+#: the spread histogram's weights are rescaled past this: with every weight below it, the 501 bins sum to under
+#: 1e26 (float32 holds 3e38)
+_HIST_RESCALE = 1e20
+_NOT_SEEN = [-1]  # no masked sequence number is negative
 #: time-stretch mode: the take delay must exceed the target by a frame plus this before a shrink (no dithering)
 _SHRINK_HYSTERESIS = 0.002
 #: time-stretch mode: a residue (audio delay beyond the take delay) from this long on is worth trimming
@@ -160,6 +166,17 @@ class _Unwrapper:
         return self.last + delta
 
 
+#: the buffers' attributes, as slots: a call holds one buffer, and past 30 attributes CPython gives each instance
+#: a dict of its own (0.8 KB)
+_BUFFER_SLOTS = (
+    "clock_rate", "frame_samples", "frame_seconds", "min_delay", "max_delay", "initial_delay",
+    "jitter_factor", "margin", "release_time", "window", "_coalesce", "capacity", "silence_detector", "stats",
+    "ssrc", "_jitter", "_peak", "_peak_time", "_last_shrink", "_seq", "_ts", "_buf", "_seen", "_next_ts",
+    "_horizon", "_last_played_seq", "_lost_seqs", "_first_arrival", "_missing_run", "_transits",
+    "_prev_transit", "_offset", "_bad_seq", "_bad_packet",
+)
+
+
 class JitterBuffer:
     """Reorders, de-duplicates and times the packets of one stream for playout.
 
@@ -181,6 +198,8 @@ class JitterBuffer:
     """
 
     #: whether ``get`` leaves delay changes to the caller (:class:`TimeStretchJitterBuffer`)
+    __slots__ = _BUFFER_SLOTS
+
     time_stretch: ClassVar[bool] = False
 
     def __init__(
@@ -235,9 +254,9 @@ class JitterBuffer:
         self._seq = _Unwrapper(_SEQ_MOD)
         self._ts = _Unwrapper(_TS_MOD)
         self._buf: Dict[int, Tuple[int, bytes, bool]] = {}  # ext ts -> (ext seq, payload, marker)
-        # recent ext seqs: slot ``eseq % SEEN_WINDOW`` holds the newest one seen with that residue (2 KB; a dict of
-        # the same 256 numbers took about 17 KB a call)
-        self._seen = array("q", _NOT_SEEN) * SEEN_WINDOW
+        # recent ext seqs: slot ``eseq % SEEN_WINDOW`` holds the newest one seen with that residue, masked (1 KB; a
+        # dict of the same 256 numbers took about 17 KB a call)
+        self._seen = array("i", _NOT_SEEN) * SEEN_WINDOW
         self._next_ts: Optional[int] = None  # slot to play next; None = not playing (pre-buffering / idle)
         self._horizon: Optional[int] = None  # first slot not yet played (kept while idle)
         self._last_played_seq: Optional[int] = None
@@ -346,7 +365,7 @@ class JitterBuffer:
 
     def _accept(self, seq: int, ts: int, payload: bytes, arrival: float, marker: bool) -> str:
         eseq = self._seq.peek(seq)
-        if self._seen[eseq % SEEN_WINDOW] == eseq:
+        if self._seen[eseq % SEEN_WINDOW] == eseq & _SEEN_MASK:
             self.stats.duplicates += 1
             return "duplicate"
         ets = self._ts.peek(ts)
@@ -382,7 +401,7 @@ class JitterBuffer:
         return "ok"
 
     def _remember(self, eseq: int) -> None:
-        self._seen[eseq % SEEN_WINDOW] = eseq
+        self._seen[eseq % SEEN_WINDOW] = eseq & _SEEN_MASK
 
     def _observe_transit(self, ets: int, arrival: float) -> float:
         """Update the transit statistics with one packet; its spread above the minimum transit, seconds."""
@@ -521,7 +540,7 @@ class JitterBuffer:
         last = self._last_played_seq
         if last is not None and count_gap and eseq > last + 1:
             for s in range(last + 1, min(eseq, last + 1 + MAX_DROPOUT)):
-                if self._seen[s % SEEN_WINDOW] != s:
+                if self._seen[s % SEEN_WINDOW] != s & _SEEN_MASK:
                     self.stats.lost += 1
                     self._lost_seqs[s] = None
             while len(self._lost_seqs) > SEEN_WINDOW:
@@ -557,6 +576,11 @@ class JitterBuffer:
         self.ssrc = None
 
 
+_STRETCH_SLOTS = (
+    "quantile", "memory", "_hist", "_hist_add", "_forget", "_q", "_last_grow", "_offset_time", "_q_new",
+)
+
+
 class TimeStretchJitterBuffer(JitterBuffer):
     """A :class:`JitterBuffer` whose caller adapts the delay by time-stretching (see the module notes).
 
@@ -575,6 +599,8 @@ class TimeStretchJitterBuffer(JitterBuffer):
         ValueError: inconsistent parameters.
     """
 
+    __slots__ = _STRETCH_SLOTS
+
     time_stretch: ClassVar[bool] = True
 
     def __init__(self, *, quantile: float = 0.995, memory: float = 5.0, **kwargs: Any) -> None:
@@ -586,8 +612,9 @@ class TimeStretchJitterBuffer(JitterBuffer):
         self.memory = float(memory)
         super().__init__(**kwargs)
         # spreads in 1 ms bins, exponentially forgotten per packet (time constant ``memory``); lazily: each packet
-        # adds a weight 1/(1 - forget) times the last one, and everything is rescaled when the weight gets big
-        self._hist = np.zeros(int(math.ceil(self.max_delay * 1000.0)) + 1)
+        # adds a weight 1/(1 - forget) times the last one, and everything is rescaled when the weight gets big;
+        # single precision (2 KB a call, not 4): a quantile needs no more, and the rescale keeps sums far from its top
+        self._hist = np.zeros(int(math.ceil(self.max_delay * 1000.0)) + 1, dtype=np.float32)
         self._hist_add = 1.0
         self._forget = 1.0 / max(1.0, self.memory / self.frame_seconds)
         self._q = 0.0  # the quantile as last computed
@@ -615,7 +642,7 @@ class TimeStretchJitterBuffer(JitterBuffer):
         hist[min(len(hist) - 1, max(0, int(spread * 1000.0)))] += self._hist_add
         self._q_new += 1
         self._hist_add /= 1.0 - self._forget
-        if self._hist_add > 1e100:
+        if self._hist_add > _HIST_RESCALE:
             hist /= self._hist_add
             self._hist_add = 1.0
         return spread
