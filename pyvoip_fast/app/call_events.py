@@ -168,15 +168,19 @@ class Fanout(Generic[T]):
 
     def __init__(self, backlog: int = 0, limit: int = 1024) -> None:
         self._streams: "set[EventStream[T]]" = set()
-        # no deque at all without a backlog: a call holds several hubs, and an empty deque is 0.6 KB
-        self._backlog: Optional[Deque[T]] = deque(maxlen=backlog) if backlog else None
+        # the backlog's deque is made by the first item it keeps: a call holds several hubs, most never publish
+        # before a stream opens, and an empty deque is 0.6 KB
+        self._backlog_size = backlog
+        self._backlog: Optional[Deque[T]] = None
         self._limit = limit
         self._closed = False
 
     def publish(self, item: T) -> None:
         if self._closed:
             return
-        if not self._streams and self._backlog is not None:
+        if not self._streams and self._backlog_size:
+            if self._backlog is None:
+                self._backlog = deque(maxlen=self._backlog_size)
             self._backlog.append(item)
         for stream in list(self._streams):
             if len(stream._items) < self._limit:  # a consumer that never reads cannot grow without bound

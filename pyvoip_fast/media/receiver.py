@@ -126,7 +126,7 @@ class RtpReceiver:
         self.probation = 0
         self.frames_played = 0
         self._rx_pt: Optional[int] = None
-        self._dtmf_receiver = _dtmf.DtmfReceiver()
+        self._dtmf_receiver: Optional[_dtmf.DtmfReceiver] = None  # made by the first telephone-event
         # playout
         self.jb: Any = None
         self.concealer: Any = None
@@ -236,6 +236,8 @@ class RtpReceiver:
         self.packets += 1
         self.octets += len(payload)
         if pt == self.dtmf_payload_type:
+            if self._dtmf_receiver is None:
+                self._dtmf_receiver = _dtmf.DtmfReceiver(self.clock_rate)
             digit = self._dtmf_receiver.feed(pkt.timestamp, bytes(payload), pkt.marker)
             if digit:
                 self._on_dtmf(digit)
@@ -306,7 +308,7 @@ class RtpReceiver:
             logger.info("[RTP] New stream from the peer: SSRC %08x (was %08x)", ssrc, self.remote_ssrc or 0)
         self.remote_ssrc = ssrc
         self.rx = _stats.ReceiverStats(clock_rate=self.clock_rate)
-        self._dtmf_receiver = _dtmf.DtmfReceiver(self.clock_rate)
+        self._dtmf_receiver = None
         self._on_new_source()
 
     @property

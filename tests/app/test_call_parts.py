@@ -73,6 +73,17 @@ def test_fanout_backlog_goes_to_the_first_stream_and_every_stream_sees_what_foll
     assert asyncio.run(main()) == [["2", "3", "4"], ["4"], []]
 
 
+def test_fanout_keeps_no_backlog_storage_until_an_item_needs_it() -> None:
+    kept: Fanout[str] = Fanout(backlog=2)
+    none_kept: Fanout[str] = Fanout()
+    assert kept._backlog is None and none_kept._backlog is None  # a call's hubs cost nothing until used
+    for hub in (kept, none_kept):
+        hub.publish("1")
+    assert kept._backlog is not None and list(kept._backlog) == ["1"]
+    assert none_kept._backlog is None  # without a backlog nothing is kept for later
+    assert list(none_kept.open()._items) == [] and list(kept.open()._items) == ["1"]
+
+
 def test_fanout_bounds_a_stream_nobody_reads() -> None:
     hub: Fanout[int] = Fanout(limit=10)
     stream = hub.open()
