@@ -265,9 +265,14 @@ class Call(CallControl):
         source is finished (then it is hung up with BYE). Any number of tasks may wait on one call.
         """
         reason = await self._wait_end(timeout, source=self._hangup_when_done and self._player is None)
-        if not self._watcher.done():  # it woke with us and ends in this loop turn: leave nothing running
-            await asyncio.wait({self._watcher})
+        await self._watch_ended()
         return reason
+
+    async def _watch_ended(self) -> None:
+        # the watch woke with the end and finishes within a loop turn or two: leave nothing running behind an
+        # ended call (not when the watch itself is the one hanging up)
+        if not self._watcher.done() and self._watcher is not asyncio.current_task():
+            await asyncio.wait({self._watcher})
 
     async def _watch(self) -> None:
         """End the call when the SIP side ends (a BYE) or the peer vanishes, even when nobody waits on it: the
@@ -338,6 +343,7 @@ class Call(CallControl):
                 own timeout, 64 x T1); an unanswered BYE is logged and the call ends all the same.
         """
         await self._close(reason, send_bye=True, bye_timeout=timeout)
+        await self._watch_ended()
 
     async def _close(self, reason: str, *, send_bye: bool = True, bye_timeout: Optional[float] = None) -> None:
         async with self._lock:

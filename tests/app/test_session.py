@@ -243,6 +243,7 @@ def test_hangup_from_answering_side() -> None:
             bob_call = await answering
             await asyncio.sleep(0.3)
             await bob_call.hangup()
+            assert bob_call._watcher.done()  # hangup() leaves nothing of the call running (its watch woke too)
             reason = await asyncio.wait_for(call.wait_done(), 3)
             assert other_tasks() == []
             return reason, bob_call.end_reason, call
