@@ -197,9 +197,9 @@ class JitterBuffer:
         ValueError: inconsistent parameters.
     """
 
-    #: whether ``get`` leaves delay changes to the caller (:class:`TimeStretchJitterBuffer`)
     __slots__ = _BUFFER_SLOTS
 
+    #: whether ``get`` leaves delay changes to the caller (:class:`TimeStretchJitterBuffer`)
     time_stretch: ClassVar[bool] = False
 
     def __init__(
