@@ -168,18 +168,27 @@ def _sipp_counts(stdout: str) -> Dict[str, int]:
 
 def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int, max_lag_ms: Optional[float],
                     audio: Path = SAMPLE, max_cpu: Optional[float] = None) -> Tuple[subprocess.Popen, int]:
-    port = _free_udp_port()
-    argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
-            "--file", str(audio), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup", str(max_setup),
-            "--stats-json", str(workdir / f"{name}.json"), "--summary-only"]
-    if max_lag_ms is not None:
-        argv += ["--max-lag", str(max_lag_ms)]
-    if max_cpu is not None:
-        argv += ["--max-cpu", f"{max_cpu:g}"]
-    with open(workdir / f"{name}.log", "w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-    _wait_listening(port, proc)
-    return proc, port
+    for attempt in range(3):
+        # the port is free when picked, but another socket may take it before the child binds it: then the
+        # listener exits with EXIT_ADDRESS (7) and a new port is tried
+        port = _free_udp_port()
+        argv = [sys.executable, "-m", "pyvoip_fast", "listen", "--keep-serving", "--bind", f"127.0.0.1:{port}",
+                "--file", str(audio), "--no-play", "-q", "--max-calls", str(max_calls), "--max-setup",
+                str(max_setup), "--stats-json", str(workdir / f"{name}.json"), "--summary-only"]
+        if max_lag_ms is not None:
+            argv += ["--max-lag", str(max_lag_ms)]
+        if max_cpu is not None:
+            argv += ["--max-cpu", f"{max_cpu:g}"]
+        with open(workdir / f"{name}.log", "w") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+        try:
+            _wait_listening(port, proc)
+        except RuntimeError:
+            if proc.returncode != 7 or attempt == 2:
+                raise
+            continue
+        return proc, port
+    raise AssertionError("unreachable")
 
 
 def _stop(proc: subprocess.Popen) -> None:
