@@ -16,6 +16,9 @@ UDP send and receive):
 - ``compiled``: the same tick done by the compiled functions the stages above call, back to back, with no
   Python object around them: parse, statistics update, G.711 decode, concealer shift, G.711 encode, header.
   It is the floor a compiled per-call pass (``ARCHITECTURE.md``) could reach before its own glue.
+- ``srtp``: what an SRTP call adds: libsrtp's protection of the packet sent and unprotection of the packet
+  received (``rtp.srtp.SrtpContext``), with keys of its own per call. Not part of the sums: the capacity targets
+  are for plain RTP; ``bench_srtp_calls.py`` measures SRTP on whole calls.
 
 Every stage is timed over a real speech stream (the bundled sample, looped), for one call alone and for 200
 calls served in turn at every tick (as a loaded process does: their state no longer fits the CPU caches); the
@@ -204,6 +207,29 @@ def stage_compiled(pkts: List[bytes], pcm: np.ndarray,
     return run, lambda: {"received": min(st[0].received for st in state), "energy": int(energy[0] > 0)}
 
 
+def stage_srtp(pkts: List[bytes], calls: int) -> Tuple[Callable[[], None], Callable[[], Dict[str, int]]]:
+    """What an SRTP call adds to a tick: protect the packet it sends (after the header is stamped) and unprotect the
+    one it received (before parsing), each call with keys of its own (``rtp.srtp.SrtpContext``, libsrtp)."""
+    from pyvoip_fast.rtp.srtp import SrtpContext, new_key
+
+    pairs = []
+    for _ in range(calls):
+        ours, theirs = new_key(), new_key()
+        pairs.append((SrtpContext("AES_CM_128_HMAC_SHA1_80", ours, theirs),
+                      SrtpContext("AES_CM_128_HMAC_SHA1_80", theirs, ours)))
+    # what each call's peer sent, already protected (the peer's work is not ours)
+    arriving = [[peer.protect(p) for p in pkts] for _ctx, peer in pairs]
+    got = [0]
+
+    def run() -> None:
+        for i, p in enumerate(pkts):
+            for k, (ctx, _peer) in enumerate(pairs):
+                ctx.protect(p)
+                got[0] += len(ctx.unprotect(arriving[k][i])) == len(p)
+
+    return run, lambda: {"unprotected": got[0]}
+
+
 def _stages(seconds: float, calls: int) -> Dict[str, Tuple[Callable[[], None], Callable[[], Dict[str, int]], int]]:
     """Each stage's timed loop, its check, and how many call-ticks the loop does."""
     pcm = speech(seconds)
@@ -215,6 +241,7 @@ def _stages(seconds: float, calls: int) -> Dict[str, Tuple[Callable[[], None], C
         "send": (*stage_send(pcm, calls), n * calls),
         "kernel": (*stage_kernel(n, calls), n * calls),
         "compiled": (*stage_compiled(pkts, pcm, calls), n * calls),
+        "srtp": (*stage_srtp(pkts, calls), n * calls),
     }
 
 
@@ -246,6 +273,7 @@ def table(us: Dict[str, float]) -> str:
         row(name, us[name])
     row("**receive + playout + send + kernel**", us["receive + playout"] + us["send"] + us["kernel"])
     row("**compiled + kernel**", us["compiled"] + us["kernel"])
+    row("srtp (an SRTP call adds)", us["srtp"])
     return "\n".join(rows)
 
 
@@ -285,6 +313,7 @@ def test_call_tick_stages(benchmark: Any) -> None:
     assert results["kernel"] == {"sent": 2 * n, "received": 2 * n}
     # RFC 3550 A.1's counter leaves out the first packet (its source is on probation until the second)
     assert results["compiled"] == {"received": n - 1, "energy": 1}
+    assert results["srtp"] == {"unprotected": 2 * n}
 
 
 if __name__ == "__main__":

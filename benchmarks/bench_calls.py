@@ -44,7 +44,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -167,7 +167,8 @@ def _sipp_counts(stdout: str) -> Dict[str, int]:
 
 
 def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int, max_lag_ms: Optional[float],
-                    audio: Path = SAMPLE, max_cpu: Optional[float] = None) -> Tuple[subprocess.Popen, int]:
+                    audio: Path = SAMPLE, max_cpu: Optional[float] = None,
+                    extra: Sequence[str] = ()) -> Tuple[subprocess.Popen, int]:
     for attempt in range(3):
         # the port is free when picked, but another socket may take it before the child binds it: then the
         # listener exits with EXIT_ADDRESS (7) and a new port is tried
@@ -179,6 +180,7 @@ def _start_listener(workdir: Path, name: str, max_calls: int, max_setup: int, ma
             argv += ["--max-lag", str(max_lag_ms)]
         if max_cpu is not None:
             argv += ["--max-cpu", f"{max_cpu:g}"]
+        argv += list(extra)
         with open(workdir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
         try:
