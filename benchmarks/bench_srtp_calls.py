@@ -135,18 +135,13 @@ def _table(steps: List[SrtpStep]) -> str:
             "| KB per call | lateness p50 / p99 / max ms | skips | lost / received |", "|" + "---|" * 11]
     plain: Dict[int, SrtpStep] = {}
     for s in steps:
-        cpu = f"{s.cpu_ms_per_call_second:.2f}" if s.cpu_ms_per_call_second is not None else "n/a"
+        note = ""
         if s.media == "RTP":
             plain[s.calls] = s
         elif s.calls in plain and plain[s.calls].cpu_ms_per_call_second and s.cpu_ms_per_call_second:
-            cpu += f" (x{s.cpu_ms_per_call_second / plain[s.calls].cpu_ms_per_call_second:.2f})"
-        share = f"{s.cpu_share * 100:.0f} %" if s.cpu_share is not None else "n/a"
-        kb = f"{s.kb_per_call:.0f}" if s.kb_per_call is not None else "n/a"
-        late = s.lateness_ms
+            note = f" (x{s.cpu_ms_per_call_second / plain[s.calls].cpu_ms_per_call_second:.2f})"
         rows.append(f"| {s.media} | {s.calls} | {s.completed} / {s.failed} | {s.encrypted} | "
-                    f"{s.setup_ms.get('p50', 'n/a')} / {s.setup_ms.get('p99', 'n/a')} | {cpu} | {share} | {kb} | "
-                    f"{late.get('p50', 'n/a')} / {late.get('p99', 'n/a')} / {late.get('max', 'n/a')} | "
-                    f"{s.schedule_skips} | {s.packets_lost} / {s.packets_received} |")
+                    + base.measured_cells(s, note))
     return "\n".join(rows)
 
 
