@@ -16,8 +16,10 @@
 
 import logging
 
-from libc.math cimport isfinite
+from libc.math cimport exp, fabs, isfinite, isnan
 from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memset
 
 from pyvoip_fast import _compat
 
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_MISORDER",
     "RTP_SEQ_MOD",
     "DUPLICATE_WINDOW",
+    "TransitStats",
 ]
 
 ACCEPTED = 0
@@ -424,3 +427,227 @@ cdef class SenderStats:
 
     def __repr__(self):
         return f"SenderStats(packet_count={self._packets}, octet_count={self._octets})"
+
+
+# -- transit-time statistics of a received stream (the twin's TransitStats states the rules) ---------------------
+
+cdef double C_HIST_RESCALE = 1e20
+cdef long long C_MAX_RATE = 0x7FFFFFFF
+cdef long long C_MAX_BINS = 1 << 20
+
+
+cdef class TransitStats:
+    """Transit-time statistics of one received stream, for an adaptive jitter buffer: the window's minimum transit,
+    the smoothed jitter, the peak spread and a forgetting histogram of spreads (see the twin, ``_stats_py``)."""
+
+    cdef double rate, max_delay, window, coalesce, release, peak_, peak_time, forget, quantile, prev, jitter_
+    cdef double add, q_value
+    cdef bint has_peak_time, has_prev
+    cdef Py_ssize_t every, q_new, bins
+    cdef float *hist
+    # the window: a ring of (arrival, transit) pairs, monotonic in transit
+    cdef double *ring
+    cdef Py_ssize_t cap, head, count
+
+    def __cinit__(self) -> None:
+        self.hist = NULL
+        self.ring = NULL
+
+    def __init__(self, clock_rate, *, double max_delay, double window, double coalesce, double release_time,
+                 double peak=0.0, bins=0, double forget=0.0, double quantile=1.0, quantile_every=1) -> None:
+        cdef long long rate = _index(clock_rate)
+        cdef long long nbins = _index(bins)
+        cdef long long every = _index(quantile_every)
+        if not 0 < rate <= C_MAX_RATE:
+            raise ValueError(f"clock_rate must be in 1..{C_MAX_RATE}, got {clock_rate}")
+        if not 0 <= nbins <= C_MAX_BINS:
+            raise ValueError(f"bins must be in 0..{C_MAX_BINS}, got {bins}")
+        if not 0 < every <= C_MAX_BINS:
+            raise ValueError(f"quantile_every must be in 1..{C_MAX_BINS}, got {quantile_every}")
+        if not 0.0 <= coalesce <= window:
+            raise ValueError(f"need 0 <= coalesce <= window, got {coalesce!r} and {window!r}")
+        if not release_time > 0.0:
+            raise ValueError(f"release_time must be positive, got {release_time!r}")
+        self.rate = <double>rate
+        self.max_delay = max_delay
+        self.window = window
+        self.coalesce = coalesce
+        self.release = release_time
+        self.peak_ = peak
+        self.has_peak_time = False
+        self.forget = forget
+        self.quantile = quantile
+        self.every = <Py_ssize_t>every
+        self.q_new = self.every
+        self.has_prev = False
+        self.jitter_ = 0.0
+        self.add = 1.0
+        self.q_value = 0.0
+        self.bins = <Py_ssize_t>nbins
+        free(self.hist)
+        self.hist = NULL
+        if nbins:
+            self.hist = <float *>malloc(<size_t>nbins * sizeof(float))
+            if self.hist == NULL:
+                raise MemoryError()
+            memset(self.hist, 0, <size_t>nbins * sizeof(float))
+        free(self.ring)
+        self.cap = 8
+        self.ring = <double *>malloc(<size_t>self.cap * 2 * sizeof(double))
+        if self.ring == NULL:
+            raise MemoryError()
+        self.head = 0
+        self.count = 0
+
+    def __dealloc__(self) -> None:
+        free(self.hist)
+        free(self.ring)
+
+    @property
+    def jitter(self) -> float:
+        """The smoothed transit jitter, seconds."""
+        return self.jitter_
+
+    @property
+    def peak(self) -> float:
+        """The peak spread (decayed to the last packet), seconds."""
+        return self.peak_
+
+    @property
+    def entries(self) -> int:
+        """Entries in the minimum's window."""
+        return self.count
+
+    @property
+    def oldest(self):
+        """The window's oldest entry ``(arrival, transit)``: its transit is the minimum; None when empty."""
+        if self.count == 0:
+            return None
+        return (self.ring[2 * self.head], self.ring[2 * self.head + 1])
+
+    @property
+    def min_transit(self):
+        """The minimum transit of the window, seconds; None when empty."""
+        if self.count == 0:
+            return None
+        return self.ring[2 * self.head + 1]
+
+    def clear_window(self) -> None:
+        """Forget the window and the previous transit (keep the jitter, the peak and the histogram)."""
+        self.head = 0
+        self.count = 0
+        self.has_prev = False
+
+    cdef inline Py_ssize_t _at(self, Py_ssize_t k) noexcept:
+        """The ring slot of the window's k-th entry (0: the oldest)."""
+        return (self.head + k) % self.cap
+
+    cdef int _push(self, double arrival, double r) except -1:
+        cdef Py_ssize_t k, slot
+        cdef double *grown
+        if self.count == self.cap:  # full: unroll into a ring twice as large
+            grown = <double *>malloc(<size_t>self.cap * 4 * sizeof(double))
+            if grown == NULL:
+                raise MemoryError()
+            for k in range(self.count):
+                slot = self._at(k)
+                grown[2 * k] = self.ring[2 * slot]
+                grown[2 * k + 1] = self.ring[2 * slot + 1]
+            free(self.ring)
+            self.ring = grown
+            self.cap *= 2
+            self.head = 0
+        slot = self._at(self.count)
+        self.ring[2 * slot] = arrival
+        self.ring[2 * slot + 1] = r
+        self.count += 1
+        return 0
+
+    def observe(self, ets, double arrival) -> float:
+        """One packet of extended RTP timestamp ``ets`` that arrived at ``arrival`` (seconds); its spread above the
+        window's minimum transit, seconds."""
+        cdef int overflow = 0
+        cdef long long e
+        cdef double r, d, spread, x
+        cdef Py_ssize_t last, k, top, i
+        e = PyLong_AsLongLongAndOverflow(PyNumber_Index(ets), &overflow)
+        if overflow:
+            raise OverflowError("Python int too large to convert to C long")
+        r = arrival - <double>e / self.rate
+        if self.count and fabs(r - self.ring[2 * self.head + 1]) > 2 * self.max_delay + 1.0:
+            self.head = 0
+            self.count = 0
+            self.has_prev = False
+        while self.count:
+            last = self._at(self.count - 1)
+            if not (self.ring[2 * last + 1] >= r):
+                break
+            self.count -= 1
+        if self.count == 0:
+            self._push(arrival, r)
+        else:
+            last = self._at(self.count - 1)
+            if r < self.ring[2 * last + 1] or arrival - self.ring[2 * last] >= self.coalesce:
+                self._push(arrival, r)
+        while self.count and self.ring[2 * self.head] < arrival - self.window:  # keeps the newest (see __init__)
+            self.head = (self.head + 1) % self.cap
+            self.count -= 1
+        if self.has_prev:
+            d = fabs(r - self.prev)
+            if d < 1.0:
+                self.jitter_ += (d - self.jitter_) / 16.0
+        self.prev = r
+        self.has_prev = True
+        spread = r - self.ring[2 * self.head + 1]
+        if self.has_peak_time and arrival > self.peak_time:
+            self.peak_ *= exp(-(arrival - self.peak_time) / self.release)
+        self.peak_time = arrival
+        self.has_peak_time = True
+        if spread > self.peak_:
+            self.peak_ = self.max_delay if self.max_delay < spread else spread
+        if self.bins:
+            x = spread * 1000.0
+            if isnan(x):
+                raise ValueError("cannot convert float NaN to integer")
+            if not isfinite(x):
+                raise OverflowError("cannot convert float infinity to integer")
+            top = self.bins - 1
+            if x >= <double>top:
+                k = top
+            elif x < 1.0:  # int() truncates towards zero: (-1, 1) is bin 0, and below it clamps to 0 too
+                k = 0
+            else:
+                k = <Py_ssize_t>x
+            self.hist[k] = <float>(<double>self.hist[k] + self.add)
+            self.q_new += 1
+            self.add /= 1.0 - self.forget
+            if self.add > C_HIST_RESCALE:
+                for i in range(self.bins):
+                    self.hist[i] = <float>(<double>self.hist[i] / self.add)
+                self.add = 1.0
+        return spread
+
+    def spread_quantile(self) -> float:
+        """The histogram's ``quantile`` (the top of the 1 ms bin where the running sum reaches that share of the
+        total; 0.0 with no histogram or nothing in it), seconds; recomputed at most every ``quantile_every``
+        packets."""
+        cdef double total = 0.0, target, run = 0.0
+        cdef Py_ssize_t i
+        if self.q_new >= self.every:
+            self.q_new = 0
+            for i in range(self.bins):
+                total += <double>self.hist[i]
+            if total <= 0.0:
+                self.q_value = 0.0
+            else:
+                target = self.quantile * total * (1.0 - 1e-12)
+                i = 0
+                while i < self.bins:
+                    run += <double>self.hist[i]
+                    if run >= target:
+                        break
+                    i += 1
+                if i == self.bins:  # the twin's loop leaves i at the last bin
+                    i = self.bins - 1
+                self.q_value = (i + 1) / 1000.0
+        return self.q_value

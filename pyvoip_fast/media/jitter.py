@@ -13,7 +13,9 @@ Timing model. A packet with extended timestamp ``ts`` arriving at ``a`` has the 
 the ``get`` time ``now``, which defines the playout offset ``o = now - next_ts / clock_rate``; a packet is on
 time iff ``r < o`` (in slot terms: ``ts >= next_ts`` when it arrives). With ``r_min`` the smallest transit seen
 in a sliding window (the fastest path), the buffering delay is ``delay_now = o - r_min`` and each packet's
-jitter is its ``spread = r - r_min``.
+jitter is its ``spread = r - r_min``. These per-packet transit statistics (the window's minimum, the smoothed
+transit variation, the peak spread and the spreads' histogram below) are kept by ``rtp.stats.TransitStats``,
+compiled (``ext/stats.pyx``) with its pure-Python twin.
 
 Adaptation. The target delay is ``clamp(max(peak_spread, k * J) + frame, min_delay, max_delay)`` where ``J``
 is the RFC 3550 §6.4.1 / A.8 smoothed transit variation and ``peak_spread`` follows the largest recent spread:
@@ -62,11 +64,10 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, ClassVar, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
-import numpy as np
+from ..rtp import stats as _stats
 
 __all__ = ["JitterBuffer", "JitterStats", "TimeStretchJitterBuffer"]
 
@@ -83,9 +84,6 @@ _TS_MOD = 1 << 32
 #: the seen-ring keeps an extended sequence number's low 31 bits (4 bytes a slot): two numbers in one slot differ
 #: by a multiple of 256, and look alike only 2**31 packets apart (over a year at 50 a second)
 _SEEN_MASK = (1 << 31) - 1
-#: the spread histogram's weights are rescaled past this: with every weight below it, the 501 bins sum to under
-#: 1e26 (float32 holds 3e38)
-_HIST_RESCALE = 1e20
 _NOT_SEEN = [-1]  # no masked sequence number is negative
 #: time-stretch mode: the take delay must exceed the target by a frame plus this before a shrink (no dithering)
 _SHRINK_HYSTERESIS = 0.002
@@ -171,9 +169,9 @@ class _Unwrapper:
 _BUFFER_SLOTS = (
     "clock_rate", "frame_samples", "frame_seconds", "min_delay", "max_delay", "initial_delay",
     "jitter_factor", "margin", "release_time", "window", "_coalesce", "capacity", "silence_detector", "stats",
-    "ssrc", "_jitter", "_peak", "_peak_time", "_last_shrink", "_seq", "_ts", "_buf", "_seen", "_next_ts",
-    "_horizon", "_last_played_seq", "_lost_seqs", "_first_arrival", "_missing_run", "_transits",
-    "_prev_transit", "_offset", "_bad_seq", "_bad_packet",
+    "ssrc", "_transit", "_last_shrink", "_seq", "_ts", "_buf", "_seen", "_next_ts",
+    "_horizon", "_last_played_seq", "_lost_seqs", "_first_arrival", "_missing_run", "_offset", "_bad_seq",
+    "_bad_packet",
 )
 
 
@@ -242,10 +240,12 @@ class JitterBuffer:
         self.silence_detector = silence_detector
         self.stats = JitterStats()
         self.ssrc: Optional[int] = None
-        # jitter estimate survives resets (it describes the network, not the stream)
-        self._jitter = 0.0  # RFC 3550 style smoothed |D|, seconds
-        self._peak = max(0.0, self.initial_delay - self.margin)
-        self._peak_time: Optional[float] = None
+        # the transit statistics (compiled ``rtp.stats.TransitStats``, or its twin): the window's minimum transit,
+        # the RFC 3550 style smoothed |D| and the peak spread; the jitter and the peak survive resets (they describe
+        # the network, not the stream), the window does not
+        self._transit = _stats.TransitStats(
+            clock_rate, max_delay=self.max_delay, window=self.window, coalesce=self._coalesce,
+            release_time=self.release_time, peak=max(0.0, self.initial_delay - self.margin), **self._spread_options())
         self._last_shrink = -math.inf
         self._reset_stream()
 
@@ -263,8 +263,7 @@ class JitterBuffer:
         self._lost_seqs: Dict[int, None] = {}  # recently skipped seqs, to move them from lost to late
         self._first_arrival: Optional[float] = None  # arrival of the first packet of the pending spurt
         self._missing_run = 0  # consecutive missing slots with nothing buffered
-        self._transits: Deque[Tuple[float, float]] = deque()  # (arrival, r) monotonic for sliding min
-        self._prev_transit: Optional[float] = None
+        self._transit.clear_window()
         self._offset: Optional[float] = None  # playout offset o of the last get
         self._bad_seq: Optional[int] = None  # RFC 3550 A.1 probation of a big jump
         self._bad_packet: Optional[Tuple[int, int, bytes, float, bool]] = None
@@ -272,25 +271,28 @@ class JitterBuffer:
     @property
     def delay(self) -> float:
         """Current target playout delay, seconds."""
-        base = max(self._peak, self.jitter_factor * self._jitter, self._spread_quantile())
+        t = self._transit
+        base = max(t.peak, self.jitter_factor * t.jitter, t.spread_quantile())
         return min(self.max_delay, max(self.min_delay, base + self.margin))
 
-    def _spread_quantile(self) -> float:
-        """A high quantile of the recent spreads (:class:`TimeStretchJitterBuffer`; 0 here), seconds."""
-        return 0.0
+    def _spread_options(self) -> Dict[str, Any]:
+        """The spread histogram's parameters of the transit statistics (:class:`TimeStretchJitterBuffer`; none
+        here: its quantile reads 0)."""
+        return {}
 
     @property
     def jitter(self) -> float:
         """Smoothed interarrival jitter estimate (RFC 3550 A.8 style), seconds."""
-        return self._jitter
+        return self._transit.jitter
 
     @property
     def current_delay(self) -> Optional[float]:
         """Measured buffering delay of the fastest packets (``o - r_min``), or ``None`` when not playing (in a
         :class:`TimeStretchJitterBuffer` the offset counts the audio the caller holds, as of the last ``advise``)."""
-        if self._offset is None or not self._transits or self._next_ts is None:
+        low = self._transit.min_transit
+        if self._offset is None or low is None or self._next_ts is None:
             return None
-        return self._offset - self._transits[0][1]
+        return self._offset - low
 
     @property
     def depth(self) -> int:
@@ -369,7 +371,7 @@ class JitterBuffer:
             self.stats.duplicates += 1
             return "duplicate"
         ets = self._ts.peek(ts)
-        self._observe_transit(ets, arrival)
+        self._transit.observe(ets, arrival)
         horizon = self._next_ts if self._next_ts is not None else self._horizon
         if horizon is not None and ets < horizon:
             self.stats.late += 1
@@ -402,40 +404,6 @@ class JitterBuffer:
 
     def _remember(self, eseq: int) -> None:
         self._seen[eseq % SEEN_WINDOW] = eseq & _SEEN_MASK
-
-    def _observe_transit(self, ets: int, arrival: float) -> float:
-        """Update the transit statistics with one packet; its spread above the minimum transit, seconds."""
-        r = arrival - ets / self.clock_rate
-        q = self._transits
-        if q and abs(r - q[0][1]) > 2 * self.max_delay + 1.0:
-            # a timing discontinuity (sender clock or timestamp step): old transit times mean nothing now
-            logger.debug("[Jitter] transit time jumped by %.3f s: restarting the estimate", r - q[0][1])
-            q.clear()
-            self._prev_transit = None
-        # sliding-window minimum (monotonic deque), coalesced: a packet no faster than the newest entry from less
-        # than window/10 ago adds nothing (that entry is forgotten at most window/10 sooner than it would be). So
-        # a sender whose clock runs slow, where every transit is longer than the one before, keeps about ten
-        # entries, not one per packet of the window (500 at 20 ms: 50 KB a call)
-        while q and q[-1][1] >= r:
-            q.pop()
-        if not q or r < q[-1][1] or arrival - q[-1][0] >= self._coalesce:
-            q.append((arrival, r))
-        while q[0][0] < arrival - self.window:
-            q.popleft()
-        # RFC 3550 A.8 style jitter, in seconds
-        if self._prev_transit is not None:
-            d = abs(r - self._prev_transit)
-            if d < 1.0:  # ignore a clock step (DTX restarts etc. keep the same offset; this is a discontinuity)
-                self._jitter += (d - self._jitter) / 16.0
-        self._prev_transit = r
-        # peak spread: instant attack, exponential release
-        spread = r - q[0][1]
-        if self._peak_time is not None and arrival > self._peak_time:
-            self._peak *= math.exp(-(arrival - self._peak_time) / self.release_time)
-        self._peak_time = arrival
-        if spread > self._peak:
-            self._peak = min(spread, self.max_delay)
-        return spread
 
     # ------------------------------------------------------------------ output
     def get(self, now: float) -> Tuple[str, Optional[bytes]]:
@@ -577,7 +545,7 @@ class JitterBuffer:
 
 
 _STRETCH_SLOTS = (
-    "quantile", "memory", "_hist", "_hist_add", "_forget", "_q", "_last_grow", "_offset_time", "_q_new",
+    "quantile", "memory", "_last_grow", "_offset_time",
 )
 
 
@@ -611,41 +579,16 @@ class TimeStretchJitterBuffer(JitterBuffer):
         self.quantile = float(quantile)
         self.memory = float(memory)
         super().__init__(**kwargs)
-        # spreads in 1 ms bins, exponentially forgotten per packet (time constant ``memory``); lazily: each packet
-        # adds a weight 1/(1 - forget) times the last one, and everything is rescaled when the weight gets big;
-        # single precision (2 KB a call, not 4): a quantile needs no more, and the rescale keeps sums far from its top
-        self._hist = np.zeros(int(math.ceil(self.max_delay * 1000.0)) + 1, dtype=np.float32)
-        self._hist_add = 1.0
-        self._forget = 1.0 / max(1.0, self.memory / self.frame_seconds)
-        self._q = 0.0  # the quantile as last computed
         self._last_grow = -math.inf  # when the delay last grew (no shrink right after: no see-saw)
         self._offset_time = 0.0  # the ``now`` of the last advice
-        self._q_new = QUANTILE_EVERY  # packets since (compute at the first look)
 
-    def _spread_quantile(self) -> float:
-        # recomputed once per QUANTILE_EVERY packets (the histogram forgets over seconds; a spike is the peak
-        # spread's business, which follows it at once): the target is read at every tick
-        if self._q_new >= QUANTILE_EVERY:
-            self._q_new = 0
-            cum = np.cumsum(self._hist)
-            total = float(cum[-1])
-            if total <= 0.0:
-                self._q = 0.0
-            else:
-                i = int(np.searchsorted(cum, self.quantile * total * (1.0 - 1e-12)))
-                self._q = (i + 1) / 1000.0  # the top of the bin: never below the spreads it covers
-        return self._q
-
-    def _observe_transit(self, ets: int, arrival: float) -> float:
-        spread = super()._observe_transit(ets, arrival)
-        hist = self._hist
-        hist[min(len(hist) - 1, max(0, int(spread * 1000.0)))] += self._hist_add
-        self._q_new += 1
-        self._hist_add /= 1.0 - self._forget
-        if self._hist_add > _HIST_RESCALE:
-            hist /= self._hist_add
-            self._hist_add = 1.0
-        return spread
+    def _spread_options(self) -> Dict[str, Any]:
+        # spreads in 1 ms bins up to max_delay, exponentially forgotten per packet (time constant ``memory``), in
+        # single precision (2 KB a call); the quantile is recomputed once per QUANTILE_EVERY packets (the histogram
+        # forgets over seconds; a spike is the peak spread's business, which follows it at once)
+        return {"bins": int(math.ceil(self.max_delay * 1000.0)) + 1,
+                "forget": 1.0 / max(1.0, self.memory / self.frame_seconds), "quantile": self.quantile,
+                "quantile_every": QUANTILE_EVERY}
 
     def advise(self, now: float, held: float = 0.0) -> Tuple[str, float]:
         """Time-stretching advice for this tick: how the caller should move the delay (see the module notes).
@@ -661,7 +604,8 @@ class TimeStretchJitterBuffer(JitterBuffer):
             ``("trim", s)``: the take delay is right, remove at most ``s`` seconds of residue (only where it is
             inaudible); ``("", 0.0)``: nothing to do (or not playing).
         """
-        if self._next_ts is None or not self._transits:
+        low = self._transit.min_transit
+        if self._next_ts is None or low is None:
             return "", 0.0
         frame = self.frame_seconds
         self._offset_time = now
@@ -669,7 +613,7 @@ class TimeStretchJitterBuffer(JitterBuffer):
         self._offset = now + held - self._next_ts / self.clock_rate
         whole = math.floor(held / frame + 1e-9)
         residue = max(0.0, held - whole * frame)
-        take = self._offset - residue - self._transits[0][1]
+        take = self._offset - residue - low
         target = self.delay
         if take < target - 1e-9:
             return "grow", frame

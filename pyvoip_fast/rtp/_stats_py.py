@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import logging
 import math
+from array import array
+from collections import deque
 from operator import index as _index
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from .. import _compat
 
@@ -57,6 +59,7 @@ __all__ = [
     "MAX_MISORDER",
     "RTP_SEQ_MOD",
     "DUPLICATE_WINDOW",
+    "TransitStats",
 ]
 
 #: the packet was counted (in order, or reordered within MAX_MISORDER)
@@ -77,6 +80,11 @@ RTP_SEQ_MOD = 1 << 16
 DUPLICATE_WINDOW = 128
 
 _RING_MASK = DUPLICATE_WINDOW - 1
+#: TransitStats rescales its histogram when a packet's weight passes this (single precision tops at 3.4e38)
+_HIST_RESCALE = 1e20
+#: TransitStats' limits: an RTP clock rate fits 31 bits; a histogram of a million 1 ms bins covers 17 minutes
+_MAX_RATE = 0x7FFFFFFF
+_MAX_BINS = 1 << 20
 _EMPTY = -(1 << 62)
 
 
@@ -412,3 +420,164 @@ class SenderStats:
     def __repr__(self) -> str:
         return f"SenderStats(packet_count={self._packets}, octet_count={self._octets})"
 
+
+
+class TransitStats:
+    """Transit-time statistics of one received stream, for an adaptive jitter buffer (one call per packet).
+
+    A packet's transit is ``r = arrival - ets / clock_rate`` (seconds; only its changes mean anything). Kept:
+
+    - the minimum transit over the last ``window`` seconds (a monotonic deque of ``(arrival, r)``, coalesced: a
+      packet no faster than the newest entry from less than ``coalesce`` ago adds nothing, so a slow sender clock
+      keeps about ``window / coalesce`` entries, not one per packet); a transit that jumps by more than
+      ``2 * max_delay + 1`` s from the minimum (a clock or timestamp step) restarts the window;
+    - the RFC 3550-style smoothed jitter ``J += (|D| - J) / 16`` of consecutive transits, in seconds (a step of a
+      second or more is a discontinuity, not jitter);
+    - the peak spread (transit above the minimum): instant attack, exponential release with ``release_time``,
+      capped at ``max_delay``;
+    - with ``bins`` > 0, a histogram of the spreads in 1 ms bins (the last bin takes everything above), forgotten
+      exponentially (each packet weighs ``1 / (1 - forget)`` times the one before; all is rescaled past 1e20),
+      stored in single precision and updated in double; ``spread_quantile()`` is its ``quantile``, recomputed at
+      most every ``quantile_every`` packets.
+
+    ``clear_window()`` forgets the window and the previous transit (a new stream); the jitter, the peak and the
+    histogram describe the network and survive it.
+
+    Raises:
+        ValueError: ``clock_rate`` outside 1..2**31 - 1, ``bins`` outside 0..2**20, ``quantile_every`` outside
+            1..2**20, a non-positive ``release_time``, ``coalesce`` outside ``[0, window]`` (the window would empty itself); from ``observe``, a NaN arrival
+            when there is a histogram (as ``int(nan)``).
+        OverflowError: from ``observe``, an infinite spread when there is a histogram; an ``ets`` beyond 64 bits.
+    """
+
+    def __init__(self, clock_rate: int, *, max_delay: float, window: float, coalesce: float, release_time: float,
+                 peak: float = 0.0, bins: int = 0, forget: float = 0.0, quantile: float = 1.0,
+                 quantile_every: int = 1) -> None:
+        clock_rate = _index(clock_rate)
+        bins = _index(bins)
+        quantile_every = _index(quantile_every)
+        if not 0 < clock_rate <= _MAX_RATE:
+            raise ValueError(f"clock_rate must be in 1..{_MAX_RATE}, got {clock_rate}")
+        if not 0 <= bins <= _MAX_BINS:
+            raise ValueError(f"bins must be in 0..{_MAX_BINS}, got {bins}")
+        if not 0 < quantile_every <= _MAX_BINS:
+            raise ValueError(f"quantile_every must be in 1..{_MAX_BINS}, got {quantile_every}")
+        if not 0.0 <= _real(coalesce) <= _real(window):
+            raise ValueError(f"need 0 <= coalesce <= window, got {coalesce!r} and {window!r}")
+        if not _real(release_time) > 0.0:
+            raise ValueError(f"release_time must be positive, got {release_time!r}")
+        self._rate = clock_rate
+        self._max_delay = _real(max_delay)
+        self._window = _real(window)
+        self._coalesce = _real(coalesce)
+        self._release = _real(release_time)
+        self._peak = _real(peak)
+        self._peak_time = 0.0
+        self._has_peak_time = False
+        self._forget = _real(forget)
+        self._quantile = _real(quantile)
+        self._every = quantile_every
+        self._q: "deque[tuple[float, float]]" = deque()
+        self._prev = 0.0
+        self._has_prev = False
+        self._jitter = 0.0
+        self._hist = array("f", bytes(4 * bins))
+        self._add = 1.0
+        self._q_value = 0.0
+        self._q_new = quantile_every  # packets since the quantile was computed (compute at the first look)
+
+    @property
+    def jitter(self) -> float:
+        """The smoothed transit jitter, seconds."""
+        return self._jitter
+
+    @property
+    def peak(self) -> float:
+        """The peak spread (decayed to the last packet), seconds."""
+        return self._peak
+
+    @property
+    def entries(self) -> int:
+        """Entries in the minimum's window."""
+        return len(self._q)
+
+    @property
+    def oldest(self) -> Optional[Tuple[float, float]]:
+        """The window's oldest entry ``(arrival, transit)``: its transit is the minimum; None when empty."""
+        return self._q[0] if self._q else None
+
+    @property
+    def min_transit(self) -> Optional[float]:
+        """The minimum transit of the window, seconds; None when empty."""
+        return self._q[0][1] if self._q else None
+
+    def clear_window(self) -> None:
+        """Forget the window and the previous transit (keep the jitter, the peak and the histogram)."""
+        self._q.clear()
+        self._has_prev = False
+
+    def observe(self, ets: int, arrival: float) -> float:
+        """One packet of extended RTP timestamp ``ets`` that arrived at ``arrival`` (seconds); its spread above the
+        window's minimum transit, seconds."""
+        ets = _index(ets)
+        if not -(1 << 63) <= ets < (1 << 63):
+            raise OverflowError("Python int too large to convert to C long")
+        arrival = _real(arrival)
+        r = arrival - float(ets) / self._rate
+        q = self._q
+        if q and abs(r - q[0][1]) > 2 * self._max_delay + 1.0:
+            q.clear()
+            self._has_prev = False
+        while q and q[-1][1] >= r:
+            q.pop()
+        if not q or r < q[-1][1] or arrival - q[-1][0] >= self._coalesce:
+            q.append((arrival, r))
+        while q[0][0] < arrival - self._window:
+            q.popleft()
+        if self._has_prev:
+            d = abs(r - self._prev)
+            if d < 1.0:
+                self._jitter += (d - self._jitter) / 16.0
+        self._prev = r
+        self._has_prev = True
+        spread = r - q[0][1]
+        if self._has_peak_time and arrival > self._peak_time:
+            self._peak *= math.exp(-(arrival - self._peak_time) / self._release)
+        self._peak_time = arrival
+        self._has_peak_time = True
+        if spread > self._peak:
+            self._peak = self._max_delay if self._max_delay < spread else spread
+        hist = self._hist
+        if hist:
+            k = int(spread * 1000.0)
+            top = len(hist) - 1
+            hist[top if k > top else (0 if k < 0 else k)] += self._add
+            self._q_new += 1
+            self._add /= 1.0 - self._forget
+            if self._add > _HIST_RESCALE:
+                for i in range(len(hist)):
+                    hist[i] /= self._add
+                self._add = 1.0
+        return spread
+
+    def spread_quantile(self) -> float:
+        """The histogram's ``quantile``: the top of the 1 ms bin where the running sum reaches that share of the
+        total (0.0 with no histogram or nothing in it), seconds; recomputed at most every ``quantile_every``
+        packets."""
+        if self._q_new >= self._every:
+            self._q_new = 0
+            total = 0.0
+            for h in self._hist:
+                total += h
+            if total <= 0.0:
+                self._q_value = 0.0
+            else:
+                target = self._quantile * total * (1.0 - 1e-12)
+                run = 0.0
+                i = 0
+                for i, h in enumerate(self._hist):
+                    run += h
+                    if run >= target:
+                        break
+                self._q_value = (i + 1) / 1000.0
+        return self._q_value

@@ -45,11 +45,13 @@ if TYPE_CHECKING:
         RTP_SEQ_MOD,
         ReceiverStats,
         SenderStats,
+        TransitStats,
     )
 else:
     _impl = _compat.load("_stats")
     ReceiverStats = _impl.ReceiverStats
     SenderStats = _impl.SenderStats
+    TransitStats = _impl.TransitStats
     ACCEPTED = _impl.ACCEPTED
     DUPLICATE = _impl.DUPLICATE
     PROBATION = _impl.PROBATION
@@ -67,6 +69,7 @@ STATUS_NAMES = {ACCEPTED: "ACCEPTED", DUPLICATE: "DUPLICATE", PROBATION: "PROBAT
 __all__ = [
     "ReceiverStats",
     "SenderStats",
+    "TransitStats",
     "ACCEPTED",
     "DUPLICATE",
     "PROBATION",

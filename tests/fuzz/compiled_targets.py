@@ -319,6 +319,35 @@ def _stats(fdp: Any) -> None:
     _both("_stats", run)
 
 
+def _transit(fdp: Any) -> None:
+    """The jitter buffer's transit statistics: any parameters (NaN, negative, a window the coalescing could empty,
+    histograms of any size) and a run of packets with any timestamps and arrival times, with the window cleared
+    and the quantile read in between."""
+    clock = _int(fdp) if fdp.ConsumeBool() else 8000
+    floats = {k: _float(fdp) for k in ("max_delay", "window", "coalesce", "release_time", "peak", "forget",
+                                        "quantile")}
+    counts = {"bins": fdp.ConsumeIntInRange(-1, 1200), "quantile_every": fdp.ConsumeIntInRange(0, 7)}
+    steps = [(fdp.ConsumeIntInRange(0, 5), _int(fdp), _float(fdp)) for _ in range(fdp.ConsumeIntInRange(0, 40))]
+
+    def run(m: Any) -> Any:
+        made = _outcome(lambda: m.TransitStats(clock, **floats, **counts))
+        if made[0] != "ok":
+            return made
+        ts = made[1]
+        out = []
+        for what, ets, arrival in steps:
+            if what == 0:
+                out.append(("clear", ts.clear_window()))
+            elif what == 1:
+                out.append(_outcome(ts.spread_quantile))
+            else:
+                out.append(_outcome(lambda e=ets, a=arrival: ts.observe(e, a)))
+            out.append((ts.jitter, ts.peak, ts.entries, ts.oldest))
+        return out
+
+    _both("_stats", run)
+
+
 def _tables(fdp: Any) -> Tuple[int, int, Any, Any, Any, Any, int, Any, int]:
     nstreams = fdp.ConsumeIntInRange(0, 6)
     width = fdp.ConsumeIntInRange(0, 200)
@@ -466,7 +495,7 @@ def _plc_push(fdp: Any) -> None:
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
     _plc_push,
-    _stats, _batch, _batch_to, _drain_and_timers, _recv_stamped,
+    _stats, _transit, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
 

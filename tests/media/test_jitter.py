@@ -253,11 +253,11 @@ def test_a_sender_whose_clock_runs_slow_keeps_the_transit_window_small() -> None
     jb = JitterBuffer(window=10.0)
     arr = [(i * F * 1.001, i) for i in range(3000)]
     out, _ = simulate(jb, arr, 3000)
-    assert len(jb._transits) <= 12
+    assert jb._transit.entries <= 12
     assert played(out) == list(range(len(played(out)))) and len(played(out)) > 2900
     # the remembered minimum is a transit from the last window: within 10-11 s of the newest packet
     newest = arr[-1][0]
-    assert newest - 11.0 <= jb._transits[0][0] <= newest - 9.0 + 1e-9
+    assert newest - 11.0 <= jb._transit.oldest[0] <= newest - 9.0 + 1e-9
     # and a faster packet still takes over at once
     jb.put(*packet(3000)[:2], b"x", 3000 * F * 1.001 - 0.5)
-    assert len(jb._transits) == 1 and jb._transits[0][1] < 0.0
+    assert jb._transit.entries == 1 and jb._transit.min_transit < 0.0
