@@ -44,7 +44,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,8 +54,22 @@ SAMPLE = ROOT / "pyvoip_fast" / "data" / "sample.wav"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Step:
+@dataclass(kw_only=True)
+class Measured:
+    """The listener's figures of one step, as ``measured_cells`` shows them (shared with ``bench_srtp_calls.py``)."""
+
+    setup_ms: Dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_call_second: Optional[float] = None
+    cpu_share: Optional[float] = None
+    kb_per_call: Optional[float] = None
+    lateness_ms: Dict[str, float] = field(default_factory=dict)
+    schedule_skips: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0
+
+
+@dataclass(kw_only=True)
+class Step(Measured):
     """What one rate step measured (see the module notes)."""
 
     rate: float
@@ -68,14 +82,6 @@ class Step:
     refused: int = 0
     admitted: int = 0
     concurrent: float = 0.0
-    setup_ms: Dict[str, float] = field(default_factory=dict)
-    cpu_ms_per_call_second: Optional[float] = None
-    cpu_share: Optional[float] = None
-    kb_per_call: Optional[float] = None
-    lateness_ms: Dict[str, float] = field(default_factory=dict)
-    schedule_skips: int = 0
-    packets_received: int = 0
-    packets_lost: int = 0
     sipp_cpu_share: Optional[float] = None
     sipp_hung: bool = False  # sipp had calls left long after the last one should have ended
 
@@ -319,9 +325,9 @@ def _table(steps: List[Step]) -> str:
     return "\n".join(rows)
 
 
-def measured_cells(s: Any, cpu_note: str = "") -> str:
+def measured_cells(s: Measured, cpu_note: str = "") -> str:
     """A table row's cells from the set-up times on: set-up p50 / p99, CPU per call-second (``cpu_note`` after it),
-    listener CPU, KB per call, lateness, skips, lost / received (any step with those fields)."""
+    listener CPU, KB per call, lateness, skips, lost / received."""
     cpu = f"{s.cpu_ms_per_call_second:.2f}{cpu_note}" if s.cpu_ms_per_call_second is not None else "n/a"
     share = f"{s.cpu_share * 100:.0f} %" if s.cpu_share is not None else "n/a"
     kb = f"{s.kb_per_call:.0f}" if s.kb_per_call is not None else "n/a"
@@ -358,9 +364,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                             sipp=sipp, workers=args.workers, max_cpu=args.max_cpu)
             steps.append(step)
             print(json.dumps(asdict(step)), flush=True)
-    print(_table(steps))
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(s) for s in steps], indent=2) + "\n")
+    return report(steps, _table(steps), args.json)
+
+
+def report(steps: Sequence[Measured], table: str, json_path: Optional[str]) -> int:
+    """Print the table of a run's steps, write them as JSON to ``json_path`` when given; the exit status."""
+    print(table)
+    if json_path:
+        Path(json_path).write_text(json.dumps([asdict(s) for s in steps], indent=2) + "\n")
     return 0
 
 

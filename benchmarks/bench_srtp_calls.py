@@ -43,8 +43,8 @@ GENERATOR = Path(__file__).resolve().parent / "_call_generator.py"
 SRTP_FLAGS = ("--srtp", "required", "--srtp-insecure-signalling")
 
 
-@dataclass
-class SrtpStep:
+@dataclass(kw_only=True)
+class SrtpStep(base.Measured):
     """What one run measured (see the module notes)."""
 
     media: str = "RTP"
@@ -55,15 +55,7 @@ class SrtpStep:
     failed: int = 0
     encrypted: int = 0
     errors: List[str] = field(default_factory=list)
-    setup_ms: Dict[str, float] = field(default_factory=dict)
-    cpu_ms_per_call_second: Optional[float] = None
-    cpu_share: Optional[float] = None
     generator_cpu_share: Optional[float] = None
-    kb_per_call: Optional[float] = None
-    lateness_ms: Dict[str, float] = field(default_factory=dict)
-    schedule_skips: int = 0
-    packets_received: int = 0
-    packets_lost: int = 0
 
 
 def run_step(srtp: bool, calls: int, rate: float, workdir: Path, call_seconds: Optional[float] = None) -> SrtpStep:
@@ -158,10 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 step = run_step(srtp, calls, args.rate, Path(tmp) / f"c{calls}")
                 steps.append(step)
                 print(json.dumps(asdict(step)), flush=True)
-    print(_table(steps))
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(s) for s in steps], indent=2) + "\n")
-    return 0
+    return base.report(steps, _table(steps), args.json)
 
 
 def test_srtp_calls_smoke(benchmark: Any, tmp_path: Path) -> None:
