@@ -232,7 +232,9 @@ class MediaClock:
         item = [when, self._counter, callback, measured]
         heapq.heappush(self._heap, item)
         self._live += 1
-        if when < self._timer_when:
+        # inside a run the timer is armed once at its end, for the earliest entry left (a tick group reschedules
+        # itself while the groups after it are still due: arming here too would cost a system call per wake-up)
+        if when < self._timer_when and not self._running:
             self._arm(when)
         return ClockEntry(item, self)
 
@@ -357,7 +359,7 @@ class MediaClock:
         while heap and heap[0][2] is None:
             pop(heap)
         if heap:
-            if heap[0][0] < self._timer_when:  # a callback may already have armed it
+            if heap[0][0] < self._timer_when:  # armed here, once: ``call_at`` does not arm inside a run
                 self._arm(heap[0][0])
         elif self._timer_when == math.inf:
             self._close_timerfd()

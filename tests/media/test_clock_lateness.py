@@ -150,3 +150,36 @@ def test_catch_up_runs_what_is_due_once_and_never_inside_a_callback() -> None:
 
     after, ran = run(main())
     assert after == ["first", "second"] and ran == ["first", "second"]
+
+
+def test_a_wake_up_arms_the_timer_once_however_many_tick_groups_reschedule() -> None:
+    """Each wake-up serves one tick group, which reschedules itself a period later while the other groups are
+    still due sooner: the timer is set once, at the end of the run, for the earliest of them (a system call per
+    wake-up, not two)."""
+
+    async def main() -> tuple:
+        clock = MediaClock()
+        armed: List[float] = []
+        arm = clock._arm
+
+        def counting_arm(when: float) -> None:
+            armed.append(when)
+            arm(when)
+
+        clock._arm = counting_arm  # type: ignore[method-assign]
+        now = clock.time()
+        served: List[int] = []
+        pacers = [Pacer(clock, 0.02, lambda n, d: served.append(n), start=clock.balanced_start(now, 0.02))
+                  for _ in range(40)]
+        await asyncio.sleep(0.25)
+        wakeups_before, armed_before = clock.wakeups, len(armed)
+        await asyncio.sleep(0.2)
+        wakeups, arms = clock.wakeups - wakeups_before, len(armed) - armed_before
+        for p in pacers:
+            p.stop()
+        return wakeups, arms, len(served), len(clock._groups)
+
+    wakeups, arms, served, groups = run(main())
+    assert served >= 40 * 10 and groups == 0
+    assert wakeups >= 100  # 20 groups on the 1 ms grid: about 200 in 0.2 s
+    assert arms <= wakeups + 1  # one per wake-up (before: two, the group's own and the run's)
