@@ -12,9 +12,16 @@ with the same function, checks and messages.
 # (a memmove, a copy, and round-half-to-even with saturation, exactly what numpy's ``rint`` + ``clip`` +
 # ``astype`` give) instead of six numpy calls; ``push`` also returns the frame's energy, which the concealer's
 # background-noise estimate needs for every received frame. Every length is checked before anything is read or written.
+#
+# ``Timeline`` is that per-frame work of a received frame, whole: the shift, and the background-noise estimate
+# that follows it (floor, background energy, the last background frame), on the concealer's own arrays, which it
+# holds from its construction on (no buffer is acquired per frame). Its arithmetic is the twin's, operation by
+# operation and in the same order (the energy of a frame not pushed as int16 is summed sample by sample, oldest
+# first), so both give the same bits; ``setup.py`` builds without floating-point contraction for that.
 
-from libc.math cimport rint
-from libc.string cimport memmove
+from libc.math cimport isfinite, pow, rint
+from libc.string cimport memcpy, memmove
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 ctypedef fused sample_t:
     short
@@ -73,3 +80,131 @@ def push(double[::1] hist, const short[::1] samples, short[::1] out, Py_ssize_t 
 def push_float(double[::1] hist, const double[::1] samples, short[::1] out, Py_ssize_t delay):
     """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it); returns None."""
     _push(hist, samples, out, delay)
+
+
+cdef class Timeline:
+    """The concealer's output timeline and background-noise estimate, updated by every received frame.
+
+    Args:
+        hist: the output timeline (float64, C-contiguous, writable; newest sample last): held, shifted in place.
+        frame_buffer: where the last background frame is kept (float64, C-contiguous, writable; its length is the
+            longest frame kept, the newest samples of the timeline).
+        delay: how many samples the output lags the timeline.
+        frame_samples: the usual frame length (its floor rise is computed once).
+        min_samples: frames shorter than this say nothing about the background (not tracked).
+        rise: how much the floor may grow per sample (a factor, > 0).
+        margin: a frame is background when its energy is at most ``margin`` times the floor (> 0).
+
+    Raises:
+        TypeError, ValueError: an array of another type or layout, or read-only; a negative ``delay`` or
+            ``min_samples``, a ``frame_samples`` under 1, a ``rise`` or ``margin`` not positive and finite.
+    """
+
+    cdef double[::1] _h
+    cdef double[::1] _f
+    cdef readonly object hist
+    cdef readonly object frame_buffer
+    cdef readonly Py_ssize_t delay, frame_samples, min_samples
+    cdef readonly double rise, margin
+    cdef double _rise_frame
+    # the background floor (mean square; negative until a frame was tracked), the background energy (mean square,
+    # never above ``margin`` times the floor), and the samples of received audio tracked
+    cdef readonly double floor
+    cdef readonly double energy
+    cdef readonly Py_ssize_t seen
+    cdef Py_ssize_t _frame_len  # samples of the last background frame; -1: none yet
+
+    def __init__(self, hist, frame_buffer, Py_ssize_t delay, Py_ssize_t frame_samples, Py_ssize_t min_samples,
+                 double rise, double margin):
+        if delay < 0:
+            raise ValueError(f"delay must not be negative, got {delay}")
+        if frame_samples < 1:
+            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
+        if min_samples < 0:
+            raise ValueError(f"min_samples must not be negative, got {min_samples}")
+        if not (isfinite(rise) and rise > 0.0 and isfinite(margin) and margin > 0.0):
+            raise ValueError(f"rise and margin must be positive and finite, got {rise!r}, {margin!r}")
+        self._h = hist
+        self._f = frame_buffer
+        self.hist = hist
+        self.frame_buffer = frame_buffer
+        self.delay = delay
+        self.frame_samples = frame_samples
+        self.min_samples = min_samples
+        self.rise = rise
+        self.margin = margin
+        self._rise_frame = pow(rise, <double>frame_samples)
+        self.floor = -1.0
+        self.energy = 0.0
+        self.seen = 0
+        self._frame_len = -1
+
+    @property
+    def background_frame(self):
+        """The last frame taken as background (a view of ``frame_buffer``), or None before the first."""
+        if self._frame_len < 0:
+            return None
+        return self.frame_buffer[self._f.shape[0] - self._frame_len:]
+
+    cdef bint _track(self, Py_ssize_t n, double total) except -1:
+        """The background estimate after a frame of ``n`` samples was pushed; ``total``: its sum of squares, or
+        negative when not known (then summed from the timeline). True when the frame was taken as background."""
+        cdef Py_ssize_t size = self._h.shape[0], m, i, k, flen = self._f.shape[0]
+        cdef double e, raised, rise_n, limit, v, s = 0.0
+        cdef bint took = False
+        if n < self.min_samples or n <= 0 or size == 0:  # nothing to measure
+            return False
+        m = n if n < size else size
+        if total >= 0.0 and m == n:
+            e = total / m
+        else:
+            for i in range(size - m, size):
+                v = self._h[i]
+                s += v * v
+            e = s / m
+        self.seen = PY_SSIZE_T_MAX if n > PY_SSIZE_T_MAX - self.seen else self.seen + n  # saturates
+        rise_n = self._rise_frame if n == self.frame_samples else pow(self.rise, <double>n)
+        raised = self.floor * rise_n
+        if self.floor < 0.0 or e < raised:
+            self.floor = e
+        else:
+            self.floor = raised
+        limit = self.margin * self.floor
+        if e <= limit:
+            if self._frame_len < 0:
+                self.energy = e
+            else:
+                self.energy = self.energy + 0.2 * (e - self.energy)
+            k = m if m < flen else flen
+            if k:
+                memcpy(&self._f[flen - k], &self._h[size - k], <size_t>k * sizeof(double))
+            self._frame_len = k
+            took = True
+        if self.energy > limit:
+            self.energy = limit
+        return took
+
+    def push(self, const short[::1] samples, short[::1] out):
+        """A received int16 frame: the timeline shift of ``push`` (``out`` gets the delayed samples), then the
+        background estimate. Returns True when the frame was taken as background (a new background frame).
+
+        Raises:
+            TypeError, ValueError: as ``push``.
+        """
+        return self._track(samples.shape[0], _push(self._h, samples, out, self.delay))
+
+    def track(self, Py_ssize_t n):
+        """The background estimate after ``n`` samples were put into the timeline by other means (``push_float``
+        or a longer frame): their energy is summed from the timeline. Returns True for a new background frame."""
+        return self._track(n, -1.0)
+
+    def __reduce__(self):
+        # a copy (``copy.deepcopy`` of a concealer) holds the copies of the arrays, and the same estimate
+        return (Timeline, (self.hist, self.frame_buffer, self.delay, self.frame_samples, self.min_samples, self.rise,
+                           self.margin), (self.floor, self.energy, self.seen, self._frame_len))
+
+    def __setstate__(self, state):
+        floor, energy, seen, frame_len = state
+        if not -1 <= frame_len <= self._f.shape[0]:
+            raise ValueError(f"frame length {frame_len} outside -1..{self._f.shape[0]}")
+        self.floor, self.energy, self.seen, self._frame_len = floor, energy, seen, frame_len

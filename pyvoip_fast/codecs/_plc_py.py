@@ -5,11 +5,14 @@ Same function, same checks, same messages, same result to the bit.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["push", "push_float"]
+__all__ = ["push", "push_float", "Timeline"]
+
+_SSIZE = 1 << 63
 
 
 def _view(obj: Any, fmt: str, writable: bool) -> memoryview:
@@ -74,3 +77,136 @@ def push(hist: Any, samples: Any, out: Any, delay: int) -> float:
 def push_float(hist: Any, samples: Any, out: Any, delay: int) -> None:
     """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it); returns None."""
     _push(hist, samples, out, delay, "d")
+
+
+def _ssize(value: Any) -> int:
+    """``value`` as a C ``Py_ssize_t`` argument: an integer (TypeError otherwise) that fits (OverflowError)."""
+    if isinstance(value, float) or not hasattr(value, "__index__"):
+        raise TypeError(f"an integer is required, got {type(value).__name__}")
+    value = value.__index__()
+    if not -_SSIZE <= value < _SSIZE:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return int(value)
+
+
+def _pow(base: float, exponent: float) -> float:
+    """C's ``pow`` for a positive base: infinity where Python raises OverflowError."""
+    try:
+        return math.pow(base, exponent)
+    except OverflowError:
+        return math.inf
+
+
+class Timeline:
+    """The concealer's output timeline and background-noise estimate, updated by every received frame.
+
+    Args:
+        hist: the output timeline (float64, C-contiguous, writable; newest sample last): held, shifted in place.
+        frame_buffer: where the last background frame is kept (float64, C-contiguous, writable; its length is the
+            longest frame kept, the newest samples of the timeline).
+        delay: how many samples the output lags the timeline.
+        frame_samples: the usual frame length (its floor rise is computed once).
+        min_samples: frames shorter than this say nothing about the background (not tracked).
+        rise: how much the floor may grow per sample (a factor, > 0).
+        margin: a frame is background when its energy is at most ``margin`` times the floor (> 0).
+
+    Raises:
+        TypeError, ValueError: an array of another type or layout, or read-only; a negative ``delay`` or
+            ``min_samples``, a ``frame_samples`` under 1, a ``rise`` or ``margin`` not positive and finite.
+    """
+
+    __slots__ = ("hist", "frame_buffer", "delay", "frame_samples", "min_samples", "rise", "margin", "_rise_frame",
+                 "floor", "energy", "seen", "_frame_len", "_h", "_f")
+
+    def __init__(self, hist: Any, frame_buffer: Any, delay: int, frame_samples: int, min_samples: int, rise: float,
+                 margin: float) -> None:
+        delay, frame_samples, min_samples = _ssize(delay), _ssize(frame_samples), _ssize(min_samples)
+        rise, margin = float(rise), float(margin)
+        if delay < 0:
+            raise ValueError(f"delay must not be negative, got {delay}")
+        if frame_samples < 1:
+            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
+        if min_samples < 0:
+            raise ValueError(f"min_samples must not be negative, got {min_samples}")
+        if not (math.isfinite(rise) and rise > 0.0 and math.isfinite(margin) and margin > 0.0):
+            raise ValueError(f"rise and margin must be positive and finite, got {rise!r}, {margin!r}")
+        self._h = np.frombuffer(_view(hist, "d", True), dtype=np.float64)
+        self._f = np.frombuffer(_view(frame_buffer, "d", True), dtype=np.float64)
+        self.hist = hist
+        self.frame_buffer = frame_buffer
+        self.delay = delay
+        self.frame_samples = frame_samples
+        self.min_samples = min_samples
+        self.rise = rise
+        self.margin = margin
+        self._rise_frame = _pow(rise, float(frame_samples))
+        #: the background floor (mean square); negative until a frame was tracked
+        self.floor = -1.0
+        #: the background energy (mean square), never above ``margin`` times the floor
+        self.energy = 0.0
+        #: samples of received audio tracked
+        self.seen = 0
+        self._frame_len = -1  # samples of the last background frame; -1: none yet
+
+    @property
+    def background_frame(self) -> Optional[Any]:
+        """The last frame taken as background (a view of ``frame_buffer``), or None before the first."""
+        if self._frame_len < 0:
+            return None
+        return self.frame_buffer[len(self._f) - self._frame_len :]
+
+    def _track(self, n: int, total: float) -> bool:
+        h, f = self._h, self._f
+        size, flen = len(h), len(f)
+        if n < self.min_samples or n <= 0 or size == 0:  # nothing to measure
+            return False
+        m = n if n < size else size
+        if total >= 0.0 and m == n:
+            e = total / m
+        else:
+            s = 0.0
+            for v in h[size - m :].tolist():  # oldest first, one product and one sum at a time, as compiled
+                s += v * v
+            e = s / m
+        self.seen = min(self.seen + n, _SSIZE - 1)  # saturates, as the compiled count
+        rise_n = self._rise_frame if n == self.frame_samples else _pow(self.rise, float(n))
+        raised = self.floor * rise_n
+        self.floor = e if (self.floor < 0.0 or e < raised) else raised
+        limit = self.margin * self.floor
+        took = False
+        if e <= limit:
+            self.energy = e if self._frame_len < 0 else self.energy + 0.2 * (e - self.energy)
+            k = m if m < flen else flen
+            if k:
+                f[flen - k :] = h[size - k :]
+            self._frame_len = k
+            took = True
+        if self.energy > limit:
+            self.energy = limit
+        return took
+
+    def push(self, samples: Any, out: Any) -> bool:
+        """A received int16 frame: the timeline shift of ``push`` (``out`` gets the delayed samples), then the
+        background estimate. Returns True when the frame was taken as background (a new background frame).
+
+        Raises:
+            TypeError, ValueError: as ``push``.
+        """
+        total = _push(self.hist, samples, out, self.delay, "h")
+        return self._track(len(np.frombuffer(_view(samples, "h", False), dtype=np.int16)), total)
+
+    def track(self, n: int) -> bool:
+        """The background estimate after ``n`` samples were put into the timeline by other means (``push_float``
+        or a longer frame): their energy is summed from the timeline. Returns True for a new background frame."""
+        return self._track(_ssize(n), -1.0)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # a copy (``copy.deepcopy`` of a concealer) holds the copies of the arrays, and the same estimate
+        return (Timeline, (self.hist, self.frame_buffer, self.delay, self.frame_samples, self.min_samples, self.rise,
+                           self.margin), (self.floor, self.energy, self.seen, self._frame_len))
+
+    def __setstate__(self, state: Tuple[float, float, int, int]) -> None:
+        floor, energy, seen, frame_len = state
+        if not -1 <= frame_len <= len(self._f):
+            raise ValueError(f"frame length {frame_len} outside -1..{len(self._f)}")
+        self.floor, self.energy, self.seen, self._frame_len = floor, energy, seen, frame_len

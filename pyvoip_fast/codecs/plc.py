@@ -43,8 +43,9 @@ Strategy (our own implementation; the ideas come from G.711 Appendix I, WebRTC N
 * **First good frame after a loss**: the concealment's continuation (all three parts, as they would go on) is
   cross-faded into the real frame over ``P/4`` samples plus 4 ms per further 10 ms of loss, at most 10 ms.
 
-Arrays are numpy; the loss-free path shifts the timeline in place (no new array per frame but the output) and
-adds one dot product for the background estimate.
+Arrays are numpy. A received frame costs one compiled call (``_plc.Timeline``, with a pure-Python twin that gives
+the same bits): the timeline shifted in place, the delayed output, the frame's energy and the background estimate;
+no new array per frame but the output.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ from .lpc import spectral_envelope
 _plc = _compat.load("_plc")
 
 __all__ = ["Concealer"]
+
+_INT16 = np.dtype(np.int16)  # native int16 (an ``is`` test: another byte order takes the general path)
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +86,8 @@ COMFORT_MAX_RMS = 32768.0 * 10.0 ** (-42.0 / 20.0)
 #: dict of its own (0.8 KB)
 _CONCEALER_SLOTS = (
     "frame_samples", "rate", "pitch_min", "pitch_max", "corr_len", "latency_samples", "lpc_order", "_ms10",
-    "_ms4", "_ramp", "_fir_len", "_hist_len", "_hist", "_pushed_energy", "concealed_frames", "_seed", "_rng",
-    "_rise", "_rise_frame", "_floor", "_bg_energy", "_bg_seen", "_bg_frame", "_bg_fir", "_erased", "_pitch",
+    "_ms4", "_ramp", "_fir_len", "_hist_len", "_hist", "_timeline", "concealed_frames", "_seed", "_rng",
+    "_bg_fir", "_erased", "_pitch",
     "_quarter", "_pitchbuf", "_periods", "_pos", "_pending", "_voicing", "_sig_rms", "_cn_rms", "_sig_fir",
     "_sig_tail", "_cn_tail",
 )
@@ -122,19 +125,17 @@ class Concealer:
         self._fir_len = max(8, int(round(96 * scale)))  # 12 ms envelope FIR
         hist = max(3 * self.pitch_max + self.latency_samples, self.corr_len + self.pitch_max) + 1
         self._hist_len = max(hist, frame_samples + self.latency_samples)
-        self._hist = np.zeros(self._hist_len, dtype=np.float64)  # output timeline, newest last
-        self._pushed_energy = -1.0  # sum of squares of the last frame pushed, when known (< 0: not known)
+        self._hist = np.zeros(self._hist_len, dtype=np.float64)  # output timeline, newest last (shifted in place)
         self.concealed_frames = 0
         self._seed = seed
         self._rng: Optional[np.random.Generator] = None  # made at the first loss: 4 KB a call saved until then
-        # background noise estimate
-        self._rise = 10.0 ** (FLOOR_RISE_DB_PER_S / 10.0 / rate)  # floor growth per sample
-        self._rise_frame = self._rise**frame_samples
-        self._floor = -1.0  # < 0: no frame seen yet
-        self._bg_energy = 0.0
-        self._bg_seen = 0  # samples of received audio seen
-        self._bg_frame: Optional[np.ndarray] = None  # the last background frame (up to 20 ms)
-        self._bg_fir: Optional[np.ndarray] = None  # its envelope FIR, computed when a loss needs it
+        # the timeline's shift and the background noise estimate (floor, energy, the last background frame of up to
+        # 20 ms), one compiled call per received frame (``_plc.Timeline``, or its twin); the floor grows by at most
+        # FLOOR_RISE_DB_PER_S
+        self._timeline = _plc.Timeline(
+            self._hist, np.zeros(self.corr_len, dtype=np.float64), self.latency_samples, frame_samples,
+            self._ms10 // 2, 10.0 ** (FLOOR_RISE_DB_PER_S / 10.0 / rate), BACKGROUND_MARGIN)
+        self._bg_fir: Optional[np.ndarray] = None  # the background frame's envelope FIR, computed when a loss needs it
         # erasure state
         self._erased = 0  # samples concealed in the current loss (0 = not in a loss)
         self._pitch = 0
@@ -153,52 +154,43 @@ class Concealer:
 
     # ------------------------------------------------------------------ helpers
     def _push(self, samples: np.ndarray) -> np.ndarray:
-        """Append to the timeline; return the delayed output of the same length as int16."""
-        self._pushed_energy = -1.0  # known only when the compiled shift computed it
+        """Append to the timeline (not tracked as background); return the delayed output of the same length as
+        int16."""
         n = len(samples)
         d = self.latency_samples
-        if n + d > self._hist_len:  # a frame longer than the history holds: a new timeline array
+        if n + d > self._hist_len:  # a frame longer than the history holds
             timeline = np.concatenate((self._hist, samples))
             out = np.rint(timeline[len(timeline) - n - d : len(timeline) - d])
-            self._hist = timeline[-self._hist_len :].copy()
+            self._hist[:] = timeline[-self._hist_len :]  # in place: the compiled timeline holds this array
             np.clip(out, -32768, 32767, out=out)
             wide: np.ndarray = out.astype(np.int16)
             return wide
         result = np.empty(n, dtype=np.int16)
-        # shift in place, one pass: compiled (``_plc``) or its numpy twin; a received frame's energy comes with it
-        if samples.dtype == np.int16:
-            self._pushed_energy = _plc.push(self._hist, np.ascontiguousarray(samples), result, d)
-        else:
-            _plc.push_float(self._hist, np.ascontiguousarray(samples, dtype=np.float64), result, d)
+        # shift in place, one pass: compiled (``_plc``) or its numpy twin
+        _plc.push_float(self._hist, np.ascontiguousarray(samples, dtype=np.float64), result, d)
         return result
 
-    def _track_background(self, n: int) -> None:
-        """Update the background estimate with the received frame of ``n`` samples just pushed."""
-        if n < self._ms10 // 2:  # too short to say anything (e.g. a flush of the held-back samples)
-            return
-        hist = self._hist
-        m = min(n, len(hist))
-        pushed = self._pushed_energy
-        e = (pushed if pushed >= 0.0 and m == n else float(np.dot(hist[len(hist) - m :], hist[len(hist) - m :]))) / m
-        self._bg_seen += n
-        rise = self._rise_frame if n == self.frame_samples else self._rise**n
-        floor = self._floor
-        raised = floor * rise
-        floor = self._floor = e if (floor < 0.0 or e < raised) else raised
-        limit = BACKGROUND_MARGIN * floor
-        if e <= limit:
-            self._bg_energy = e if self._bg_frame is None else self._bg_energy + 0.2 * (e - self._bg_energy)
-            self._bg_frame = hist[len(hist) - min(m, self.corr_len) :].copy()
+    def _received(self, samples: np.ndarray) -> np.ndarray:
+        """A received frame into the timeline, tracked as background; the delayed output as int16."""
+        n = len(samples)
+        if samples.dtype is _INT16 and n + self.latency_samples <= self._hist_len:
+            # the loss-free path: shift, output and background estimate in one compiled call
+            out = np.empty(n, dtype=np.int16)
+            if self._timeline.push(np.ascontiguousarray(samples), out):
+                self._bg_fir = None  # a new background frame: its envelope is computed again when a loss needs it
+            return out
+        out = self._push(samples)
+        if self._timeline.track(n):
             self._bg_fir = None
-        if self._bg_energy > limit:
-            self._bg_energy = limit
+        return out
 
     @property
     def background_rms(self) -> Optional[float]:
         """The background noise level (RMS) the comfort noise would have, None while there is no estimate."""
-        if self._bg_frame is None or self._bg_seen < self.rate // 2:
+        t = self._timeline
+        if t.background_frame is None or t.seen < self.rate // 2:
             return None
-        return math.sqrt(self._bg_energy)
+        return math.sqrt(t.energy)
 
     def _find_pitch(self) -> Tuple[int, float]:
         """The pitch period and its normalised correlation (``pitch_max`` and 0 on silence)."""
@@ -276,9 +268,7 @@ class Concealer:
         if x.ndim != 1:
             raise ValueError(f"frame must be 1-D, got shape {x.shape}")
         if not self._erased:
-            out = self._push(x)  # the loss-free path: int16 straight into the timeline
-            self._track_background(len(x))
-            return out
+            return self._received(x)  # the loss-free path: int16 straight into the timeline
         xf = x.astype(np.float64)
         blocks = -(-self._erased // self._ms10)
         ola = min(self._quarter + self._ms4 * (blocks - 1), self._ms10, len(xf))
@@ -291,9 +281,7 @@ class Concealer:
         self._pending = np.zeros(0, dtype=np.float64)
         self._sig_fir = None
         self._cn_rms = 0.0
-        out = self._push(xf)
-        self._track_background(len(xf))
-        return out
+        return self._received(xf)
 
     def lost(self) -> np.ndarray:
         """Produce a concealment frame for a missing packet.
@@ -335,8 +323,9 @@ class Concealer:
         self._cn_rms = 0.0 if bg is None else min(bg, self._sig_rms, COMFORT_MAX_RMS)
         if self._cn_rms > 0.0:
             if self._bg_fir is None:
-                assert self._bg_frame is not None
-                _, self._bg_fir = spectral_envelope(self._bg_frame, self.lpc_order, self.rate, self._fir_len)
+                frame = self._timeline.background_frame
+                assert frame is not None
+                _, self._bg_fir = spectral_envelope(frame, self.lpc_order, self.rate, self._fir_len)
             self._cn_tail = self._random().standard_normal(self._fir_len - 1)
         logger.debug("[PLC] loss: level %.0f, voicing %.2f, comfort noise %.0f", self._sig_rms, self._voicing,
                      self._cn_rms)

@@ -227,12 +227,13 @@ class LookaheadConcealer:
         Raises:
             ValueError: a frame of the wrong length or shape.
         """
-        size, d = self.frame_samples, self.latency_samples
+        size = self.frame_samples
         if frame is not None:
             frame = self._frame(frame)
         i = self._index
         self._index += 1
-        self._ensure_room(i)
+        if (i + self.lookahead_frames + 1) * size + self.latency_samples > self._base + self._cap:
+            self._ensure_room(i)
         t = i * size - self._base  # where this frame's output lands in the timeline
         if not self._started:
             if frame is None and self._pending_head is None:

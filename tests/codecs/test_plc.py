@@ -209,3 +209,122 @@ def test_concealer_output_is_the_same_on_both_implementations() -> None:
         finally:
             plc._plc = saved
     assert np.array_equal(outputs[0], outputs[1])
+
+
+# ------------------------------------------------------------------ the received-frame path (``_plc.Timeline``)
+
+def _timeline(m: Any, hist_len: int = 64, frame_len: int = 16) -> Any:
+    return m.Timeline(np.zeros(hist_len), np.zeros(frame_len), 4, 16, 8, 1.01, 2.5)
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_tracks_the_background_by_its_rules(impl: str) -> None:
+    """Floor down at once and up by at most ``rise`` per sample; a frame within ``margin`` times the floor is
+    background: the energy moves 20 % towards it (the first one sets it) and never exceeds ``margin`` x floor."""
+    m = _plc_module(impl)
+    t = _timeline(m)
+    assert t.floor < 0 and t.background_frame is None and t.seen == 0
+    out = np.zeros(16, dtype=np.int16)
+    assert t.push(np.full(16, 100, dtype=np.int16), out) is True  # the first frame sets floor and energy
+    assert (t.floor, t.energy, t.seen) == (10000.0, 10000.0, 16)
+    assert t.background_frame.tolist() == [100.0] * 16
+    raised = 10000.0 * 1.01 ** 16
+    assert t.push(np.full(16, 1000, dtype=np.int16), out) is False  # speech: the floor rises, no background
+    assert t.floor == raised and t.energy == 10000.0 and t.background_frame.tolist() == [100.0] * 16
+    assert out.tolist() == [100] * 4 + [1000] * 12  # the output lags the timeline by 4 samples
+    assert t.push(np.full(16, 50, dtype=np.int16), out) is True  # quieter: the floor falls to it at once
+    assert t.floor == 2500.0
+    assert t.energy == min(10000.0 + 0.2 * (2500.0 - 10000.0), 2.5 * 2500.0) == 6250.0  # capped by the margin
+    assert t.background_frame.tolist() == [50.0] * 16
+    assert t.push(np.full(4, 9, dtype=np.int16), np.zeros(4, dtype=np.int16)) is False  # under min_samples
+    assert t.seen == 48 and t.floor == 2500.0
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_sums_the_energy_from_the_history_when_not_pushed_as_int16(impl: str) -> None:
+    m = _plc_module(impl)
+    t = _timeline(m, frame_len=8)
+    m.push_float(t.hist, np.full(12, 0.5), np.zeros(12, dtype=np.int16), 4)
+    assert t.track(12) is True and t.floor == 0.25 and t.seen == 12
+    assert t.background_frame.tolist() == [0.5] * 8  # the newest samples, as many as the buffer holds
+    # longer than the history: its whole history is measured (12 samples of 0.5 among 64), and it is quieter
+    assert t.track(200) is True and t.seen == 212 and t.floor == 3.0 / 64
+    assert t.energy == 2.5 * 3.0 / 64  # 0.25 moved 20 % towards 3/64, then capped by the margin
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_timeline_refuses_what_it_cannot_use_and_changes_nothing(impl: str) -> None:
+    m = _plc_module(impl)
+    with pytest.raises(ValueError, match="delay must not be negative"):
+        m.Timeline(np.zeros(8), np.zeros(4), -1, 4, 2, 1.01, 2.5)
+    with pytest.raises(ValueError, match="frame_samples must be positive"):
+        m.Timeline(np.zeros(8), np.zeros(4), 1, 0, 2, 1.01, 2.5)
+    with pytest.raises(ValueError, match="min_samples must not be negative"):
+        m.Timeline(np.zeros(8), np.zeros(4), 1, 4, -2, 1.01, 2.5)
+    for rise, margin in ((0.0, 2.5), (float("nan"), 2.5), (1.01, float("inf")), (1.01, -1.0)):
+        with pytest.raises(ValueError, match="rise and margin must be positive and finite"):
+            m.Timeline(np.zeros(8), np.zeros(4), 1, 4, 2, rise, margin)
+    with pytest.raises(ValueError):
+        m.Timeline(np.zeros(8, dtype=np.float32), np.zeros(4), 1, 4, 2, 1.01, 2.5)  # float64 only
+    frozen = np.zeros(8)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        m.Timeline(frozen, np.zeros(4), 1, 4, 2, 1.01, 2.5)
+    t = _timeline(m)
+    t.push(np.full(16, 100, dtype=np.int16), np.zeros(16, dtype=np.int16))
+    before = (t.hist.copy(), t.floor, t.energy, t.seen)
+    with pytest.raises(ValueError, match="out holds 15 samples, the frame has 16"):
+        t.push(np.full(16, 3, dtype=np.int16), np.zeros(15, dtype=np.int16))
+    with pytest.raises(ValueError, match="does not fit a history of 64"):
+        t.push(np.full(61, 3, dtype=np.int16), np.zeros(61, dtype=np.int16))
+    with pytest.raises(ValueError):
+        t.push(np.full(16, 3.0), np.zeros(16, dtype=np.int16))  # int16 frames only
+    assert np.array_equal(t.hist, before[0]) and (t.floor, t.energy, t.seen) == before[1:]
+
+
+def test_timeline_gives_the_same_bits_on_both_implementations() -> None:
+    """Speech, silence, clipped and cross-faded (float) frames of several lengths: the timeline, the output and the
+    estimate agree to the bit after every frame."""
+    import copy
+
+    rng = np.random.default_rng(11)
+    frames = []
+    for i in range(400):
+        n = (160, 160, 160, 80, 30, 200)[int(rng.integers(0, 6))]
+        level = (3, 300, 3000, 32767)[i % 4] if i % 7 else 0
+        frames.append((rng.standard_normal(n) * level).clip(-32768, 32767))
+    states = []
+    for impl in ("cython", "python"):
+        m = _plc_module(impl)
+        t = m.Timeline(np.zeros(391), np.zeros(160), 30, 160, 40, 10.0 ** (3.0 / 10.0 / 8000), 2.5)
+        seen = []
+        for i, f in enumerate(frames):
+            out = np.zeros(len(f), dtype=np.int16)
+            if len(f) <= 361 and i % 5:
+                took = t.push(np.rint(f).astype(np.int16), out)
+            else:
+                m.push_float(t.hist, f, out, 30)
+                took = t.track(len(f))
+            frame = t.background_frame
+            seen.append((took, out.tobytes(), t.hist.tobytes(), t.floor, t.energy, t.seen,
+                         None if frame is None else frame.tobytes()))
+        twin = copy.deepcopy(t)  # a copy holds copies of the arrays and continues alike
+        assert twin.hist is not t.hist and twin.floor == t.floor and twin.seen == t.seen
+        a, b = np.zeros(160, dtype=np.int16), np.zeros(160, dtype=np.int16)
+        t.push(np.full(160, 7, dtype=np.int16), a)
+        twin.push(np.full(160, 7, dtype=np.int16), b)
+        assert np.array_equal(a, b) and twin.energy == t.energy
+        states.append(seen)
+    assert states[0] == states[1]
+
+
+def test_a_copied_concealer_keeps_its_own_timeline() -> None:
+    import copy
+
+    c = Concealer(N)
+    for f in voiced(0.2).reshape(-1, N):
+        c.good(f)
+    twin = copy.deepcopy(c)
+    assert twin._timeline.hist is twin._hist and twin._hist is not c._hist
+    f = voiced(0.04)[:N]
+    assert np.array_equal(c.good(f), twin.good(f)) and np.array_equal(c.lost(), twin.lost())

@@ -492,9 +492,61 @@ def _plc_push(fdp: Any) -> None:
     _both("_plc", run)
 
 
+def _plc_timeline(fdp: Any) -> None:
+    """The concealer's received-frame path: any parameters (negative, NaN, a delay past the history, history and
+    background buffers of any size, type or layout), then a run of int16 frames of any length and content (with
+    ``out`` of any length), float pushes and bare ``track`` calls of any length; the timeline, the output and the
+    estimate must match after each."""
+    size = fdp.ConsumeIntInRange(0, 48)
+    flen = fdp.ConsumeIntInRange(0, 24)
+    kinds = (fdp.ConsumeIntInRange(0, 5), fdp.ConsumeIntInRange(0, 5))  # 0-3 float64; 4 float32, 5 strided
+    params = (fdp.ConsumeIntInRange(-1, 40) if fdp.ConsumeIntInRange(0, 5) else _int(fdp),
+              fdp.ConsumeIntInRange(-1, 40) if fdp.ConsumeIntInRange(0, 5) else _int(fdp),
+              fdp.ConsumeIntInRange(-1, 12),
+              _float(fdp) if fdp.ConsumeBool() else 1.0 + fdp.ConsumeIntInRange(0, 1000) / 1e5,
+              _float(fdp) if fdp.ConsumeBool() else 2.5)
+    steps = []
+    for _ in range(fdp.ConsumeIntInRange(0, 12)):
+        what, n = fdp.ConsumeIntInRange(0, 2), fdp.ConsumeIntInRange(0, 40)
+        scale = (0, 3, 300, 32767)[fdp.ConsumeIntInRange(0, 3)]
+        raw = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).astype(np.int64)
+        samples = raw % (2 * scale + 1) - scale
+        out_n = n if fdp.ConsumeIntInRange(0, 5) else fdp.ConsumeIntInRange(0, 40)
+        steps.append((what, samples.astype(np.int16), out_n, _int(fdp) if what == 2 and fdp.ConsumeBool() else n))
+
+    def array(n: int, kind: int) -> Any:
+        if kind == 4:
+            return np.zeros(n, dtype=np.float32)
+        if kind == 5:
+            return np.zeros(2 * n, dtype=np.float64)[::2]
+        return np.zeros(n, dtype=np.float64)
+
+    def run(m: Any) -> Any:
+        hist, frames = array(size, kinds[0]), array(flen, kinds[1])
+        made = _outcome(lambda: m.Timeline(hist, frames, *params))
+        if made[0] != "ok":
+            return made
+        t = made[1]
+        got = []
+        for what, samples, out_n, n in steps:
+            out = np.full(out_n, 7, dtype=np.int16)
+            if what == 0:
+                got.append(_outcome(lambda: t.push(samples, out)))
+            elif what == 1:
+                got.append(_outcome(lambda: m.push_float(hist, samples.astype(np.float64), out, params[0])))
+                got.append(_outcome(lambda: t.track(len(samples))))
+            else:
+                got.append(_outcome(lambda: t.track(n)))
+            frame = t.background_frame
+            got.append((out.copy(), hist.copy(), t.floor, t.energy, t.seen, None if frame is None else frame.copy()))
+        return got
+
+    _both("_plc", run)
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
-    _plc_push,
+    _plc_push, _plc_timeline,
     _stats, _transit, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
