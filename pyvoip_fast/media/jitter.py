@@ -467,7 +467,11 @@ class JitterBuffer:
                     self._go_idle()
             return "lost", None
         eseq, payload, _marker = entry
-        self._mark_played(eseq)
+        last = self._last_played_seq
+        if last is not None and eseq == last + 1:  # the next in sequence: nothing skipped
+            self._last_played_seq = eseq
+        else:
+            self._mark_played(eseq)
         self._missing_run = 0
         self.stats.played += 1
         self._advance()
@@ -498,7 +502,7 @@ class JitterBuffer:
         assert self._next_ts is not None
         self._next_ts += self.frame_samples
         # anything that is now behind the slot can no longer be played
-        if self._buf:
+        if self._buf and min(self._buf) < self._next_ts:
             for k in [k for k in self._buf if k < self._next_ts]:
                 eseq, _p, _m = self._buf.pop(k)
                 self.stats.late += 1

@@ -56,6 +56,7 @@ GROW_CORRELATION = 0.75
 #: correlation voiced speech needs before a pitch period is removed (shrinking is never urgent)
 SHRINK_CORRELATION = 0.9
 _EMPTY = np.zeros(0, dtype=np.int16)
+_INT16 = np.dtype(np.int16)
 
 #: after a refused change, the next attempt of the same kind waits this long (seconds), doubled after each further
 #: refusal in a row up to 1 s: growing is urgent (packets would be late), shrinking and trimming are not; each
@@ -110,6 +111,7 @@ class Playout:
         self._history_len = lags  # 15 ms of lag + 20 ms of window, ample for the analysis
         # the last frames played, enough to hold that history (joined into one array only for an analysis)
         self._recent: Deque[np.ndarray] = deque(maxlen=-(-lags // frame_samples) if lags else 1)
+        self._jb_stats = getattr(jb, "stats", None)  # its ``resets`` counter tells a new stream
         self._resets = self._jb_resets()
         self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
         self._retry_at: Dict[str, float] = {}  # advice -> no new attempt before this time (after a refusal)
@@ -124,8 +126,7 @@ class Playout:
         return len(self._fifo)
 
     def _jb_resets(self) -> int:
-        stats = getattr(self.jb, "stats", None)
-        return int(getattr(stats, "resets", 0))
+        return int(getattr(self._jb_stats, "resets", 0))
 
     # ------------------------------------------------------------------ ticks
     def tick(self, now: float) -> Optional[np.ndarray]:
@@ -193,6 +194,8 @@ class Playout:
         """``payload`` decoded, or the samples it was decoded to when the concealer looked ahead at it (a stateful
         decoder decodes each payload once, in order)."""
         peeked = self._peeked
+        if not peeked:  # the usual case: nothing was looked at ahead
+            return self.decode(payload)
         for i, (seen, pcm) in enumerate(peeked):
             if seen is payload:
                 del peeked[: i + 1]  # and those of slots before it, which can no longer come
@@ -229,7 +232,8 @@ class Playout:
             pcm = self._take(now)
             if pcm is None:
                 return
-            pcm = pcm.astype(np.int16, copy=False)
+            if pcm.dtype is not _INT16:
+                pcm = pcm.astype(np.int16)
             self._fifo = pcm if not len(self._fifo) else np.concatenate((self._fifo, pcm))
 
     def _stretch(self, advice: str, amount: float, now: float) -> bool:

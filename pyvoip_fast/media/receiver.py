@@ -365,7 +365,8 @@ class RtpReceiver:
         n = self.frame_samples
         if payload is None or len(payload) == 0:
             return np.zeros(n, dtype=np.int16)
-        dec = self._decoder_for(self._rx_pt if self._rx_pt is not None else self.payload_type)
+        pt = self._rx_pt if self._rx_pt is not None else self.payload_type
+        dec = self._decoders.get(pt) or self._decoder_for(pt)
         pcm = dec.decode(payload) if dec is not None else np.zeros(0, dtype=np.int16)
         if len(pcm) != n:  # the peer packetises differently: pad or cut to our frame
             fixed = np.zeros(n, dtype=np.int16)
