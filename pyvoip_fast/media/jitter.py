@@ -388,9 +388,13 @@ class JitterBuffer:
         if len(self._buf) >= self.capacity:
             self.stats.overflow += 1
             return "overflow"
-        self._seq.extend(seq)
-        self._ts.extend(ts)
-        self._remember(eseq)
+        # the two references move to the packet's extended values (``extend`` without computing them again)
+        su, tu = self._seq, self._ts
+        if su.last is None or eseq > su.last:
+            su.last = eseq
+        if tu.last is None or ets > tu.last:
+            tu.last = ets
+        self._seen[eseq % SEEN_WINDOW] = eseq & _SEEN_MASK
         if ets in self._buf:  # same timestamp, different sequence number: keep the first
             self.stats.duplicates += 1
             return "duplicate"

@@ -139,7 +139,7 @@ class Playout:
             One frame of int16 samples for the sink, or ``None`` (nothing to play: before the first frame,
             while pre-buffering, or idle between talk spurts).
         """
-        resets = self._jb_resets()
+        resets = getattr(self._jb_stats, "resets", 0)
         if resets != self._resets:  # a new stream: its losses before its first frame are not played
             self._resets = resets
             self.playing = False

@@ -212,11 +212,13 @@ class RtpReceiver:
             logger.debug("[RTP] Dropped invalid packet from %s: %s", fmt_addr(addr), exc)
             return False
         pt = pkt.payload_type
-        if pt != self.dtmf_payload_type and self._decoder_for(pt) is None:
+        if pt not in self._decoders and pt != self.dtmf_payload_type and self._decoder_for(pt) is None:
             self.invalid += 1
             logger.debug("[RTP] Dropped packet with unexpected payload type %d", pt)
             return False
-        if not self._check_source(addr, pkt, now):
+        remote = self.remote_rtp  # the latched source, as it is (the common case), or the source rules
+        if not (self._latched and remote is not None and addr[0] == remote[0] and addr[1] == remote[1]) \
+                and not self._check_source(addr, pkt, now):
             self.invalid += 1
             return False
         self.last_rtp_heard = now

@@ -50,7 +50,7 @@ class RtpSender:
         self,
         ssrc: int,
         rng: random.Random,
-        transmit: Callable[[bytearray], bool],
+        transmit: Callable[[bytes], bool],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.ssrc = ssrc
@@ -205,9 +205,7 @@ class RtpSender:
 
     def _send(self, pt: int, ts: int, marker: bool, payload: bytes, n: int) -> None:
         seq = self._seq
-        buf = bytearray(12 + len(payload))
-        rtp.write_header(buf, 0, pt, seq, ts, self.ssrc, marker)
-        buf[12:] = payload
+        buf = rtp.build_packet(pt, seq, ts, self.ssrc, payload, marker)  # header and payload in one compiled step
         self._seq = (seq + 1) & 0xFFFF
         self._last_sent_n = n
         if self._transmit(buf):

@@ -461,7 +461,7 @@ class MediaSession:
         if self._direction in _RECEIVING:
             self._receiver.playout(self._loop.time())
 
-    def _transmit(self, datagram: bytearray) -> bool:
+    def _transmit(self, datagram: bytes) -> bool:
         return self._sockets.send_rtp(datagram, self._receiver.remote_rtp)
 
     # -- what arrives ---------------------------------------------------------------------------------------------
