@@ -72,7 +72,8 @@ ONLY = [n for n in os.environ.get("PYVOIP_FAST_ONLY", "").split(",") if n]
 here = os.path.dirname(os.path.abspath(__file__))
 
 #: ext/<name>.pyx -> the subpackage its compiled module belongs to (the same table as _compat.EXTENSION_MODULES)
-LAYER = {"g711": "codecs", "g722": "codecs", "plc": "codecs", "rtp": "rtp", "stats": "rtp", "udp": "net"}
+LAYER = {"g711": "codecs", "g722": "codecs", "plc": "codecs", "rtp": "rtp", "stats": "rtp", "timescale": "codecs",
+         "udp": "net"}
 
 
 def extensions():

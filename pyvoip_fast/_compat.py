@@ -24,6 +24,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_plc": "codecs",
     "_rtp": "rtp",
     "_stats": "rtp",
+    "_timescale": "codecs",
     "_udp": "net",
 }
 

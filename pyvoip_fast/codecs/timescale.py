@@ -45,6 +45,11 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from .. import _compat
+from . import _timescale_py
+
+_timescale = _compat.load("_timescale")
+
 __all__ = ["Stretch", "accelerate", "expand", "min_lag", "max_lag", "RATES"]
 
 #: the sample rates supported
@@ -56,8 +61,7 @@ _MAX_LAG_S = 0.015
 _WINDOW_S = 0.010
 #: below this correlation a signal has no periodicity at all (the "unvoiced" class needs it)
 _NOISE_CORRELATION = 0.5
-#: lags whose correlation is within this of the best count as equally good (the longest is taken)
-_LAG_TOLERANCE = 0.02
+_INT16 = np.dtype(np.int16)  # native int16 (an ``is`` test: another byte order takes the float path)
 #: zero crossings per sample above which an aperiodic stretch counts as noise-like (white noise: 0.5)
 _UNVOICED_ZCR = 0.3
 
@@ -139,30 +143,13 @@ def _validate(
     return xf, top
 
 
-def _best_lag(x: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]:
+def _best_lag(x: np.ndarray, xf: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]:
     """The lag in ``[lo, hi]`` maximising the normalised cross-correlation between the window
-    ``x[centre - half : centre + half]`` and the same window shifted by ``sign * lag``, and that correlation."""
-    a = x[centre - half : centre + half]
-    length = len(a)
-    if sign > 0:
-        region = x[centre - half + lo : centre - half + hi + length]
-    else:
-        region = x[centre - half - hi : centre - half - lo + length][::-1]
-        a = a[::-1]
-    # entry i is lag lo + i: the dot products by one C correlation, the windows' energies from a running sum
-    dots = np.correlate(region, a, "valid")
-    cs = np.concatenate(((0.0,), np.cumsum(region * region)))
-    energies = np.maximum(cs[length:] - cs[: len(cs) - length], 0.0)
-    ea = float(a @ a)
-    norm = np.sqrt(np.maximum(energies * ea, 1e-12))
-    corr = np.where(energies * ea > 1e-9, dots / norm, 0.0)
-    # the longest local maximum nearly as good as the best one: several pitch periods at once, fewer splices
-    peak = np.ones(len(corr), dtype=bool)
-    peak[1:] &= corr[1:] >= corr[:-1]
-    peak[:-1] &= corr[:-1] >= corr[1:]
-    best = float(np.max(corr))
-    i = int(np.flatnonzero(peak & (corr >= best - _LAG_TOLERANCE))[-1])
-    return lo + i, float(corr[i])
+    ``x[centre - half : centre + half]`` and the same window shifted by ``sign * lag``, and that correlation: for
+    int16 samples one compiled pass (``_timescale``, with its twin to the bit), for float samples numpy."""
+    if x.dtype is _INT16:
+        return _timescale.best_lag(np.ascontiguousarray(x), centre, half, lo, hi, sign)  # type: ignore[no-any-return]
+    return _timescale_py.correlate_lags(xf, centre, half, lo, hi, sign)
 
 
 def _classify(segment: np.ndarray, corr: float, min_correlation: float, quiet_level: float, voiced: bool) -> str:
@@ -237,7 +224,7 @@ def accelerate(
     hi = min(top, n - centre - half, (4 * (n - s)) // 5)  # room for the shifted window and a P/4 cross-fade
     if hi < lo:
         return _refused(x)
-    lag, corr = _best_lag(xf, centre, half, lo, hi, +1)
+    lag, corr = _best_lag(x, xf, centre, half, lo, hi, +1)
     fade = min(lag, n - s - lag)
     kind = _classify(xf[max(0, s - half) : s + lag + fade], corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
@@ -293,7 +280,7 @@ def expand(
     hi = min(top, s - half, n - s)
     if hi < lo or s + half > n:
         return _refused(x)
-    lag, corr = _best_lag(xf, s, half, lo, hi, -1)
+    lag, corr = _best_lag(x, xf, s, half, lo, hi, -1)
     kind = _classify(xf[s - lag - half : s + lag], corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
         return _refused(x)

@@ -178,3 +178,81 @@ def test_any_int16_input_never_crashes_and_gives_the_promised_length(x, keep_sha
     if r.change:
         assert r.change >= timescale.min_lag(rate)
     assert np.array_equal(r.samples[:keep], x[:keep])
+
+
+# ------------------------------------------------------------------ the compiled lag search (``_timescale``)
+
+def _lag_module(impl: str):
+    from helpers import skip_or_fail
+    from pyvoip_fast import _compat
+
+    if impl == "cython" and _compat.implementation() != "cython":
+        skip_or_fail("the compiled modules are not built")
+    return _compat.module_for("_timescale", impl)
+
+
+def _brute_force(x: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> tuple:
+    """The lag search written out: exact integer sums, then the longest local maximum within the tolerance."""
+    a = [int(v) for v in x[centre - half : centre + half]]
+    ea = sum(v * v for v in a)
+    corr = []
+    for lag in range(lo, hi + 1):
+        w = [int(v) for v in x[centre - half + sign * lag : centre + half + sign * lag]]
+        energy = float(sum(v * v for v in w)) * float(ea)
+        dot = float(sum(p * q for p, q in zip(w, a)))
+        corr.append(dot / (max(energy, 1e-12) ** 0.5) if energy > 1e-9 else 0.0)
+    best = max(corr)
+    peaks = [i for i, c in enumerate(corr) if c >= best - 0.02 and (i == 0 or c >= corr[i - 1])
+             and (i == len(corr) - 1 or c >= corr[i + 1])]
+    return lo + peaks[-1], corr[peaks[-1]]
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_the_lag_search_follows_its_rule_to_the_bit(impl: str) -> None:
+    m = _lag_module(impl)
+    rng = np.random.default_rng(5)
+    speech = tone(140.0, 0.2, harmonics=4)
+    cases = [(speech, 200, 40, 20, 120, +1), (speech, 800, 40, 20, 120, -1), (speech, 600, 80, 40, 240, +1)]
+    for _ in range(40):
+        x = (rng.standard_normal(700) * rng.choice([3, 300, 30000])).clip(-32768, 32767).astype(np.int16)
+        if rng.integers(0, 4) == 0:
+            x[rng.integers(0, 700):] = 0  # a window of silence: correlation 0
+        half, lo = int(rng.integers(1, 60)), int(rng.integers(0, 30))
+        hi = lo + int(rng.integers(0, 90))
+        sign = int(rng.choice([1, -1]))
+        centre = int(rng.integers(half + (hi if sign < 0 else 0), 700 - half - (hi if sign > 0 else 0) + 1))
+        cases.append((x, centre, half, lo, hi, sign))
+    for x, centre, half, lo, hi, sign in cases:
+        assert m.best_lag(x, centre, half, lo, hi, sign) == _brute_force(x, centre, half, lo, hi, sign)
+    # a 140 Hz tone: the longest lag within the tolerance of the best is a whole number of its periods
+    lag, corr = m.best_lag(speech, 800, 40, 20, 120, -1)
+    assert corr > 0.98 and abs(lag / (RATE / 140.0) - round(lag / (RATE / 140.0))) < 0.1
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_the_lag_search_refuses_windows_outside_the_samples(impl: str) -> None:
+    m = _lag_module(impl)
+    x = np.zeros(100, dtype=np.int16)
+    assert m.best_lag(x, 50, 10, 0, 40, +1) == (40, 0.0)  # exactly up to the end: fits (silence: the longest lag)
+    assert m.best_lag(x, 50, 10, 0, 40, -1) == (40, 0.0)  # exactly down to the start: fits
+    for args, match in [((50, 10, 0, 41, +1), "do not fit 100 samples"), ((50, 10, 0, 41, -1), "do not fit"),
+                        ((5, 10, 0, 1, +1), "do not fit"), ((95, 10, 0, 0, +1), "do not fit"),
+                        ((50, 0, 0, 1, +1), "need half >= 1"), ((50, 10, -1, 1, +1), "0 <= lo <= hi"),
+                        ((50, 10, 5, 4, +1), "0 <= lo <= hi"), ((50, 10, 0, 1, 2), r"sign \+1 or -1")]:
+        with pytest.raises(ValueError, match=match):
+            m.best_lag(x, *args)
+    with pytest.raises(ValueError):
+        m.best_lag(x.astype(np.float64), 50, 10, 0, 4, +1)  # int16 only
+    with pytest.raises(ValueError):
+        m.best_lag(np.zeros(200, dtype=np.int16)[::2], 50, 10, 0, 4, +1)  # contiguous only
+    with pytest.raises(OverflowError):
+        m.best_lag(x, 1 << 64, 10, 0, 4, +1)
+
+
+def test_int16_and_float_input_are_stretched_alike() -> None:
+    """int16 samples go through the compiled search, float ones through numpy: the same lags and results."""
+    x = tone(180.0, 0.1, harmonics=3)
+    for fn in (accelerate, expand):
+        a, b = fn(x, RATE, keep=200), fn(x.astype(np.float64), RATE, keep=200)
+        assert a.change == b.change > 0 and a.kind == b.kind
+        assert np.array_equal(a.samples, np.clip(np.rint(b.samples), -32768, 32767).astype(np.int16))

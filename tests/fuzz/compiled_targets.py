@@ -544,9 +544,37 @@ def _plc_timeline(fdp: Any) -> None:
     _both("_plc", run)
 
 
+def _timescale_lag(fdp: Any) -> None:
+    """The time-stretch lag search: int16 samples of any length and level (or another type or layout), windows and
+    lag ranges anywhere (inside, at the edges, past them, at C's limits), either sign."""
+    n = fdp.ConsumeIntInRange(0, 400)
+    scale = (0, 1, 300, 32767)[fdp.ConsumeIntInRange(0, 3)]
+    raw = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).astype(np.int64)
+    x: Any = (raw % (2 * scale + 1) - scale).astype(np.int16)
+    kind = fdp.ConsumeIntInRange(0, 7)
+    if kind == 6:
+        x = x.astype(np.float64)  # refused
+    elif kind == 7:
+        x = np.repeat(x, 2)[::2]  # not contiguous: refused
+
+    def arg(most: int) -> int:
+        return fdp.ConsumeIntInRange(-2, most + 2) if fdp.ConsumeIntInRange(0, 7) else _int(fdp)
+
+    if fdp.ConsumeIntInRange(0, 3) and n >= 2:  # mostly windows that fit, up to the very edges
+        half = fdp.ConsumeIntInRange(1, n // 2)
+        lo = fdp.ConsumeIntInRange(0, n - 2 * half)
+        hi = fdp.ConsumeIntInRange(lo, n - 2 * half)
+        sign = 1 if fdp.ConsumeBool() else -1
+        low, high = (half, n - half - hi) if sign > 0 else (half + hi, n - half)
+        args: Tuple[int, ...] = (fdp.ConsumeIntInRange(low, high), half, lo, hi, sign)
+    else:
+        args = (arg(n), arg(60), arg(40), arg(160), fdp.ConsumeIntInRange(-2, 2) if fdp.ConsumeBool() else _int(fdp))
+    _both("_timescale", lambda m: m.best_lag(x, *args))
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
-    _plc_push, _plc_timeline,
+    _plc_push, _plc_timeline, _timescale_lag,
     _stats, _transit, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
