@@ -40,8 +40,7 @@ when its slot comes (stateful decoders see each payload once, in order).
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -110,7 +109,9 @@ class Playout:
         lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
         self._history_len = lags  # 15 ms of lag + 20 ms of window, ample for the analysis
         # the last frames played, enough to hold that history (joined into one array only for an analysis)
-        self._recent: Deque[np.ndarray] = deque(maxlen=-(-lags // frame_samples) if lags else 1)
+        # (a list of at most ``_recent_len``: a deque with a maximum length allocates a block of 64 slots, 0.6 KB)
+        self._recent_len = -(-lags // frame_samples) if lags else 1
+        self._recent: List[np.ndarray] = []
         self._jb_stats = getattr(jb, "stats", None)  # its ``resets`` counter tells a new stream
         self._resets = self._jb_resets()
         self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
@@ -173,7 +174,10 @@ class Playout:
             out, self._fifo = fifo, _EMPTY
         else:
             out, self._fifo = fifo[:n].copy(), fifo[n:]
-        self._recent.append(out)  # the analysis history, joined only when a change is tried
+        recent = self._recent  # the analysis history, joined only when a change is tried
+        recent.append(out)
+        if len(recent) > self._recent_len:
+            del recent[0]
         return out
 
     def _take(self, now: float) -> Optional[np.ndarray]:
