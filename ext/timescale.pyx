@@ -13,8 +13,13 @@ Use it through :func:`pyvoip_fast.codecs.timescale.accelerate` and :func:`~pyvoi
 # in 64 bits), and the correlation ``dot / sqrt(max(energy * energy_a, 1e-12))`` is then the same IEEE operations
 # on the same doubles as the twin's: both give the same bits, and pick the same lag. Every window is checked to lie
 # inside the samples before anything is read.
+#
+# ``level`` (the analysed stretch's energy and zero crossings: quiet, unvoiced?) and ``crossfade`` (the splice:
+# two stretches of samples weighted, rounded half to even and saturated into the output) are the rest of an
+# attempt on int16 samples; their sums are exact too, and the weights are libm's cosine and sine of the same
+# doubles in both implementations.
 
-from libc.math cimport sqrt
+from libc.math cimport M_PI, cos, rint, sin, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
@@ -87,3 +92,63 @@ def best_lag(const short[::1] x, Py_ssize_t centre, Py_ssize_t half, Py_ssize_t 
         return lo + pick, corr[pick]
     finally:
         free(corr)
+
+
+def level(const short[::1] x, Py_ssize_t start, Py_ssize_t stop):
+    """The mean square of ``x[start:stop]`` and the share of its neighbouring samples that change sign.
+
+    Returns:
+        ``(mean_square, crossing_rate)``: ``(0.0, 0.0)`` for no sample, a crossing rate of 0.0 for one.
+
+    Raises:
+        TypeError, ValueError: ``x`` not a C-contiguous int16 buffer.
+        ValueError: not ``0 <= start <= stop <= len(x)``.
+        OverflowError: an index beyond a C ``Py_ssize_t``.
+    """
+    cdef Py_ssize_t n = x.shape[0], i, length, crossings = 0
+    cdef int64_t total = 0
+    if start < 0 or stop < start or stop > n:
+        raise ValueError(f"need 0 <= start <= stop <= {n}, got {start}, {stop}")
+    length = stop - start
+    if length == 0:
+        return 0.0, 0.0
+    with nogil:
+        for i in range(start, stop):
+            total += <int64_t>x[i] * x[i]
+            if i > start and (x[i] < 0) != (x[i - 1] < 0):
+                crossings += 1
+    return <double>total / <double>length, (<double>crossings / <double>(length - 1) if length > 1 else 0.0)
+
+
+def crossfade(const short[::1] x, short[::1] out, Py_ssize_t at, Py_ssize_t a, Py_ssize_t b, Py_ssize_t n,
+              bint equal_power):
+    """Write ``n`` samples fading from ``x[a:]`` out to ``x[b:]`` in into ``out[at:]``: with ``w = (k + 0.5) / n``,
+    ``x[a + k] * (1 - w) + x[b + k] * w`` (linear) or ``x[a + k] * cos(pi/2 w) + x[b + k] * sin(pi/2 w)`` (equal
+    power), rounded half to even and saturated to int16. ``out`` must not overlap ``x``.
+
+    Raises:
+        TypeError, ValueError: a buffer that is not C-contiguous int16 (``out`` writable).
+        ValueError: a negative ``n`` or a stretch outside its buffer.
+        OverflowError: an index beyond a C ``Py_ssize_t``.
+    """
+    cdef Py_ssize_t size = x.shape[0], k
+    cdef double w, t, wout, win, v
+    if n < 0 or a < 0 or b < 0 or at < 0 or a > size - n or b > size - n or at > out.shape[0] - n:
+        raise ValueError(f"a fade of {n} samples from {a} and {b} (of {size}) into {at} (of {out.shape[0]}) does "
+                         f"not fit")
+    with nogil:
+        for k in range(n):
+            w = (k + 0.5) / n
+            if equal_power:
+                t = 0.5 * M_PI * w
+                wout = cos(t)
+                win = sin(t)
+            else:
+                wout = 1.0 - w
+                win = w
+            v = rint(x[a + k] * wout + x[b + k] * win)
+            if v > 32767.0:
+                v = 32767.0
+            elif v < -32768.0:
+                v = -32768.0
+            out[at + k] = <short>v

@@ -8,13 +8,14 @@ summation, and the correlation is the same IEEE operations on the same doubles a
 
 from __future__ import annotations
 
+import math
 from typing import Any, Tuple
 
 import numpy as np
 
 from ._plc_py import _ssize, _view
 
-__all__ = ["best_lag", "correlate_lags", "LAG_TOLERANCE"]
+__all__ = ["best_lag", "correlate_lags", "level", "crossfade", "LAG_TOLERANCE"]
 
 #: lags whose correlation is within this of the best count as equally good (the longest local maximum wins)
 LAG_TOLERANCE = 0.02
@@ -77,3 +78,57 @@ def best_lag(x: Any, centre: int, half: int, lo: int, hi: int, sign: int) -> Tup
         raise ValueError(f"windows of {2 * half} samples around {centre} shifted by {sign * lo}..{sign * hi} do not "
                          f"fit {n} samples")
     return correlate_lags(samples.astype(np.float64), centre, half, lo, hi, sign)
+
+
+def level(x: Any, start: int, stop: int) -> Tuple[float, float]:
+    """The mean square of ``x[start:stop]`` and the share of its neighbouring samples that change sign.
+
+    Returns:
+        ``(mean_square, crossing_rate)``: ``(0.0, 0.0)`` for no sample, a crossing rate of 0.0 for one.
+
+    Raises:
+        TypeError, ValueError: ``x`` not a C-contiguous int16 buffer.
+        ValueError: not ``0 <= start <= stop <= len(x)``.
+        OverflowError: an index beyond a C ``Py_ssize_t``.
+    """
+    samples = np.frombuffer(_view(x, "h", False), dtype=np.int16)
+    start, stop = _ssize(start), _ssize(stop)
+    n = len(samples)
+    if start < 0 or stop < start or stop > n:
+        raise ValueError(f"need 0 <= start <= stop <= {n}, got {start}, {stop}")
+    seg = samples[start:stop].astype(np.int64)
+    if not len(seg):
+        return 0.0, 0.0
+    total = int(np.dot(seg, seg))  # exact in 64 bits, as compiled
+    crossings = int(np.count_nonzero((seg[1:] < 0) != (seg[:-1] < 0)))
+    return float(total) / float(len(seg)), (float(crossings) / float(len(seg) - 1) if len(seg) > 1 else 0.0)
+
+
+def crossfade(x: Any, out: Any, at: int, a: int, b: int, n: int, equal_power: bool) -> None:
+    """Write ``n`` samples fading from ``x[a:]`` out to ``x[b:]`` in into ``out[at:]``: with ``w = (k + 0.5) / n``,
+    ``x[a + k] * (1 - w) + x[b + k] * w`` (linear) or ``x[a + k] * cos(pi/2 w) + x[b + k] * sin(pi/2 w)`` (equal
+    power), rounded half to even and saturated to int16. ``out`` must not overlap ``x``.
+
+    Raises:
+        TypeError, ValueError: a buffer that is not C-contiguous int16 (``out`` writable).
+        ValueError: a negative ``n`` or a stretch outside its buffer.
+        OverflowError: an index beyond a C ``Py_ssize_t``.
+    """
+    src = np.frombuffer(_view(x, "h", False), dtype=np.int16)
+    dst = np.frombuffer(_view(out, "h", True), dtype=np.int16)
+    at, a, b, n = _ssize(at), _ssize(a), _ssize(b), _ssize(n)
+    equal_power = bool(equal_power)
+    size = len(src)
+    if n < 0 or a < 0 or b < 0 or at < 0 or a > size - n or b > size - n or at > len(dst) - n:
+        raise ValueError(f"a fade of {n} samples from {a} and {b} (of {size}) into {at} (of {len(dst)}) does "
+                         f"not fit")
+    half_pi = 0.5 * math.pi
+    for k in range(n):  # libm's cosine and sine of the same doubles as compiled, one sample at a time
+        w = (k + 0.5) / n
+        if equal_power:
+            t = half_pi * w
+            wout, win = math.cos(t), math.sin(t)
+        else:
+            wout, win = 1.0 - w, w
+        v = float(np.rint(float(src[a + k]) * wout + float(src[b + k]) * win))
+        dst[at + k] = int(min(32767.0, max(-32768.0, v)))

@@ -41,6 +41,7 @@ Works at 8 kHz and 16 kHz; all lengths scale with the rate.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -137,32 +138,57 @@ def _validate(
         raise ValueError(f"min_correlation must be in [0, 1], got {min_correlation!r}")
     if not quiet_level >= 0.0:
         raise ValueError(f"quiet_level must be >= 0, got {quiet_level!r}")
+    if x.dtype is _INT16:  # the compiled path reads the samples as they are (always finite)
+        return np.ascontiguousarray(x), top
     xf = x.astype(np.float64)
     if not np.all(np.isfinite(xf)):
         raise ValueError("x holds NaN or infinite samples")
     return xf, top
 
 
-def _best_lag(x: np.ndarray, xf: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]:
+# Samples are analysed and spliced in one of two ways: int16 samples (what the playout has) by the compiled
+# ``_timescale`` (or its twin, to the bit), each step one call; float samples by numpy, on float64.
+
+def _best_lag(xf: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]:
     """The lag in ``[lo, hi]`` maximising the normalised cross-correlation between the window
-    ``x[centre - half : centre + half]`` and the same window shifted by ``sign * lag``, and that correlation: for
-    int16 samples one compiled pass (``_timescale``, with its twin to the bit), for float samples numpy."""
-    if x.dtype is _INT16:
-        return _timescale.best_lag(np.ascontiguousarray(x), centre, half, lo, hi, sign)  # type: ignore[no-any-return]
+    ``x[centre - half : centre + half]`` and the same window shifted by ``sign * lag``, and that correlation."""
+    if xf.dtype is _INT16:
+        return _timescale.best_lag(xf, centre, half, lo, hi, sign)  # type: ignore[no-any-return]
     return _timescale_py.correlate_lags(xf, centre, half, lo, hi, sign)
 
 
-def _classify(segment: np.ndarray, corr: float, min_correlation: float, quiet_level: float, voiced: bool) -> str:
-    rms = float(np.sqrt(np.mean(segment * segment))) if len(segment) else 0.0
-    if rms < quiet_level:
+def _classify(xf: np.ndarray, start: int, stop: int, corr: float, min_correlation: float, quiet_level: float,
+              voiced: bool) -> str:
+    """What ``xf[start:stop]`` is: quiet, voiced, unvoiced or (neither) refused."""
+    if xf.dtype is _INT16:
+        mean_square, crossing_rate = _timescale.level(xf, start, stop)
+    else:
+        segment = xf[start:stop]
+        mean_square = float(np.mean(segment * segment)) if len(segment) else 0.0
+        crossing_rate = (np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1])) / (len(segment) - 1)
+                         if len(segment) > 1 else 0.0)
+    if math.sqrt(mean_square) < quiet_level:
         return "quiet"
     if voiced and corr >= min_correlation:
         return "voiced"
-    if corr < _NOISE_CORRELATION and len(segment) > 1:
-        crossings = np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1]))
-        if crossings / (len(segment) - 1) > _UNVOICED_ZCR:
-            return "unvoiced"
+    if corr < _NOISE_CORRELATION and stop - start > 1 and crossing_rate > _UNVOICED_ZCR:
+        return "unvoiced"
     return "refused"
+
+
+def _splice(x: np.ndarray, xf: np.ndarray, size: int, s: int, fade: int, a: int, b: int, rest: int, kind: str,
+            change: int) -> Stretch:
+    """The stretched buffer of ``size`` samples: ``xf[:s]``, then ``fade`` samples fading from ``xf[a:]`` out to
+    ``xf[b:]`` in, then ``xf[rest:]``."""
+    if xf.dtype is _INT16:
+        out = np.empty(size, dtype=np.int16)
+        out[:s] = xf[:s]
+        _timescale.crossfade(xf, out, s, a, b, fade, kind != "voiced")
+        out[s + fade :] = xf[rest:]
+        return Stretch(out, change, kind)
+    w_out, w_in = _fade(fade, kind)
+    joined = xf[a : a + fade] * w_out + xf[b : b + fade] * w_in
+    return _result(x, np.concatenate((xf[:s], joined, xf[rest:])), change, kind)
 
 
 def _fade(n: int, kind: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -224,14 +250,12 @@ def accelerate(
     hi = min(top, n - centre - half, (4 * (n - s)) // 5)  # room for the shifted window and a P/4 cross-fade
     if hi < lo:
         return _refused(x)
-    lag, corr = _best_lag(x, xf, centre, half, lo, hi, +1)
+    lag, corr = _best_lag(xf, centre, half, lo, hi, +1)
     fade = min(lag, n - s - lag)
-    kind = _classify(xf[max(0, s - half) : s + lag + fade], corr, min_correlation, quiet_level, voiced)
+    kind = _classify(xf, max(0, s - half), s + lag + fade, corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
         return _refused(x)
-    w_out, w_in = _fade(fade, kind)
-    joined = xf[s : s + fade] * w_out + xf[s + lag : s + lag + fade] * w_in
-    return _result(x, np.concatenate((xf[:s], joined, xf[s + lag + fade :])), lag, kind)
+    return _splice(x, xf, n - lag, s, fade, s, s + lag, s + lag + fade, kind, lag)
 
 
 def expand(
@@ -280,10 +304,8 @@ def expand(
     hi = min(top, s - half, n - s)
     if hi < lo or s + half > n:
         return _refused(x)
-    lag, corr = _best_lag(x, xf, s, half, lo, hi, -1)
-    kind = _classify(xf[s - lag - half : s + lag], corr, min_correlation, quiet_level, voiced)
+    lag, corr = _best_lag(xf, s, half, lo, hi, -1)
+    kind = _classify(xf, s - lag - half, s + lag, corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
         return _refused(x)
-    w_out, w_in = _fade(lag, kind)
-    inserted = xf[s : s + lag] * w_out + xf[s - lag : s] * w_in
-    return _result(x, np.concatenate((xf[:s], inserted, xf[s:])), lag, kind)
+    return _splice(x, xf, n + lag, s, lag, s, s - lag, s, kind, lag)

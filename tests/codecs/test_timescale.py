@@ -256,3 +256,76 @@ def test_int16_and_float_input_are_stretched_alike() -> None:
         a, b = fn(x, RATE, keep=200), fn(x.astype(np.float64), RATE, keep=200)
         assert a.change == b.change > 0 and a.kind == b.kind
         assert np.array_equal(a.samples, np.clip(np.rint(b.samples), -32768, 32767).astype(np.int16))
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_level_and_crossfade_follow_their_rules_to_the_bit(impl: str) -> None:
+    import math
+
+    m = _lag_module(impl)
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(400) * 9000).clip(-32768, 32767).astype(np.int16)
+    x[:4] = [32767, 32767, -32768, -32768]
+    for start, stop in ((0, 0), (5, 6), (0, 400), (37, 211)):
+        seg = [int(v) for v in x[start:stop]]
+        want = (sum(v * v for v in seg) / len(seg) if seg else 0.0,
+                sum((p < 0) != (q < 0) for p, q in zip(seg, seg[1:])) / (len(seg) - 1) if len(seg) > 1 else 0.0)
+        assert m.level(x, start, stop) == want
+    for equal_power in (False, True):
+        for a, b, n in ((0, 2, 2), (10, 90, 80), (100, 40, 120), (0, 0, 0)):
+            out = np.full(130, 7, dtype=np.int16)
+            m.crossfade(x, out, 5, a, b, n, equal_power)
+            want = []
+            for k in range(n):
+                w = (k + 0.5) / n
+                wout, win = (math.cos(0.5 * math.pi * w), math.sin(0.5 * math.pi * w)) if equal_power else (1 - w, w)
+                want.append(min(32767, max(-32768, round(float(x[a + k]) * wout + float(x[b + k]) * win))))
+            assert out[5 : 5 + n].tolist() == want and (out[:5] == 7).all() and (out[5 + n :] == 7).all()
+    # two full-scale samples faded with equal power sum past full scale: saturated, not wrapped
+    out = np.zeros(1, dtype=np.int16)
+    m.crossfade(np.array([32767, 32767], dtype=np.int16), out, 0, 0, 1, 1, True)
+    assert out[0] == 32767
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_level_and_crossfade_refuse_what_does_not_fit(impl: str) -> None:
+    m = _lag_module(impl)
+    x = np.zeros(50, dtype=np.int16)
+    out = np.zeros(20, dtype=np.int16)
+    for start, stop in ((-1, 3), (4, 3), (0, 51)):
+        with pytest.raises(ValueError, match="need 0 <= start <= stop <= 50"):
+            m.level(x, start, stop)
+    for at, a, b, n in ((0, 0, 0, -1), (1, 0, 0, 20), (0, 31, 0, 20), (0, 0, 31, 20), (-1, 0, 0, 1)):
+        with pytest.raises(ValueError, match="does not fit"):
+            m.crossfade(x, out, at, a, b, n, False)
+    frozen = np.zeros(20, dtype=np.int16)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        m.crossfade(x, frozen, 0, 0, 0, 5, False)
+    with pytest.raises(ValueError):
+        m.level(x.astype(np.int32), 0, 5)
+
+
+def test_stretching_gives_the_same_samples_on_both_implementations() -> None:
+    from pyvoip_fast import _compat
+
+    _lag_module("cython")
+    rng = np.random.default_rng(13)
+    inputs = [tone(120.0 + 40 * k, 0.06, harmonics=3) for k in range(6)]
+    inputs += [(rng.standard_normal(480) * level).clip(-32768, 32767).astype(np.int16) for level in (50, 3000, 30000)]
+    results = []
+    for impl in ("cython", "python"):
+        saved = timescale._timescale
+        timescale._timescale = _compat.module_for("_timescale", impl)
+        try:
+            got = []
+            for x in inputs:
+                for fn in (accelerate, expand):
+                    for voiced in (True, False):
+                        r = fn(x, RATE, keep=280, voiced=voiced, min_correlation=0.75)
+                        got.append((r.samples.tobytes(), r.change, r.kind))
+            results.append(got)
+        finally:
+            timescale._timescale = saved
+    assert results[0] == results[1]
+    assert {k for _s, _c, k in results[0]} >= {"voiced", "quiet", "refused"}

@@ -572,9 +572,38 @@ def _timescale_lag(fdp: Any) -> None:
     _both("_timescale", lambda m: m.best_lag(x, *args))
 
 
+def _timescale_splice(fdp: Any) -> None:
+    """The time-stretch level and cross-fade: int16 samples of any length and level, stretches anywhere (inside, at
+    the edges, past them, negative, at C's limits), an output of any length, type or layout; the output written must
+    match too."""
+    n = fdp.ConsumeIntInRange(0, 300)
+    scale = (0, 1, 300, 32767)[fdp.ConsumeIntInRange(0, 3)]
+    raw = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).astype(np.int64)
+    x = (raw % (2 * scale + 1) - scale).astype(np.int16)
+    out_n = fdp.ConsumeIntInRange(0, 300)
+    out_kind = fdp.ConsumeIntInRange(0, 5)  # 0-3 int16; 4 float64 (refused); 5 strided (refused)
+
+    def index(most: int) -> int:
+        return fdp.ConsumeIntInRange(-1, most + 1) if fdp.ConsumeIntInRange(0, 7) else _int(fdp)
+
+    span = (index(n), index(n))
+    fade = (index(out_n), index(n), index(n), index(min(n, out_n)), fdp.ConsumeBool())
+
+    def run(m: Any) -> Any:
+        out: Any = np.full(out_n, 7, dtype=np.int16)
+        if out_kind == 4:
+            out = out.astype(np.float64)
+        elif out_kind == 5:
+            out = np.full(2 * out_n, 7, dtype=np.int16)[::2]
+        return (_outcome(lambda: m.level(x, *span)), _outcome(lambda: m.crossfade(x, out, *fade)),
+                np.array(out, copy=True))
+
+    _both("_timescale", run)
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
-    _plc_push, _plc_timeline, _timescale_lag,
+    _plc_push, _plc_timeline, _timescale_lag, _timescale_splice,
     _stats, _transit, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
