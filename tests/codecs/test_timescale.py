@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from helpers import skip_or_fail
+from pyvoip_fast import _compat
 from pyvoip_fast.codecs import timescale
 from pyvoip_fast.codecs.timescale import accelerate, expand
 
@@ -182,15 +184,6 @@ def test_any_int16_input_never_crashes_and_gives_the_promised_length(x, keep_sha
 
 # ------------------------------------------------------------------ the compiled lag search (``_timescale``)
 
-def _lag_module(impl: str):
-    from helpers import skip_or_fail
-    from pyvoip_fast import _compat
-
-    if impl == "cython" and _compat.implementation() != "cython":
-        skip_or_fail("the compiled modules are not built")
-    return _compat.module_for("_timescale", impl)
-
-
 def _brute_force(x: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> tuple:
     """The lag search written out: exact integer sums, then the longest local maximum within the tolerance."""
     a = [int(v) for v in x[centre - half : centre + half]]
@@ -207,9 +200,8 @@ def _brute_force(x: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: 
     return lo + peaks[-1], corr[peaks[-1]]
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
 def test_the_lag_search_follows_its_rule_to_the_bit(impl: str) -> None:
-    m = _lag_module(impl)
+    m = _compat.module_for("_timescale", impl)
     rng = np.random.default_rng(5)
     speech = tone(140.0, 0.2, harmonics=4)
     cases = [(speech, 200, 40, 20, 120, +1), (speech, 800, 40, 20, 120, -1), (speech, 600, 80, 40, 240, +1)]
@@ -229,9 +221,8 @@ def test_the_lag_search_follows_its_rule_to_the_bit(impl: str) -> None:
     assert corr > 0.98 and abs(lag / (RATE / 140.0) - round(lag / (RATE / 140.0))) < 0.1
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
 def test_the_lag_search_refuses_windows_outside_the_samples(impl: str) -> None:
-    m = _lag_module(impl)
+    m = _compat.module_for("_timescale", impl)
     x = np.zeros(100, dtype=np.int16)
     assert m.best_lag(x, 50, 10, 0, 40, +1) == (40, 0.0)  # exactly up to the end: fits (silence: the longest lag)
     assert m.best_lag(x, 50, 10, 0, 40, -1) == (40, 0.0)  # exactly down to the start: fits
@@ -258,11 +249,10 @@ def test_int16_and_float_input_are_stretched_alike() -> None:
         assert np.array_equal(a.samples, np.clip(np.rint(b.samples), -32768, 32767).astype(np.int16))
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
 def test_level_and_crossfade_follow_their_rules_to_the_bit(impl: str) -> None:
     import math
 
-    m = _lag_module(impl)
+    m = _compat.module_for("_timescale", impl)
     rng = np.random.default_rng(8)
     x = (rng.standard_normal(400) * 9000).clip(-32768, 32767).astype(np.int16)
     x[:4] = [32767, 32767, -32768, -32768]
@@ -287,9 +277,8 @@ def test_level_and_crossfade_follow_their_rules_to_the_bit(impl: str) -> None:
     assert out[0] == 32767
 
 
-@pytest.mark.parametrize("impl", ["cython", "python"])
 def test_level_and_crossfade_refuse_what_does_not_fit(impl: str) -> None:
-    m = _lag_module(impl)
+    m = _compat.module_for("_timescale", impl)
     x = np.zeros(50, dtype=np.int16)
     out = np.zeros(20, dtype=np.int16)
     for start, stop in ((-1, 3), (4, 3), (0, 51)):
@@ -307,9 +296,8 @@ def test_level_and_crossfade_refuse_what_does_not_fit(impl: str) -> None:
 
 
 def test_stretching_gives_the_same_samples_on_both_implementations() -> None:
-    from pyvoip_fast import _compat
-
-    _lag_module("cython")
+    if _compat.implementation() != "cython":
+        skip_or_fail("the compiled modules are not built")
     rng = np.random.default_rng(13)
     inputs = [tone(120.0 + 40 * k, 0.06, harmonics=3) for k in range(6)]
     inputs += [(rng.standard_normal(480) * level).clip(-32768, 32767).astype(np.int16) for level in (50, 3000, 30000)]
