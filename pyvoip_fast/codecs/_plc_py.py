@@ -29,12 +29,21 @@ def _view(obj: Any, fmt: str, writable: bool) -> memoryview:
     return view
 
 
+def _ssize(value: Any) -> int:
+    """``value`` as a C ``Py_ssize_t`` argument: an integer (TypeError otherwise) that fits (OverflowError)."""
+    if isinstance(value, float) or not hasattr(value, "__index__"):
+        raise TypeError(f"an integer is required, got {type(value).__name__}")
+    value = value.__index__()
+    if not -_SSIZE <= value < _SSIZE:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return int(value)
+
+
 def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> float:
     h = np.frombuffer(_view(hist, "d", True), dtype=np.float64)
     src = np.frombuffer(_view(samples, fmt, False), dtype=np.int16 if fmt == "h" else np.float64)
     dst = np.frombuffer(_view(out, "h", True), dtype=np.int16)
-    if not -(1 << 63) <= delay < (1 << 63):
-        raise OverflowError("Python int too large to convert to C ssize_t")
+    delay = _ssize(delay)
     size, n = len(h), len(src)
     if len(dst) != n:
         raise ValueError(f"out holds {len(dst)} samples, the frame has {n}")
@@ -77,16 +86,6 @@ def push(hist: Any, samples: Any, out: Any, delay: int) -> float:
 def push_float(hist: Any, samples: Any, out: Any, delay: int) -> None:
     """``push`` for float64 ``samples`` (the concealment's own, or a frame cross-faded into it); returns None."""
     _push(hist, samples, out, delay, "d")
-
-
-def _ssize(value: Any) -> int:
-    """``value`` as a C ``Py_ssize_t`` argument: an integer (TypeError otherwise) that fits (OverflowError)."""
-    if isinstance(value, float) or not hasattr(value, "__index__"):
-        raise TypeError(f"an integer is required, got {type(value).__name__}")
-    value = value.__index__()
-    if not -_SSIZE <= value < _SSIZE:
-        raise OverflowError("Python int too large to convert to C ssize_t")
-    return int(value)
 
 
 def _pow(base: float, exponent: float) -> float:
