@@ -113,7 +113,7 @@ class Playout:
         self._recent_len = -(-lags // frame_samples) if lags else 1
         self._recent: List[np.ndarray] = []
         self._jb_stats = getattr(jb, "stats", None)  # its ``resets`` counter tells a new stream
-        self._resets = self._jb_resets()
+        self._resets = getattr(self._jb_stats, "resets", 0)
         self._shrink_since: Optional[float] = None  # when the current run of "shrink" advice began
         self._retry_at: Dict[str, float] = {}  # advice -> no new attempt before this time (after a refusal)
         self._refusals: Dict[str, int] = {}  # advice -> refusals in a row
@@ -125,9 +125,6 @@ class Playout:
     def held(self) -> int:
         """Samples decoded but not played yet (the FIFO)."""
         return len(self._fifo)
-
-    def _jb_resets(self) -> int:
-        return int(getattr(self._jb_stats, "resets", 0))
 
     # ------------------------------------------------------------------ ticks
     def tick(self, now: float) -> Optional[np.ndarray]:
