@@ -160,19 +160,20 @@ def _best_lag(xf: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: in
 def _classify(xf: np.ndarray, start: int, stop: int, corr: float, min_correlation: float, quiet_level: float,
               voiced: bool) -> str:
     """What ``xf[start:stop]`` is: quiet, voiced, unvoiced or (neither) refused."""
-    if xf.dtype is _INT16:
-        mean_square, crossing_rate = _timescale.level(xf, start, stop)
+    segment = None if xf.dtype is _INT16 else xf[start:stop]
+    if segment is None:
+        mean_square, crossing_rate = _timescale.level(xf, start, stop)  # both in one compiled pass
     else:
-        segment = xf[start:stop]
-        mean_square = float(np.mean(segment * segment)) if len(segment) else 0.0
-        crossing_rate = (np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1])) / (len(segment) - 1)
-                         if len(segment) > 1 else 0.0)
+        mean_square, crossing_rate = (float(np.mean(segment * segment)) if len(segment) else 0.0), None
     if math.sqrt(mean_square) < quiet_level:
         return "quiet"
     if voiced and corr >= min_correlation:
         return "voiced"
-    if corr < _NOISE_CORRELATION and stop - start > 1 and crossing_rate > _UNVOICED_ZCR:
-        return "unvoiced"
+    if corr < _NOISE_CORRELATION and stop - start > 1:
+        if crossing_rate is None and segment is not None:  # float samples: counted only when it matters
+            crossing_rate = np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1])) / (len(segment) - 1)
+        if crossing_rate > _UNVOICED_ZCR:
+            return "unvoiced"
     return "refused"
 
 
