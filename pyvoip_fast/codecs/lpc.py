@@ -21,6 +21,7 @@ import functools
 from typing import Tuple
 
 import numpy as np
+import numpy.fft  # noqa: F401  loaded now, not lazily at the first loss that needs an envelope (in the media tick)
 
 __all__ = ["autocorrelation", "condition", "levinson", "envelope_filter", "spectral_envelope"]
 

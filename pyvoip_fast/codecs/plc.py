@@ -55,6 +55,8 @@ import math
 from typing import Optional, Tuple
 
 import numpy as np
+import numpy.random  # noqa: F401  loaded with the concealer, not at a call's first long loss: numpy imports its
+# random module lazily, and that import (about 12 ms) inside the media tick would make every call of the process late
 
 from .. import _compat
 from .lpc import spectral_envelope

@@ -328,3 +328,28 @@ def test_a_copied_concealer_keeps_its_own_timeline() -> None:
     assert twin._timeline.hist is twin._hist and twin._hist is not c._hist
     f = voiced(0.04)[:N]
     assert np.array_equal(c.good(f), twin.good(f)) and np.array_equal(c.lost(), twin.lost())
+
+
+def test_a_long_loss_imports_nothing_while_it_is_concealed() -> None:
+    """The first long loss of a process must not import numpy's random or FFT modules inside the media tick: that
+    import (about 12 ms) would make every call of the process late. Checked in a fresh interpreter, where nothing
+    else has loaded them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, numpy as np\n"
+        "from pyvoip_fast.codecs.plc_lookahead import LookaheadConcealer\n"
+        "c = LookaheadConcealer(160, 8000)\n"
+        "t = np.arange(160 * 60)\n"
+        "x = (3000 * np.sin(2 * np.pi * 200 * t / 8000) * (t < 160 * 30) + 60 * np.sin(t * 1.7)"
+        " + 40 * np.cos(t * 2.9)).astype(np.int16)\n"
+        "for i in range(50): c.good(x[i * 160:(i + 1) * 160])\n"
+        "before = set(sys.modules)\n"
+        "out = [c.lost() for _ in range(30)]\n"
+        "assert max(abs(int(v)) for f in out[-5:] for v in f) > 0, 'no comfort noise: the noise path did not run'\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"imported during the loss: {done.stdout.strip()}"
