@@ -66,6 +66,9 @@ _plc = _compat.load("_plc")
 __all__ = ["Concealer"]
 
 _INT16 = np.dtype(np.int16)  # native int16 (an ``is`` test: another byte order takes the general path)
+#: no samples: what the empty state arrays start as, shared by every concealer (they are replaced, never written)
+_NONE = np.zeros(0, dtype=np.float64)
+_NONE.flags.writeable = False
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +148,14 @@ class Concealer:
         self._pitchbuf: Optional[np.ndarray] = None
         self._periods = 1
         self._pos = 0
-        self._pending = np.zeros(0, dtype=np.float64)  # cross-fade samples to emit before the segment
+        self._pending = _NONE  # cross-fade samples to emit before the segment
         self._voicing = 1.0
         self._sig_rms = 0.0
         self._cn_rms = 0.0
         self._sig_fir: Optional[np.ndarray] = None
-        self._sig_tail = np.zeros(0, dtype=np.float64)  # the last (FIR length - 1) excitation samples of
+        self._sig_tail = _NONE  # the last (FIR length - 1) excitation samples of
         # each noise
-        self._cn_tail = np.zeros(0, dtype=np.float64)
+        self._cn_tail = _NONE
 
     # ------------------------------------------------------------------ helpers
     def _push(self, samples: np.ndarray) -> np.ndarray:
@@ -280,7 +283,7 @@ class Concealer:
             xf[:ola] = syn * (1.0 - w) + xf[:ola] * w
         self._erased = 0
         self._pitchbuf = None
-        self._pending = np.zeros(0, dtype=np.float64)
+        self._pending = _NONE
         self._sig_fir = None
         self._cn_rms = 0.0
         return self._received(xf)
@@ -392,7 +395,7 @@ class Concealer:
             self._hist[self._hist_len - m :] = x[len(x) - m :]
         self._erased = 0
         self._pitchbuf = None
-        self._pending = np.zeros(0, dtype=np.float64)
+        self._pending = _NONE
         self._sig_fir = None
         self._cn_rms = 0.0
 
