@@ -28,6 +28,7 @@ from .. import rtp
 from ..codecs import Codec, Encoder
 from ..rtp import stats as _stats
 from . import dtmf as _dtmf
+from .clock import loop_time
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class RtpSender:
         self.ssrc = ssrc
         self._transmit = transmit
         self._loop = loop
+        self._now = loop_time(loop)
         self._seq = rng.getrandbits(16)
         self._ts0 = rng.getrandbits(32)
         self._ts0_time = 0.0
@@ -211,7 +213,7 @@ class RtpSender:
         if self._transmit(buf):
             self.stats.on_sent(len(payload))
             self.we_sent = True
-            now = self._loop.time()
+            now = self._now()
             if self.first_sent_at is None:
                 self.first_sent_at = now
             self.last_sent_at = now

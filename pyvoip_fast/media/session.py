@@ -195,7 +195,7 @@ class MediaSession:
         self._stats = CallStatistics(local_ssrc=self.ssrc)
         self._sockets = MediaSockets(  # last: from here on the loop may call back into this session
             rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
-            on_icmp=self._on_icmp,
+            on_icmp=self._on_icmp, now=self._clock.now,
         )
 
     @classmethod
@@ -459,7 +459,7 @@ class MediaSession:
         if self._direction in _SENDING and remote is not None and self._sender.has_work and self._proof.allows(remote):
             self._sender.send_slot(n)
         if self._direction in _RECEIVING:
-            self._receiver.playout(self._loop.time())
+            self._receiver.playout(self._clock.now())
 
     def _transmit(self, datagram: bytes) -> bool:
         return self._sockets.send_rtp(datagram, self._receiver.remote_rtp)
@@ -468,10 +468,11 @@ class MediaSession:
     def _on_rtp_datagram(self, data: bytes, addr: Addr, arrival: Optional[float] = None) -> None:
         if self.ignore_before_start and not self._started:  # ``Phone.call(early_media=False)``
             return
-        now = self._loop.time() if arrival is None else arrival
+        now = self._clock.now() if arrival is None else arrival
         if self._receiver.on_datagram(data, addr, now):
             self._watch.heard(now)
-            if self._proof.heard(addr):
+            proof = self._proof
+            if not proof.all_proven and proof.heard(addr):  # (once the ACK came, every address is proven)
                 self._maybe_announce()
 
     def _on_rtcp_datagram(self, data: bytes, addr: Addr) -> None:

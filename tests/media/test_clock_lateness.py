@@ -183,3 +183,41 @@ def test_a_wake_up_arms_the_timer_once_however_many_tick_groups_reschedule() -> 
     assert served >= 40 * 10 and groups == 0
     assert wakeups >= 100  # 20 groups on the 1 ms grid: about 200 in 0.2 s
     assert arms <= wakeups + 1  # one per wake-up (before: two, the group's own and the run's)
+
+
+def test_a_tick_group_counts_each_pacer_late_by_the_work_before_it_and_skips_after_a_stall() -> None:
+    """Pacers of one phase share a wake-up: each slot is counted once in the lateness histogram, late by the
+    callbacks before it in that wake-up; a wake-up that finds more slots due than ``max_burst`` (the loop was
+    blocked) skips the oldest and reports it, and the schedule goes on. The clock reads ``time.monotonic``
+    directly on asyncio's own loop."""
+    async def main() -> None:
+        clock = MediaClock()
+        assert clock.now is time.monotonic and abs(clock.now() - asyncio.get_running_loop().time()) < 0.01
+        slots: List[List[int]] = [[] for _ in range(5)]
+        skipped: List[int] = []
+        start = clock.balanced_start(clock.time() + 0.02, 0.02)
+
+        def member(k: int):  # type: ignore[no-untyped-def]
+            def tick(n: int, deadline: float) -> None:
+                assert abs(deadline - (start + n * 0.02)) < 1e-9
+                slots[k].append(n)
+                time.sleep(0.002)  # 2 ms of work: the fifth member runs about 8 ms late
+            return tick
+
+        pacers = [Pacer(clock, 0.02, member(k), start=start, max_burst=2, on_skip=skipped.append) for k in range(5)]
+        assert len(clock) == 1  # one clock entry for the five
+        while len(slots[4]) < 4:
+            await asyncio.sleep(0.005)
+        counted = sum(clock.lateness)
+        assert counted == sum(len(s) for s in slots)
+        assert clock.take_worst_lateness() >= 0.008
+        time.sleep(0.075)  # the loop blocked: about four slots of every member due at the next wake-up
+        await asyncio.sleep(0.03)
+        for p in pacers:
+            p.stop()
+        assert skipped and all(p.skipped >= 1 for p in pacers)
+        for s in slots:
+            assert s == sorted(s) and len(set(s)) == len(s)  # every slot at most once, in order
+        clock.close()
+
+    run(main())
