@@ -45,7 +45,8 @@ class ClipSource(BaseSource):
 
     def read(self, n_samples: int) -> np.ndarray:
         """Exactly ``n_samples`` samples (the last read zero-padded), then empty arrays; ``eof`` once drained."""
-        check_read_size(n_samples)
+        if n_samples < 1:
+            check_read_size(n_samples)
         if self.eof:
             return np.zeros(0, dtype=np.int16)
         chunk = self.samples[self._pos : self._pos + n_samples]

@@ -119,6 +119,9 @@ class Playout:
         self._refusals: Dict[str, int] = {}  # advice -> refusals in a row
         #: frames the concealer may look ahead (its ``lookahead_frames``; 0 for a plain concealer)
         self.lookahead = int(getattr(concealer, "lookahead_frames", 0))
+        # what a received frame goes through: the lookahead concealer's ``conceal`` itself (its ``good`` only
+        # calls it), else ``good``
+        self._good: Callable[[np.ndarray], np.ndarray] = concealer.conceal if self.lookahead else concealer.good
         self._peeked: List[Tuple[Any, np.ndarray]] = []  # payloads decoded for a look ahead, not yet taken
 
     @property
@@ -183,7 +186,7 @@ class Playout:
         if kind == "frame":
             self.playing = True
             self.tail_concealed = 0
-            return np.asarray(self.concealer.good(self._decoded(payload)))
+            return np.asarray(self._good(self._decoded(payload)))
         if kind == "lost" and self.playing:
             self.tail_concealed += 1
             if self.lookahead:

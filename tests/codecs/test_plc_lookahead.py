@@ -178,3 +178,32 @@ def test_restart_takes_the_played_timeline_and_ends_the_loss() -> None:
     with pytest.raises(ValueError, match="1-D"):
         c.restart(np.zeros((2, 2)))
     assert c.history_samples >= 3 * c.pitch_max
+
+
+class _Frame(np.ndarray):
+    """An int16 frame of another array class: it takes the concealer's checked path, not the inlined one."""
+
+
+@pytest.mark.parametrize("rate, look", [(8000, 1), (8000, 2), (16000, 1)])
+def test_the_inlined_received_frame_path_gives_the_checked_paths_bits(rate: int, look: int) -> None:
+    """A native int16 frame in a call already going skips the checks and the plain concealer's ``good``; through
+    losses, interpolations, background noise and recoveries it must play exactly what the checked path plays."""
+    size = rate // 50
+    x = voiced(4.0, rate, seed=7)
+    x[len(x) // 2 : len(x) // 2 + rate // 2] //= 64  # a quiet stretch: the background estimate takes it
+    rng = np.random.default_rng(8)
+    lost = list(rng.random(len(x) // size) < 0.15)
+    frames = framed(x, size, lost)
+    fast, checked = LookaheadConcealer(size, rate, look), LookaheadConcealer(size, rate, look)
+
+    def ahead(i: int, wrap: bool) -> List[Optional[np.ndarray]]:
+        nxt = frames[i + 1 : i + 1 + look]
+        return [f.view(_Frame) if wrap and f is not None else f for f in nxt]
+
+    for i, f in enumerate(frames):
+        a = fast.conceal(f, ahead(i, False))
+        b = checked.conceal(None if f is None else f.view(_Frame), ahead(i, True))
+        assert a.dtype == np.int16 and np.array_equal(a, b), f"frame {i}"
+    assert fast.concealed_frames == checked.concealed_frames > 0
+    assert np.array_equal(fast.flush(), checked.flush())
+    assert fast._c.background_rms == checked._c.background_rms is not None
