@@ -12,6 +12,9 @@ Strategy
   accumulated drift over hours). A late wake-up sends every due packet, at most ``max_burst`` (3) at once;
   beyond that the schedule skips forward and the skip is reported, so the sender can set the RTP marker bit
   (the gap shows as a timestamp jump, like a silence period, not as loss).
+- **Pacers that share an instant share a wake-up** (``_TickGroup``), and those that split their slot into stages
+  (a media session: send, receive, play out) run stage by stage across the group, so each stage's code runs for
+  one call after another while it is hot.
 
 The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
 """
@@ -26,7 +29,7 @@ import os
 import sys
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _compat
 
@@ -432,6 +435,15 @@ class _TickGroup:
             if self.key is not None and self.clock._groups.get(self.key) is self:
                 del self.clock._groups[self.key]
 
+    def _note(self, late: float) -> None:
+        clock = self.clock
+        if late > 0.0:
+            clock.lateness[min(int(late * 10000.0), LATENESS_BINS)] += 1
+            if late > clock.worst_recent:
+                clock.worst_recent = late
+        else:
+            clock.lateness[0] += 1
+
     def _schedule(self, when: float) -> None:
         if self.entry is not None:
             self.entry.cancel()
@@ -450,6 +462,8 @@ class _TickGroup:
         nxt = math.inf
         served = 0
         grouped = self.key is not None  # the clock is a MediaClock: its lateness histogram is counted here
+        staged: List[Tuple[Pacer, int, float]] = []
+        stages = 0
         for pacer in list(self.members):
             if pacer._group is not self:
                 continue
@@ -457,25 +471,35 @@ class _TickGroup:
             due = start + n * period
             if grouped and due <= limit < start + (n + 1) * period:
                 # the usual wake-up: exactly one slot due, nothing to skip (``Pacer._serve``, inlined)
-                late = now() - due
-                if late > 0.0:
-                    clock.lateness[min(int(late * 10000.0), LATENESS_BINS)] += 1
-                    if late > clock.worst_recent:
-                        clock.worst_recent = late
-                else:
-                    clock.lateness[0] += 1
                 pacer.n = n + 1
                 served += 1
-                try:
-                    pacer.callback(n, due)
-                except Exception:  # a broken stream must not stop the others of its group
-                    logger.exception("media clock callback %r failed", pacer.callback)
+                if pacer.stages:  # run with the group's other staged pacers, stage by stage (below)
+                    staged.append((pacer, n, due))
+                    if len(pacer.stages) > stages:
+                        stages = len(pacer.stages)
+                else:
+                    self._note(now() - due)
+                    try:
+                        pacer.callback(n, due)
+                    except Exception:  # a broken stream must not stop the others of its group
+                        logger.exception("media clock callback %r failed", pacer.callback)
             else:
                 served += pacer._serve(limit)
             if pacer._group is self:
                 due = pacer.start + pacer.n * pacer.period
                 if due < nxt:
                     nxt = due
+        for k in range(stages):
+            for pacer, n, due in staged:
+                todo = pacer.stages
+                if k >= len(todo) or pacer._group is not self:  # (stopped by an earlier stage)
+                    continue
+                if k == pacer.note_stage:
+                    self._note(now() - due)
+                try:
+                    todo[k](n, due)
+                except Exception:  # a broken stream must not stop the others of its group
+                    logger.exception("media clock stage %r failed", todo[k])
         if self.key is not None:
             clock.callbacks_run += served - 1  # the clock counted this entry once
         if self.members and nxt < self.when:
@@ -493,6 +517,13 @@ class Pacer:
     share one clock entry: the clock wakes once per distinct instant and serves them together, in the order they
     started, each counted in the clock's lateness histogram on its own.
 
+    A pacer with ``stages`` (callbacks of the same signature whose run in order is what ``callback`` does) has its
+    usual slot run stage by stage with the other staged pacers of its group: every member's first stage, then every
+    member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (send,
+    receive, play out): the same code then runs for one call after another while it is still in the processor's
+    caches, which costs measurably less than each call's three stages in turn. The slot's lateness is counted when
+    its ``note_stage`` starts. A wake-up with skipped or several due slots calls ``callback`` as before.
+
     Args:
         clock: the media clock.
         period: seconds between slots.
@@ -500,9 +531,12 @@ class Pacer:
         start: time of slot 0 (default: now).
         max_burst: most slots served in one wake-up.
         on_skip: optional ``on_skip(count)``.
+        stages: optional ``stage(n, deadline)`` callbacks, together equal to ``callback`` (see above).
+        note_stage: the stage whose start counts as the slot's time (default the first).
     """
 
-    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group", "_note")
+    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group", "_note",
+                 "stages", "note_stage")
 
     def __init__(
         self,
@@ -513,6 +547,8 @@ class Pacer:
         start: Optional[float] = None,
         max_burst: int = 3,
         on_skip: Optional[Callable[[int], None]] = None,
+        stages: Sequence[Callable[[int, float], None]] = (),
+        note_stage: int = 0,
     ) -> None:
         if not period > 0:
             raise ValueError(f"period must be positive, got {period!r}")
@@ -526,6 +562,10 @@ class Pacer:
         self.max_burst = max_burst
         self.skipped = 0
         self.on_skip = on_skip
+        self.stages = tuple(stages)
+        if self.stages and not 0 <= note_stage < len(self.stages):
+            raise ValueError(f"note_stage must index one of the {len(self.stages)} stages, got {note_stage!r}")
+        self.note_stage = note_stage
         # any clock with ``time``, ``early`` and ``call_at`` works (a simulated one in a benchmark); only a
         # ``MediaClock`` groups pacers and counts their lateness
         group_for = getattr(clock, "_group_for", None)

@@ -221,3 +221,52 @@ def test_a_tick_group_counts_each_pacer_late_by_the_work_before_it_and_skips_aft
         clock.close()
 
     run(main())
+
+
+def test_staged_pacers_of_a_group_run_stage_by_stage() -> None:
+    """Pacers with stages: every member's first stage runs before any member's second; the lateness is counted once
+    per slot, when its ``note_stage`` starts; a stage that raises does not stop the member's other stages or the
+    other members; a pacer stopped in its first stage runs no further stage. A stall with skipped slots runs the
+    whole ``callback`` instead, as before."""
+    async def main() -> None:
+        clock = MediaClock()
+        order: List[str] = []
+        start = clock.balanced_start(clock.time() + 0.02, 0.02)
+        pacers: List[Pacer] = []
+
+        def stage(name: str, k: int):  # type: ignore[no-untyped-def]
+            def run(n: int, deadline: float) -> None:
+                order.append(f"{name}{k}")
+                if name == "b" and k == 1:
+                    raise RuntimeError("a broken stage")
+                if name == "a" and k == 2 and n >= 1:
+                    pacers[2].stop()  # stopped in its first stage of slot 1: no "b2" or "c2" for that slot
+            return run
+
+        def whole(k: int):  # type: ignore[no-untyped-def]
+            def run(n: int, deadline: float) -> None:
+                order.append(f"all{k}")
+            return run
+
+        for k in range(3):
+            pacers.append(Pacer(clock, 0.02, whole(k), start=start, max_burst=1,
+                                stages=(stage("a", k), stage("b", k), stage("c", k)), note_stage=1))
+        while len([x for x in order if x.startswith("a")]) < 5:  # slot 0 of the three, slot 1 of two (2 stopped)
+            await asyncio.sleep(0.005)
+        assert order[:9] == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"]  # slot 0; "b1" raised
+        assert order[9:14] == ["a0", "a1", "a2", "b0", "b1"]  # slot 1: pacer 2 stopped during "a2"
+        assert sum(clock.lateness) == len([x for x in order if x.startswith("b")])  # once a slot, at its "b"
+        time.sleep(0.07)  # a stall: the next wake-up skips slots and runs ``callback``
+        await asyncio.sleep(0.03)
+        assert "all0" in order and "all1" in order and pacers[0].skipped >= 1
+        for p in pacers:
+            p.stop()
+        clock.close()
+        try:
+            Pacer(clock, 0.02, whole(0), stages=(stage("a", 0),), note_stage=1)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a note_stage past the stages was accepted")
+
+    run(main())
