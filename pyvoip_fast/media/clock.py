@@ -40,8 +40,11 @@ __all__ = ["MediaClock", "ClockEntry", "Pacer", "LATENESS_BINS", "GRID", "loop_t
 
 #: bins of 0.1 ms in the clock's lateness histogram (the last one counts everything from 100 ms up)
 LATENESS_BINS = 1000
-#: the grid media sessions start their pacers on (``MediaClock.on_grid``): 20 ms streams share 20 phases
-GRID = 0.001
+#: the grid media sessions start their pacers on (``MediaClock.on_grid``): 20 ms streams share 10 phases. Each
+#: wake-up costs about 50 us of its own (the timer, the event loop) however many calls it serves, and a loaded
+#: process has a wake-up per phase; 2 ms halves those of a 1 ms grid, while the calls of one phase still send
+#: within a fraction of a millisecond (send is their tick's first stage)
+GRID = 0.002
 #: pacers whose slot phases agree to this (seconds) share one clock entry
 _PHASE_STEP = 1e-5
 
@@ -150,18 +153,18 @@ class MediaClock:
 
     @staticmethod
     def on_grid(t: float) -> float:
-        """``t`` rounded up to the clock's ``GRID`` (1 ms): pacers of one period started on the grid share at most
+        """``t`` rounded up to the clock's ``GRID`` (2 ms): pacers of one period started on the grid share at most
         period / GRID wake-ups between them (see ``Pacer``)."""
         return math.ceil(t / GRID - 1e-6) * GRID
 
     def balanced_start(self, now: float, period: float) -> float:
-        """The first slot for a new stream of ``period`` from ``now`` on: the 1 ms grid point within one period
+        """The first slot for a new stream of ``period`` from ``now`` on: the grid point within one period
         whose phase serves the fewest streams so far (the earliest of equals).
 
         Calls that arrive at a steady rate (a load generator's 10 calls a second, every 100 ms: a multiple of
         20 ms) would otherwise all land on the same phase, and one wake-up would serve every call while the
-        other 19 serve none: the last calls of that wake-up go out milliseconds late. Balanced, each wake-up
-        serves about one twentieth of the calls. The first packet waits at most one period for it.
+        other 9 serve none: the last calls of that wake-up go out milliseconds late. Balanced, each wake-up
+        serves about one tenth of the calls. The first packet waits at most one period for it.
         """
         first = self.on_grid(now)
         best, fewest = first, None
@@ -406,7 +409,7 @@ def _timerfd_usable(loop: asyncio.AbstractEventLoop) -> bool:
 class _TickGroup:
     """The pacers of one period whose slots fall on the same instants: one clock entry serves all of them.
 
-    A thousand 20 ms calls started on the 1 ms grid make 20 groups, so the clock's heap holds 20 entries and each
+    A thousand 20 ms calls started on the 2 ms grid make 10 groups, so the clock's heap holds 10 entries and each
     wake-up serves one group's members in one loop, instead of a heap push, a pop and a handle per call and slot.
     Each member still computes its own due slots from its own start, and its lateness is counted on its own.
     """
