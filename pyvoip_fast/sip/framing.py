@@ -17,6 +17,7 @@ import re
 from typing import List, Optional, Union
 
 from ..errors import SipParseError
+from .abnf import is_digits
 
 __all__ = ["StreamFramer", "SipFramingError", "PING", "PONG", "KEEPALIVE_PING", "sent_transport"]
 
@@ -98,7 +99,7 @@ class StreamFramer:
         if len(set(lengths)) > 1:
             raise SipFramingError("conflicting Content-Length headers")
         text = lengths[0]
-        if not text.isdigit() or len(text) > 9:
+        if not is_digits(text) or len(text) > 9:
             raise SipFramingError(f"bad Content-Length {text[:20]!r}")
         length = int(text)
         if length > self.max_body:

@@ -31,6 +31,7 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import SipParseError
+from .abnf import is_digits
 from .uri import NameAddress, Params, SipUri, Uri, format_host, format_params, parse_params, parse_uri, split_hostport
 
 logger = logging.getLogger(__name__)
@@ -390,7 +391,7 @@ class _MessageBase:
         if value is None:
             raise SipParseError("missing CSeq header")
         parts = value.split()
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
+        if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10 or not _TOKEN_RE.match(parts[1]):
             raise SipParseError(f"bad CSeq {value[:40]!r}")
         number = int(parts[0])
         if number >= 2**31:
@@ -596,7 +597,7 @@ def parse_message(data: Union[bytes, bytearray, memoryview], limits: MessageLimi
         if len(set(v.strip() for v in lengths)) != 1:
             raise SipParseError("conflicting Content-Length headers")
         text = lengths[0].strip()
-        if not text.isdigit() or len(text) > 10:
+        if not is_digits(text) or len(text) > 10:
             raise SipParseError(f"bad Content-Length {text[:20]!r}")
         length = int(text)
         if length > limits.max_body:
@@ -623,7 +624,7 @@ def _parse_start_line(line: str) -> SipMessage:
         if version.upper() != "SIP/2.0":
             raise SipParseError(f"unsupported SIP version {version[:20]!r}", status_hint=505)
         code = parts[1]
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise SipParseError(f"bad status code {code[:20]!r}")
         reason = parts[2] if len(parts) == 3 else ""
         return SipResponse(int(code), reason, Headers(), b"", "SIP/2.0")
@@ -662,7 +663,7 @@ def _validate(message: SipMessage) -> None:
         if method != message.method:
             raise SipParseError(f"CSeq method {method!r} does not match request method {message.method!r}")
         mf = message.headers.get("Max-Forwards")
-        if mf is not None and (not mf.strip().isdigit() or int(mf) > 255):
+        if mf is not None and (not is_digits(mf.strip()) or int(mf) > 255):
             raise SipParseError(f"bad Max-Forwards {mf[:20]!r}")
         if message.method in ("INVITE",) and "Contact" in message.headers:
             message.contact
@@ -710,7 +711,7 @@ def parse_for_error_response(data: Union[bytes, bytearray, memoryview]) -> Optio
         if name not in headers:
             return None
     cseq = (headers.get("CSeq") or "").split()
-    if len(cseq) != 2 or not cseq[0].isdigit() or len(cseq[0]) > 10 or not _TOKEN_RE.match(cseq[1]):
+    if len(cseq) != 2 or not is_digits(cseq[0]) or len(cseq[0]) > 10 or not _TOKEN_RE.match(cseq[1]):
         return None  # a response could not echo it meaningfully
     call_id = headers.get("Call-ID") or ""
     if not _CALL_ID_RE.match(call_id):

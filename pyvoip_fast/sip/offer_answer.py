@@ -41,6 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from .. import codecs as _codecs
 from ..codecs import Codec
 from ..errors import NegotiationError
+from .abnf import is_digits
 from .media_address import vet_media_host
 from . import sdes
 from .session_description import (
@@ -146,7 +147,7 @@ def _formats(media: MediaDescription, known: Optional[List[Codec]]) -> _Formats:
     found: List[Tuple[int, Codec]] = []
     events: List[Tuple[int, int]] = []
     for fmt in media.formats:
-        if not fmt.isdigit():
+        if not is_digits(fmt):
             continue
         pt = int(fmt)
         entry = rtpmap.get(pt)
@@ -413,7 +414,7 @@ def _describe_formats(media: Optional[MediaDescription]) -> str:
         return "nothing"
     rtpmap = media.rtpmap()
     return ", ".join(
-        f"{rtpmap[int(f)][0]}/{int(f)}" if f.isdigit() and int(f) in rtpmap else f for f in media.formats
+        f"{rtpmap[int(f)][0]}/{int(f)}" if is_digits(f) and int(f) in rtpmap else f for f in media.formats
     )
 
 

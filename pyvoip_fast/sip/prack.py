@@ -27,6 +27,7 @@ from typing import List, Optional, Tuple
 
 from ..errors import LocalProtocolError
 from . import events as ev
+from .abnf import is_digits
 from .calls import _ALLOW, _SUPPORTED, Addr, CallState, _Call, fmt_addr, option_tags
 from .dialog import DialogInput, DialogState
 from .in_dialog import _InDialog
@@ -41,7 +42,7 @@ def parse_rack(value: Optional[str]) -> Optional[Tuple[int, int, str]]:
     if value is None:
         return None
     parts = value.split()
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 10 \
+    if len(parts) != 3 or not is_digits(parts[0]) or not is_digits(parts[1]) or len(parts[0]) > 10 \
             or len(parts[1]) > 10:
         return None
     return int(parts[0]), int(parts[1]), parts[2].upper()
@@ -49,7 +50,7 @@ def parse_rack(value: Optional[str]) -> Optional[Tuple[int, int, str]]:
 
 def _rseq(response: SipResponse) -> Optional[int]:
     value = (response.headers.get("RSeq") or "").strip()
-    if not value.isdigit() or len(value) > 10 or int(value) == 0 or int(value) >= 2 ** 32:
+    if not is_digits(value) or len(value) > 10 or int(value) == 0 or int(value) >= 2 ** 32:
         return None
     return int(value)
 

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..errors import LocalProtocolError, SipParseError
 from . import events as ev
+from .abnf import is_digits
 from .calls import _ALLOW, Addr, fmt_addr
 from .digest import AuthenticationRejected, describe
 from .message import Headers, SipRequest, SipResponse
@@ -244,7 +245,7 @@ class _Registering(_UasRequests):
             return
         if code == 423 and reg.state is not RegistrationState.UNREGISTERING:
             minimum = response.headers.get("Min-Expires") or ""
-            if minimum.strip().isdigit() and reg.wanted < int(minimum) < 2 ** 31 and reg.interval_retries < 2:
+            if is_digits(minimum.strip()) and reg.wanted < int(minimum) < 2 ** 31 and reg.interval_retries < 2:
                 reg.interval_retries += 1
                 reg.wanted = int(minimum)
                 reg.chain = {}
@@ -256,7 +257,7 @@ class _Registering(_UasRequests):
             return
         if code >= 300:
             retry = response.headers.get("Retry-After") or ""
-            retry_after = float(retry.split(";")[0].strip()) if retry.split(";")[0].strip().isdigit() else None
+            retry_after = float(retry.split(";")[0].strip()) if is_digits(retry.split(";")[0].strip()) else None
             self._reg_failed(reg, code, f"{code} {response.reason}", now, auth=code == 403, retry_after=retry_after)
             return
         # 2xx
@@ -297,10 +298,10 @@ class _Registering(_UasRequests):
             if (isinstance(uri, SipUri) and isinstance(mine, SipUri) and uri.host == mine.host
                     and uri.port == mine.port and uri.user == mine.user):
                 text = binding.param("expires")
-                if text and text.strip().isdigit():
+                if text and is_digits(text.strip()):
                     return int(text)
         header = (response.headers.get("Expires") or "").strip()
-        return int(header) if header.isdigit() else reg.wanted
+        return int(header) if is_digits(header) else reg.wanted
 
     def _learn_public_address(self, reg: _Registration, response: SipResponse, now: float) -> bool:
         """RFC 3581: re-register from the address the registrar saw, when it differs (UDP only)."""
@@ -311,10 +312,10 @@ class _Registering(_UasRequests):
         except SipParseError:
             return False
         received, rport = via.param("received"), via.param("rport")
-        if not received and not (rport and rport.isdigit()):
+        if not received and not (rport and is_digits(rport)):
             return False  # the registrar said nothing about where it saw us
         host = received or via.host
-        port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+        port = int(rport) if rport and is_digits(rport) else (via.port or 5060)
         if (host, port) == self.contact_addr or reg.nat_moves >= 2:
             return False
         reg.nat_moves += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 from ..rtp.srtp import SUITES, SrtpError, inline, parse_inline
+from .abnf import is_digits
 
 __all__ = ["SRTP_POLICIES", "crypto_lines", "parse_crypto", "answer_crypto", "srtp_of", "Crypto"]
 
@@ -35,7 +36,7 @@ def crypto_lines(key: bytes) -> List[str]:
 def parse_crypto(value: str) -> Optional[Crypto]:
     """One ``a=crypto`` value as (tag, suite, key), or None when we cannot use it."""
     parts = value.split()
-    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 9:
+    if len(parts) != 3 or not is_digits(parts[0]) or len(parts[0]) > 9:
         return None
     suite = parts[1].upper()
     if suite not in SUITES:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import SdpParseError
+from .abnf import is_digits
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class MediaDescription:
             if parsed is not None:
                 explicit[parsed[0]] = parsed[1]
         for fmt in self.formats:
-            if not fmt.isdigit():
+            if not is_digits(fmt):
                 continue
             pt = int(fmt)
             if pt in explicit:
@@ -218,7 +219,7 @@ class MediaDescription:
         result: Dict[int, str] = {}
         for value in self.get_attributes("fmtp"):
             pt_text, _, params = value.partition(" ")
-            if pt_text.isdigit():
+            if is_digits(pt_text):
                 result[int(pt_text)] = params.strip()
         return result
 
@@ -228,7 +229,7 @@ class MediaDescription:
         if not value:
             return None
         parts = value.split()
-        if not parts[0].isdigit() or not 0 < int(parts[0]) <= 65535:
+        if not is_digits(parts[0]) or not 0 < int(parts[0]) <= 65535:
             return None
         addr = parts[3] if len(parts) >= 4 else None
         return addr, int(parts[0])
@@ -384,12 +385,12 @@ _MEDIA_TYPES = "micbka"
 
 def _parse_rtpmap(value: str) -> Optional[Tuple[int, Tuple[str, int, int]]]:
     pt_text, _, rest = value.strip().partition(" ")
-    if not pt_text.isdigit() or int(pt_text) > 127:
+    if not is_digits(pt_text) or int(pt_text) > 127:
         return None
     parts = rest.strip().split("/")
-    if len(parts) < 2 or not parts[0] or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0] or not is_digits(parts[1]):
         return None
-    channels = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
+    channels = int(parts[2]) if len(parts) > 2 and is_digits(parts[2]) else 1
     return int(pt_text), (parts[0], int(parts[1]), channels)
 
 
@@ -462,7 +463,7 @@ class _Parser:
                 sd.bandwidths.append(self._bandwidth(value, number))
             elif kind == "t":
                 fields = value.split()
-                if len(fields) != 2 or not all(f.isdigit() for f in fields):
+                if len(fields) != 2 or not all(is_digits(f) for f in fields):
                     raise SdpParseError(f"SDP line {number}: t= needs two integers, got {value!r}")
                 sd.times.append(value)
             elif kind == "r":
@@ -490,7 +491,7 @@ class _Parser:
         fields = value.split()
         if len(fields) != 6:
             raise SdpParseError(f"SDP line {number}: o= needs 6 fields, got {len(fields)}")
-        if not fields[1].isdigit() or not fields[2].isdigit():
+        if not is_digits(fields[1]) or not is_digits(fields[2]):
             raise SdpParseError(f"SDP line {number}: o= session id and version must be integers")
         return Origin(fields[0], int(fields[1]), int(fields[2]), fields[3], fields[4], fields[5])
 
@@ -521,7 +522,7 @@ class _Parser:
     @staticmethod
     def _bandwidth(value: str, number: int) -> str:
         bwtype, sep, bw = value.partition(":")
-        if not sep or not bwtype or not bw.strip().isdigit():
+        if not sep or not bwtype or not is_digits(bw.strip()):
             raise SdpParseError(f"SDP line {number}: b= must be <bwtype>:<bandwidth>, got {value!r}")
         return value
 
@@ -539,18 +540,18 @@ class _Parser:
         media, port_text, proto = fields[0], fields[1], fields[2]
         formats = fields[3:]
         port_part, slash, count_part = port_text.partition("/")
-        if not port_part.isdigit() or int(port_part) > 65535:
+        if not is_digits(port_part) or int(port_part) > 65535:
             raise SdpParseError(f"SDP line {number}: bad media port {port_text!r}")
         count = 1
         if slash:
-            if not count_part.isdigit() or not 0 < int(count_part) <= 65535:
+            if not is_digits(count_part) or not 0 < int(count_part) <= 65535:
                 raise SdpParseError(f"SDP line {number}: bad port count {port_text!r}")
             count = int(count_part)
         if proto in RTP_PROTOS or proto.startswith("RTP/"):
             if not formats and int(port_part) != 0:
                 raise SdpParseError(f"SDP line {number}: RTP media section without payload formats")
             for fmt in formats:
-                if not fmt.isdigit() or int(fmt) > 127:
+                if not is_digits(fmt) or int(fmt) > 127:
                     raise SdpParseError(f"SDP line {number}: bad RTP payload type {fmt!r}")
         return MediaDescription(media=media, port=int(port_part), proto=proto, formats=formats, port_count=count)
 

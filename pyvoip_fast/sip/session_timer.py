@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import SipParseError
+from .abnf import is_digits
 
 __all__ = ["SessionExpires", "SessionTimer", "parse_min_se", "MIN_SE_FLOOR", "DEFAULT_SESSION_EXPIRES",
            "expiry_margin"]
@@ -33,7 +34,7 @@ _MAX_DELTA = 2 ** 32 - 1
 
 def _delta(text: str, what: str) -> int:
     text = text.strip()
-    if not text.isdigit() or len(text) > 10:
+    if not is_digits(text) or len(text) > 10:
         raise SipParseError(f"bad {what} value {text!r}: expected delta-seconds")
     value = int(text)
     if value > _MAX_DELTA:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Tuple
 
 from ..errors import SipParseError
+from .abnf import is_digits
 
 __all__ = ["parse_sipfrag", "make_sipfrag"]
 
@@ -39,7 +40,7 @@ def parse_sipfrag(body: bytes) -> Tuple[int, str]:
     if len(parts) < 2 or parts[0] != "SIP/2.0":
         raise SipParseError(f"sipfrag does not start with a SIP/2.0 status line: {text[:40]!r}")
     code = parts[1]
-    if len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
+    if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
         raise SipParseError(f"sipfrag status code {code[:10]!r} is not 100-699")
     reason = parts[2].strip() if len(parts) > 2 else ""
     return int(code), reason

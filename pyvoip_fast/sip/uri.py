@@ -21,6 +21,7 @@ import re
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ..errors import SipParseError
+from .abnf import is_digits
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _check_host(host: str, context: str) -> str:
         return host[1:-1]
     if not _HOSTNAME_RE.match(host):
         raise SipParseError(f"{context}: bad host {host!r}")
-    if host.replace(".", "").isdigit():
+    if is_digits(host.replace(".", "")):
         octets = host.split(".")
         if len(octets) != 4 or any(not o or len(o) > 3 or int(o) > 255 for o in octets):
             raise SipParseError(f"{context}: bad IPv4 address {host!r}")
@@ -82,7 +83,7 @@ def split_hostport(text: str, context: str) -> Tuple[str, Optional[int]]:
     host = _check_host(host_part, context)
     port: Optional[int] = None
     if port_text is not None:
-        if not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
+        if not is_digits(port_text) or len(port_text) > 5 or int(port_text) > 65535:
             raise SipParseError(f"{context}: bad port {port_text!r}")
         port = int(port_text)
     return host, port

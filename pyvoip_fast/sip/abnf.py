@@ -1,0 +1,14 @@
+"""Character classes of the SIP and SDP grammars (RFC 3261 §25.1, RFC 4566 §9) that ``str`` methods get wrong.
+
+``str.isdigit()`` is true for any Unicode digit: ``"¹"`` and ``"²"`` are digits to it, and ``int()`` then fails on
+them with a ``ValueError`` instead of the parser's own error. The grammars' DIGIT is ``%x30-39`` only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["is_digits"]
+
+
+def is_digits(text: str) -> bool:
+    """True when ``text`` is one or more ASCII digits (``DIGIT``: ``0``-``9``), nothing else."""
+    return text.isascii() and text.isdigit()
