@@ -530,7 +530,7 @@ class Pacer:
     Args:
         clock: the media clock.
         period: seconds between slots.
-        callback: ``callback(n, deadline)``.
+        callback: ``callback(n, deadline)``; None: the ``stages`` in order.
         start: time of slot 0 (default: now).
         max_burst: most slots served in one wake-up.
         on_skip: optional ``on_skip(count)``.
@@ -545,7 +545,7 @@ class Pacer:
         self,
         clock: MediaClock,
         period: float,
-        callback: Callable[[int, float], None],
+        callback: Optional[Callable[[int, float], None]],
         *,
         start: Optional[float] = None,
         max_burst: int = 3,
@@ -557,9 +557,11 @@ class Pacer:
             raise ValueError(f"period must be positive, got {period!r}")
         if max_burst < 1:
             raise ValueError(f"max_burst must be at least 1, got {max_burst!r}")
+        if callback is None and not stages:
+            raise ValueError("a pacer needs a callback or stages")
         self.clock = clock
         self.period = period
-        self.callback = callback
+        self.callback: Callable[[int, float], None] = callback if callback is not None else self._run_stages
         self.start = clock.time() if start is None else start
         self.n = 0
         self.max_burst = max_burst
@@ -590,6 +592,10 @@ class Pacer:
         group, self._group = self._group, None
         if group is not None:
             group.remove(self)
+
+    def _run_stages(self, n: int, deadline: float) -> None:
+        for stage in self.stages:
+            stage(n, deadline)
 
     def _serve(self, limit: float) -> int:
         """Run the slots due by ``limit``; return how many ran."""

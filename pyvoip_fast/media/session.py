@@ -435,8 +435,8 @@ class MediaSession:
         return changed and not initial
 
     def _new_pacer(self, now: float) -> Pacer:
-        return Pacer(self._clock, self._sender.ptime / 1000.0, self._on_slot, start=now, max_burst=self._max_burst,
-                     on_skip=self._sender.on_skip, stages=(self._tick_send, self._tick_receive, self._tick_playout))
+        return Pacer(self._clock, self._sender.ptime / 1000.0, None, start=now, max_burst=self._max_burst,
+                     on_skip=self._sender.on_skip, stages=(self._tick_send, self._sockets.poll_rtp, self._tick_playout))
 
     def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
         return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
@@ -452,15 +452,6 @@ class MediaSession:
             self._announced = False
 
     # -- the media tick --------------------------------------------------------------------------------------------
-    def _on_slot(self, n: int, deadline: float) -> None:
-        self._tick_receive(n, deadline)
-        self._tick_send(n, deadline)
-        self._tick_playout(n, deadline)
-
-    def _tick_receive(self, n: int, deadline: float) -> None:
-        if self._sockets.ticked:
-            self._sockets.poll_rtp()  # what arrived since the last tick, with its kernel arrival times
-
     def _tick_send(self, n: int, deadline: float) -> None:
         remote = self._receiver.remote_rtp  # sending: a direction that sends, a proven address, something to say
         if self._direction in _SENDING and remote is not None and self._sender.has_work and self._proof.allows(remote):

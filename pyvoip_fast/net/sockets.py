@@ -253,9 +253,13 @@ class MediaSockets:
         self.ticked = True
         return True
 
-    def poll_rtp(self) -> None:
+    def poll_rtp(self, *_slot: Any) -> None:
         """Deliver every RTP datagram waiting (at most ``READ_BUDGET``) as ``on_rtp(data, addr, arrival)``,
-        ``arrival`` on the loop's clock from the kernel's receive timestamp; refusals become ICMP reports."""
+        ``arrival`` on the loop's clock from the kernel's receive timestamp; refusals become ICMP reports. Nothing
+        until ``tick_receive()`` took the socket off the loop (the loop delivers until then). A media tick's stage:
+        it takes (and ignores) the slot's number and deadline."""
+        if not self.ticked:
+            return
         batch, err = _udp.recv_stamped(self.rtp.fileno(), READ_BUDGET)
         if err:
             if err in _UNREACHABLE:

@@ -268,5 +268,11 @@ def test_staged_pacers_of_a_group_run_stage_by_stage() -> None:
             pass
         else:
             raise AssertionError("a note_stage past the stages was accepted")
+        try:
+            Pacer(clock, 0.02, None)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a pacer with neither a callback nor stages was accepted")
 
     run(main())
