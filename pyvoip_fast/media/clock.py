@@ -438,15 +438,6 @@ class _TickGroup:
             if self.key is not None and self.clock._groups.get(self.key) is self:
                 del self.clock._groups[self.key]
 
-    def _note(self, late: float) -> None:
-        clock = self.clock
-        if late > 0.0:
-            clock.lateness[min(int(late * 10000.0), LATENESS_BINS)] += 1
-            if late > clock.worst_recent:
-                clock.worst_recent = late
-        else:
-            clock.lateness[0] += 1
-
     def _schedule(self, when: float) -> None:
         if self.entry is not None:
             self.entry.cancel()
@@ -481,7 +472,7 @@ class _TickGroup:
                     if len(pacer.stages) > stages:
                         stages = len(pacer.stages)
                 else:
-                    self._note(now() - due)
+                    clock.note_lateness(now() - due)
                     try:
                         pacer.callback(n, due)
                     except Exception:  # a broken stream must not stop the others of its group
@@ -498,7 +489,7 @@ class _TickGroup:
                 if k >= len(todo) or pacer._group is not self:  # (stopped by an earlier stage)
                     continue
                 if k == pacer.note_stage:
-                    self._note(now() - due)
+                    clock.note_lateness(now() - due)
                 try:
                     todo[k](n, due)
                 except Exception:  # a broken stream must not stop the others of its group
