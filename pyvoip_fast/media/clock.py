@@ -13,7 +13,7 @@ Strategy
   beyond that the schedule skips forward and the skip is reported, so the sender can set the RTP marker bit
   (the gap shows as a timestamp jump, like a silence period, not as loss).
 - **Pacers that share an instant share a wake-up** (``_TickGroup``), and those that split their slot into stages
-  (a media session: send, receive, play out) run stage by stage across the group, so each stage's code runs for
+  (a media session: receive, send, play out) run stage by stage across the group, so each stage's code runs for
   one call after another while it is hot.
 
 The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
@@ -43,7 +43,7 @@ LATENESS_BINS = 1000
 #: the grid media sessions start their pacers on (``MediaClock.on_grid``): 20 ms streams share 10 phases. Each
 #: wake-up costs about 50 us of its own (the timer, the event loop) however many calls it serves, and a loaded
 #: process has a wake-up per phase; 2 ms halves those of a 1 ms grid, while the calls of one phase still send
-#: within a fraction of a millisecond (send is their tick's first stage)
+#: within a fraction of a millisecond
 GRID = 0.002
 #: pacers whose slot phases agree to this (seconds) share one clock entry
 _PHASE_STEP = 1e-5
@@ -513,8 +513,8 @@ class Pacer:
 
     A pacer with ``stages`` (callbacks of the same signature whose run in order is what ``callback`` does) has its
     usual slot run stage by stage with the other staged pacers of its group: every member's first stage, then every
-    member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (send,
-    receive, play out): the same code then runs for one call after another while it is still in the processor's
+    member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (receive,
+    send, play out): the same code then runs for one call after another while it is still in the processor's
     caches, which costs measurably less than each call's three stages in turn. The slot's lateness is counted when
     its ``note_stage`` starts. A wake-up with skipped or several due slots calls ``callback`` as before.
 
