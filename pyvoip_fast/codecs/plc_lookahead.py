@@ -53,8 +53,6 @@ import numpy as np
 
 from .plc import Concealer
 
-_INT16 = np.dtype(np.int16)  # native int16 (an ``is`` test: any other array takes the checked path)
-
 __all__ = ["LookaheadConcealer", "RATES", "check_rate_and_lookahead"]
 
 #: sample rates the lookahead concealer accepts (G.711 / G.722 decoded PCM)
@@ -232,16 +230,15 @@ class LookaheadConcealer:
         size = self.frame_samples
         i = self._index
         c = self._c
-        if (frame.__class__ is np.ndarray and frame.dtype is _INT16 and frame.ndim == 1 and len(frame) == size
+        if (frame.__class__ is np.ndarray and frame.ndim == 1 and len(frame) == size
                 and self._started and i >= self._planned_until and self._pending_head is None and not c._erased):
-            # the usual frame: received, in a call already going, no loss to finish (``Concealer.good``, inlined)
+            # the usual frame: received, in a call already going, no loss to finish: straight into the plain
+            # concealer's timeline (what ``_frame`` and ``Concealer.good`` would check is known here)
             self._index = i + 1
             if (i + self.lookahead_frames + 1) * size + self.latency_samples > self._base + self._cap:
                 self._ensure_room(i)
             t = i * size - self._base
-            out = np.empty(size, _INT16)
-            if c._timeline.push(np.ascontiguousarray(frame), out):
-                c._bg_fir = None  # a new background frame: its envelope is computed again when a loss needs it
+            out: np.ndarray = c._received(frame)
             self._z[t : t + size] = out
             return out
         if frame is not None:
