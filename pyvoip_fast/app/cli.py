@@ -504,11 +504,20 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
         _check(Path(early)).close()  # a bad prompt fails now, before any call
     if audio is not None:
         if Path(audio).exists():
-            from ..audio import ClipCache, open_source
+            from ..audio import ClipCache, ClipSource, open_source
 
             open_source(Path(audio)).close()  # a bad file fails now, before any call
             # every caller hears the same file: a short one is decoded once, not opened and buffered per call
-            source = ClipCache().opener(audio) if keep_serving else audio
+            source = audio
+            if keep_serving:
+                cache = ClipCache()
+                # decoded now at the G.711 rate, not on the event loop while the first call sets up
+                first = cache.source(audio)
+                first.close()
+                if isinstance(first, ClipSource):
+                    logger.info("[Audio] %s decoded once for every caller (%.1f s)", audio,
+                                len(first.samples) / first.rate)
+                source = cache.opener(audio)
         else:
             logger.info("[Audio] %s does not exist: only listening (nothing is sent back)", audio)
     play = _want_play(args)

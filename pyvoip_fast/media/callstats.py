@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
 from ..codecs import PCMU
+from . import quality  # at load, not at the first call's end: its import (2 ms) would hold every call's media
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,6 @@ class CallStatistics:
 
         Uses ``pyvoip_fast.quality.estimate``; when nothing was expected yet the loss is taken as 0.
         """
-        from . import quality  # imported lazily: quality is a leaf module, keep import order simple
-
         if self.packets_received == 0 and self.packets_expected == 0:
             # nothing heard on this side (a send-only caller, a silent peer): there is no audio to rate
             self.r_factor = self.mos = self.r_factor_no_plc = self.mos_no_plc = None

@@ -20,6 +20,9 @@ Nothing here knows RTP: the media layer decides what a datagram or an ICMP error
 
 from __future__ import annotations
 
+# getaddrinfo encodes every host name with the idna codec: imported here, not by the first call's lookup (1 ms
+# and a megabyte of unicodedata on the media loop)
+import encodings.idna  # noqa: F401
 import errno
 import logging
 import os

@@ -346,8 +346,11 @@ _SDP = ("v=0\r\no=ghost 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0
 
 def test_sipp_calls_cli_listen_keep_serving(procs, tmp_path: Path) -> None:
     """--keep-serving: a caller that vanishes before its ACK fails alone (logged at once), two sipp calls are
-    answered meanwhile, each ends with its statistics; Ctrl-C then stops the listener (exit 130)."""
-    cli, port = _listen(procs, tmp_path, "listener", "--keep-serving")
+    answered meanwhile, each ends with its statistics; Ctrl-C then stops the listener (exit 130). The file every
+    caller hears is decoded before the listener takes calls, not on the loop while the first call sets up."""
+    sample = ROOT / "pyvoip_fast" / "data" / "sample.wav"
+    cli, port = _listen(procs, tmp_path, "listener", "--keep-serving", "--file", str(sample))
+    assert "sample.wav decoded once for every caller (6.5 s)" in cli.stdout, cli.stdout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ghost:  # closed right after: our 200s draw ICMP
         ghost.bind(("127.0.0.1", 0))
         me = ghost.getsockname()[1]
