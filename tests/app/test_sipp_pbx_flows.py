@@ -172,6 +172,7 @@ def test_we_refresh_a_short_session_with_update(tmp_path: Path, caplog: pytest.L
 def test_as_answerer_422_then_unreliable_early_media_after_the_callers_rtp(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="pyvoip_fast.app.useragent")
     sf.write(tmp_path / "early.wav", speech_like(1.0, seed=8), RATE, format="WAV", subtype="ULAW")
     prompt = tmp_path / "prompt.wav"
     sf.write(prompt, speech_like(0.8, seed=9), RATE, subtype="PCM_16")
@@ -192,6 +193,9 @@ def test_as_answerer_422_then_unreliable_early_media_after_the_callers_rtp(
     assert rc == 0, _errors(tmp_path)  # 422 with Min-SE 90, an unreliable 183 with SDP, then the 200
     text = caplog.text
     assert "Sending 422 Session Interval Too Small" in text
+    # sipp's ACK carries the INVITE's branch (RFC 3261 §17.2.3), so it ends the 422's retransmissions: a late 422
+    # would give sipp that response's To tag for its BYE, which no dialog has (481)
+    assert "Received ACK for a non-2xx final response" in text
     assert "Sending 183 Session Progress with SDP" in text and "(reliable" not in text.split("Sending 183")[1][:40]
     # no PRACK (sipp did not offer 100rel): only sipp's RTP can have proved its address before our 200 OK
     started = text.index("[RTP] Starting audio stream")
