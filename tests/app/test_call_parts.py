@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy.signal import resample_poly
 
 from pyvoip_fast.app.call_audio import EchoLoop, PlayQueue, _Resampler
-from pyvoip_fast.app.call_events import DtmfInfoError, Fanout, parse_dtmf_info
+from pyvoip_fast.app.call_events import DtmfInfoError, EventStream, Fanout, parse_dtmf_info
 
 
 @pytest.mark.parametrize("ctype, body, digit", [
@@ -82,6 +82,24 @@ def test_fanout_keeps_no_backlog_storage_until_an_item_needs_it() -> None:
     assert kept._backlog is not None and list(kept._backlog) == ["1"]
     assert none_kept._backlog is None  # without a backlog nothing is kept for later
     assert list(none_kept.open()._items) == [] and list(kept.open()._items) == ["1"]
+
+
+def test_fanout_keeps_no_stream_set_until_a_stream_opens_and_a_closed_stream_leaves() -> None:
+    async def main() -> List[List[str]]:
+        hub: Fanout[str] = Fanout()
+        other: Fanout[str] = Fanout()
+        assert hub._streams is None and other._streams is None
+        hub.publish("lost")  # nobody listens, nothing kept
+        a, b = hub.open(), hub.open()
+        assert hub._streams == {a, b} and other._streams is None
+        assert isinstance(a, EventStream)
+        b.close()  # a consumer that stops reading leaves the hub
+        hub.publish("x")
+        other.close()
+        hub.close()
+        return [[i async for i in a], [i async for i in b], [i async for i in other.open()]]
+
+    assert asyncio.run(main()) == [["x"], [], []]
 
 
 def test_fanout_bounds_a_stream_nobody_reads() -> None:
