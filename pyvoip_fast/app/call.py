@@ -140,7 +140,13 @@ class Call(CallControl):
             except (NegotiationError, ValueError, RuntimeError) as exc:
                 logger.warning("[Call] Cannot apply the re-INVITE answered before the ACK: %s", exc)
         self._update_state()
-        self._watcher = asyncio.ensure_future(self._watch())
+        # the watch of the call's end starts when the SIP side ends or the peer is lost, not as a task waiting
+        # beside every call while it runs (a task, its coroutines and their waiters: about 2 KB a call)
+        self._watcher: "Optional[asyncio.Future[None]]" = None
+        sip.add_end_callback(self._start_watch)
+        self.media.add_end_callbacks(self._start_watch)
+        if sip.ended or self.media.peer_lost.is_set():
+            self._start_watch()
 
     # -- state -------------------------------------------------------------------------------------------------
 
@@ -268,11 +274,16 @@ class Call(CallControl):
         await self._watch_ended()
         return reason
 
+    def _start_watch(self) -> None:
+        if self._watcher is None and not self._closed:
+            self._watcher = asyncio.ensure_future(self._watch())
+
     async def _watch_ended(self) -> None:
-        # the watch woke with the end and finishes within a loop turn or two: leave nothing running behind an
+        # a watch that started with the end finishes within a loop turn or two: leave nothing running behind an
         # ended call (not when the watch itself is the one hanging up)
-        if not self._watcher.done() and self._watcher is not asyncio.current_task():
-            await asyncio.wait({self._watcher})
+        watcher = self._watcher
+        if watcher is not None and not watcher.done() and watcher is not asyncio.current_task():
+            await asyncio.wait({watcher})
 
     async def _watch(self) -> None:
         """End the call when the SIP side ends (a BYE) or the peer vanishes, even when nobody waits on it: the
