@@ -468,6 +468,8 @@ cdef class TransitStats:
             raise ValueError(f"need 0 <= coalesce <= window, got {coalesce!r} and {window!r}")
         if not release_time > 0.0:
             raise ValueError(f"release_time must be positive, got {release_time!r}")
+        if not 0.0 <= forget < 1.0:  # each packet weighs 1 / (1 - forget) times the one before
+            raise ValueError(f"forget must be in [0, 1), got {forget!r}")
         self.rate = <double>rate
         self.max_delay = max_delay
         self.window = window

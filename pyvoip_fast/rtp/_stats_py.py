@@ -466,6 +466,8 @@ class TransitStats:
             raise ValueError(f"need 0 <= coalesce <= window, got {coalesce!r} and {window!r}")
         if not _real(release_time) > 0.0:
             raise ValueError(f"release_time must be positive, got {release_time!r}")
+        if not 0.0 <= _real(forget) < 1.0:  # each packet weighs 1 / (1 - forget) times the one before
+            raise ValueError(f"forget must be in [0, 1), got {forget!r}")
         self._rate = clock_rate
         self._max_delay = _real(max_delay)
         self._window = _real(window)

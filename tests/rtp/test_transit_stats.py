@@ -101,7 +101,9 @@ def test_the_histogram_forgets_and_rescales_without_overflow(m: ModuleType) -> N
 
 
 @pytest.mark.parametrize("bad", [dict(clock_rate=0), dict(bins=-1), dict(quantile_every=0),
-                                 dict(coalesce=11.0), dict(coalesce=-1.0), dict(window=math.nan)])
+                                 dict(coalesce=11.0), dict(coalesce=-1.0), dict(window=math.nan),
+                                 # a packet weighing 1 / (1 - forget) times the one before: 1 divided by zero
+                                 dict(forget=1.0), dict(forget=-0.1), dict(forget=math.nan)])
 def test_bad_parameters_are_refused(m: ModuleType, bad: dict) -> None:
     args = {"clock_rate": RATE, **KW, **bad}
     rate = args.pop("clock_rate")
