@@ -21,6 +21,7 @@ NO_EXTENSIONS: bool = bool(os.environ.get("PYVOIP_FAST_NO_EXTENSIONS")) or sys.i
 EXTENSION_MODULES: Dict[str, str] = {
     "_g711": "codecs",
     "_g722": "codecs",
+    "_jitter": "media",
     "_plc": "codecs",
     "_rtp": "rtp",
     "_stats": "rtp",

@@ -601,10 +601,60 @@ def _timescale_splice(fdp: Any) -> None:
     _both("_timescale", run)
 
 
+def _jitter(fdp: Any) -> None:
+    """The jitter buffer (either mode): any settings (integers past every limit, NaN and infinite delays) and a
+    run of packets with any numbers, payloads and arrival times, playout ticks at any time, advice for any amount
+    held, stretches reported, peeks and resets; every answer and the state after it must agree."""
+    stretch = fdp.ConsumeBool()
+    kwargs: dict = {}
+    for key in ("clock_rate", "frame_samples", "capacity"):
+        if fdp.ConsumeBool():
+            kwargs[key] = _int(fdp)
+    for key in ("min_delay", "max_delay", "initial_delay", "release_time", "window", "jitter_factor", "margin"):
+        if fdp.ConsumeIntInRange(0, 3) == 0:
+            kwargs[key] = _float(fdp)
+    if stretch and fdp.ConsumeBool():
+        kwargs["quantile"] = _float(fdp)
+    steps = []
+    for _ in range(fdp.ConsumeIntInRange(0, 60)):
+        what = fdp.ConsumeIntInRange(0, 7)
+        if what <= 2:
+            steps.append(("put", _int(fdp), _int(fdp), _bytes(fdp, 8), _float(fdp),
+                          _int(fdp) if fdp.ConsumeBool() else None, fdp.ConsumeBool()))
+        elif what == 3:
+            steps.append(("get", _float(fdp)))
+        elif what == 4:
+            steps.append(("advise", _float(fdp), _float(fdp)))
+        elif what == 5:
+            steps.append(("note_stretch", _float(fdp)))
+        elif what == 6:
+            steps.append(("peek", fdp.ConsumeIntInRange(-1, 5)))
+        else:
+            steps.append(("reset",))
+
+    def run(m: Any) -> Any:
+        cls = m.TimeStretchJitterBuffer if stretch else m.JitterBuffer
+        made = _outcome(lambda: cls(**kwargs))
+        if made[0] != "ok":
+            return made
+        jb = made[1]
+        out: List[Any] = []
+        for step in steps:
+            name = step[0]
+            if name in ("advise", "note_stretch") and not stretch:
+                continue
+            out.append(_outcome(lambda s=step: getattr(jb, s[0])(*s[1:])))
+            out.append((jb.stats.as_dict(), _outcome(lambda: jb.delay), _outcome(lambda: jb.current_delay),
+                        jb.depth, jb.playing, jb.ssrc))
+        return out
+
+    _both("_jitter", run)
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
     _plc_push, _plc_timeline, _timescale_lag, _timescale_splice,
-    _stats, _transit, _batch, _batch_to, _drain_and_timers, _recv_stamped,
+    _stats, _transit, _jitter, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
 

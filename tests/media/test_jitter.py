@@ -1,14 +1,31 @@
-"""Adaptive jitter buffer, driven with synthetic arrival times (no sleeping, no sockets)."""
+"""Adaptive jitter buffer, driven with synthetic arrival times (no sleeping, no sockets).
+
+Every test runs on the compiled buffer and on its pure-Python twin (``test_jitter_parity.py`` compares them).
+"""
 
 from __future__ import annotations
 
 import random
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyvoip_fast import _compat
 from pyvoip_fast.media.jitter import JitterBuffer
+
+_IMPLS = ["python"] if _compat.NO_EXTENSIONS else ["cython", "python"]
+
+
+@pytest.fixture(scope="module", autouse=True, params=_IMPLS)
+def _implementation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``JitterBuffer`` in this module is the compiled class, then the twin's."""
+    chosen = _compat.module_for("_jitter", request.param).JitterBuffer
+    saved = globals()["JitterBuffer"]
+    globals()["JitterBuffer"] = chosen
+    yield
+    globals()["JitterBuffer"] = saved
 
 F = 0.02  # frame period, s
 

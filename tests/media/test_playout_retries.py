@@ -8,7 +8,7 @@ import numpy as np
 
 from pyvoip_fast.codecs import timescale
 from pyvoip_fast.codecs.plc import Concealer
-from pyvoip_fast.media import jitter, playout
+from pyvoip_fast.media import jitter, jitter_stats, playout
 from pyvoip_fast.media.jitter import TimeStretchJitterBuffer
 from pyvoip_fast.media.playout import Playout
 
@@ -69,6 +69,6 @@ def test_no_shrink_right_after_a_grow() -> None:
     seen = []
     for k in range(1, 130):
         advice, _ = jb.advise(0.1 + k * TICK, 0.5)
-        seen.append((k * TICK < jitter._SHRINK_DWELL - 1e-9, advice))
+        seen.append((k * TICK < jitter_stats.SHRINK_DWELL - 1e-9, advice))
     assert all(a != "shrink" for early, a in seen if early)
     assert any(a == "shrink" for early, a in seen if not early)
