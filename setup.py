@@ -73,7 +73,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 #: ext/<name>.pyx -> the subpackage its compiled module belongs to (the same table as _compat.EXTENSION_MODULES)
 LAYER = {"g711": "codecs", "g722": "codecs", "plc": "codecs", "rtp": "rtp", "stats": "rtp", "timescale": "codecs",
-         "udp": "net", "jitter": "media"}
+         "udp": "net", "jitter": "media", "playout": "media"}
 
 
 def extensions():
@@ -103,7 +103,7 @@ def extensions():
     directives = {"language_level": "3", "embedsignature": True}
     if DEBUG:
         directives["linetrace"] = True
-    return cythonize(mods, include_path=["ext"], compiler_directives=directives, annotate=DEBUG, quiet=True)
+    return cythonize(mods, include_path=["ext", here], compiler_directives=directives, annotate=DEBUG, quiet=True)
 
 
 if NO_EXTENSIONS:

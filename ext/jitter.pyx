@@ -32,8 +32,6 @@ __all__ = ["JitterBuffer", "TimeStretchJitterBuffer"]
 
 JitterStats = _common.JitterStats
 
-cdef enum:
-    SEEN = 256  # media.jitter_stats.SEEN_WINDOW (checked at import below)
 
 cdef int64_t MAX_DROPOUT = _common.MAX_DROPOUT
 cdef int64_t MAX_MISORDER = _common.MAX_MISORDER
@@ -74,24 +72,6 @@ cdef class JitterBuffer:
 
     time_stretch = False
 
-    cdef public int64_t clock_rate, frame_samples, capacity
-    cdef public double frame_seconds, min_delay, max_delay, initial_delay, jitter_factor, margin
-    cdef public double release_time, window
-    cdef double _coalesce
-    cdef public object silence_detector, stats, ssrc
-    cdef readonly object _transit
-    cdef readonly dict _lost_seqs
-    cdef dict _buf
-    cdef bint _stretch
-    cdef double _last_shrink
-    cdef bint _seq_has, _ts_has
-    cdef int64_t _seq_last, _ts_last
-    cdef int _ring[SEEN]
-    cdef bint _has_next, _has_horizon, _has_played, _has_first, _has_offset, _has_bad
-    cdef int64_t _next_ts, _horizon, _last_played_seq, _bad_seq
-    cdef double _first_arrival, _offset
-    cdef int64_t _missing_run
-    cdef object _bad_packet
 
     def __init__(self, *, clock_rate=8000, frame_samples=160, min_delay=0.02, max_delay=0.30, initial_delay=0.06,
                  jitter_factor=None, release_time=4.0, window=10.0, capacity=1024, silence_detector=None,
@@ -278,6 +258,9 @@ cdef class JitterBuffer:
     def get(self, double now):
         """Take the frame for this playout tick: ``("frame", payload)``, ``("lost", None)`` or
         ``("empty", None)`` (see the twin)."""
+        return self.get_c(now)
+
+    cdef tuple get_c(self, double now):
         cdef double early, target
         if not self._has_next:
             if not self._buf or not self._has_first:
@@ -342,7 +325,12 @@ cdef class JitterBuffer:
         taking them. Empty when not playing."""
         if not self._has_next:
             return []
-        out = []
+        return self.peek_c(count)
+
+    cdef list peek_c(self, Py_ssize_t count):
+        if not self._has_next:
+            return []
+        cdef list out = []
         buf = self._buf
         for k in range(count):
             e = buf.get(self._next_ts + k * self.frame_samples)
@@ -430,8 +418,6 @@ cdef class TimeStretchJitterBuffer(JitterBuffer):
 
     time_stretch = True
 
-    cdef public double quantile, memory
-    cdef double _last_grow, _offset_time
 
     def __init__(self, *, quantile=0.995, memory=5.0, **kwargs):
         _common.check_stretch_options(quantile, memory)
@@ -447,12 +433,15 @@ cdef class TimeStretchJitterBuffer(JitterBuffer):
     def advise(self, double now, held=0.0):
         """Time-stretching advice for this tick: ``("grow", s)``, ``("shrink", s)``, ``("trim", s)`` or
         ``("", 0.0)`` (see the twin)."""
+        return self.advise_c(now, _max2(0.0, float(held)))
+
+    cdef tuple advise_c(self, double now, double held):
         low = self._transit.min_transit
         if not self._has_next or low is None:
             return NO_ADVICE
         cdef double frame = self.frame_seconds
         self._offset_time = now
-        cdef double h = _max2(0.0, float(held))
+        cdef double h = _max2(0.0, held)
         self._offset, self._has_offset = now + h - self._next_ts / <double>self.clock_rate, True
         cdef double whole = h / frame + 1e-9
         if whole == INFINITY:
@@ -472,6 +461,9 @@ cdef class TimeStretchJitterBuffer(JitterBuffer):
     def note_stretch(self, double seconds):
         """Count a time-stretch the caller applied: ``seconds`` > 0 inserted (``stretched``), < 0 removed
         (``shrunk``)."""
+        self.note_stretch_c(seconds)
+
+    cdef void note_stretch_c(self, double seconds) except *:
         if seconds > 0:
             self.stats.stretched += 1
             self._last_grow = self._offset_time

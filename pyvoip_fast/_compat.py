@@ -22,6 +22,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_g711": "codecs",
     "_g722": "codecs",
     "_jitter": "media",
+    "_playout": "media",
     "_plc": "codecs",
     "_rtp": "rtp",
     "_stats": "rtp",

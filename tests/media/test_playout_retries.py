@@ -72,3 +72,30 @@ def test_no_shrink_right_after_a_grow() -> None:
         seen.append((k * TICK < jitter_stats.SHRINK_DWELL - 1e-9, advice))
     assert all(a != "shrink" for early, a in seen if early)
     assert any(a == "shrink" for early, a in seen if not early)
+
+
+def test_a_thousand_refusals_in_a_row_do_not_overflow_the_back_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every shrink refused, in a pause (so each tick tries again): past 1,024 refusals in a row the back-off
+    once computed 0.1 * 2**1024 and raised OverflowError mid-call. Compiled and twin alike."""
+    from pyvoip_fast import _compat
+
+    calls: List[float] = []
+
+    def refusing(x, rate, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1.0)
+        return timescale.Stretch(samples=x, change=0, kind="none")
+
+    monkeypatch.setattr(playout.timescale, "accelerate", refusing)
+    impls = ["python"] if _compat.NO_EXTENSIONS else ["cython", "python"]
+    for impl in impls:
+        calls.clear()
+        jb = _compat.module_for("_jitter", impl).TimeStretchJitterBuffer(min_delay=0.02, max_delay=0.5,
+                                                                          initial_delay=0.3)
+        po = _compat.module_for("_playout", impl).Playout(jb, lambda p: np.frombuffer(p, dtype=np.int16),
+                                                          Concealer(FRAME, RATE), FRAME, RATE)
+        quiet = bytes(2 * FRAME)
+        for i in range(1300):
+            jb.put(i, i * FRAME, quiet, i * TICK + 0.001, ssrc=3)
+            out = po.tick(0.005 + i * TICK)
+            assert out is None or len(out) == FRAME
+        assert len(calls) > 1100, (impl, len(calls))  # a retry at (nearly) every tick, none of them fatal

@@ -1,0 +1,240 @@
+# cython: language_level=3, embedsignature=True
+#
+# pyvoip_fast.media._playout: one stream's playout, one frame per tick, compiled.
+#
+# Strategy
+# --------
+# The tick's own logic (the buffer's advice, taking slots into the FIFO, handing out one frame, the history kept
+# for the analysis) runs here with C fields; a buffer of the compiled classes (pyvoip_fast.media._jitter, exactly
+# those types: a Python subclass may override their methods) is called through its C entry points, any other
+# buffer through its Python methods. What stays Python is what the caller gives: the decoder, the concealer,
+# numpy's arrays, and the time-stretch analysis (pyvoip_fast.codecs.timescale, looked up at each call).
+#
+# Same API, same frames, same counters and exceptions as the pure-Python twin pyvoip_fast/media/_playout_py.py;
+# pyvoip_fast/media/playout.py explains the strategy, tests/media/test_playout_parity.py compares the two.
+
+import numpy as np
+
+from pyvoip_fast.codecs import timescale
+from pyvoip_fast.media import playout_tuning as _tuning
+
+from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
+
+__all__ = ["Playout"]
+
+cdef object _EMPTY = np.zeros(0, dtype=np.int16)
+cdef object _INT16 = np.dtype(np.int16)
+cdef object _zeros = np.zeros
+cdef object _concatenate = np.concatenate
+cdef object _asarray = np.asarray
+cdef object _int16 = np.int16
+cdef double GROW_CORRELATION = _tuning.GROW_CORRELATION
+cdef double SHRINK_CORRELATION = _tuning.SHRINK_CORRELATION
+cdef double VOICED_SHRINK_WAIT = _tuning.VOICED_SHRINK_WAIT
+cdef long QUIET_RETRY_LEVEL = _tuning.QUIET_RETRY_LEVEL
+cdef dict RETRY_AFTER = _tuning.RETRY_AFTER  # the same dict: read at each refusal
+
+
+cdef class Playout:
+    """One stream's playout, one frame per tick (compiled; the arguments and notes are the twin's,
+    ``pyvoip_fast.media._playout_py.Playout``)."""
+
+    cdef public object jb, decode, concealer
+    cdef public bint stretching, playing
+    cdef public Py_ssize_t frame_samples, rate, tail_concealed, lookahead
+    cdef JitterBuffer _cjb  # ``jb`` when it is exactly a compiled buffer, else None
+    cdef TimeStretchJitterBuffer _tjb  # ``jb`` when it is exactly the compiled time-stretching buffer
+    cdef object _fifo
+    cdef Py_ssize_t _history_len, _recent_len
+    cdef list _recent
+    cdef object _jb_stats, _resets
+    cdef bint _has_shrink_since
+    cdef double _shrink_since
+    cdef dict _retry_at, _refusals
+    cdef object _good
+    cdef list _peeked
+
+    def __init__(self, jb, decode, concealer, frame_samples, rate):
+        if frame_samples <= 0:
+            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
+        self.stretching = bool(getattr(jb, "time_stretch", False))
+        if self.stretching and rate not in timescale.RATES:
+            raise ValueError(f"time-stretching needs a rate in {timescale.RATES}, got {rate}")
+        self.jb = jb
+        self._cjb = jb if type(jb) is JitterBuffer or type(jb) is TimeStretchJitterBuffer else None
+        self._tjb = jb if type(jb) is TimeStretchJitterBuffer else None
+        self.decode = decode
+        self.concealer = concealer
+        self.frame_samples = frame_samples
+        self.rate = rate
+        self.playing = False
+        self.tail_concealed = 0
+        self._fifo = _zeros(0, dtype=_int16)
+        lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
+        self._history_len = lags
+        self._recent_len = -(-lags // frame_samples) if lags else 1
+        self._recent = []
+        self._jb_stats = getattr(jb, "stats", None)
+        self._resets = getattr(self._jb_stats, "resets", 0)
+        self._has_shrink_since = False
+        self._retry_at = {}
+        self._refusals = {}
+        self.lookahead = int(getattr(concealer, "lookahead_frames", 0))
+        self._good = concealer.conceal if self.lookahead else concealer.good
+        self._peeked = []
+
+    @property
+    def held(self):
+        """Samples decoded but not played yet (the FIFO)."""
+        return len(self._fifo)
+
+    # ------------------------------------------------------------------ ticks
+    def tick(self, double now):
+        """One playout tick: one frame of int16 samples for the sink, or ``None`` (see the twin)."""
+        cdef Py_ssize_t n = self.frame_samples
+        cdef Py_ssize_t k
+        resets = getattr(self._jb_stats, "resets", 0)
+        if resets != self._resets:  # a new stream: its losses before its first frame are not played
+            self._resets = resets
+            self.playing = False
+        if not self.stretching:
+            return self._take(now)
+        if self._tjb is not None:
+            advice, amount = self._tjb.advise_c(now, len(self._fifo) / <double>self.rate)
+        else:
+            advice, amount = self.jb.advise(now, len(self._fifo) / <double>self.rate)
+        if advice != "shrink":
+            self._has_shrink_since = False
+        elif not self._has_shrink_since:
+            self._shrink_since, self._has_shrink_since = now, True
+        self._fill(now)
+        if len(self._fifo) < n:
+            if len(self._fifo) == 0:
+                return None
+            # the stream went idle inside a frame: the rest of it, then silence
+            self._fifo = _concatenate((self._fifo, _zeros(n - len(self._fifo), dtype=_int16)))
+        elif advice and (now >= self._retry_at.get(advice, 0.0) or self._quiet_ahead()):
+            if self._stretch(advice, amount, now):
+                self._refusals.pop(advice, None)
+            else:
+                # refused: the next try waits for new audio, twice as long after each refusal in a row (up to a
+                # second; growing never waits)
+                k = self._refusals.get(advice, 0) + 1
+                self._refusals[advice] = k
+                self._retry_at[advice] = now + min(RETRY_AFTER[advice] * 2 ** min(k - 1, 10), 1.0) - 1e-9
+            self._fill(now)
+            if len(self._fifo) < n:  # nothing more to take: pad with silence
+                self._fifo = _concatenate((self._fifo, _zeros(n - len(self._fifo), dtype=_int16)))
+        fifo = self._fifo
+        if len(fifo) == n:  # the common case: exactly one frame held, no copy
+            out = fifo
+            self._fifo = _EMPTY
+        else:
+            out = fifo[:n].copy()
+            self._fifo = fifo[n:]
+        recent = self._recent  # the analysis history, joined only when a change is tried
+        recent.append(out)
+        if len(recent) > self._recent_len:
+            del recent[0]
+        return out
+
+    cdef object _take(self, double now):
+        """One slot from the buffer: decoded and passed through the concealer, or concealed, or ``None``."""
+        if self._cjb is not None:
+            kind, payload = self._cjb.get_c(now)
+        else:
+            kind, payload = self.jb.get(now)
+        if kind == "frame":
+            self.playing = True
+            self.tail_concealed = 0
+            return _asarray(self._good(self._decoded(payload)))
+        if kind == "lost" and self.playing:
+            self.tail_concealed += 1
+            if self.lookahead:
+                return _asarray(self.concealer.conceal(None, self._ahead()))
+            return _asarray(self.concealer.lost())
+        return None
+
+    cdef object _decoded(self, payload):
+        """``payload`` decoded, or the samples it was decoded to when the concealer looked ahead at it."""
+        cdef list peeked = self._peeked
+        cdef Py_ssize_t i
+        if not peeked:  # the usual case: nothing was looked at ahead
+            return self.decode(payload)
+        for i in range(len(peeked)):
+            seen, pcm = peeked[i]
+            if seen is payload:
+                del peeked[: i + 1]  # and those of slots before it, which can no longer come
+                return pcm
+        return self.decode(payload)
+
+    cdef list _ahead(self):
+        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (up to the first gap after a
+        frame: the concealer looks no further)."""
+        cdef list ahead = []
+        known = {id(p): pcm for p, pcm in self._peeked}
+        payloads = self._cjb.peek_c(self.lookahead) if self._cjb is not None else self.jb.peek(self.lookahead)
+        for payload in payloads:
+            if payload is None:
+                if any(a is not None for a in ahead):
+                    break
+                ahead.append(None)
+                continue
+            pcm = known.get(id(payload))
+            if pcm is None:
+                pcm = self.decode(payload)
+                self._peeked.append((payload, pcm))
+                del self._peeked[: -self.lookahead]  # never more than a look ahead's worth
+            ahead.append(pcm)
+        return ahead
+
+    cdef bint _quiet_ahead(self) except -1:
+        """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now)."""
+        head = self._fifo[: self.frame_samples]
+        return bool(len(head)) and int(head.max()) < QUIET_RETRY_LEVEL and int(head.min()) > -QUIET_RETRY_LEVEL
+
+    cdef int _fill(self, double now) except -1:
+        """Take slots until the FIFO holds a frame (or the buffer has nothing to play)."""
+        while len(self._fifo) < self.frame_samples:
+            pcm = self._take(now)
+            if pcm is None:
+                return 0
+            if pcm.dtype is not _INT16:
+                pcm = pcm.astype(_int16)
+            self._fifo = pcm if not len(self._fifo) else _concatenate((self._fifo, pcm))
+        return 0
+
+    cdef bint _stretch(self, str advice, double amount, double now) except -1:
+        """Apply the buffer's advice to the FIFO; report what was done. False when the change was refused."""
+        cdef Py_ssize_t keep = self._history_len
+        cdef long limit
+        cdef int sign
+        played = _concatenate(self._recent) if self._recent else _EMPTY
+        history = played[len(played) - min(keep, len(played)) :]
+        if len(history) < keep:  # the stream has just begun: silence before it
+            history = _concatenate((_zeros(keep - len(history), dtype=_int16), history))
+        buf = _concatenate((history, self._fifo))
+        if advice == "grow":
+            result = timescale.expand(buf, self.rate, keep=keep, min_correlation=GROW_CORRELATION)
+            sign = 1
+        else:
+            limit = int(amount * self.rate + 1e-6)
+            if advice == "trim":
+                if limit < timescale.min_lag(self.rate):
+                    return True  # nothing worth trimming: not a refusal
+                result = timescale.accelerate(buf, self.rate, keep=keep, max_change=limit, voiced=False)
+            else:
+                since = self._shrink_since if self._has_shrink_since else now
+                result = timescale.accelerate(buf, self.rate, keep=keep, min_correlation=SHRINK_CORRELATION,
+                                              voiced=now - since >= VOICED_SHRINK_WAIT)
+                if result.change:
+                    self._shrink_since, self._has_shrink_since = now, True  # the next voiced cut waits again
+            sign = -1
+        if not result.change:
+            return False
+        self._fifo = result.samples[keep:]
+        if self._tjb is not None:
+            self._tjb.note_stretch_c(sign * result.change / <double>self.rate)
+        else:
+            self.jb.note_stretch(sign * result.change / self.rate)
+        return True

@@ -1,0 +1,50 @@
+# pyvoip_fast.media._jitter (ext/jitter.pyx) as other compiled modules see it: ext/playout.pyx calls the buffer's C
+# entry points directly. Cython finds this file by the module's name; the implementation and its notes are in ext/jitter.pyx.
+
+from libc.stdint cimport int64_t
+
+cdef enum:
+    SEEN = 256  # media.jitter_stats.SEEN_WINDOW (jitter.pyx checks it at import)
+
+
+cdef class JitterBuffer:
+    cdef public int64_t clock_rate, frame_samples, capacity
+    cdef public double frame_seconds, min_delay, max_delay, initial_delay, jitter_factor, margin
+    cdef public double release_time, window
+    cdef double _coalesce
+    cdef public object silence_detector, stats, ssrc
+    cdef readonly object _transit
+    cdef readonly dict _lost_seqs
+    cdef dict _buf
+    cdef bint _stretch
+    cdef double _last_shrink
+    cdef bint _seq_has, _ts_has
+    cdef int64_t _seq_last, _ts_last
+    cdef int _ring[SEEN]
+    cdef bint _has_next, _has_horizon, _has_played, _has_first, _has_offset, _has_bad
+    cdef int64_t _next_ts, _horizon, _last_played_seq, _bad_seq
+    cdef double _first_arrival, _offset
+    cdef int64_t _missing_run
+    cdef object _bad_packet
+
+    cdef void _reset_stream(self) except *
+    cdef double _delay(self) except? -1.0
+    cdef void _new_stream(self) except *
+    cdef str _accept(self, int64_t seq, int64_t ts, payload, arrival, marker)
+    cdef tuple get_c(self, double now)
+    cdef list peek_c(self, Py_ssize_t count)
+    cdef tuple _play_slot(self, entry)
+    cdef int64_t _first_key(self) except? -1
+    cdef object _take_slot(self)
+    cdef void _advance(self) except *
+    cdef void _mark_played(self, int64_t eseq, bint count_gap) except *
+    cdef bint _may_shrink(self, double now, payload, double excess) except -1
+    cdef void _go_idle(self) except *
+
+
+cdef class TimeStretchJitterBuffer(JitterBuffer):
+    cdef public double quantile, memory
+    cdef double _last_grow, _offset_time
+
+    cdef tuple advise_c(self, double now, double held)
+    cdef void note_stretch_c(self, double seconds) except *
