@@ -15,6 +15,9 @@
 
 import numpy as np
 
+cimport numpy as cnp
+from libc.string cimport memcpy
+
 from pyvoip_fast.codecs import timescale
 from pyvoip_fast.media import playout_tuning as _tuning
 
@@ -33,6 +36,41 @@ cdef double SHRINK_CORRELATION = _tuning.SHRINK_CORRELATION
 cdef double VOICED_SHRINK_WAIT = _tuning.VOICED_SHRINK_WAIT
 cdef long QUIET_RETRY_LEVEL = _tuning.QUIET_RETRY_LEVEL
 cdef dict RETRY_AFTER = _tuning.RETRY_AFTER  # the same dict: read at each refusal
+
+cnp.import_array()
+
+
+cdef inline bint _plain16(object a):
+    """A one-dimensional, contiguous array of native int16 (what decoders and concealers give)."""
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray x = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(x) == cnp.NPY_INT16 and cnp.PyArray_NDIM(x) == 1 and cnp.PyArray_ISCARRAY_RO(x)
+            and cnp.PyArray_ISNOTSWAPPED(x))
+
+
+cdef object _join(object a, object b):
+    """``np.concatenate((a, b))`` of two int16 vectors: one allocation and two copies when both are plain (the
+    FIFO holding a residue after a time-stretch meets the next frame at every tick), numpy's otherwise."""
+    if not (_plain16(a) and _plain16(b)):
+        return _concatenate((a, b))
+    cdef cnp.ndarray x = <cnp.ndarray>a, y = <cnp.ndarray>b
+    cdef cnp.npy_intp na = cnp.PyArray_DIM(x, 0), nb = cnp.PyArray_DIM(y, 0)
+    cdef cnp.npy_intp size = na + nb
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT16, 0)
+    memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(x), <size_t>na * 2)
+    memcpy(<char *>cnp.PyArray_DATA(out) + na * 2, cnp.PyArray_DATA(y), <size_t>nb * 2)
+    return out
+
+
+cdef object _head(object a, Py_ssize_t n):
+    """``a[:n].copy()`` (``a`` holds more than ``n`` samples)."""
+    if not _plain16(a):
+        return a[:n].copy()
+    cdef cnp.npy_intp size = n
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT16, 0)
+    memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(<cnp.ndarray>a), <size_t>n * 2)
+    return out
 
 
 cdef class Playout:
@@ -130,7 +168,7 @@ cdef class Playout:
             out = fifo
             self._fifo = _EMPTY
         else:
-            out = fifo[:n].copy()
+            out = _head(fifo, n)
             self._fifo = fifo[n:]
         recent = self._recent  # the analysis history, joined only when a change is tried
         recent.append(out)
@@ -201,7 +239,7 @@ cdef class Playout:
                 return 0
             if pcm.dtype is not _INT16:
                 pcm = pcm.astype(_int16)
-            self._fifo = pcm if not len(self._fifo) else _concatenate((self._fifo, pcm))
+            self._fifo = pcm if not len(self._fifo) else _join(self._fifo, pcm)
         return 0
 
     cdef bint _stretch(self, str advice, double amount, double now) except -1:

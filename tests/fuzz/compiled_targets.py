@@ -651,10 +651,56 @@ def _jitter(fdp: Any) -> None:
     _both("_jitter", run)
 
 
+def _playout(fdp: Any) -> None:
+    """The playout on its buffer (either mode, either concealer): packets with any numbers, arrival times and
+    payloads (any length: the decoder pads or cuts, as the receiver's does), ticks at any time; every frame (or
+    None), the FIFO, the state and the buffer's counters must agree."""
+    from pyvoip_fast.codecs.plc import Concealer
+    from pyvoip_fast.codecs.plc_lookahead import LookaheadConcealer
+
+    stretch = fdp.ConsumeBool()
+    look = fdp.ConsumeIntInRange(-1, 2)
+    steps = []
+    clock = 0.0
+    for i in range(fdp.ConsumeIntInRange(0, 80)):
+        # mostly a stream as a network delivers it (numbers near sequential, times moving on), sometimes anything
+        odd = fdp.ConsumeIntInRange(0, 3) == 0
+        if fdp.ConsumeIntInRange(0, 2):
+            seq = fdp.ConsumeIntInRange(0, 0xFFFF) if odd else (i + fdp.ConsumeIntInRange(0, 3)) & 0xFFFF
+            ts = fdp.ConsumeIntInRange(0, 0xFFFFFFFF) if odd else 160 * seq
+            at = _float(fdp) if odd else clock + fdp.ConsumeIntInRange(0, 80) / 1000.0
+            steps.append(("put", seq, ts, _bytes(fdp, 400), at, fdp.ConsumeIntInRange(0, 2) if odd else 1))
+        else:
+            clock += 0.02
+            steps.append(("tick", _float(fdp) if odd else clock))
+
+    def decode(payload: bytes) -> Any:
+        pcm = np.frombuffer(payload[: len(payload) // 2 * 2], dtype=np.int16)
+        out = np.zeros(160, dtype=np.int16)
+        out[: min(160, len(pcm))] = pcm[:160]
+        return out
+
+    def run(m: Any, jm: Any) -> Any:
+        jb = (jm.TimeStretchJitterBuffer if stretch else jm.JitterBuffer)()
+        concealer = LookaheadConcealer(160, 8000, look) if look >= 0 else Concealer(160, 8000)
+        po = m.Playout(jb, decode, concealer, 160, 8000)
+        out: List[Any] = []
+        for step in steps:
+            if step[0] == "put":
+                out.append(_outcome(lambda s=step: jb.put(*s[1:5], ssrc=s[5])))
+            else:
+                got = _outcome(lambda s=step: po.tick(s[1]))
+                out.append(got if got[0] != "ok" or got[1] is None else ("ok", got[1].tobytes()))
+            out.append((po.held, po.playing, po.tail_concealed, jb.stats.as_dict()))
+        return out
+
+    _both("_playout", lambda m: run(m, COMPILED["_jitter"] if m is COMPILED["_playout"] else TWIN["_jitter"]))
+
+
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
     _plc_push, _plc_timeline, _timescale_lag, _timescale_splice,
-    _stats, _transit, _jitter, _batch, _batch_to, _drain_and_timers, _recv_stamped,
+    _stats, _transit, _jitter, _playout, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
 
