@@ -13,8 +13,9 @@ Strategy
   beyond that the schedule skips forward and the skip is reported, so the sender can set the RTP marker bit
   (the gap shows as a timestamp jump, like a silence period, not as loss).
 - **Pacers that share an instant share a wake-up** (``_TickGroup``), and those that split their slot into stages
-  (a media session: receive, send, play out) run stage by stage across the group, so each stage's code runs for
-  one call after another while it is hot.
+  (a media session: send, receive, play out) run stage by stage across the group, so each stage's code runs for
+  one call after another while it is hot. Sending goes first: every call's packet leaves before the group's
+  receiving and playout, and the lateness counted is the send's.
 
 The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
 """
@@ -513,8 +514,8 @@ class Pacer:
 
     A pacer with ``stages`` (callbacks of the same signature whose run in order is what ``callback`` does) has its
     usual slot run stage by stage with the other staged pacers of its group: every member's first stage, then every
-    member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (receive,
-    send, play out): the same code then runs for one call after another while it is still in the processor's
+    member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (send,
+    receive, play out): the same code then runs for one call after another while it is still in the processor's
     caches, which costs measurably less than each call's three stages in turn. The slot's lateness is counted when
     its ``note_stage`` starts. A wake-up with skipped or several due slots calls ``callback`` as before.
 

@@ -436,7 +436,7 @@ class MediaSession:
 
     def _new_pacer(self, now: float) -> Pacer:
         return Pacer(self._clock, self._sender.ptime / 1000.0, None, start=now, max_burst=self._max_burst,
-                     on_skip=self._sender.on_skip, stages=(self._sockets.poll_rtp, self._tick_send, self._tick_playout))
+                     on_skip=self._sender.on_skip, stages=(self._tick_send, self._sockets.poll_rtp, self._tick_playout))
 
     def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
         return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
