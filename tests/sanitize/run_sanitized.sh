@@ -44,4 +44,6 @@ sys.exit(f"not the sanitized build: {bad}" if bad or pyvoip_fast.IMPLEMENTATION 
 PY
 echo "== the compiled modules' tests and the seeded parser fuzz tests under the sanitizers"
 python -m pytest -q -p no:cacheprovider tests/codecs tests/rtp tests/net tests/test_extensions.py \
-    tests/test_compiled_parity_fuzz.py
+    tests/test_compiled_parity_fuzz.py tests/media/test_jitter.py tests/media/test_jitter_parity.py \
+    tests/media/test_playout.py tests/media/test_playout_parity.py tests/media/test_playout_fuzz.py \
+    tests/media/test_playout_retries.py tests/media/test_playout_lookahead.py
