@@ -385,19 +385,9 @@ cdef class JitterBuffer:
             self._last_played_seq, self._has_played = eseq, True
 
     cdef bint _may_shrink(self, double now, payload, double excess) except -1:
-        """Whether to skip this frame: silent frames once ``excess`` > 1 frame (every 4 frames at most), speech
-        only when ``excess`` > 2.5 frames and at most once a second."""
-        cdef double since = now - self._last_shrink
-        cdef bint silent
-        if self.silence_detector is not None:
-            try:
-                silent = bool(self.silence_detector(payload))
-            except Exception:  # a detector bug must not stop playout
-                logger.exception("[Jitter] silence detector failed")
-                silent = False
-            if silent:
-                return since >= 4 * self.frame_seconds
-        return excess > 2.5 * self.frame_seconds and since >= 1.0
+        """Whether to skip this frame (``jitter_stats.may_shrink``: a whole-frame buffer's rare step)."""
+        return _common.may_shrink(self.silence_detector, payload, now - self._last_shrink, excess,
+                                  self.frame_seconds)
 
     cdef void _go_idle(self) except *:
         logger.debug("[Jitter] stream idle")

@@ -8,7 +8,8 @@
 # for the analysis) runs here with C fields; a buffer of the compiled classes (pyvoip_fast.media._jitter, exactly
 # those types: a Python subclass may override their methods) is called through its C entry points, any other
 # buffer through its Python methods. What stays Python is what the caller gives: the decoder, the concealer,
-# numpy's arrays, and the time-stretch analysis (pyvoip_fast.codecs.timescale, looked up at each call).
+# numpy's arrays, and the steps off the common path, written once in pyvoip_fast.media.playout_common (the
+# time-stretch splice, decoding what a lookahead concealer looks at).
 #
 # Same API, same frames, same counters and exceptions as the pure-Python twin pyvoip_fast/media/_playout_py.py;
 # pyvoip_fast/media/playout.py explains the strategy, tests/media/test_playout_parity.py compares the two.
@@ -18,8 +19,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy
 
-from pyvoip_fast.codecs import timescale
-from pyvoip_fast.media import playout_tuning as _tuning
+from pyvoip_fast.media import playout_common as _common
 
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
 
@@ -31,11 +31,10 @@ cdef object _zeros = np.zeros
 cdef object _concatenate = np.concatenate
 cdef object _asarray = np.asarray
 cdef object _int16 = np.int16
-cdef double GROW_CORRELATION = _tuning.GROW_CORRELATION
-cdef double SHRINK_CORRELATION = _tuning.SHRINK_CORRELATION
-cdef double VOICED_SHRINK_WAIT = _tuning.VOICED_SHRINK_WAIT
-cdef long QUIET_RETRY_LEVEL = _tuning.QUIET_RETRY_LEVEL
-cdef dict RETRY_AFTER = _tuning.RETRY_AFTER  # the same dict: read at each refusal
+cdef object _splice = _common.splice
+cdef object _decode_ahead = _common.decode_ahead
+cdef long QUIET_RETRY_LEVEL = _common.QUIET_RETRY_LEVEL
+cdef dict RETRY_AFTER = _common.RETRY_AFTER  # the same dict: read at each refusal
 
 cnp.import_array()
 
@@ -93,11 +92,7 @@ cdef class Playout:
     cdef list _peeked
 
     def __init__(self, jb, decode, concealer, frame_samples, rate):
-        if frame_samples <= 0:
-            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
-        self.stretching = bool(getattr(jb, "time_stretch", False))
-        if self.stretching and rate not in timescale.RATES:
-            raise ValueError(f"time-stretching needs a rate in {timescale.RATES}, got {rate}")
+        self.stretching, lags = _common.check_playout(jb, frame_samples, rate)
         self.jb = jb
         self._cjb = jb if type(jb) is JitterBuffer or type(jb) is TimeStretchJitterBuffer else None
         self._tjb = jb if type(jb) is TimeStretchJitterBuffer else None
@@ -108,7 +103,6 @@ cdef class Playout:
         self.playing = False
         self.tail_concealed = 0
         self._fifo = _zeros(0, dtype=_int16)
-        lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
         self._history_len = lags
         self._recent_len = -(-lags // frame_samples) if lags else 1
         self._recent = []
@@ -207,24 +201,9 @@ cdef class Playout:
         return self.decode(payload)
 
     cdef list _ahead(self):
-        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (up to the first gap after a
-        frame: the concealer looks no further)."""
-        cdef list ahead = []
-        known = {id(p): pcm for p, pcm in self._peeked}
+        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (``playout_common.decode_ahead``)."""
         payloads = self._cjb.peek_c(self.lookahead) if self._cjb is not None else self.jb.peek(self.lookahead)
-        for payload in payloads:
-            if payload is None:
-                if any(a is not None for a in ahead):
-                    break
-                ahead.append(None)
-                continue
-            pcm = known.get(id(payload))
-            if pcm is None:
-                pcm = self.decode(payload)
-                self._peeked.append((payload, pcm))
-                del self._peeked[: -self.lookahead]  # never more than a look ahead's worth
-            ahead.append(pcm)
-        return ahead
+        return _decode_ahead(payloads, self._peeked, self.decode, self.lookahead)
 
     cdef bint _quiet_ahead(self) except -1:
         """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now)."""
@@ -243,36 +222,16 @@ cdef class Playout:
         return 0
 
     cdef bint _stretch(self, str advice, double amount, double now) except -1:
-        """Apply the buffer's advice to the FIFO; report what was done. False when the change was refused."""
-        cdef Py_ssize_t keep = self._history_len
-        cdef long limit
-        cdef int sign
-        played = _concatenate(self._recent) if self._recent else _EMPTY
-        history = played[len(played) - min(keep, len(played)) :]
-        if len(history) < keep:  # the stream has just begun: silence before it
-            history = _concatenate((_zeros(keep - len(history), dtype=_int16), history))
-        buf = _concatenate((history, self._fifo))
-        if advice == "grow":
-            result = timescale.expand(buf, self.rate, keep=keep, min_correlation=GROW_CORRELATION)
-            sign = 1
-        else:
-            limit = int(amount * self.rate + 1e-6)
-            if advice == "trim":
-                if limit < timescale.min_lag(self.rate):
-                    return True  # nothing worth trimming: not a refusal
-                result = timescale.accelerate(buf, self.rate, keep=keep, max_change=limit, voiced=False)
+        """Apply the buffer's advice to the FIFO (``playout_common.splice``); report what was done. False when the
+        change was refused."""
+        cdef double since = self._shrink_since if self._has_shrink_since else now
+        done, self._fifo, change = _splice(advice, amount, now, since, self._recent, self._fifo, self._history_len,
+                                           self.rate)
+        if change:
+            if advice == "shrink":
+                self._shrink_since, self._has_shrink_since = now, True  # the next voiced cut waits again
+            if self._tjb is not None:
+                self._tjb.note_stretch_c(change / <double>self.rate)
             else:
-                since = self._shrink_since if self._has_shrink_since else now
-                result = timescale.accelerate(buf, self.rate, keep=keep, min_correlation=SHRINK_CORRELATION,
-                                              voiced=now - since >= VOICED_SHRINK_WAIT)
-                if result.change:
-                    self._shrink_since, self._has_shrink_since = now, True  # the next voiced cut waits again
-            sign = -1
-        if not result.change:
-            return False
-        self._fifo = result.samples[keep:]
-        if self._tjb is not None:
-            self._tjb.note_stretch_c(sign * result.change / <double>self.rate)
-        else:
-            self.jb.note_stretch(sign * result.change / self.rate)
-        return True
+                self.jb.note_stretch(change / self.rate)
+        return done

@@ -18,6 +18,7 @@ from .jitter_stats import (
     JitterStats,
     buffer_settings,
     check_stretch_options,
+    may_shrink,
     spread_options,
 )
 from .jitter_stats import SEEN_MASK as _SEEN_MASK
@@ -418,18 +419,8 @@ class JitterBuffer:
             self._last_played_seq = eseq
 
     def _may_shrink(self, now: float, payload: bytes, excess: float) -> bool:
-        """Whether to skip this frame: silent frames once ``excess`` > 1 frame (every 4 frames at most), speech
-        only when ``excess`` > 2.5 frames and at most once a second (a clean path never loses a frame)."""
-        since = now - self._last_shrink
-        if self.silence_detector is not None:
-            try:
-                silent = bool(self.silence_detector(payload))
-            except Exception:  # a detector bug must not stop playout
-                logger.exception("[Jitter] silence detector failed")
-                silent = False
-            if silent:
-                return since >= 4 * self.frame_seconds
-        return excess > 2.5 * self.frame_seconds and since >= 1.0
+        """Whether to skip this frame (``jitter_stats.may_shrink``)."""
+        return may_shrink(self.silence_detector, payload, now - self._last_shrink, excess, self.frame_seconds)
 
     def _go_idle(self) -> None:
         logger.debug("[Jitter] stream idle")

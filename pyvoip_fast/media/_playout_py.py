@@ -9,8 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..codecs import timescale
-from .playout_tuning import GROW_CORRELATION, QUIET_RETRY_LEVEL, RETRY_AFTER, SHRINK_CORRELATION, VOICED_SHRINK_WAIT
+from .playout_common import QUIET_RETRY_LEVEL, RETRY_AFTER, check_playout, decode_ahead, splice
 
 __all__ = ["Playout"]
 
@@ -40,11 +39,7 @@ class Playout:
         frame_samples: int,
         rate: int,
     ) -> None:
-        if frame_samples <= 0:
-            raise ValueError(f"frame_samples must be positive, got {frame_samples}")
-        self.stretching = bool(getattr(jb, "time_stretch", False))
-        if self.stretching and rate not in timescale.RATES:
-            raise ValueError(f"time-stretching needs a rate in {timescale.RATES}, got {rate}")
+        self.stretching, lags = check_playout(jb, frame_samples, rate)
         self.jb = jb
         self.decode = decode
         self.concealer = concealer
@@ -55,7 +50,6 @@ class Playout:
         #: frames concealed since the last frame that really arrived
         self.tail_concealed = 0
         self._fifo = np.zeros(0, dtype=np.int16)
-        lags = timescale.max_lag(rate) + rate // 50 if self.stretching else 0
         self._history_len = lags  # 15 ms of lag + 20 ms of window, ample for the analysis
         # the last frames played, enough to hold that history (joined into one array only for an analysis)
         # (a list of at most ``_recent_len``: a deque with a maximum length allocates a block of 64 slots, 0.6 KB)
@@ -156,23 +150,8 @@ class Playout:
         return self.decode(payload)
 
     def _ahead(self) -> List[Optional[np.ndarray]]:
-        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (up to the first gap after a
-        frame: the concealer looks no further)."""
-        ahead: List[Optional[np.ndarray]] = []
-        known = {id(p): pcm for p, pcm in self._peeked}
-        for payload in self.jb.peek(self.lookahead):
-            if payload is None:
-                if any(a is not None for a in ahead):
-                    break
-                ahead.append(None)
-                continue
-            pcm = known.get(id(payload))
-            if pcm is None:
-                pcm = self.decode(payload)
-                self._peeked.append((payload, pcm))
-                del self._peeked[: -self.lookahead]  # never more than a look ahead's worth
-            ahead.append(pcm)
-        return ahead
+        """What the jitter buffer holds of the next ``lookahead`` slots, decoded (``playout_common.decode_ahead``)."""
+        return decode_ahead(self.jb.peek(self.lookahead), self._peeked, self.decode, self.lookahead)
 
     def _quiet_ahead(self) -> bool:
         """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now)."""
@@ -190,32 +169,13 @@ class Playout:
             self._fifo = pcm if not len(self._fifo) else np.concatenate((self._fifo, pcm))
 
     def _stretch(self, advice: str, amount: float, now: float) -> bool:
-        """Apply the buffer's advice to the FIFO (see the module notes); report what was done. False when the
+        """Apply the buffer's advice to the FIFO (``playout_common.splice``); report what was done. False when the
         change was refused."""
-        keep = self._history_len
-        played = np.concatenate(self._recent) if self._recent else _EMPTY
-        history = played[len(played) - min(keep, len(played)) :]
-        if len(history) < keep:  # the stream has just begun: silence before it
-            history = np.concatenate((np.zeros(keep - len(history), dtype=np.int16), history))
-        buf = np.concatenate((history, self._fifo))
-        if advice == "grow":
-            result = timescale.expand(buf, self.rate, keep=keep, min_correlation=GROW_CORRELATION)
-            sign = 1
-        else:
-            limit = int(amount * self.rate + 1e-6)
-            if advice == "trim":
-                if limit < timescale.min_lag(self.rate):
-                    return True  # nothing worth trimming: not a refusal
-                result = timescale.accelerate(buf, self.rate, keep=keep, max_change=limit, voiced=False)
-            else:
-                since = self._shrink_since if self._shrink_since is not None else now
-                result = timescale.accelerate(buf, self.rate, keep=keep, min_correlation=SHRINK_CORRELATION,
-                                              voiced=now - since >= VOICED_SHRINK_WAIT)
-                if result.change:
-                    self._shrink_since = now  # the next voiced cut waits again
-            sign = -1
-        if not result.change:
-            return False
-        self._fifo = result.samples[keep:]
-        self.jb.note_stretch(sign * result.change / self.rate)
-        return True
+        since = self._shrink_since if self._shrink_since is not None else now
+        done, self._fifo, change = splice(advice, amount, now, since, self._recent, self._fifo, self._history_len,
+                                          self.rate)
+        if change:
+            if advice == "shrink":
+                self._shrink_since = now  # the next voiced cut waits again
+            self.jb.note_stretch(change / self.rate)
+        return done

@@ -7,14 +7,17 @@ their arguments here, so the two cannot drift apart on a number.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 __all__ = [
     "JitterStats", "MAX_DROPOUT", "MAX_MISORDER", "SEEN_WINDOW", "SEEN_MASK", "SHRINK_HYSTERESIS", "TRIM_RESIDUE",
-    "SHRINK_DWELL", "QUANTILE_EVERY", "buffer_settings", "spread_options", "check_stretch_options",
+    "SHRINK_DWELL", "QUANTILE_EVERY", "buffer_settings", "spread_options", "check_stretch_options", "may_shrink",
 ]
+
+logger = logging.getLogger("pyvoip_fast.media.jitter")
 
 #: RFC 3550 A.1: a sequence jump this big (or more than MAX_MISORDER back) needs a second sequential packet
 MAX_DROPOUT = 3000
@@ -135,3 +138,19 @@ def check_stretch_options(quantile: float, memory: float) -> None:
         raise ValueError(f"quantile must be in (0, 1], got {quantile}")
     if not memory > 0.0:
         raise ValueError(f"memory must be positive, got {memory}")
+
+
+def may_shrink(detector: Optional[Callable[[bytes], bool]], payload: bytes, since: float, excess: float,
+               frame_seconds: float) -> bool:
+    """Whether a whole-frame buffer skips this frame to shrink its delay: a frame ``detector`` calls silent once the
+    ``excess`` is over one frame (every 4 frames at most), speech only when the excess is over 2.5 frames and at
+    most once a second (``since``: seconds since the last skip), so a clean path never loses a frame."""
+    if detector is not None:
+        try:
+            silent = bool(detector(payload))
+        except Exception:  # a detector bug must not stop playout
+            logger.exception("[Jitter] silence detector failed")
+            silent = False
+        if silent:
+            return since >= 4 * frame_seconds
+    return excess > 2.5 * frame_seconds and since >= 1.0

@@ -42,7 +42,7 @@ Implementation. A tick runs for every call 50 times a second, so :class:`Playout
 (``pyvoip_fast.media._jitter.pxd``); any other buffer works through its Python methods. The pure-Python twin
 (``pyvoip_fast.media._playout_py``) gives the same frames and the same counters for any stream
 (``tests/media/test_playout_parity.py``); this module picks one through ``pyvoip_fast._compat``. Their tuning
-numbers live in :mod:`pyvoip_fast.media.playout_tuning`.
+numbers live in :mod:`pyvoip_fast.media.playout_common`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 from .. import _compat
 from ..codecs import timescale  # noqa: F401 - the stretches' analysis (tests count its calls through here)
-from .playout_tuning import GROW_CORRELATION, QUIET_RETRY_LEVEL, RETRY_AFTER, SHRINK_CORRELATION, VOICED_SHRINK_WAIT
+from .playout_common import GROW_CORRELATION, QUIET_RETRY_LEVEL, RETRY_AFTER, SHRINK_CORRELATION, VOICED_SHRINK_WAIT
 
 if TYPE_CHECKING:
     from ._playout_py import Playout
