@@ -206,9 +206,24 @@ cdef class Playout:
         return _decode_ahead(payloads, self._peeked, self.decode, self.lookahead)
 
     cdef bint _quiet_ahead(self) except -1:
-        """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now)."""
-        head = self._fifo[: self.frame_samples]
-        return bool(len(head)) and int(head.max()) < QUIET_RETRY_LEVEL and int(head.min()) > -QUIET_RETRY_LEVEL
+        """Whether the next frame to play is quiet (a pause: where a refused change is likely to succeed now). While
+        advice waits for its retry this runs at every tick: a loop over the samples, not numpy's max and min."""
+        fifo = self._fifo
+        cdef Py_ssize_t i, n
+        cdef const short *data
+        if not _plain16(fifo):
+            head = fifo[: self.frame_samples]
+            return bool(len(head)) and int(head.max()) < QUIET_RETRY_LEVEL and int(head.min()) > -QUIET_RETRY_LEVEL
+        n = cnp.PyArray_DIM(<cnp.ndarray>fifo, 0)
+        if n > self.frame_samples:
+            n = self.frame_samples
+        if n == 0:
+            return False
+        data = <const short *>cnp.PyArray_DATA(<cnp.ndarray>fifo)
+        for i in range(n):
+            if data[i] >= QUIET_RETRY_LEVEL or data[i] <= -QUIET_RETRY_LEVEL:
+                return False
+        return True
 
     cdef int _fill(self, double now) except -1:
         """Take slots until the FIFO holds a frame (or the buffer has nothing to play)."""

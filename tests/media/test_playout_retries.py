@@ -99,3 +99,38 @@ def test_a_thousand_refusals_in_a_row_do_not_overflow_the_back_off(monkeypatch) 
             out = po.tick(0.005 + i * TICK)
             assert out is None or len(out) == FRAME
         assert len(calls) > 1100, (impl, len(calls))  # a retry at (nearly) every tick, none of them fatal
+
+
+def test_quiet_means_every_sample_inside_the_level_in_both_implementations(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A refused change is retried at once when the next frame is quiet: all its samples strictly inside
+    +-QUIET_RETRY_LEVEL (the compiled playout checks them in a loop, the twin with numpy's max and min)."""
+    from pyvoip_fast import _compat
+    from pyvoip_fast.media.playout_common import QUIET_RETRY_LEVEL
+
+    calls: List[float] = []
+
+    def refusing(x, rate, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1.0)
+        return timescale.Stretch(samples=x, change=0, kind="none")
+
+    monkeypatch.setattr(playout.timescale, "accelerate", refusing)
+    counts = {}
+    impls = ["python"] if _compat.NO_EXTENSIONS else ["cython", "python"]
+    for impl in impls:
+        for level in (QUIET_RETRY_LEVEL - 1, QUIET_RETRY_LEVEL, -QUIET_RETRY_LEVEL + 1, -QUIET_RETRY_LEVEL):
+            calls.clear()
+            jb = _compat.module_for("_jitter", impl).TimeStretchJitterBuffer(min_delay=0.02, max_delay=0.5,
+                                                                              initial_delay=0.3)
+            po = _compat.module_for("_playout", impl).Playout(jb, lambda p: np.frombuffer(p, dtype=np.int16),
+                                                              Concealer(FRAME, RATE), FRAME, RATE)
+            frame = np.zeros(FRAME, dtype=np.int16)
+            frame[FRAME // 2] = level  # one sample at the level, the rest silent
+            for i in range(300):
+                jb.put(i, i * FRAME, frame.tobytes(), i * TICK + 0.001, ssrc=3)
+                po.tick(0.005 + i * TICK)
+            counts[impl, level] = len(calls)
+    for impl in impls:
+        quiet = [counts[impl, QUIET_RETRY_LEVEL - 1], counts[impl, -QUIET_RETRY_LEVEL + 1]]
+        loud = [counts[impl, QUIET_RETRY_LEVEL], counts[impl, -QUIET_RETRY_LEVEL]]
+        assert min(quiet) > 150 and max(loud) < 30, (impl, quiet, loud)
+    assert len({tuple(counts[i, lv] for lv in sorted({k[1] for k in counts})) for i in impls}) == 1, counts
