@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import wave
-from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -20,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import SAMPLE
 from pyvoip_fast import _compat
 from pyvoip_fast.codecs import g711
 from pyvoip_fast.codecs.plc import Concealer
 from pyvoip_fast.codecs.plc_lookahead import LookaheadConcealer
 
 FRAME, RATE = 160, 8000
-SAMPLE = Path(__file__).resolve().parents[2] / "pyvoip_fast" / "data" / "sample.wav"
 
 pytestmark = pytest.mark.skipif(_compat.NO_EXTENSIONS or "_playout" in _compat.MISSING_EXTENSIONS,
                                 reason="the compiled modules are off")
