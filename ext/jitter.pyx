@@ -423,7 +423,7 @@ cdef class TimeStretchJitterBuffer(JitterBuffer):
     def advise(self, double now, held=0.0):
         """Time-stretching advice for this tick: ``("grow", s)``, ``("shrink", s)``, ``("trim", s)`` or
         ``("", 0.0)`` (see the twin)."""
-        return self.advise_c(now, _max2(0.0, float(held)))
+        return self.advise_c(now, float(held))  # (advise_c clamps it at 0, as the twin does)
 
     cdef tuple advise_c(self, double now, double held):
         low = self._transit.min_transit
