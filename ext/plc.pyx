@@ -20,36 +20,34 @@ with the same function, checks and messages.
 # first), so both give the same bits; ``setup.py`` builds without floating-point contraction for that.
 
 from libc.math cimport isfinite, pow, rint
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy, memmove, memset
 from cpython.pyport cimport PY_SSIZE_T_MAX
+
+cimport numpy as cnp
+
+cnp.import_array()
 
 ctypedef fused sample_t:
     short
     double
 
 
-cdef double _push(double[::1] hist, const sample_t[::1] samples, short[::1] out, Py_ssize_t delay) except -1.0:
-    """The one body of ``push`` and ``push_float``: checks, shift, append, the delayed samples out; returns the
-    sum of squares of ``samples`` (summed in order)."""
-    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0], i, base
+cdef double _shift(double *h, Py_ssize_t size, const sample_t *samples, Py_ssize_t n, short *out,
+                   Py_ssize_t delay) noexcept nogil:
+    """Shift the history ``h`` (``size`` samples) by the ``n`` new ``samples``, write the ``n`` samples that end
+    ``delay`` before the newest into ``out``; return the sum of squares of ``samples`` (summed in order). The caller
+    checked ``1 <= n <= size - delay`` and ``delay >= 0``; no buffer overlaps ``h``."""
+    cdef Py_ssize_t i, base
     cdef double v, energy = 0.0
-    if out.shape[0] != n:
-        raise ValueError(f"out holds {out.shape[0]} samples, the frame has {n}")
-    if delay < 0:
-        raise ValueError(f"delay must not be negative, got {delay}")
-    if delay > size - n:  # not n + delay > size: that sum can overflow
-        raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
-    if n == 0:
-        return 0.0
-    memmove(&hist[0], &hist[n], <size_t>(size - n) * sizeof(double))
+    memmove(h, h + n, <size_t>(size - n) * sizeof(double))
     base = size - n
     for i in range(n):
         v = <double>samples[i]
-        hist[base + i] = v
+        h[base + i] = v
         energy += v * v
     base = size - n - delay
     for i in range(n):
-        v = rint(hist[base + i])
+        v = rint(h[base + i])
         if v != v:  # NaN: never made by the concealer, and undefined to convert
             v = 0.0
         elif v > 32767.0:
@@ -58,6 +56,21 @@ cdef double _push(double[::1] hist, const sample_t[::1] samples, short[::1] out,
             v = -32768.0
         out[i] = <short>v
     return energy
+
+
+cdef double _push(double[::1] hist, const sample_t[::1] samples, short[::1] out, Py_ssize_t delay) except -1.0:
+    """The one body of ``push`` and ``push_float``: checks, then ``_shift``; returns the sum of squares of
+    ``samples`` (summed in order)."""
+    cdef Py_ssize_t size = hist.shape[0], n = samples.shape[0]
+    if out.shape[0] != n:
+        raise ValueError(f"out holds {out.shape[0]} samples, the frame has {n}")
+    if delay < 0:
+        raise ValueError(f"delay must not be negative, got {delay}")
+    if delay > size - n:  # not n + delay > size: that sum can overflow
+        raise ValueError(f"a frame of {n} samples with a delay of {delay} does not fit a history of {size}")
+    if n == 0:
+        return 0.0
+    return _shift(&hist[0], size, &samples[0], n, &out[0], delay)
 
 
 def push(double[::1] hist, const short[::1] samples, short[::1] out, Py_ssize_t delay):
@@ -193,6 +206,16 @@ cdef class Timeline:
         """
         return self._track(samples.shape[0], _push(self._h, samples, out, self.delay))
 
+    cdef object _received_c(self, object frame, Py_ssize_t n, bint *took):
+        """``push`` of a plain int16 vector of ``n`` samples into a new int16 array of the delayed samples, with no
+        buffer acquired. The caller checked the frame (``_plain16``, ``n`` long) and ``1 <= n <= size - delay``."""
+        cdef cnp.npy_intp dim = n
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INT16, 0)
+        cdef double energy = _shift(&self._h[0], self._h.shape[0], <const short *>cnp.PyArray_DATA(<cnp.ndarray>frame),
+                                    n, <short *>cnp.PyArray_DATA(out), self.delay)
+        took[0] = self._track(n, energy)
+        return out
+
     def track(self, Py_ssize_t n):
         """The background estimate after ``n`` samples were put into the timeline by other means (``push_float``
         or a longer frame): their energy is summed from the timeline. Returns True for a new background frame."""
@@ -208,3 +231,97 @@ cdef class Timeline:
         if not -1 <= frame_len <= self._f.shape[0]:
             raise ValueError(f"frame length {frame_len} outside -1..{self._f.shape[0]}")
         self.floor, self.energy, self.seen, self._frame_len = floor, energy, seen, frame_len
+
+
+cdef inline bint _plain16(object a):
+    """A one-dimensional, contiguous, writable-or-not array of native int16 (what decoders give)."""
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray x = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(x) == cnp.NPY_INT16 and cnp.PyArray_NDIM(x) == 1 and cnp.PyArray_ISCARRAY_RO(x)
+            and cnp.PyArray_ISNOTSWAPPED(x))
+
+
+# the common frame runs in C only while the fields are in these ranges (so no product of them can overflow); a
+# caller's state beyond them goes to the Python path, which refuses it where it would be used
+cdef enum:
+    _SIZE_LIMIT = 1 << 20  # frame_samples, lookahead_frames, latency_samples
+cdef Py_ssize_t _POS_LIMIT = (<Py_ssize_t>1) << 40  # the frame index and the timeline's positions
+
+
+cdef inline bint _sane(LookaheadCore s):
+    return (0 < s.frame_samples <= _SIZE_LIMIT and 0 <= s.lookahead_frames <= _SIZE_LIMIT
+            and 0 <= s.latency_samples <= _SIZE_LIMIT and 0 <= s._index < _POS_LIMIT and 0 <= s._keep < _POS_LIMIT
+            and 0 <= s._cap < _POS_LIMIT and 0 <= s._base < _POS_LIMIT)
+
+
+cdef class LookaheadCore:
+    """The state of ``codecs.plc_lookahead.LookaheadConcealer`` and its common frame, compiled.
+
+    The concealer is a Python subclass: its fields live here as attributes it reads and writes, and every frame
+    that is not the common one goes to its ``_conceal_rest``. The common frame is received, in a call already
+    going, with no loss to finish (no planned interpolation, no pending cross-fade, the plain concealer not in a
+    loss): it goes straight into the plain concealer's timeline (``Timeline``, without acquiring a buffer) and
+    into the lookahead's own output timeline ``_z``. The pure-Python twin (``_plc_py.LookaheadCore``) does the
+    same with numpy; both give the same bits.
+    """
+
+    cdef public Py_ssize_t frame_samples, lookahead_frames, latency_samples
+    cdef public Py_ssize_t _keep, _cap, _base, _index, _planned_until
+    cdef public bint _started
+    cdef public object _pending_head, _c, _z
+
+    def conceal(self, frame, ahead=()):
+        """One frame of output (``LookaheadConcealer.conceal``)."""
+        cdef Py_ssize_t size = self.frame_samples, i = self._index, t
+        cdef Timeline tl
+        cdef bint took = False
+        c = self._c
+        if (self._started and i >= self._planned_until and self._pending_head is None and _sane(self)
+                and _plain16(frame) and cnp.PyArray_DIM(<cnp.ndarray>frame, 0) == size and not c._erased):
+            timeline = c._timeline
+            if type(timeline) is Timeline:
+                tl = <Timeline>timeline
+                if size <= tl._h.shape[0] - tl.delay:
+                    self._index = i + 1
+                    if (i + self.lookahead_frames + 1) * size + self.latency_samples > self._base + self._cap:
+                        self._ensure_room(i)
+                    t = i * size - self._base
+                    z = self._z
+                    if not (_plain16(z) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>z) and 0 <= t
+                            and t <= cnp.PyArray_DIM(<cnp.ndarray>z, 0) - size):
+                        raise ValueError(f"the output timeline does not hold frame {i} (at {t})")
+                    out = tl._received_c(frame, size, &took)
+                    if took:
+                        c._bg_fir = None  # a new background frame: its envelope is computed again when a loss needs it
+                    memcpy(<short *>cnp.PyArray_DATA(<cnp.ndarray>z) + t, cnp.PyArray_DATA(<cnp.ndarray>out),
+                           <size_t>size * sizeof(short))
+                    return out
+        return self._conceal_rest(frame, ahead)
+
+    def _ensure_room(self, Py_ssize_t i):
+        """Make the output timeline hold absolute samples ``i * size - keep`` .. ``(i + L + 1) * size + latency``."""
+        cdef Py_ssize_t size = self.frame_samples, cap = self._cap, new_base, shift
+        if not (_sane(self) and 0 <= i < _POS_LIMIT):
+            raise ValueError("the concealer's frame size, lookahead, delay or timeline positions are out of range")
+        if (i + self.lookahead_frames + 1) * size + self.latency_samples <= self._base + cap:
+            return
+        new_base = i * size - self._keep
+        if new_base < 0:
+            new_base = 0
+        shift = new_base - self._base
+        if shift <= 0:
+            return
+        z = self._z
+        if not (_plain16(z) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>z) and cnp.PyArray_DIM(<cnp.ndarray>z, 0) == cap):
+            raise ValueError(f"the output timeline must be a writable int16 vector of {cap} samples")
+        cdef short *data = <short *>cnp.PyArray_DATA(<cnp.ndarray>z)
+        if shift < cap:
+            memmove(data, data + shift, <size_t>(cap - shift) * sizeof(short))
+            memset(data + cap - shift, 0, <size_t>shift * sizeof(short))
+        else:
+            memset(data, 0, <size_t>cap * sizeof(short))
+        self._base = new_base
+
+    def _conceal_rest(self, frame, ahead):
+        raise NotImplementedError("LookaheadCore is the base of codecs.plc_lookahead.LookaheadConcealer")

@@ -22,3 +22,20 @@ class Timeline:
     def background_frame(self) -> Any: ...
     def push(self, samples: Any, out: Any) -> bool: ...
     def track(self, n: int) -> bool: ...
+
+class LookaheadCore:
+    frame_samples: int
+    lookahead_frames: int
+    latency_samples: int
+    _keep: int
+    _cap: int
+    _base: int
+    _index: int
+    _planned_until: int
+    _started: bool
+    _pending_head: Any
+    _c: Any
+    _z: Any
+    def conceal(self, frame: Any, ahead: Any = ()) -> Any: ...
+    def _ensure_room(self, i: int) -> None: ...
+    def _conceal_rest(self, frame: Any, ahead: Any) -> Any: ...

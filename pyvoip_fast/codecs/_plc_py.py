@@ -10,7 +10,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["push", "push_float", "Timeline"]
+__all__ = ["push", "push_float", "Timeline", "LookaheadCore"]
 
 _SSIZE = 1 << 63
 
@@ -209,3 +209,86 @@ class Timeline:
         if not -1 <= frame_len <= len(self._f):
             raise ValueError(f"frame length {frame_len} outside -1..{len(self._f)}")
         self.floor, self.energy, self.seen, self._frame_len = floor, energy, seen, frame_len
+
+
+# the common frame is taken only while the fields are in these ranges (in C no product of them can overflow); a
+# caller's state beyond them goes to the other path, which refuses it where it would be used
+_SIZE_LIMIT = 1 << 20  # frame_samples, lookahead_frames, latency_samples
+_POS_LIMIT = 1 << 40  # the frame index and the timeline's positions
+
+
+def _sane(s: "LookaheadCore") -> bool:
+    return (0 < s.frame_samples <= _SIZE_LIMIT and 0 <= s.lookahead_frames <= _SIZE_LIMIT
+            and 0 <= s.latency_samples <= _SIZE_LIMIT and 0 <= s._index < _POS_LIMIT and 0 <= s._keep < _POS_LIMIT
+            and 0 <= s._cap < _POS_LIMIT and 0 <= s._base < _POS_LIMIT)
+
+
+def _plain16(a: Any) -> bool:
+    """A one-dimensional, contiguous array of native int16 (what decoders give)."""
+    return (a.__class__ is np.ndarray and a.dtype == np.int16 and a.ndim == 1 and a.flags.c_contiguous
+            and a.dtype.isnative)
+
+
+class LookaheadCore:
+    """Twin of the compiled ``LookaheadCore``: the state of ``codecs.plc_lookahead.LookaheadConcealer`` and its
+    common frame (received, in a call already going, no loss to finish), which goes straight into the plain
+    concealer's timeline and the lookahead's output timeline ``_z``; every other frame is the subclass's
+    ``_conceal_rest``."""
+
+    frame_samples: int = 0
+    lookahead_frames: int = 0
+    latency_samples: int = 0
+    _keep: int = 0
+    _cap: int = 0
+    _base: int = 0
+    _index: int = 0
+    _planned_until: int = 0
+    _started: bool = False
+    _pending_head: Optional[Any] = None
+    _c: Any = None
+    _z: Any = None
+
+    def conceal(self, frame: Any, ahead: Any = ()) -> Any:
+        """One frame of output (``LookaheadConcealer.conceal``)."""
+        size, i, c = self.frame_samples, self._index, self._c
+        if (self._started and i >= self._planned_until and self._pending_head is None and _sane(self)
+                and _plain16(frame) and len(frame) == size and not c._erased):
+            timeline = c._timeline
+            if timeline.__class__ is Timeline and size <= len(timeline.hist) - timeline.delay:
+                self._index = i + 1
+                if (i + self.lookahead_frames + 1) * size + self.latency_samples > self._base + self._cap:
+                    self._ensure_room(i)
+                t = i * size - self._base
+                z = self._z
+                if not (_plain16(z) and z.flags.writeable and 0 <= t <= len(z) - size):
+                    raise ValueError(f"the output timeline does not hold frame {i} (at {t})")
+                out = np.empty(size, np.int16)
+                if timeline.push(frame, out):
+                    c._bg_fir = None  # a new background frame: its envelope is computed again when a loss needs it
+                z[t : t + size] = out
+                return out
+        return self._conceal_rest(frame, ahead)
+
+    def _ensure_room(self, i: int) -> None:
+        """Make the output timeline hold absolute samples ``i * size - keep`` .. ``(i + L + 1) * size + latency``."""
+        size, cap = self.frame_samples, self._cap
+        if not (_sane(self) and 0 <= i < _POS_LIMIT):
+            raise ValueError("the concealer's frame size, lookahead, delay or timeline positions are out of range")
+        if (i + self.lookahead_frames + 1) * size + self.latency_samples <= self._base + cap:
+            return
+        new_base = max(0, i * size - self._keep)
+        shift = new_base - self._base
+        if shift <= 0:
+            return
+        z = self._z
+        if not (_plain16(z) and z.flags.writeable and len(z) == cap):
+            raise ValueError(f"the output timeline must be a writable int16 vector of {cap} samples")
+        if shift < cap:
+            z[: cap - shift] = z[shift:]
+            z[cap - shift :] = 0
+        else:
+            z[:] = 0
+        self._base = new_base
+
+    def _conceal_rest(self, frame: Any, ahead: Any) -> Any:
+        raise NotImplementedError("LookaheadCore is the base of codecs.plc_lookahead.LookaheadConcealer")

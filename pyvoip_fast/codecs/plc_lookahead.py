@@ -47,11 +47,17 @@ May import: numpy, ``pyvoip_fast.errors`` and ``pyvoip_fast._compat`` only (the 
 from __future__ import annotations
 
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import _compat
 from .plc import Concealer
+
+if TYPE_CHECKING:
+    from ._plc_py import LookaheadCore as _Core
+else:  # the common frame and the state, compiled (or the twin)
+    _Core = _compat.load("_plc").LookaheadCore
 
 __all__ = ["LookaheadConcealer", "RATES", "check_rate_and_lookahead"]
 
@@ -151,7 +157,7 @@ def check_rate_and_lookahead(rate: object, lookahead_frames: object) -> Tuple[in
     return rate_i, look
 
 
-class LookaheadConcealer:
+class LookaheadConcealer(_Core):
     """Conceals lost frames of one stream, interpolating towards the frames at hand after a gap.
 
     Args:
@@ -162,6 +168,9 @@ class LookaheadConcealer:
     Raises:
         TypeError: a non-integer argument.
         ValueError: a non-positive frame size, a negative lookahead or a rate other than 8000/16000.
+
+    The state lives in the compiled base (``_plc.LookaheadCore``, or its twin), which plays the common frame (received,
+    in a call already going, no loss to finish: every frame of a loss-free call) without leaving C; the rest is here.
     """
 
     def __init__(self, frame_samples: int = 160, rate: int = 8000, lookahead_frames: int = 1) -> None:
@@ -187,7 +196,7 @@ class LookaheadConcealer:
         self._index = 0  # frame index of the next call
         self._started = False  # a good frame was seen
         self._planned_until = 0  # frames before this index were already written by an interpolation
-        self._pending_head: Optional[np.ndarray] = None  # the next good frame, its start cross-faded
+        self._pending_head = None  # the next good frame, its start cross-faded
         self._no_interp_until = 0  # a gap that could not be interpolated is extrapolated to its end
         #: frames returned for a loss (extrapolated or interpolated)
         self.concealed_frames = 0
@@ -199,22 +208,11 @@ class LookaheadConcealer:
         """True while the plain concealer is extrapolating a loss."""
         return bool(self._c.in_loss)
 
-    def _ensure_room(self, i: int) -> None:
-        """Make the timeline hold absolute samples ``i * size - keep`` .. ``(i + L + 1) * size + latency``."""
-        size = self.frame_samples
-        end = (i + self.lookahead_frames + 1) * size + self.latency_samples
-        if end <= self._base + self._cap:
-            return
-        new_base = max(0, i * size - self._keep)
-        shift = new_base - self._base
-        if shift <= 0:
-            return
-        self._z[: self._cap - shift] = self._z[shift:]
-        self._z[self._cap - shift :] = 0
-        self._base = new_base
-
-    def conceal(self, frame: Optional[np.ndarray], ahead: Sequence[Optional[np.ndarray]] = ()) -> np.ndarray:
-        """One frame of output.
+    # ``conceal(frame, ahead=())`` -- one frame of output -- is ``_plc.LookaheadCore``'s: the common frame (received,
+    # in a call already going, no loss to finish) goes straight into the plain concealer's timeline there, compiled;
+    # every other frame comes here.
+    def _conceal_rest(self, frame: Optional[np.ndarray], ahead: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+        """One frame of output, ``conceal``'s for every frame but the common one (see the class notes).
 
         Args:
             frame: the decoded frame to play now (int16, ``frame_samples`` long), ``None`` when it is lost.
@@ -229,18 +227,6 @@ class LookaheadConcealer:
         """
         size = self.frame_samples
         i = self._index
-        c = self._c
-        if (frame.__class__ is np.ndarray and frame.ndim == 1 and len(frame) == size
-                and self._started and i >= self._planned_until and self._pending_head is None and not c._erased):
-            # the usual frame: received, in a call already going, no loss to finish: straight into the plain
-            # concealer's timeline (what ``_frame`` and ``Concealer.good`` would check is known here)
-            self._index = i + 1
-            if (i + self.lookahead_frames + 1) * size + self.latency_samples > self._base + self._cap:
-                self._ensure_room(i)
-            t = i * size - self._base
-            out: np.ndarray = c._received(frame)
-            self._z[t : t + size] = out
-            return out
         if frame is not None:
             frame = self._frame(frame)
         self._index += 1
@@ -269,11 +255,13 @@ class LookaheadConcealer:
 
     def good(self, frame: np.ndarray) -> np.ndarray:
         """A received frame, with nothing known ahead (the plain concealer's interface)."""
-        return self.conceal(frame)
+        out: np.ndarray = self.conceal(frame)
+        return out
 
     def lost(self) -> np.ndarray:
         """A lost frame, with nothing known ahead (the plain concealer's interface)."""
-        return self.conceal(None)
+        out: np.ndarray = self.conceal(None)
+        return out
 
     def flush(self) -> np.ndarray:
         """The ``latency_samples`` still held back at the end of a stream (the concealer is done after it)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import skip_or_fail
 from pyvoip_fast.codecs.plc import Concealer
 from pyvoip_fast.codecs.plc_lookahead import LookaheadConcealer
 from pyvoip_fast.plc import conceal
@@ -207,3 +208,83 @@ def test_the_inlined_received_frame_path_gives_the_checked_paths_bits(rate: int,
     assert fast.concealed_frames == checked.concealed_frames > 0
     assert np.array_equal(fast.flush(), checked.flush())
     assert fast._c.background_rms == checked._c.background_rms is not None
+
+
+class _Counting(LookaheadConcealer):
+    """The compiled concealer, counting the frames that left the common path."""
+
+    rest_calls = 0
+
+    def _conceal_rest(self, frame: Any, ahead: Any) -> Any:
+        self.rest_calls += 1
+        return super()._conceal_rest(frame, ahead)
+
+
+def _on_twin_core() -> Any:
+    """``LookaheadConcealer`` built on the pure-Python twin of its compiled base, counting the frames that left the
+    common path (``_conceal_rest``)."""
+    from pyvoip_fast.codecs import _plc_py
+
+    body = {k: v for k, v in LookaheadConcealer.__dict__.items() if k not in ("__dict__", "__weakref__")}
+    twin = type("TwinLookaheadConcealer", (_plc_py.LookaheadCore,), body)
+
+    def rest(self: Any, frame: Any, ahead: Any) -> Any:
+        self.rest_calls = getattr(self, "rest_calls", 0) + 1
+        return LookaheadConcealer._conceal_rest(self, frame, ahead)
+
+    twin._conceal_rest = rest
+    return twin
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    losses=st.lists(st.integers(0, 5), min_size=20, max_size=120),
+    look=st.integers(0, 3),
+    rate=st.sampled_from([8000, 16000]),
+    seed=st.integers(0, 2**16),
+    quiet=st.booleans(),
+)
+def test_the_compiled_core_plays_what_its_twin_plays(losses, look, rate, seed, quiet) -> None:  # type: ignore[no-untyped-def]
+    """The compiled base (``_plc.LookaheadCore``) and its twin, each on its own implementation of the plain
+    concealer's timeline, give the same bits and counters through losses, interpolations, a quiet stretch the
+    background estimate takes, and frames that are not plain int16 vectors; and both take the common path for
+    every frame of a loss-free stretch."""
+    from pyvoip_fast import _compat
+    from pyvoip_fast.codecs import plc
+
+    if _compat.implementation() != "cython":
+        skip_or_fail("the compiled modules are not built")
+    size = rate // 50
+    x = voiced(len(losses) * 0.02 + 0.1, rate, seed=seed)
+    if quiet:
+        x[len(x) // 3 : len(x) // 2] //= 64
+    lost = [k == 0 for k in losses]  # about one frame in six
+    frames: List[Any] = framed(x, size, lost)
+    for i in range(2, len(frames), 17):  # now and then a frame of another layout: the checked path
+        if frames[i] is not None:
+            frames[i] = frames[i].astype(np.int32) if i % 2 else frames[i].view(_Frame)
+    twin_cls = _on_twin_core()
+    compiled = _Counting(size, rate, look)
+    saved = plc._plc
+    plc._plc = _compat.module_for("_plc", "python")
+    try:
+        twin = twin_cls(size, rate, look)
+        outs = []
+        for i, f in enumerate(frames):
+            ahead = frames[i + 1 : i + 1 + look]
+            a, b = compiled.conceal(f, ahead), twin.conceal(f, ahead)
+            assert np.array_equal(a, b) and a.dtype == b.dtype == np.int16, f"frame {i}"
+            outs.append(a)
+        assert np.array_equal(compiled.flush(), twin.flush())
+    finally:
+        plc._plc = saved
+    assert type(twin._c._timeline).__module__.endswith("_plc_py")
+    assert (compiled.concealed_frames, compiled.interpolated_frames, compiled._index, compiled._base) == (
+        twin.concealed_frames, twin.interpolated_frames, twin._index, twin._base)
+    assert np.array_equal(compiled._z, twin._z)
+    assert compiled._c.background_rms == twin._c.background_rms
+    # the twin left its common path only where a frame is not a plain one in a call going without a loss
+    common = sum(1 for i, f in enumerate(frames) if i > 0 and f is not None and f.__class__ is np.ndarray
+                 and f.dtype == np.int16 and frames[i - 1] is not None and not lost[i - 1])
+    assert getattr(twin, "rest_calls", 0) <= len(frames) - common
+    assert compiled.rest_calls <= len(frames) - common

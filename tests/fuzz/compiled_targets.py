@@ -544,6 +544,76 @@ def _plc_timeline(fdp: Any) -> None:
     _both("_plc", run)
 
 
+def _plc_lookahead_core(fdp: Any) -> None:
+    """The lookahead concealer's compiled common frame with any state a caller could leave in its fields: an
+    output timeline of any length, type, layout or writability, a base and capacity anywhere (negative, past the
+    timeline, past every limit), frames of any length and layout, a plain concealer in a loss or not; every output,
+    error and field must match the twin's."""
+    from pyvoip_fast.codecs import plc
+
+    def ssize(v: int) -> int:  # any C Py_ssize_t (the compiled fields hold no more)
+        return (v + (1 << 63)) % (1 << 64) - (1 << 63)
+
+    size = fdp.ConsumeIntInRange(-2, 24)
+    z_len = fdp.ConsumeIntInRange(0, 96)
+    # mostly a state the concealer itself could be in (so the common frame is taken), sometimes anything
+    fields = {
+        "frame_samples": size,
+        "lookahead_frames": fdp.ConsumeIntInRange(0, 3) if fdp.ConsumeIntInRange(0, 5) else ssize(_int(fdp)),
+        "latency_samples": fdp.ConsumeIntInRange(0, 8),
+        "_keep": fdp.ConsumeIntInRange(-4, 64) if fdp.ConsumeIntInRange(0, 5) else ssize(_int(fdp)),
+        "_cap": z_len if fdp.ConsumeIntInRange(0, 3) else fdp.ConsumeIntInRange(-4, 96) if fdp.ConsumeBool()
+        else ssize(_int(fdp)),
+        "_base": fdp.ConsumeIntInRange(0, 8) if fdp.ConsumeIntInRange(0, 3) else ssize(_int(fdp)),
+        "_index": fdp.ConsumeIntInRange(0, 12),
+        "_planned_until": fdp.ConsumeIntInRange(0, 4) if fdp.ConsumeBool() else 0,
+        "_started": fdp.ConsumeIntInRange(0, 5) != 0,
+    }
+    z_kind = fdp.ConsumeIntInRange(0, 8)  # 0-4 plain, 5 int32, 6 strided, 7 read-only, 8 plain
+    erased = fdp.ConsumeIntInRange(0, 6) == 0
+    frames = []
+    for _ in range(fdp.ConsumeIntInRange(0, 10)):
+        n = size if size >= 0 and fdp.ConsumeIntInRange(0, 3) else fdp.ConsumeIntInRange(0, 26)
+        kind = fdp.ConsumeIntInRange(0, 7)  # 0-4 plain, 5 int32, 6 strided, 7 None
+        raw = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).copy()
+        frames.append(None if kind == 7 else raw.astype(np.int32) if kind == 5 else np.repeat(raw, 2)[::2]
+                      if kind == 6 else raw)
+
+    def timeline(n: int) -> Any:
+        z = np.zeros(2 * n if z_kind == 6 else n, dtype=np.int32 if z_kind == 5 else np.int16)
+        if z_kind == 6:
+            z = z[::2]
+        if z_kind == 7:
+            z.flags.writeable = False
+        return z
+
+    def run(m: Any) -> Any:
+        class Core(m.LookaheadCore):  # type: ignore[misc,name-defined]
+            def _conceal_rest(self, frame: Any, ahead: Any) -> Any:
+                return "rest"
+
+        saved = plc._plc
+        plc._plc = m
+        try:
+            core = Core()
+            core._c = plc.Concealer(24, 8000)
+        finally:
+            plc._plc = saved
+        core._c._erased = int(erased)
+        for name, value in fields.items():
+            setattr(core, name, value)
+        core._z = timeline(z_len)
+        got: List[Any] = []
+        for frame in frames:
+            out = _outcome(lambda f=frame: core.conceal(f, ()))
+            got.append(out if out[0] != "ok" or isinstance(out[1], str) else ("ok", out[1].tobytes()))
+            got.append(tuple(getattr(core, name) for name in fields) + (bytes(np.ascontiguousarray(core._z)),))
+            got.append(core._c._timeline.hist.tobytes())
+        return got
+
+    _both("_plc", run)
+
+
 def _timescale_lag(fdp: Any) -> None:
     """The time-stretch lag search: int16 samples of any length and level (or another type or layout), windows and
     lag ranges anywhere (inside, at the edges, past them, at C's limits), either sign."""
@@ -699,7 +769,7 @@ def _playout(fdp: Any) -> None:
 
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
-    _plc_push, _plc_timeline, _timescale_lag, _timescale_splice,
+    _plc_push, _plc_timeline, _plc_lookahead_core, _timescale_lag, _timescale_splice,
     _stats, _transit, _jitter, _playout, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
