@@ -165,9 +165,11 @@ cdef class JitterBuffer:
     def put(self, sequence_number, timestamp, payload, arrival, ssrc=None, marker=False):
         """Offer one received RTP packet; returns ``"ok"``, ``"duplicate"``, ``"late"``, ``"reset"``,
         ``"overflow"`` or ``"invalid"`` (see the twin)."""
-        sequence_number = sequence_number & 0xFFFF
-        timestamp = timestamp & 0xFFFFFFFF
-        cdef int64_t seq = sequence_number
+        return self.put_c(sequence_number & 0xFFFF, timestamp & 0xFFFFFFFF, payload, arrival, ssrc, marker)
+
+    cdef str put_c(self, int64_t seq, int64_t timestamp, payload, arrival, ssrc, marker):
+        """``put`` of a sequence number and a timestamp already masked to 16 and 32 bits (the receiver's compiled
+        common packet calls this)."""
         cdef bint reset = False
         cdef int64_t udelta
         if ssrc is not None and self.ssrc is not None and ssrc != self.ssrc:
@@ -190,7 +192,7 @@ cdef class JitterBuffer:
                 else:
                     self._has_bad = True
                     self._bad_seq = (seq + 1) & (SEQ_MOD - 1)
-                    self._bad_packet = (sequence_number, timestamp, bytes(payload), arrival, marker)
+                    self._bad_packet = (seq, timestamp, bytes(payload), arrival, marker)
                     self.stats.invalid += 1
                     return "invalid"
         self._has_bad = False

@@ -24,6 +24,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_jitter": "media",
     "_playout": "media",
     "_plc": "codecs",
+    "_receiver": "media",
     "_rtp": "rtp",
     "_stats": "rtp",
     "_timescale": "codecs",

@@ -31,6 +31,7 @@ cdef class JitterBuffer:
     cdef double _delay(self) except? -1.0
     cdef void _new_stream(self) except *
     cdef str _accept(self, int64_t seq, int64_t ts, payload, arrival, marker)
+    cdef str put_c(self, int64_t seq, int64_t timestamp, payload, arrival, ssrc, marker)
     cdef tuple get_c(self, double now)
     cdef list peek_c(self, Py_ssize_t count)
     cdef tuple _play_slot(self, entry)

@@ -28,10 +28,11 @@ Strategy
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import _compat
 from .. import codecs as _codecs
 from .. import rtp
 from ..codecs import Codec, Decoder, plc, plc_lookahead
@@ -42,6 +43,11 @@ from ..rtp import stats as _stats
 from . import dtmf as _dtmf
 from . import jitter
 from .playout import Playout
+
+if TYPE_CHECKING:
+    from ._receiver_py import ReceiverCore as _Core
+else:  # the fields a packet touches and the common packet, compiled (or the twin)
+    _Core = _compat.load("_receiver").ReceiverCore
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ SILENCE_LEVEL = 256
 _CANDIDATES = 16  # sources on probation remembered at once (a spray from many ports forgets the oldest)
 
 
-class RtpReceiver:
+class RtpReceiver(_Core):
     """RTP in for one call: the peer's address, statistics per SSRC, jitter buffer, decoding and playout.
 
     Args:
@@ -73,13 +79,13 @@ class RtpReceiver:
     """
 
     # slots, not an instance dict: a call holds one of these, and past 30 attributes CPython gives each
-    # instance a dict of its own (0.8 KB)
+    # instance a dict of its own (0.8 KB). The fields a packet touches are the base's (``_receiver.ReceiverCore``):
+    # remote_rtp, _latched, last_rtp_heard, receiving, dtmf_payload_type, _decoders, rx, packets, octets,
+    # remote_ssrc, invalid, _rx_pt and jb.
     __slots__ = (
-        "_jb_args", "plc_lookahead", "_on_latched", "_on_new_source", "_on_dtmf", "remote_rtp", "_latched",
-        "_sdp_rtp", "_candidates", "last_rtp_heard", "sink", "receiving", "codec", "payload_type",
-        "dtmf_payload_type", "frame_samples", "frame_timestamps", "_decoders", "rx", "_rx_totals", "packets",
-        "octets", "remote_ssrc", "invalid", "probation", "frames_played", "_rx_pt", "_dtmf_receiver", "jb",
-        "concealer", "_playout", "_probe",
+        "_jb_args", "plc_lookahead", "_on_latched", "_on_new_source", "_on_dtmf", "_sdp_rtp", "_candidates", "sink",
+        "codec", "payload_type", "frame_samples", "frame_timestamps", "_rx_totals", "probation", "frames_played",
+        "_dtmf_receiver", "concealer", "_playout", "_probe",
     )
 
     def __init__(
@@ -100,7 +106,7 @@ class RtpReceiver:
         self._on_new_source = on_new_source
         self._on_dtmf = on_dtmf
         #: where our RTP goes: the negotiated address until the peer's first packet, then its real source
-        self.remote_rtp: Optional[Addr] = None
+        self.remote_rtp = None
         self._latched = False
         self._sdp_rtp: Optional[Addr] = None  # the RTP address the peer negotiated
         #: sources that are not the stream (yet): address -> (ssrc, last seq, run length); a few, newest last
@@ -114,21 +120,21 @@ class RtpReceiver:
         self.dtmf_payload_type: Optional[int] = None
         self.frame_samples = 0
         self.frame_timestamps = 0
-        self._decoders: Dict[int, Decoder] = {}
+        self._decoders = {}
         # statistics
-        self.rx: Any = None  # ReceiverStats of the current remote SSRC
+        self.rx = None  # ReceiverStats of the current remote SSRC
         self._rx_totals = [0, 0, 0, 0]  # expected, lost, duplicates, reordered of earlier SSRCs
         self.packets = 0  # distinct RTP packets received, all SSRCs
         self.octets = 0
-        self.remote_ssrc: Optional[int] = None
+        self.remote_ssrc = None
         self.invalid = 0
         #: packets dropped while their source was on probation (not the negotiated address, not latched yet)
         self.probation = 0
         self.frames_played = 0
-        self._rx_pt: Optional[int] = None
+        self._rx_pt = None
         self._dtmf_receiver: Optional[_dtmf.DtmfReceiver] = None  # made by the first telephone-event
         # playout
-        self.jb: Any = None
+        self.jb = None
         self.concealer: Any = None
         self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
 
@@ -203,8 +209,12 @@ class RtpReceiver:
                 dec = self._decoders[pt] = other.decoder()
         return dec
 
-    def on_datagram(self, data: bytes, addr: Addr, now: float) -> bool:
-        """Take one RTP datagram; True when it was a valid packet from the peer (it counts as hearing it)."""
+    # ``on_datagram(data, addr, now)`` -- take one RTP datagram; True when it was a valid packet from the peer (it
+    # counts as hearing it) -- is the base's: the common packet (a plain header from the latched source, of the
+    # current SSRC, with a payload type that has a decoder) is taken there, compiled; every other datagram comes
+    # here, and this is what any datagram means.
+    def _on_datagram_rest(self, data: bytes, addr: Addr, now: float) -> bool:
+        """The whole receive path of one datagram (``on_datagram``)."""
         try:
             pkt = rtp.RtpPacket.parse(data)
         except RtpParseError as exc:
