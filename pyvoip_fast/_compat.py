@@ -25,6 +25,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_playout": "media",
     "_plc": "codecs",
     "_receiver": "media",
+    "_sender": "media",
     "_rtp": "rtp",
     "_stats": "rtp",
     "_timescale": "codecs",

@@ -20,15 +20,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
+from .. import _compat
 from .. import rtp
-from ..codecs import Codec, Encoder
+from ..codecs import Codec
 from ..rtp import stats as _stats
 from . import dtmf as _dtmf
 from .clock import loop_time
+
+if TYPE_CHECKING:
+    from ._sender_py import SenderCore as _Core
+else:  # the fields a slot touches and the common slot, compiled (or the twin)
+    _Core = _compat.load("_sender").SenderCore
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ __all__ = ["RtpSender"]
 _MASK32 = 0xFFFFFFFF
 
 
-class RtpSender:
+class RtpSender(_Core):
     """RTP out for one call: sequence numbers, timestamps, marker bit, source reading, encoding, DTMF.
 
     Args:
@@ -73,16 +79,16 @@ class RtpSender:
         self.we_sent = False
         #: sent any audio at all (media flowed, for the peer-lost check)
         self.sent_audio = False
-        self.first_sent_at: Optional[float] = None
+        self.first_sent_at = None
         self.last_sent_at = 0.0
-        self.dtmf: Optional[_dtmf.DtmfSender] = None
+        self.dtmf = None
         #: send slots skipped because the process woke up too late to catch up
         self.skipped = 0
         # negotiated (configure)
         self.codec: Optional[Codec] = None
-        self._encoder: Optional[Encoder] = None
+        self._encoder = None
         self.payload_type = 0
-        self.dtmf_payload_type: Optional[int] = None
+        self.dtmf_payload_type = None
         self.ptime = 20
         self.frame_samples = 0
         self.frame_timestamps = 0
@@ -155,8 +161,11 @@ class RtpSender:
         self.skipped += count
         logger.debug("[RTP] Late wake-up: skipped %d send slot(s)", count)
 
-    def send_slot(self, n: int) -> None:
-        """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""
+    # ``send_slot(n)`` -- send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of
+    # audio -- is the base's: the common slot (no event playing, a source that has not ended) is sent there,
+    # compiled; every other slot comes here, and this is what any slot means.
+    def _send_slot_rest(self, n: int) -> None:
+        """The whole of slot ``n`` (``send_slot``)."""
         ts = (self._ts0 + n * self.frame_timestamps) & _MASK32
         if n != self._last_sent_n + 1:
             self.marker_next = True

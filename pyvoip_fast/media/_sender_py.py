@@ -1,0 +1,50 @@
+"""Pure-Python twin of ``pyvoip_fast.media._sender`` (ext/sender.pyx): the fields of one call's paced RTP sender that
+a slot touches.
+
+The compiled base sends the common slot (no telephone-event playing, a source that has not ended, an encoder) in C
+and sends every other slot to ``RtpSender._send_slot_rest``, the whole slot in Python. That path is the definition
+of what a slot does; this twin sends every slot there, so the two differ only in speed
+(``tests/media/test_sender_parity.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+__all__ = ["SenderCore"]
+
+
+class SenderCore:
+    """The fields of ``media.sender.RtpSender`` that a slot touches (slots, as the compiled base's fields)."""
+
+    __slots__ = ("ssrc", "_seq", "_ts0", "frame_timestamps", "frame_samples", "_last_sent_n", "payload_type",
+                 "marker_next", "we_sent", "sent_audio", "last_sent_at", "first_sent_at", "dtmf", "dtmf_payload_type",
+                 "source", "source_done", "_encoder", "_transmit", "stats", "_now")
+
+    ssrc: int
+    _seq: int
+    _ts0: int
+    frame_timestamps: int
+    frame_samples: int
+    _last_sent_n: int
+    payload_type: int
+    marker_next: bool
+    we_sent: bool
+    sent_audio: bool
+    last_sent_at: float
+    first_sent_at: Optional[float]
+    dtmf: Any
+    dtmf_payload_type: Optional[int]
+    source: Any
+    source_done: Any
+    _encoder: Any
+    _transmit: Callable[[Any], bool]
+    stats: Any
+    _now: Callable[[], float]
+
+    def send_slot(self, n: int) -> None:
+        """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""
+        self._send_slot_rest(n)
+
+    def _send_slot_rest(self, n: int) -> None:
+        raise NotImplementedError("SenderCore is the base of media.sender.RtpSender")
