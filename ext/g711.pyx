@@ -47,6 +47,10 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SI
 from libc.stdint cimport int16_t, int32_t, uint8_t, uintptr_t
 from libc.string cimport memcpy
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 logger = logging.getLogger(__name__)
 
 cdef extern from "Python.h":
@@ -483,6 +487,43 @@ def alaw_decode(codes, out=None):
         ValueError: non-contiguous buffer, ``out`` too small or overlapping the input.
     """
     return _run(OP_ALAW_DEC, codes, out)
+
+
+cdef object _decode_array(int op, object codes):
+    """Codes to a new native int16 numpy array (the checks of ``_run`` for the input)."""
+    cdef Py_buffer vin
+    cdef cnp.npy_intp n
+    cdef cnp.ndarray out
+    if PyBytes_CheckExact(codes):
+        n = PyBytes_GET_SIZE(codes)
+        out = cnp.PyArray_EMPTY(1, &n, cnp.NPY_INT16, 0)
+        if n:
+            _code(op, PyBytes_AS_STRING(codes), <char *>cnp.PyArray_DATA(out), n)
+        return out
+    _acquire(codes, &vin, KIND_CODES)
+    try:
+        n = vin.len
+        out = cnp.PyArray_EMPTY(1, &n, cnp.NPY_INT16, 0)
+        if n:
+            _code(op, <const char *>vin.buf, <char *>cnp.PyArray_DATA(out), n)
+        return out
+    finally:
+        PyBuffer_Release(&vin)
+
+
+def ulaw_decode_array(codes):
+    """Decode G.711 mu-law codes to a new numpy int16 array (native-endian, writable, one sample per code): what
+    ``ulaw_decode`` gives, as the array a media path plays, without the bytes in between.
+
+    Raises:
+        TypeError, ValueError: as ``ulaw_decode`` for ``codes``.
+    """
+    return _decode_array(OP_ULAW_DEC, codes)
+
+
+def alaw_decode_array(codes):
+    """Decode G.711 A-law codes to a new numpy int16 array (see ``ulaw_decode_array``)."""
+    return _decode_array(OP_ALAW_DEC, codes)
 
 
 def ulaw_to_alaw(codes, out=None):

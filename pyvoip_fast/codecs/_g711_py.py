@@ -256,6 +256,21 @@ def alaw_decode(codes: Buffer, out: Optional[Buffer] = None) -> Union[bytes, int
     return _run(codes, out, _ALAW_DEC, False)
 
 
+def ulaw_decode_array(codes: Buffer) -> np.ndarray:
+    """Decode G.711 mu-law codes to a new numpy int16 array (native-endian, writable, one sample per code): what
+    ``ulaw_decode`` gives, as the array a media path plays, without the bytes in between.
+
+    Raises:
+        TypeError, ValueError: as ``ulaw_decode`` for ``codes``.
+    """
+    return np.frombuffer(ulaw_decode(codes), dtype=np.int16).copy()
+
+
+def alaw_decode_array(codes: Buffer) -> np.ndarray:
+    """Decode G.711 A-law codes to a new numpy int16 array (see ``ulaw_decode_array``)."""
+    return np.frombuffer(alaw_decode(codes), dtype=np.int16).copy()
+
+
 @overload
 def ulaw_to_alaw(codes: Buffer, out: None = None) -> bytes: ...
 @overload

@@ -5,6 +5,7 @@ Public API (stable)::
     from pyvoip_fast import g711
     codes = g711.ulaw_encode(pcm)            # int16 PCM -> bytes, one code per sample
     pcm = g711.ulaw_decode(codes)            # codes -> bytes of native-endian int16
+    frame = g711.ulaw_decode_array(codes)    # codes -> a new numpy int16 array (what a player plays)
     g711.alaw_encode(pcm, out=buf)           # -> int: bytes written into buf, nothing allocated
 
 Bit-exactness: encoders and decoders reproduce the g711 module of the ITU-T G.191 Software Tools Library
@@ -45,8 +46,10 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ulaw_encode",
     "ulaw_decode",
+    "ulaw_decode_array",
     "alaw_encode",
     "alaw_decode",
+    "alaw_decode_array",
     "ulaw_to_alaw",
     "alaw_to_ulaw",
     "ulaw_encode_sample",
@@ -61,11 +64,13 @@ if TYPE_CHECKING:
     from ._g711_py import (
         GIL_RELEASE_THRESHOLD,
         alaw_decode,
+        alaw_decode_array,
         alaw_decode_sample,
         alaw_encode,
         alaw_encode_sample,
         alaw_to_ulaw,
         ulaw_decode,
+        ulaw_decode_array,
         ulaw_decode_sample,
         ulaw_encode,
         ulaw_encode_sample,
@@ -78,6 +83,8 @@ else:
     ulaw_decode = _impl.ulaw_decode
     alaw_encode = _impl.alaw_encode
     alaw_decode = _impl.alaw_decode
+    ulaw_decode_array = _impl.ulaw_decode_array
+    alaw_decode_array = _impl.alaw_decode_array
     ulaw_to_alaw = _impl.ulaw_to_alaw
     alaw_to_ulaw = _impl.alaw_to_ulaw
     ulaw_encode_sample = _impl.ulaw_encode_sample

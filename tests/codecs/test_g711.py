@@ -128,6 +128,26 @@ def test_alaw_decode_exhaustive(impl: str) -> None:
     np.testing.assert_array_equal(got, ref_alaw_decode(ALL_CODES))
 
 
+def test_decoding_to_an_array_is_the_decoder_on_every_code_and_buffer(impl: str) -> None:
+    """``ulaw_decode_array`` / ``alaw_decode_array`` (what the receiver decodes every frame with): a new writable
+    native int16 array, the reference value for all 256 codes from every kind of buffer, the decoders' errors."""
+    m = mod(impl)
+    for fn, ref in ((m.ulaw_decode_array, ref_ulaw_decode), (m.alaw_decode_array, ref_alaw_decode)):
+        raw = bytes(ALL_CODES)
+        for codes in (raw, bytearray(raw), memoryview(raw)[1:], np.frombuffer(raw, dtype=np.uint8)):
+            got = fn(codes)
+            assert type(got) is np.ndarray and got.dtype == np.int16 and got.dtype.isnative
+            assert got.flags.writeable and got.flags.c_contiguous and got.ndim == 1
+            np.testing.assert_array_equal(got, ref(np.frombuffer(bytes(codes), dtype=np.uint8)))
+        assert fn(raw) is not fn(raw) and len(fn(b"")) == 0
+        with pytest.raises(TypeError, match="codes must be a bytes-like object"):
+            fn("abc")
+        with pytest.raises(TypeError, match="8-bit codes"):
+            fn(np.zeros(4, dtype=np.int16))
+        with pytest.raises(ValueError, match="C-contiguous"):
+            fn(memoryview(raw)[::2])
+
+
 def test_transcoding_is_tandem(impl: str) -> None:
     m = mod(impl)
     u2a = np.frombuffer(m.ulaw_to_alaw(ALL_CODES), dtype=np.uint8)

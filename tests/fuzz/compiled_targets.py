@@ -240,8 +240,8 @@ def _rtcp_build(fdp: Any) -> None:
 
 
 def _g711_arrays(fdp: Any) -> None:
-    name = ("ulaw_encode", "alaw_encode", "ulaw_decode", "alaw_decode", "ulaw_to_alaw", "alaw_to_ulaw")[
-        fdp.ConsumeIntInRange(0, 5)]
+    name = ("ulaw_encode", "alaw_encode", "ulaw_decode", "alaw_decode", "ulaw_to_alaw", "alaw_to_ulaw",
+            "ulaw_decode_array", "alaw_decode_array")[fdp.ConsumeIntInRange(0, 7)]
     data = _bytes(fdp, 320)
     use_out = fdp.ConsumeBool()
     out = _buffer(fdp, 700)
@@ -249,6 +249,9 @@ def _g711_arrays(fdp: Any) -> None:
 
     def run(m: Any) -> Any:
         fn = getattr(m, name)
+        if name.endswith("_array"):  # no ``out``; the input as it came, or as the buffer drawn
+            got = fn(data if use_out else _copy(out))
+            return got.dtype.str, got.flags.writeable, got.tobytes()
         kwargs = {"audioop_compatible": compat} if name == "ulaw_encode" else {}
         if not use_out:
             return fn(data, **kwargs)
