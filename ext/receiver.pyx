@@ -16,6 +16,8 @@
 
 import logging
 
+import numpy as np
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint8_t, uint32_t
 
@@ -30,16 +32,18 @@ __all__ = ["ReceiverCore"]
 cdef object logger = logging.getLogger("pyvoip_fast.media.receiver")
 cdef object _DEBUG = logging.DEBUG
 cdef object _DUPLICATE = _stats.DUPLICATE
+cdef object _zeros = np.zeros
+cdef object _int16 = np.int16
 
 
 cdef class ReceiverCore:
     """The fields of ``media.receiver.RtpReceiver`` that a packet touches, and its common packet (see the notes)."""
 
-    cdef public object remote_rtp, dtmf_payload_type, rx, remote_ssrc, _rx_pt, jb
+    cdef public object remote_rtp, dtmf_payload_type, rx, remote_ssrc, _rx_pt, jb, concealer, _playout, sink
     cdef public dict _decoders
     cdef public bint _latched, receiving
     cdef public double last_rtp_heard
-    cdef public int64_t packets, octets, invalid
+    cdef public int64_t packets, octets, invalid, payload_type, frame_samples, frames_played
 
     def __cinit__(self, *args, **kwargs):
         self._decoders = {}
@@ -95,3 +99,44 @@ cdef class ReceiverCore:
 
     def _on_datagram_rest(self, data, addr, now):
         raise NotImplementedError("ReceiverCore is the base of media.receiver.RtpReceiver")
+
+    # -- playout ------------------------------------------------------------------------------------------------
+
+    def playout(self, double now):
+        """One playout tick (``media.playout.Playout``: jitter buffer, decoding, concealment, time-stretching):
+        one frame to the sink, or nothing. A playout is (re)built around the current buffer and concealer by the
+        subclass's ``_new_playout``."""
+        jb = self.jb
+        if jb is None:
+            return None
+        po = self._playout
+        if po is None or po.jb is not jb or po.concealer is not self.concealer:
+            po = self._new_playout()
+        out = po.tick(now)
+        if out is None:
+            return None
+        self.frames_played += 1
+        sink = self.sink
+        if sink is not None:
+            try:
+                sink.write(out)
+            except Exception as exc:
+                logger.error("[RTP] Audio sink failed, playback stopped: %s", exc)
+                self.sink = None
+        return None
+
+    def _decode(self, payload):
+        """A payload as one frame of int16 samples: decoded by the decoder of the stream's payload type (the
+        subclass's ``_decoder_for`` finds one for a type the peer switched to), padded or cut to our frame."""
+        cdef Py_ssize_t n = self.frame_samples, m
+        if payload is None or len(payload) == 0:
+            return _zeros(n, dtype=_int16)
+        pt = self._rx_pt if self._rx_pt is not None else self.payload_type
+        dec = self._decoders.get(pt) or self._decoder_for(pt)
+        pcm = dec.decode(payload) if dec is not None else _zeros(0, dtype=_int16)
+        if len(pcm) != n:  # the peer packetises differently: pad or cut to our frame
+            fixed = _zeros(n, dtype=_int16)
+            m = min(n, len(pcm))
+            fixed[:m] = pcm[:m]
+            pcm = fixed
+        return pcm

@@ -81,11 +81,11 @@ class RtpReceiver(_Core):
     # slots, not an instance dict: a call holds one of these, and past 30 attributes CPython gives each
     # instance a dict of its own (0.8 KB). The fields a packet touches are the base's (``_receiver.ReceiverCore``):
     # remote_rtp, _latched, last_rtp_heard, receiving, dtmf_payload_type, _decoders, rx, packets, octets,
-    # remote_ssrc, invalid, _rx_pt and jb.
+    # remote_ssrc, invalid, _rx_pt, jb, payload_type, frame_samples, frames_played, concealer, _playout and sink. The
+    # base also plays out (``playout``) and decodes (``_decode``).
     __slots__ = (
-        "_jb_args", "plc_lookahead", "_on_latched", "_on_new_source", "_on_dtmf", "_sdp_rtp", "_candidates", "sink",
-        "codec", "payload_type", "frame_samples", "frame_timestamps", "_rx_totals", "probation", "frames_played",
-        "_dtmf_receiver", "concealer", "_playout", "_probe",
+        "_jb_args", "plc_lookahead", "_on_latched", "_on_new_source", "_on_dtmf", "_sdp_rtp", "_candidates", "codec",
+        "frame_timestamps", "_rx_totals", "probation", "_dtmf_receiver", "_probe",
     )
 
     def __init__(
@@ -112,7 +112,7 @@ class RtpReceiver(_Core):
         #: sources that are not the stream (yet): address -> (ssrc, last seq, run length); a few, newest last
         self._candidates: Dict[Addr, Tuple[int, int, int]] = {}
         self.last_rtp_heard = 0.0
-        self.sink: Any = None
+        self.sink = None
         self.receiving = False
         # negotiated (configure)
         self.codec: Optional[Codec] = None
@@ -135,8 +135,8 @@ class RtpReceiver(_Core):
         self._dtmf_receiver: Optional[_dtmf.DtmfReceiver] = None  # made by the first telephone-event
         # playout
         self.jb = None
-        self.concealer: Any = None
-        self._playout: Optional[Playout] = None  # built at the first tick: around whatever concealer is set
+        self.concealer = None
+        self._playout = None  # built at the first tick: around whatever concealer is set
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -351,38 +351,9 @@ class RtpReceiver(_Core):
         """Frames concealed since the last frame that really arrived (the tail after a stream stopped)."""
         return self._playout.tail_concealed if self._playout is not None else 0
 
-    def playout(self, now: float) -> None:
-        """One playout tick (``media.playout.Playout``: jitter buffer, decoding, concealment, time-stretching):
-        one frame to the sink, or nothing."""
-        jb = self.jb
-        if jb is None:
-            return
-        po = self._playout
-        if po is None or po.jb is not jb or po.concealer is not self.concealer:
-            assert self.codec is not None
-            po = self._playout = Playout(jb, self._decode, self.concealer, self.frame_samples,
-                                         self.codec.sample_rate)
-        out = po.tick(now)
-        if out is None:
-            return
-        self.frames_played += 1
-        if self.sink is not None:
-            try:
-                self.sink.write(out)
-            except Exception as exc:
-                logger.error("[RTP] Audio sink failed, playback stopped: %s", exc)
-                self.sink = None
-
-    def _decode(self, payload: Any) -> np.ndarray:
-        n = self.frame_samples
-        if payload is None or len(payload) == 0:
-            return np.zeros(n, dtype=np.int16)
-        pt = self._rx_pt if self._rx_pt is not None else self.payload_type
-        dec = self._decoders.get(pt) or self._decoder_for(pt)
-        pcm = dec.decode(payload) if dec is not None else np.zeros(0, dtype=np.int16)
-        if len(pcm) != n:  # the peer packetises differently: pad or cut to our frame
-            fixed = np.zeros(n, dtype=np.int16)
-            m = min(n, len(pcm))
-            fixed[:m] = pcm[:m]
-            pcm = fixed
-        return pcm
+    def _new_playout(self) -> Playout:
+        """A playout around the current jitter buffer and concealer (the base's ``playout`` asks for one at the first
+        tick and after either changed)."""
+        assert self.codec is not None
+        po = self._playout = Playout(self.jb, self._decode, self.concealer, self.frame_samples, self.codec.sample_rate)
+        return po
