@@ -453,13 +453,9 @@ class MediaSession:
 
     # -- the media tick --------------------------------------------------------------------------------------------
     def _tick_send(self, n: int, deadline: float) -> None:
-        # sending: a direction that sends, a proven address, something to say (``has_work`` and ``allows``, with
-        # their common answers read first: this runs for every call at every tick)
-        remote = self._receiver.remote_rtp
-        sender = self._sender
-        if (remote is not None and self._direction in _SENDING and (sender.source is not None or sender.has_work)
-                and (self._proof.all_proven or self._proof.allows(remote))):
-            sender.send_slot(n)
+        remote = self._receiver.remote_rtp  # sending: a direction that sends, a proven address, something to say
+        if self._direction in _SENDING and remote is not None and self._sender.has_work and self._proof.allows(remote):
+            self._sender.send_slot(n)
 
     def _tick_playout(self, n: int, deadline: float) -> None:
         if self._direction in _RECEIVING:
