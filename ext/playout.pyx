@@ -17,6 +17,8 @@
 import numpy as np
 
 cimport numpy as cnp
+
+from _ndarray cimport plain16 as _plain16
 from libc.string cimport memcpy
 
 from pyvoip_fast.media import playout_common as _common
@@ -37,15 +39,6 @@ cdef long QUIET_RETRY_LEVEL = _common.QUIET_RETRY_LEVEL
 cdef dict RETRY_AFTER = _common.RETRY_AFTER  # the same dict: read at each refusal
 
 cnp.import_array()
-
-
-cdef inline bint _plain16(object a):
-    """A one-dimensional, contiguous array of native int16 (what decoders and concealers give)."""
-    if not cnp.PyArray_Check(a):
-        return False
-    cdef cnp.ndarray x = <cnp.ndarray>a
-    return (cnp.PyArray_TYPE(x) == cnp.NPY_INT16 and cnp.PyArray_NDIM(x) == 1 and cnp.PyArray_ISCARRAY_RO(x)
-            and cnp.PyArray_ISNOTSWAPPED(x))
 
 
 cdef object _join(object a, object b):

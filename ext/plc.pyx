@@ -25,6 +25,8 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cimport numpy as cnp
 
+from _ndarray cimport plain16 as _plain16
+
 cnp.import_array()
 
 ctypedef fused sample_t:
@@ -231,15 +233,6 @@ cdef class Timeline:
         if not -1 <= frame_len <= self._f.shape[0]:
             raise ValueError(f"frame length {frame_len} outside -1..{self._f.shape[0]}")
         self.floor, self.energy, self.seen, self._frame_len = floor, energy, seen, frame_len
-
-
-cdef inline bint _plain16(object a):
-    """A one-dimensional, contiguous, writable-or-not array of native int16 (what decoders give)."""
-    if not cnp.PyArray_Check(a):
-        return False
-    cdef cnp.ndarray x = <cnp.ndarray>a
-    return (cnp.PyArray_TYPE(x) == cnp.NPY_INT16 and cnp.PyArray_NDIM(x) == 1 and cnp.PyArray_ISCARRAY_RO(x)
-            and cnp.PyArray_ISNOTSWAPPED(x))
 
 
 # the common frame runs in C only while the fields are in these ranges (so no product of them can overflow); a
