@@ -86,7 +86,7 @@ def extensions():
         stem = os.path.splitext(os.path.basename(src))[0]
         if ONLY and stem not in ONLY:
             continue
-        if stem == "udp" and sys.platform == "win32":  # no BSD sockets API: the twin serves (_compat.NOT_BUILT_HERE)
+        if stem in ("udp", "receiver", "sender") and sys.platform == "win32":  # no BSD sockets (_compat.NOT_BUILT_HERE)
             continue
         macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         if DEBUG:

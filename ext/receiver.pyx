@@ -19,14 +19,23 @@ import logging
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
 from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.string cimport memset
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
+from _sock cimport (MSG_DONTWAIT, iovec_t, mmsghdr, recvmmsg, sockaddr_storage, addr_tuple, same_host_port,
+                    sockaddr_of, stamp_of)
 from _wire cimport load_u16, load_u32
 
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
 from pyvoip_fast.rtp import stats as _stats
 
 __all__ = ["ReceiverCore"]
+
+cdef enum:
+    RX_BATCH = 8      # datagrams per recvmmsg in poll_socket (a call's socket holds about one a tick)
+    RX_SLOT = 2048    # net.sockets.MAX_DATAGRAM
 
 # the receiver module's own logger: a line logged here is the same line, under the same name, as the Python path's
 cdef object logger = logging.getLogger("pyvoip_fast.media.receiver")
@@ -40,6 +49,10 @@ cdef class ReceiverCore:
     """The fields of ``media.receiver.RtpReceiver`` that a packet touches, and its common packet (see the notes)."""
 
     cdef public object remote_rtp, dtmf_payload_type, rx, remote_ssrc, _rx_pt, jb, concealer, _playout, sink
+    cdef public object proof, on_heard
+    cdef object _sa_key
+    cdef sockaddr_storage _sa
+    cdef int _sa_family
     cdef public dict _decoders
     cdef public bint _latched, receiving
     cdef public double last_rtp_heard
@@ -50,30 +63,35 @@ cdef class ReceiverCore:
 
     def on_datagram(self, data, addr, double now):
         """Take one RTP datagram; True when it was a valid packet from the peer (it counts as hearing it)."""
-        cdef Py_ssize_t n, plen
-        cdef const uint8_t *p
+        if not PyBytes_CheckExact(data):
+            return self._on_datagram_rest(data, addr, now)
+        remote = self.remote_rtp
+        if (type(addr) is not tuple or len(<tuple>addr) < 2 or type(remote) is not tuple or len(<tuple>remote) < 2
+                or not (addr[0] == remote[0] and addr[1] == remote[1])
+                or not self._common(<const uint8_t *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), now)):
+            return self._on_datagram_rest(data, addr, now)
+        return True
+
+    cdef bint _common(self, const uint8_t *p, Py_ssize_t n, double now) except -1:
+        """The common packet from the latched source address: taken (1), or 0 with nothing changed (the caller
+        sends it to the Python path)."""
+        cdef Py_ssize_t plen
         cdef uint8_t b1
         cdef uint32_t ts, ssrc
         cdef int seq
-        if not PyBytes_CheckExact(data):
-            return self._on_datagram_rest(data, addr, now)
-        n = PyBytes_GET_SIZE(data)
-        p = <const uint8_t *>PyBytes_AS_STRING(data)
         # version 2 and none of padding, extension, CSRCs: the header is the fixed 12 bytes
         if n < 12 or p[0] != 0x80:
-            return self._on_datagram_rest(data, addr, now)
+            return False
         b1 = p[1]
         pt = b1 & 0x7F
         dtmf = self.dtmf_payload_type
-        remote = self.remote_rtp
-        if ((dtmf is not None and dtmf == pt) or self._decoders is None or pt not in self._decoders or not self._latched or remote is None
-                or type(addr) is not tuple or len(<tuple>addr) < 2 or type(remote) is not tuple
-                or len(<tuple>remote) < 2 or not (addr[0] == remote[0] and addr[1] == remote[1])):
-            return self._on_datagram_rest(data, addr, now)
+        if ((dtmf is not None and dtmf == pt) or self._decoders is None or pt not in self._decoders
+                or not self._latched or self.remote_rtp is None):
+            return False
         ssrc = load_u32(p + 8)
         known = self.remote_ssrc
         if known is None or known != ssrc:
-            return self._on_datagram_rest(data, addr, now)
+            return False
         seq = load_u16(p + 2)
         ts = load_u32(p + 4)
         plen = n - 12
@@ -96,6 +114,95 @@ cdef class ReceiverCore:
         else:
             jb.put(seq, ts, payload, now, known, (b1 & 0x80) != 0)
         return True
+
+    def poll_socket(self, int fd, Py_ssize_t limit, now, deliver, owner):
+        """Read the RTP datagrams waiting on the call's non-blocking socket ``fd`` (at most ``limit``; the socket
+        has ``SO_TIMESTAMPNS`` on) and take each: the common packet from the latched source address here, once the
+        session's ``proof`` has proven every address, then ``on_heard(arrival)`` (the peer was heard); anything
+        else as ``deliver(data, addr, arrival)``, the session's whole receive path, exactly as
+        ``net.sockets.MediaSockets.poll_rtp`` delivers it. ``arrival`` is the kernel's receive time on the clock
+        of ``now()`` (None, or ``now()`` here, without one). Stops when ``owner.closed`` turns true.
+
+        Returns:
+            an errno for the caller to handle as ``MediaSockets.poll_rtp`` does (an ICMP error reported for
+            something sent from the socket, or an error that stopped the reading); 0 when there was none.
+        """
+        cdef mmsghdr msgs[RX_BATCH]
+        cdef iovec_t iovs[RX_BATCH]
+        cdef sockaddr_storage names[RX_BATCH]
+        cdef uint8_t control[RX_BATCH][64]
+        cdef uint8_t buf[RX_BATCH * RX_SLOT]
+        cdef int i, n, want, err = 0, tries = 0
+        cdef Py_ssize_t total = 0, length
+        cdef double offset = 0.0, base = 0.0, stamp, arrival, pending = -1.0
+        cdef bint timed = False, fast
+        cdef timespec ts
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        fast = self._direct()
+        while total < limit:
+            want = <int>(limit - total if limit - total < RX_BATCH else RX_BATCH)
+            memset(msgs, 0, want * sizeof(mmsghdr))
+            for i in range(want):
+                iovs[i].iov_base = &buf[i * RX_SLOT]
+                iovs[i].iov_len = RX_SLOT
+                msgs[i].msg_hdr.msg_iov = &iovs[i]
+                msgs[i].msg_hdr.msg_iovlen = 1
+                msgs[i].msg_hdr.msg_name = &names[i]
+                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+                msgs[i].msg_hdr.msg_control = &control[i][0]
+                msgs[i].msg_hdr.msg_controllen = 64
+            while True:  # non-blocking, so the GIL stays held (the datagrams are read into this frame's buffer)
+                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
+                if n < 0 and errno == EINTR:
+                    continue
+                if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
+                    err = errno  # an ICMP error for something we sent, reported once: the data is still there
+                    tries += 1
+                    continue
+                break
+            if n < 0 and errno != EAGAIN:
+                err = errno
+            if n <= 0:
+                break
+            if not timed:  # kernel stamps are CLOCK_REALTIME: moved onto now()'s clock once per read
+                base = now()
+                clock_gettime(CLOCK_REALTIME, &ts)
+                offset = base - (<double>ts.tv_sec + <double>ts.tv_nsec * 1e-9)
+                timed = True
+            for i in range(n):
+                if owner.closed:
+                    break
+                length = min(<Py_ssize_t>msgs[i].msg_len, <Py_ssize_t>RX_SLOT)
+                stamp = stamp_of(&msgs[i].msg_hdr)
+                arrival = stamp + offset if stamp >= 0.0 else base
+                if (fast and same_host_port(&names[i], msgs[i].msg_hdr.msg_namelen, &self._sa)
+                        and self._common(&buf[i * RX_SLOT], length, arrival)):
+                    pending = arrival
+                    continue
+                if pending >= 0.0:
+                    self.on_heard(pending)
+                    pending = -1.0
+                deliver(PyBytes_FromStringAndSize(<const char *>&buf[i * RX_SLOT], length),
+                        addr_tuple(&names[i], msgs[i].msg_hdr.msg_namelen), arrival if stamp >= 0.0 else None)
+                fast = self._direct()  # the Python path may have latched a new source or proven the peer
+            total += n
+            if n < want or owner.closed:
+                break
+        if pending >= 0.0:
+            self.on_heard(pending)
+        return err
+
+    cdef bint _direct(self) except -1:
+        """Whether a datagram from the latched address may be taken here: every address proven (nothing for the
+        session's proof to learn from it), a hearing callback, and the address as a sockaddr (converted again
+        only when ``remote_rtp`` is another object)."""
+        remote = self.remote_rtp
+        if remote is not self._sa_key:
+            self._sa_family = sockaddr_of(remote, &self._sa)
+            self._sa_key = remote
+        proof = self.proof
+        return self._sa_family != 0 and self.on_heard is not None and proof is not None and proof.all_proven is True
 
     def _on_datagram_rest(self, data, addr, now):
         raise NotImplementedError("ReceiverCore is the base of media.receiver.RtpReceiver")

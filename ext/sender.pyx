@@ -12,13 +12,22 @@
 # slot goes to the subclass's _send_slot_rest, the whole slot in Python, before anything is changed here: that path
 # is the one definition of a slot, and the pure-Python twin (pyvoip_fast/media/_sender_py.py) sends every slot there.
 # tests/media/test_sender_parity.py compares the two.
+#
+# When the session gave the sender its RTP socket (tx_fd, tx_family, the owning MediaSockets and the receiver whose
+# remote_rtp is the peer's address), the common slot's packet is written on the stack and leaves by a raw sendto to
+# that address, converted once per address object: no bytes object, no Python transmit and socket wrapper. The
+# owner's own rules still decide (closed, SRTP: the Python transmit), and a send error other than a full buffer goes
+# to its rtp_send_failed, the same handling as the Python send's. tests/media/test_sender_direct.py compares the
+# datagrams and the error handling with the Python transmit.
 
 import logging
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.errno cimport errno, EAGAIN
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from _sock cimport MSG_DONTWAIT, dest_of, sendto, sockaddr, sockaddr_storage, socklen_t
 from _wire cimport store_u16, store_u32
 
 __all__ = ["SenderCore"]
@@ -28,6 +37,9 @@ cdef object logger = logging.getLogger("pyvoip_fast.media.sender")
 cdef object _DEBUG = logging.DEBUG
 cdef int64_t _SLOT_LIMIT = (<int64_t>1) << 62  # slot numbers beyond this (never reached) take the Python path
 
+cdef enum:
+    TX_PAYLOAD_MAX = 1400  # a payload up to this is sent from a buffer on the stack; a larger one as bytes
+
 
 cdef class SenderCore:
     """The fields of ``media.sender.RtpSender`` that a slot touches, and its common slot (see the notes)."""
@@ -36,6 +48,14 @@ cdef class SenderCore:
     cdef public bint marker_next, we_sent, sent_audio
     cdef public double last_sent_at
     cdef public object first_sent_at, dtmf, dtmf_payload_type, source, source_done, _encoder, _transmit, stats, _now
+    cdef public int tx_fd, tx_family
+    cdef public object tx_sockets, tx_peer
+    cdef object _to_key
+    cdef sockaddr_storage _to
+    cdef socklen_t _to_len
+
+    def __cinit__(self, *args, **kwargs):
+        self.tx_fd = -1
 
     def send_slot(self, n):
         """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""
@@ -43,6 +63,8 @@ cdef class SenderCore:
         cdef uint32_t ts
         cdef bint marker
         cdef uint8_t *o
+        cdef uint8_t packet[12 + TX_PAYLOAD_MAX]
+        cdef bint direct, sent
         if type(n) is not int or not -_SLOT_LIMIT < n < _SLOT_LIMIT:
             return self._send_slot_rest(n)
         slot = n
@@ -67,8 +89,12 @@ cdef class SenderCore:
             self._send(self.payload_type, ts, marker, payload, n)
         else:
             plen = PyBytes_GET_SIZE(payload)
-            buf = PyBytes_FromStringAndSize(NULL, 12 + plen)
-            o = <uint8_t *>PyBytes_AS_STRING(buf)
+            direct = plen <= TX_PAYLOAD_MAX and self._direct()
+            if direct:
+                o = packet
+            else:
+                buf = PyBytes_FromStringAndSize(NULL, 12 + plen)
+                o = <uint8_t *>PyBytes_AS_STRING(buf)
             o[0] = 0x80
             o[1] = <uint8_t>((0x80 if marker else 0) | self.payload_type)
             store_u16(o + 2, <unsigned short>self._seq)
@@ -79,7 +105,11 @@ cdef class SenderCore:
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFFFF
             self._last_sent_n = slot
-            if self._transmit(buf):
+            if direct:
+                sent = self._send_direct(packet, 12 + plen)
+            else:
+                sent = self._transmit(buf)
+            if sent:
                 self.stats.on_sent(plen)
                 self.we_sent = True
                 now = self._now()
@@ -92,6 +122,31 @@ cdef class SenderCore:
         if getattr(self.source, "eof", False):
             self.finish_source()
         return None
+
+    cdef bint _direct(self) except -1:
+        """Whether this slot's packet may leave by a raw ``sendto`` here: a socket (``tx_fd``) whose owner
+        (``tx_sockets``, ``net.sockets.MediaSockets``) is open and sends plain RTP, and the peer's address
+        (``tx_peer.remote_rtp``, as the session's transmit reads it) in a form the socket takes (converted again
+        only when it is another object). Otherwise the packet goes to ``_transmit``, the Python send."""
+        owner = self.tx_sockets
+        if self.tx_fd < 0 or owner is None or self.tx_peer is None or owner.closed or owner.srtp is not None:
+            return False
+        remote = self.tx_peer.remote_rtp
+        if remote is not self._to_key:
+            self._to_len = dest_of(remote, self.tx_family, &self._to) if remote is not None else 0
+            self._to_key = remote
+        return self._to_len != 0
+
+    cdef bint _send_direct(self, const uint8_t *packet, Py_ssize_t length) except -1:
+        """Send the packet to the cached address; False when it did not leave (a full send buffer drops it, as real
+        time media must; any other error goes to the owner's ``rtp_send_failed``, as the Python send's would)."""
+        cdef ssize_t r = sendto(self.tx_fd, packet, <size_t>length, MSG_DONTWAIT, <sockaddr *>&self._to, self._to_len)
+        if r >= 0:
+            return True
+        if errno == EAGAIN:  # (EWOULDBLOCK is EAGAIN on Linux and the BSDs)
+            return False
+        self.tx_sockets.rtp_send_failed(errno, self._to_key)
+        return False
 
     def _send_slot_rest(self, n):
         raise NotImplementedError("SenderCore is the base of media.sender.RtpSender")

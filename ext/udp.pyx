@@ -29,7 +29,6 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 # recvmmsg/sendmmsg and timerfd on Linux, a portable loop and ENOSYS timers elsewhere (see udp_compat.h)
 cdef extern from "udp_compat.h" nogil:
-    int PVF_PORTABLE
     ctypedef struct itimerspec "pvf_itimerspec":
         timespec it_interval
         timespec it_value
@@ -43,69 +42,13 @@ cdef extern from "udp_compat.h" nogil:
 cdef extern from "<unistd.h>" nogil:
     ssize_t read(int fd, void *buf, size_t count)
 
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    struct iovec_t "iovec":
-        void *iov_base
-        size_t iov_len
-    struct msghdr:
-        void *msg_name
-        socklen_t msg_namelen
-        iovec_t *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    ssize_t send(int sockfd, const void *buf, size_t len, int flags)
-    int MSG_DONTWAIT
-    int AF_INET
-    int AF_INET6
-    ctypedef unsigned short sa_family_t
-
-cdef extern from "udp_compat.h" nogil:
-    ctypedef struct mmsghdr "pvf_mmsghdr":
-        msghdr msg_hdr
-        unsigned int msg_len
-    int recvmmsg "pvf_recvmmsg"(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
-    int sendmmsg "pvf_sendmmsg"(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
+from _sock cimport (AF_INET, AF_INET6, MSG_DONTWAIT, PVF_PORTABLE, iovec_t, mmsghdr, recvmmsg, sa_family_t, send,
+                    sendmmsg, sockaddr_storage, addr_tuple, stamp_of)
 
 #: True when this build uses the portable loop of recvmsg/sendmsg instead of recvmmsg/sendmmsg (not Linux, or
 #: built with PYVOIP_FAST_PORTABLE) and has no timerfd
 PORTABLE = bool(PVF_PORTABLE)
 
-cdef extern from "<sys/socket.h>" nogil:
-    struct cmsghdr:
-        size_t cmsg_len
-        int cmsg_level
-        int cmsg_type
-    cmsghdr *CMSG_FIRSTHDR(msghdr *msgh)
-    cmsghdr *CMSG_NXTHDR(msghdr *msgh, cmsghdr *cmsg)
-    unsigned char *CMSG_DATA(cmsghdr *cmsg)
-    int SOL_SOCKET
-    int SCM_TIMESTAMPNS
-    struct sockaddr_storage:
-        sa_family_t ss_family
-
-cdef extern from "<netinet/in.h>" nogil:
-    struct in_addr:
-        uint32_t s_addr
-    struct sockaddr_in:
-        sa_family_t sin_family
-        uint16_t sin_port
-        in_addr sin_addr
-    struct in6_addr:
-        pass
-    struct sockaddr_in6:
-        sa_family_t sin6_family
-        uint16_t sin6_port
-        uint32_t sin6_flowinfo
-        in6_addr sin6_addr
-        uint32_t sin6_scope_id
-    uint16_t ntohs(uint16_t)
-    uint32_t ntohl(uint32_t)
-
-cdef extern from "<arpa/inet.h>" nogil:
-    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
 
 cdef enum:
     BATCH = 64
@@ -445,14 +388,8 @@ def recv_stamped(int fd, Py_ssize_t limit=64):
     cdef iovec_t iovs[BATCH]
     cdef sockaddr_storage names[BATCH]
     cdef uint8_t control[BATCH][64]
-    cdef char host[64]
     cdef int i, n, want, err = 0, tries = 0
     cdef Py_ssize_t total = 0
-    cdef cmsghdr *cm
-    cdef timespec ts
-    cdef double stamp
-    cdef sockaddr_in *a4
-    cdef sockaddr_in6 *a6
     out = []
     while total < limit:
         want = <int>(limit - total if limit - total < BATCH else BATCH)
@@ -462,42 +399,26 @@ def recv_stamped(int fd, Py_ssize_t limit=64):
             msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
             msgs[i].msg_hdr.msg_control = &control[i][0]
             msgs[i].msg_hdr.msg_controllen = 64
-        with nogil:
-            while True:
-                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
-                if n < 0 and errno == EINTR:
-                    continue
-                if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
-                    # an ICMP error for something we sent, reported once: remember it, the data is still there
-                    err = errno
-                    tries += 1
-                    continue
-                break
-            if n < 0 and errno != EAGAIN:
+        # the GIL stays held: the read is non-blocking, and the buffer is the module's (another thread's loop must
+        # not read into it before these datagrams are copied out)
+        while True:
+            n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
+            if n < 0 and errno == EINTR:
+                continue
+            if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
+                # an ICMP error for something we sent, reported once: remember it, the data is still there
                 err = errno
+                tries += 1
+                continue
+            break
+        if n < 0 and errno != EAGAIN:
+            err = errno
         if n <= 0:
             break
         for i in range(n):
-            stamp = -1.0
-            cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
-            while cm != NULL:
-                if (cm.cmsg_level == SOL_SOCKET and cm.cmsg_type == SCM_TIMESTAMPNS
-                        and cm.cmsg_len >= sizeof(cmsghdr) + sizeof(timespec)):
-                    memcpy(&ts, CMSG_DATA(cm), sizeof(timespec))
-                    stamp = <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
-                    break
-                cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)
             data = (<char *>&_rxbuf[i * SLOT])[:min(<Py_ssize_t>msgs[i].msg_len, <Py_ssize_t>SLOT)]
-            if names[i].ss_family == AF_INET and msgs[i].msg_hdr.msg_namelen >= sizeof(sockaddr_in):
-                a4 = <sockaddr_in *>&names[i]
-                inet_ntop(AF_INET, &a4.sin_addr, host, sizeof(host))
-                addr = (host.decode("ascii"), ntohs(a4.sin_port))
-            elif names[i].ss_family == AF_INET6 and msgs[i].msg_hdr.msg_namelen >= sizeof(sockaddr_in6):
-                a6 = <sockaddr_in6 *>&names[i]
-                inet_ntop(AF_INET6, &a6.sin6_addr, host, sizeof(host))
-                addr = (host.decode("ascii"), ntohs(a6.sin6_port), ntohl(a6.sin6_flowinfo), a6.sin6_scope_id)
-            else:
-                addr = None
+            addr = addr_tuple(&names[i], msgs[i].msg_hdr.msg_namelen)
+            stamp = stamp_of(&msgs[i].msg_hdr)
             out.append((data, addr, stamp))
         total += n
         if n < want:

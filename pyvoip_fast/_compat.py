@@ -37,9 +37,10 @@ def _dotted(compiled: str, twin: bool = False) -> str:
     return f"pyvoip_fast.{EXTENSION_MODULES[compiled]}.{compiled}{'_py' if twin else ''}"
 
 MISSING_EXTENSIONS: List[str] = []
-#: compiled modules a platform does not build (Windows has no BSD sockets API for ``ext/udp.pyx``): their twins are
-#: the implementation there, and their absence does not make the package "python"
-NOT_BUILT_HERE = ("_udp",) if sys.platform == "win32" else ()
+#: compiled modules a platform does not build (Windows has no BSD sockets API for ``ext/udp.pyx``, the socket reads
+#: of ``ext/receiver.pyx`` and the sends of ``ext/sender.pyx``): their twins are the implementation there, and their
+#: absence does not make the package "python"
+NOT_BUILT_HERE = ("_udp", "_receiver", "_sender") if sys.platform == "win32" else ()
 
 
 def load(compiled: str) -> ModuleType:

@@ -26,7 +26,7 @@ class ReceiverCore:
 
     __slots__ = ("remote_rtp", "dtmf_payload_type", "rx", "remote_ssrc", "_rx_pt", "jb", "_decoders", "_latched",
                  "receiving", "last_rtp_heard", "packets", "octets", "invalid", "payload_type", "frame_samples",
-                 "frames_played", "concealer", "_playout", "sink")
+                 "frames_played", "concealer", "_playout", "sink", "proof", "on_heard")
 
     remote_rtp: Optional[Addr]
     dtmf_payload_type: Optional[int]
@@ -47,6 +47,8 @@ class ReceiverCore:
     concealer: Any
     _playout: Any
     sink: Any
+    proof: Any  # the session's ``liveness.AddressProof`` and ``PeerWatch.heard`` (the compiled base's socket reads)
+    on_heard: Any
 
     def on_datagram(self, data: Any, addr: Any, now: float) -> bool:
         """Take one RTP datagram; True when it was a valid packet from the peer (it counts as hearing it)."""

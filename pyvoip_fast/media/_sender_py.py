@@ -19,7 +19,8 @@ class SenderCore:
 
     __slots__ = ("ssrc", "_seq", "_ts0", "frame_timestamps", "frame_samples", "_last_sent_n", "payload_type",
                  "marker_next", "we_sent", "sent_audio", "last_sent_at", "first_sent_at", "dtmf", "dtmf_payload_type",
-                 "source", "source_done", "_encoder", "_transmit", "stats", "_now")
+                 "source", "source_done", "_encoder", "_transmit", "stats", "_now", "tx_fd", "tx_family", "tx_sockets",
+                 "tx_peer")
 
     ssrc: int
     _seq: int
@@ -41,6 +42,10 @@ class SenderCore:
     _transmit: Callable[[Any], bool]
     stats: Any
     _now: Callable[[], float]
+    tx_fd: int  # the session's RTP socket, its family, its MediaSockets and receiver: the compiled base's own send
+    tx_family: int
+    tx_sockets: Any
+    tx_peer: Any
 
     def send_slot(self, n: int) -> None:
         """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""

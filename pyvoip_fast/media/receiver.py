@@ -81,8 +81,9 @@ class RtpReceiver(_Core):
     # slots, not an instance dict: a call holds one of these, and past 30 attributes CPython gives each
     # instance a dict of its own (0.8 KB). The fields a packet touches are the base's (``_receiver.ReceiverCore``):
     # remote_rtp, _latched, last_rtp_heard, receiving, dtmf_payload_type, _decoders, rx, packets, octets,
-    # remote_ssrc, invalid, _rx_pt, jb, payload_type, frame_samples, frames_played, concealer, _playout and sink. The
-    # base also plays out (``playout``) and decodes (``_decode``).
+    # remote_ssrc, invalid, _rx_pt, jb, payload_type, frame_samples, frames_played, concealer, _playout, sink, proof
+    # and on_heard. The base also plays out (``playout``) and decodes (``_decode``); the compiled one also reads the
+    # call's RTP socket itself (``poll_socket``).
     __slots__ = (
         "_jb_args", "plc_lookahead", "_on_latched", "_on_new_source", "_on_dtmf", "_sdp_rtp", "_candidates", "codec",
         "frame_timestamps", "_rx_totals", "probation", "_dtmf_receiver", "_probe",
@@ -112,6 +113,10 @@ class RtpReceiver(_Core):
         #: sources that are not the stream (yet): address -> (ssrc, last seq, run length); a few, newest last
         self._candidates: Dict[Addr, Tuple[int, int, int]] = {}
         self.last_rtp_heard = 0.0
+        #: the session's ``AddressProof`` and ``PeerWatch.heard``: the compiled base's ``poll_socket`` takes a
+        #: packet itself only once every address is proven, and tells ``on_heard`` when the peer was heard
+        self.proof: Any = None
+        self.on_heard: Optional[Callable[[float], None]] = None
         self.sink = None
         self.receiving = False
         # negotiated (configure)

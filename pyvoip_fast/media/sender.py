@@ -62,6 +62,9 @@ class RtpSender(_Core):
     ) -> None:
         self.ssrc = ssrc
         self._transmit = transmit
+        #: the session's RTP socket (its descriptor and family), its ``MediaSockets`` and the receiver whose
+        #: ``remote_rtp`` is the peer: the compiled base then sends the common slot's packet itself (-1: never)
+        self.tx_fd, self.tx_family, self.tx_sockets, self.tx_peer = -1, 0, None, None
         self._loop = loop
         self._now = loop_time(loop)
         self._seq = rng.getrandbits(16)

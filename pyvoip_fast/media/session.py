@@ -197,6 +197,7 @@ class MediaSession:
             rtp_sock, rtcp_sock, loop, on_rtp=self._on_rtp_datagram, on_rtcp=self._on_rtcp_datagram,
             on_icmp=self._on_icmp, now=self._clock.now,
         )
+        _direct_io(self, rtp_sock)
 
     @classmethod
     async def create(cls, local_host: str = "127.0.0.1", *, rtp_port: int = 0, **kwargs: Any) -> "MediaSession":
@@ -514,11 +515,22 @@ class MediaSession:
         self._watch_entry = self._clock.call_at(now + self._watch.check_every, self._watchdog)
 
     # -- statistics --------------------------------------------------------------------------------------------------
-
     def _refresh_stats(self) -> None:
         end = self._stopped_at if self._stopped_at is not None else self._loop.time()
         duration = end - self._started_at if self._started_at is not None else None
         _fill_stats(self._stats, self._sender, self._receiver, self._reporter, duration)
+
+
+def _direct_io(session: MediaSession, rtp_sock: socket.socket) -> None:
+    """Let the compiled receiver read the call's RTP socket itself on the media tick and take the common packet
+    there (``ReceiverCore.poll_socket``, once the proof has every address), and the compiled sender send the common
+    slot's packet itself (``SenderCore`` with the socket, its owner and the receiver whose ``remote_rtp`` is the
+    peer). The twins have no such paths: they ignore these fields, and the sockets keep their generic read."""
+    receiver, sender, sockets = session._receiver, session._sender, session._sockets
+    receiver.proof, receiver.on_heard = session._proof, session._watch.heard
+    sockets.rtp_reader = getattr(receiver, "poll_socket", None)
+    sender.tx_fd, sender.tx_family, sender.tx_sockets, sender.tx_peer = (
+        rtp_sock.fileno(), session._family, sockets, receiver)
 
 
 def _add_end_callbacks(callbacks: List[Callable[[], None]], future: "asyncio.Future[None]",

@@ -235,6 +235,11 @@ class MediaSockets:
         self.srtp: Optional[SrtpContext] = None
         #: True once ``tick_receive()`` took the RTP socket off the loop: the owner calls ``poll_rtp()``
         self.ticked = False
+        #: optional ``reader(fd, limit, now, on_rtp, self)``: reads the RTP socket in ``poll_rtp`` instead of the
+        #: generic loop, delivering what it does not take itself to ``on_rtp`` as that loop would, and returning
+        #: the errno the loop would have met (``media._receiver.ReceiverCore.poll_socket``); plain RTP only
+        self.rtp_reader: Optional[Callable[[int, int, Callable[[], float], Callable[..., None], Any], int]] = None
+        self._rtp_fd = rtp_sock.fileno()
         # asked for at once: the kernel switches receive timestamps on system-wide a moment after the first ask,
         # and a packet that arrives before that is stamped when it is read
         self._stamped = _enable_timestamps(rtp_sock)
@@ -261,14 +266,17 @@ class MediaSockets:
         ``arrival`` on the loop's clock from the kernel's receive timestamp; refusals become ICMP reports. Nothing
         until ``tick_receive()`` took the socket off the loop (the loop delivers until then). A media tick's stage:
         it takes (and ignores) the slot's number and deadline."""
-        if not self.ticked:
+        if not self.ticked or self.closed:  # (closed: the descriptor's number may belong to another socket now)
             return
-        batch, err = _udp.recv_stamped(self.rtp.fileno(), READ_BUDGET)
+        reader = self.rtp_reader
+        if reader is not None and self.srtp is None:
+            err = reader(self._rtp_fd, READ_BUDGET, self._now, self._on_rtp, self)
+            if err:
+                self._receive_error(err)
+            return
+        batch, err = _udp.recv_stamped(self._rtp_fd, READ_BUDGET)
         if err:
-            if err in _UNREACHABLE:
-                self._refused(self.rtp)
-            else:
-                logger.debug("[RTP] receive error: %s", os.strerror(err))
+            self._receive_error(err)
         if not batch:
             return
         offset = self._now() - time.time()  # CLOCK_REALTIME stamps onto the loop's monotonic clock
@@ -284,6 +292,12 @@ class MediaSockets:
                     continue
             self._on_rtp(data, addr, stamp + offset if stamp >= 0.0 else None)
 
+    def _receive_error(self, err: int) -> None:
+        if err in _UNREACHABLE:
+            self._refused(self.rtp)
+        else:
+            logger.debug("[RTP] receive error: %s", os.strerror(err))
+
     def send_rtp(self, data: Any, addr: Optional[Addr]) -> bool:
         """Send one RTP datagram; False when it did not leave (no address, full buffer, an ICMP error)."""
         if addr is None:
@@ -295,15 +309,21 @@ class MediaSockets:
             return True
         except BlockingIOError:
             return False  # send buffer full: real-time media drops rather than queues
-        except ConnectionRefusedError:
+        except OSError as exc:
+            self.rtp_send_failed(exc.errno or 0, addr, exc)
+            return False
+
+    def rtp_send_failed(self, err: int, addr: Optional[Addr], exc: Optional[BaseException] = None) -> None:
+        """An RTP send to ``addr`` failed with ``err`` (not a full buffer): what ``send_rtp`` does about it, also
+        for the compiled sender's own sends (``media._sender.SenderCore``)."""
+        if err == errno.ECONNREFUSED:
             # an earlier datagram drew ICMP port-unreachable; this one was not sent
             self._refused(self.rtp)
-            return False
-        except OSError as exc:
-            if not self._send_error_logged:
-                self._send_error_logged = True
-                logger.warning("[RTP] Cannot send to %s: %s", fmt_addr(addr), exc.strerror or exc)
-            return False
+            return
+        if not self._send_error_logged:
+            self._send_error_logged = True
+            why = (exc.strerror or exc) if isinstance(exc, OSError) else exc if exc is not None else os.strerror(err)
+            logger.warning("[RTP] Cannot send to %s: %s", fmt_addr(addr), why)
 
     def send_rtcp(self, data: bytes, addr: Addr) -> bool:
         """Send one RTCP datagram; False when it did not leave."""

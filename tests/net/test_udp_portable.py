@@ -26,10 +26,12 @@ _SETUP = """
 import numpy, sys
 from setuptools import Extension, setup
 from Cython.Build import cythonize
-ext = Extension("_udp", [sys.argv.pop(1)], include_dirs=[numpy.get_include(), sys.argv.pop(1)],
+src, inc = sys.argv.pop(1), sys.argv.pop(1)  # inc: ext/, for udp_compat.h and the shared _sock.pxd
+ext = Extension("_udp", [src], include_dirs=[numpy.get_include(), inc],
                 define_macros=[("PYVOIP_FAST_PORTABLE", "1"), ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O1"])
-setup(name="udp_portable", ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}, quiet=True))
+setup(name="udp_portable", ext_modules=cythonize([ext], include_path=[inc], compiler_directives={"language_level": "3"},
+                                                 quiet=True))
 """
 
 

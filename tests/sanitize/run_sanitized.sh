@@ -47,4 +47,5 @@ python -m pytest -q -p no:cacheprovider tests/codecs tests/rtp tests/net tests/t
     tests/test_compiled_parity_fuzz.py tests/media/test_jitter.py tests/media/test_jitter_parity.py \
     tests/media/test_playout.py tests/media/test_playout_parity.py tests/media/test_playout_fuzz.py \
     tests/media/test_playout_retries.py tests/media/test_playout_lookahead.py tests/media/test_receiver_parity.py \
+    tests/media/test_receiver_poll.py tests/media/test_sender_direct.py \
     tests/media/test_rtp_bleed.py tests/media/test_sender_parity.py tests/media/test_dtmf.py
