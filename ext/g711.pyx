@@ -298,6 +298,13 @@ cdef inline void _kernel(int op, const char *src, char *dst, Py_ssize_t n) noexc
         g711_transcode(<const uint8_t *>src, <uint8_t *>dst, n, 1)
 
 
+cdef void encode_frame(int mode, const char *pcm, uint8_t *out, Py_ssize_t n) noexcept nogil:
+    """Encode ``n`` native int16 samples at ``pcm`` into ``n`` codes at ``out`` (``ENCODE_ULAW`` or ``ENCODE_ALAW``,
+    pyvoip_fast/codecs/_g711.pxd): what ``ulaw_encode`` / ``alaw_encode`` compute, for other compiled modules. The
+    caller guarantees both spans."""
+    g711_encode(pcm, out, n, OP_ALAW_ENC if mode == ENCODE_ALAW else OP_ULAW_ENC)
+
+
 cdef inline void _code(int op, const char *src, char *dst, Py_ssize_t n):
     if n >= _GIL_THRESHOLD:
         with nogil:

@@ -19,16 +19,25 @@
 # owner's own rules still decide (closed, SRTP: the Python transmit), and a send error other than a full buffer goes
 # to its rtp_send_failed, the same handling as the Python send's. tests/media/test_sender_direct.py compares the
 # datagrams and the error handling with the Python transmit.
+#
+# A call that plays a cached clip (audio.clips.ClipSource: the sample every listener streams) with PCMU or PCMA reads
+# each whole frame from the clip's array in place and encodes it straight into the packet (_g711.encode_frame): no
+# array slice, copy or bytes payload, no Python read. The clip's position and end are updated as ClipSource.read
+# updates them; its last, padded frame and every other source take the Python read.
 
 import logging
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport errno, EAGAIN
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from _sock cimport MSG_DONTWAIT, dest_of, sendto, sockaddr, sockaddr_storage, socklen_t
 from _wire cimport store_u16, store_u32
+
+from pyvoip_fast.audio.clips import ClipSource as _ClipSource
+from pyvoip_fast.codecs._g711 cimport ENCODE_ALAW, ENCODE_ULAW, encode_frame
+from pyvoip_fast.codecs._g711 import alaw_encode as _alaw_encode, ulaw_encode as _ulaw_encode
 
 __all__ = ["SenderCore"]
 
@@ -50,7 +59,9 @@ cdef class SenderCore:
     cdef public object first_sent_at, dtmf, dtmf_payload_type, source, source_done, _encoder, _transmit, stats, _now
     cdef public int tx_fd, tx_family
     cdef public object tx_sockets, tx_peer
-    cdef object _to_key
+    cdef object _to_key, _clip_of
+    cdef const int16_t[::1] _clip
+    cdef Py_ssize_t _clip_pos
     cdef sockaddr_storage _to
     cdef socklen_t _to_len
 
@@ -65,6 +76,8 @@ cdef class SenderCore:
         cdef uint8_t *o
         cdef uint8_t packet[12 + TX_PAYLOAD_MAX]
         cdef bint direct, sent
+        cdef int mode
+        cdef Py_ssize_t pos = 0
         if type(n) is not int or not -_SLOT_LIMIT < n < _SLOT_LIMIT:
             return self._send_slot_rest(n)
         slot = n
@@ -79,16 +92,26 @@ cdef class SenderCore:
         ts = <uint32_t>(<uint64_t>self._ts0 + <uint64_t>slot * <uint64_t>self.frame_timestamps)
         if slot != self._last_sent_n + 1:
             self.marker_next = True
-        pcm = self._read_source()
-        if pcm is None:
-            return None
-        payload = self._encoder.encode(pcm)
+        mode = self._clip_mode(source)
+        if mode >= 0:  # a whole frame of a cached clip: read as ClipSource.read reads it, encoded in place below
+            pos = self._clip_pos
+            plen = self.frame_samples
+            source._pos = pos + plen
+            if pos + plen >= self._clip.shape[0]:
+                source.eof = True
+            payload = None
+        else:
+            pcm = self._read_source()
+            if pcm is None:
+                return None
+            payload = self._encoder.encode(pcm)
         marker = self.marker_next
         self.marker_next = False
-        if type(payload) is not bytes:  # an encoder that gives another bytes-like object: the Python send
+        if mode < 0 and type(payload) is not bytes:  # an encoder that gives another bytes-like object: Python send
             self._send(self.payload_type, ts, marker, payload, n)
         else:
-            plen = PyBytes_GET_SIZE(payload)
+            if mode < 0:
+                plen = PyBytes_GET_SIZE(payload)
             direct = plen <= TX_PAYLOAD_MAX and self._direct()
             if direct:
                 o = packet
@@ -100,7 +123,9 @@ cdef class SenderCore:
             store_u16(o + 2, <unsigned short>self._seq)
             store_u32(o + 4, ts)
             store_u32(o + 8, <uint32_t>self.ssrc)
-            if plen:
+            if mode >= 0:
+                encode_frame(mode, <const char *>&self._clip[pos], o + 12, plen)
+            elif plen:
                 memcpy(o + 12, PyBytes_AS_STRING(payload), <size_t>plen)
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFFFF
@@ -122,6 +147,32 @@ cdef class SenderCore:
         if getattr(self.source, "eof", False):
             self.finish_source()
         return None
+
+    cdef int _clip_mode(self, source) except -2:
+        """The G.711 mode (``_g711.ENCODE_ULAW``/``ENCODE_ALAW``) in which this slot's frame can be encoded straight
+        from a cached clip, or -1: a ``ClipSource`` (that exact class) that has a whole frame left at its position
+        (its last, padded frame is the Python read's) in a C-contiguous array, and the PCMU or PCMA encoder. The
+        position is left in ``_clip_pos``; nothing changes here."""
+        cdef Py_ssize_t frame = self.frame_samples
+        if type(source) is not _ClipSource or not 1 <= frame <= TX_PAYLOAD_MAX or source.eof:
+            return -1
+        fn = getattr(self._encoder, "encode", None)
+        mode = ENCODE_ULAW if fn is _ulaw_encode else ENCODE_ALAW if fn is _alaw_encode else -1
+        if mode < 0:
+            return -1
+        samples = source.samples
+        if samples is not self._clip_of:  # the array's buffer, held while the clip plays (its samples never change)
+            self._clip_of = None
+            try:
+                self._clip = samples
+            except (ValueError, TypeError, BufferError):  # not one C-contiguous run of native int16
+                return -1
+            self._clip_of = samples
+        pos = source._pos
+        if type(pos) is not int or not 0 <= pos <= self._clip.shape[0] - frame:
+            return -1
+        self._clip_pos = pos
+        return mode
 
     cdef bint _direct(self) except -1:
         """Whether this slot's packet may leave by a raw ``sendto`` here: a socket (``tx_fd``) whose owner

@@ -156,3 +156,74 @@ def test_the_common_slot_is_sent_compiled(loop: asyncio.AbstractEventLoop) -> No
         assert int.from_bytes(pkt[4:8], "big") == (s._ts0 + 160 * i) & 0xFFFFFFFF
         assert int.from_bytes(pkt[8:12], "big") == 0x99 and len(pkt) == 172
     assert s.stats.packet_count == 10 and s.source_done.done() and s.sent_audio
+
+
+clip_case = st.tuples(
+    st.integers(0, 7 * 160 + 3),  # clip length in samples: empty, short, whole frames, a partial last frame
+    st.sampled_from(["PCMU", "PCMA", "odd"]),  # the encoder (odd: not G.711, the Python read and encode)
+    st.sampled_from(["plain", "readonly", "strided"]),  # the array: as cached (read-only), writable, not contiguous
+    st.lists(st.integers(0, 3), min_size=1, max_size=12),  # slot steps (0: repeated)
+    st.integers(0, 8 * 160),  # where the clip starts playing (a seek before the first slot)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=clip_case, seed=st.integers(0, 2**32 - 1))
+def test_a_clip_frame_encoded_in_place_is_the_python_read(loop: asyncio.AbstractEventLoop,
+                                                           case: Tuple[Any, ...], seed: int) -> None:
+    """A cached clip (``audio.clips.ClipSource``) with PCMU or PCMA: the compiled slot reads each whole frame from
+    the clip's array in place and encodes it into the packet; the twin reads and encodes it in Python. Packets, the
+    senders' fields and the clips' positions must be the same, up to and past the clip's padded last frame."""
+    from pyvoip_fast.audio.clips import ClipSource
+
+    length, enc, layout, steps, start = case
+    rng = np.random.default_rng(seed % 2**32)
+    base = rng.integers(-32768, 32768, 2 * length + 1).astype(np.int16)
+    samples = base[: 2 * length : 2] if layout == "strided" else base[:length].copy()
+    if layout == "readonly":
+        samples.flags.writeable = False
+    sent: List[List[bytes]] = [[], []]
+    senders, clips = [], []
+    for k, cls in enumerate((RtpSender, _twin_class())):
+        s = cls(0x0BADCAFE, random.Random(seed), lambda buf, k=k: sent[k].append(bytes(buf)) is None, loop)
+        s._now = lambda: 1.0
+        s.configure(codecs.PCMA if enc == "PCMA" else codecs.PCMU, 8 if enc == "PCMA" else 0, 20, None)
+        if enc == "odd":
+            s._encoder = _OddEncoder()
+        clip = ClipSource(samples)
+        clip._pos = min(start, length)
+        s.set_source(clip)
+        s.start(0.0)
+        senders.append(s)
+        clips.append(clip)
+    n = 0
+    for step in steps:
+        n += step
+        for s in senders:
+            s.send_slot(n)
+        assert sent[0] == sent[1]
+        assert _state(senders[0]) == _state(senders[1])
+        assert (clips[0]._pos, clips[0].eof) == (clips[1]._pos, clips[1].eof)
+
+
+def test_a_clip_is_read_in_place(loop: asyncio.AbstractEventLoop) -> None:
+    """The whole frames of a clip never reach the Python read (a subclass counts); the padded last frame does."""
+    from pyvoip_fast.audio.clips import ClipSource
+
+    class Counting(RtpSender):
+        reads = 0
+
+        def _read_source(self) -> Any:
+            self.reads += 1
+            return super()._read_source()
+
+    pcm = (np.sin(np.arange(10 * 160 + 40) / 3.0) * 12000).astype(np.int16)
+    pcm.flags.writeable = False
+    out: List[bytes] = []
+    s = Counting(0x99, random.Random(1), lambda buf: out.append(bytes(buf)) is None, loop)
+    s.configure(codecs.PCMU, 0, 20, None)
+    s.set_source(ClipSource(pcm))
+    for n in range(13):
+        s.send_slot(n)
+    assert s.reads == 1 and len(out) == 11 and s.source_done.done()
+    assert b"".join(p[12:] for p in out) == codecs.g711.ulaw_encode(np.concatenate([pcm, np.zeros(120, np.int16)]))
