@@ -8,6 +8,7 @@
 # recvmmsg filled in into what Python sees (a datagram's kernel receive time, its source address as
 # socket.recvfrom gives it) and back (a peer's address as a sockaddr to compare raw source addresses with).
 
+from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memcmp, memcpy, memset, strcmp
 from posix.time cimport timespec
@@ -76,6 +77,53 @@ cdef extern from "<netinet/in.h>" nogil:
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
     int inet_pton(int af, const char *src, void *dst)
+
+
+cdef enum:
+    CONTROL_SIZE = 64  # room for one message's control data (SO_TIMESTAMPNS' struct timespec)
+    ICMP_RETRIES = 8   # ICMP errors skipped in one read (each is reported once by the kernel; the data waits)
+
+
+cdef inline void point_at(mmsghdr *msgs, iovec_t *iovs, uint8_t *buf, size_t slot, int n) noexcept nogil:
+    """Clear the first ``n`` message headers and point each at its own ``slot`` bytes of ``buf``."""
+    cdef int i
+    memset(msgs, 0, n * sizeof(mmsghdr))
+    for i in range(n):
+        iovs[i].iov_base = buf + i * slot
+        iovs[i].iov_len = slot
+        msgs[i].msg_hdr.msg_iov = &iovs[i]
+        msgs[i].msg_hdr.msg_iovlen = 1
+
+
+cdef inline void ask_sources(mmsghdr *msgs, sockaddr_storage *names, uint8_t *control, int n) noexcept nogil:
+    """Have the first ``n`` message headers (their buffers already set) ask for each datagram's source address and
+    control data (``control``: ``n`` runs of ``CONTROL_SIZE`` bytes)."""
+    cdef int i
+    for i in range(n):
+        msgs[i].msg_hdr.msg_name = &names[i]
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+        msgs[i].msg_hdr.msg_control = control + i * CONTROL_SIZE
+        msgs[i].msg_hdr.msg_controllen = CONTROL_SIZE
+
+
+cdef inline int recv_waiting(int fd, mmsghdr *msgs, int want, int *err, int *tries) noexcept nogil:
+    """``recvmmsg`` without blocking: the number of datagrams read, or 0 or less when there was nothing more to read.
+    An ICMP error the kernel reports for something sent from the socket (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH)
+    is left in ``err`` and the read retried (at most ``ICMP_RETRIES`` times over the ``tries`` counter): the
+    datagrams waiting are still there. Any other error than "would block" is left in ``err`` and ends the read."""
+    cdef int n
+    while True:
+        n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
+        if n < 0 and errno == EINTR:
+            continue
+        if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries[0] < ICMP_RETRIES:
+            err[0] = errno
+            tries[0] += 1
+            continue
+        break
+    if n < 0 and errno != EAGAIN:
+        err[0] = errno
+    return n
 
 
 cdef inline double stamp_of(msghdr *hdr) noexcept nogil:

@@ -19,13 +19,11 @@ import logging
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
 from libc.stdint cimport int64_t, uint8_t, uint32_t
-from libc.string cimport memset
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
-from _sock cimport (MSG_DONTWAIT, iovec_t, mmsghdr, recvmmsg, sockaddr_storage, addr_tuple, same_host_port,
-                    sockaddr_of, stamp_of)
+from _sock cimport (CONTROL_SIZE, iovec_t, mmsghdr, sockaddr_storage, addr_tuple, ask_sources, point_at,
+                    recv_waiting, same_host_port, sockaddr_of, stamp_of)
 from _wire cimport load_u16, load_u32
 
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
@@ -130,7 +128,7 @@ cdef class ReceiverCore:
         cdef mmsghdr msgs[RX_BATCH]
         cdef iovec_t iovs[RX_BATCH]
         cdef sockaddr_storage names[RX_BATCH]
-        cdef uint8_t control[RX_BATCH][64]
+        cdef uint8_t control[RX_BATCH][CONTROL_SIZE]
         cdef uint8_t buf[RX_BATCH * RX_SLOT]
         cdef int i, n, want, err = 0, tries = 0
         cdef Py_ssize_t total = 0, length
@@ -142,27 +140,10 @@ cdef class ReceiverCore:
         fast = self._direct()
         while total < limit:
             want = <int>(limit - total if limit - total < RX_BATCH else RX_BATCH)
-            memset(msgs, 0, want * sizeof(mmsghdr))
-            for i in range(want):
-                iovs[i].iov_base = &buf[i * RX_SLOT]
-                iovs[i].iov_len = RX_SLOT
-                msgs[i].msg_hdr.msg_iov = &iovs[i]
-                msgs[i].msg_hdr.msg_iovlen = 1
-                msgs[i].msg_hdr.msg_name = &names[i]
-                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-                msgs[i].msg_hdr.msg_control = &control[i][0]
-                msgs[i].msg_hdr.msg_controllen = 64
-            while True:  # non-blocking, so the GIL stays held (the datagrams are read into this frame's buffer)
-                n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
-                if n < 0 and errno == EINTR:
-                    continue
-                if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
-                    err = errno  # an ICMP error for something we sent, reported once: the data is still there
-                    tries += 1
-                    continue
-                break
-            if n < 0 and errno != EAGAIN:
-                err = errno
+            point_at(msgs, iovs, buf, RX_SLOT, want)
+            ask_sources(msgs, names, &control[0][0], want)
+            # non-blocking, so the GIL stays held (the datagrams are read into this frame's buffer)
+            n = recv_waiting(fd, msgs, want, &err, &tries)
             if n <= 0:
                 break
             if not timed:  # kernel stamps are CLOCK_REALTIME: moved onto now()'s clock once per read

@@ -24,7 +24,7 @@ Pure-Python twin: ``pyvoip_fast.net._udp_py`` (same API, same exceptions).
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
-from libc.errno cimport errno, EAGAIN, EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH
+from libc.errno cimport errno, EAGAIN, EINTR
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 # recvmmsg/sendmmsg and timerfd on Linux, a portable loop and ENOSYS timers elsewhere (see udp_compat.h)
@@ -42,8 +42,9 @@ cdef extern from "udp_compat.h" nogil:
 cdef extern from "<unistd.h>" nogil:
     ssize_t read(int fd, void *buf, size_t count)
 
-from _sock cimport (AF_INET, AF_INET6, MSG_DONTWAIT, PVF_PORTABLE, iovec_t, mmsghdr, recvmmsg, sa_family_t, send,
-                    sendmmsg, sockaddr_storage, addr_tuple, stamp_of)
+from _sock cimport (AF_INET, AF_INET6, CONTROL_SIZE, MSG_DONTWAIT, PVF_PORTABLE, iovec_t, mmsghdr, recvmmsg,
+                    sa_family_t, send, sendmmsg, sockaddr_storage, addr_tuple, ask_sources, point_at, recv_waiting,
+                    stamp_of)
 
 #: True when this build uses the portable loop of recvmsg/sendmsg instead of recvmmsg/sendmmsg (not Linux, or
 #: built with PYVOIP_FAST_PORTABLE) and has no timerfd
@@ -323,17 +324,6 @@ def send_rtp_batch_to(int fd, uint8_t[:, ::1] packets, const uint32_t[::1] strea
     return sent, failed
 
 
-cdef inline void _point_at_rxbuf(mmsghdr *msgs, iovec_t *iovs, int n) noexcept nogil:
-    """Clear the first ``n`` message headers and point each at its own SLOT of the receive buffer."""
-    cdef int i
-    memset(msgs, 0, n * sizeof(mmsghdr))
-    for i in range(n):
-        iovs[i].iov_base = &_rxbuf[i * SLOT]
-        iovs[i].iov_len = SLOT
-        msgs[i].msg_hdr.msg_iov = &iovs[i]
-        msgs[i].msg_hdr.msg_iovlen = 1
-
-
 def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     """Read and discard datagrams from a non-blocking socket until it is empty (or ``limit`` were read).
 
@@ -347,7 +337,7 @@ def recv_drain(int fd, Py_ssize_t limit=1 << 30):
     cdef iovec_t iovs[BATCH]
     cdef int n, err = 0
     cdef Py_ssize_t total = 0
-    _point_at_rxbuf(msgs, iovs, BATCH)
+    point_at(msgs, iovs, _rxbuf, SLOT, BATCH)
     with nogil:
         while total < limit:
             n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT)
@@ -387,32 +377,17 @@ def recv_stamped(int fd, Py_ssize_t limit=64):
     cdef mmsghdr msgs[BATCH]
     cdef iovec_t iovs[BATCH]
     cdef sockaddr_storage names[BATCH]
-    cdef uint8_t control[BATCH][64]
+    cdef uint8_t control[BATCH][CONTROL_SIZE]
     cdef int i, n, want, err = 0, tries = 0
     cdef Py_ssize_t total = 0
     out = []
     while total < limit:
         want = <int>(limit - total if limit - total < BATCH else BATCH)
-        _point_at_rxbuf(msgs, iovs, want)
-        for i in range(want):
-            msgs[i].msg_hdr.msg_name = &names[i]
-            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-            msgs[i].msg_hdr.msg_control = &control[i][0]
-            msgs[i].msg_hdr.msg_controllen = 64
+        point_at(msgs, iovs, _rxbuf, SLOT, want)
+        ask_sources(msgs, names, &control[0][0], want)
         # the GIL stays held: the read is non-blocking, and the buffer is the module's (another thread's loop must
         # not read into it before these datagrams are copied out)
-        while True:
-            n = recvmmsg(fd, msgs, want, MSG_DONTWAIT)
-            if n < 0 and errno == EINTR:
-                continue
-            if n < 0 and (errno == ECONNREFUSED or errno == EHOSTUNREACH or errno == ENETUNREACH) and tries < 8:
-                # an ICMP error for something we sent, reported once: remember it, the data is still there
-                err = errno
-                tries += 1
-                continue
-            break
-        if n < 0 and errno != EAGAIN:
-            err = errno
+        n = recv_waiting(fd, msgs, want, &err, &tries)
         if n <= 0:
             break
         for i in range(n):
