@@ -83,8 +83,8 @@ cdef class ReceiverCore:
         b1 = p[1]
         pt = b1 & 0x7F
         dtmf = self.dtmf_payload_type
-        if ((dtmf is not None and dtmf == pt) or self._decoders is None or pt not in self._decoders
-                or not self._latched or self.remote_rtp is None):
+        # (both callers matched the source against remote_rtp already)
+        if (dtmf is not None and dtmf == pt) or self._decoders is None or pt not in self._decoders or not self._latched:
             return False
         ssrc = load_u32(p + 8)
         known = self.remote_ssrc

@@ -313,7 +313,7 @@ class MediaSockets:
             self.rtp_send_failed(exc.errno or 0, addr, exc)
             return False
 
-    def rtp_send_failed(self, err: int, addr: Optional[Addr], exc: Optional[BaseException] = None) -> None:
+    def rtp_send_failed(self, err: int, addr: Optional[Addr], exc: Optional[OSError] = None) -> None:
         """An RTP send to ``addr`` failed with ``err`` (not a full buffer): what ``send_rtp`` does about it, also
         for the compiled sender's own sends (``media._sender.SenderCore``)."""
         if err == errno.ECONNREFUSED:
@@ -322,7 +322,7 @@ class MediaSockets:
             return
         if not self._send_error_logged:
             self._send_error_logged = True
-            why = (exc.strerror or exc) if isinstance(exc, OSError) else exc if exc is not None else os.strerror(err)
+            why = os.strerror(err) if exc is None else exc.strerror or exc
             logger.warning("[RTP] Cannot send to %s: %s", fmt_addr(addr), why)
 
     def send_rtcp(self, data: bytes, addr: Addr) -> bool:
