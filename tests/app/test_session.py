@@ -72,11 +72,21 @@ def phone(host: str = "127.0.0.1", **kw: Any) -> Phone:
     return Phone(host, 0, **kw)
 
 
-def assert_heard(sent: np.ndarray, heard: np.ndarray, law: str = "PCMU") -> None:
-    """Every 200 ms chunk of what was heard is the sent audio at the G.711 round-trip SNR (lossless path)."""
+def assert_heard(sent: np.ndarray, heard: np.ndarray, law: str = "PCMU", stats: Any = None) -> None:
+    """Every 200 ms chunk of what was heard is the sent audio at the G.711 round-trip SNR (lossless path).
+
+    One chunk may miss (the alignment's edges). A scheduling stall of the test process (a loaded CI machine) makes
+    the listener's playout adapt: a frame concealed, stretched or skipped, or a packet arriving after its playout
+    time. Each such event, when the listener's ``stats`` are given, may cost one more chunk, and there may be at
+    most three of them: a mismatch the statistics do not account for still fails.
+    """
     ok, total = chunk_match(sent, heard, law)
     assert total >= 0.8 * (len(sent) // 1600) - 1, (ok, total, len(heard))
-    assert ok >= total - 1, (ok, total)
+    events = 0
+    if stats is not None:
+        events = stats.frames_concealed + stats.frames_stretched + stats.frames_shrunk + stats.packets_late
+        assert events <= 3, (stats.frames_concealed, stats.frames_stretched, stats.frames_shrunk, stats.packets_late)
+    assert ok >= total - 1 - events, (ok, total, events)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -118,8 +128,8 @@ def test_full_duplex_call_audio_and_stats() -> None:
     d = json.loads(a_stats.to_json())
     assert set(REQUIRED_KEYS) <= set(d) and d["packets_sent"] == 100 and d["packets_lost"] == 0
     assert d["rtt_ms"] == pytest.approx(a_stats.rtt_ms, abs=0.01) and d["mos"] == pytest.approx(a_stats.mos)
-    assert_heard(a_pcm, heard_by_b.pcm)
-    assert_heard(b_pcm[: len(heard_by_a.pcm)], heard_by_a.pcm)
+    assert_heard(a_pcm, heard_by_b.pcm, stats=b_stats)
+    assert_heard(b_pcm[: len(heard_by_a.pcm)], heard_by_a.pcm, stats=a_stats)
 
 
 def test_waiting_on_a_call_costs_no_task_and_each_way_of_ending_wakes_the_waiters() -> None:
@@ -166,7 +176,7 @@ def test_ipv6_call_with_pcma() -> None:
     bob_call, heard, reason = run(main())
     assert reason == CallEnd.REMOTE_HANGUP
     assert bob_call.stats.packets_received == 60 and bob_call.stats.packets_lost == 0
-    assert_heard(pcm, heard.pcm, "PCMA")
+    assert_heard(pcm, heard.pcm, "PCMA", stats=bob_call.stats)
 
 
 def test_dtmf_through_phone() -> None:
