@@ -281,3 +281,71 @@ def test_random_frames_and_losses_never_break_it(rate: int, ms: int, data: st.Da
         assert np.all(np.isfinite(c._hist))
     if kind == "silent":
         assert not c._hist.any()
+
+
+class _EveryLossTheLongWay(Concealer):
+    """The concealer with every lost frame computed by the fade's general path (no shortcut past 60 ms)."""
+
+    __slots__ = ()
+
+    def lost(self) -> np.ndarray:
+        self.concealed_frames += 1
+        if self._erased == 0:
+            self._start_erasure()
+        return self._push(self._conceal(self.frame_samples))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.sampled_from([8000, 16000, 48000]),
+    ms=st.sampled_from([10, 20, 30]),
+    level=st.sampled_from([0, 30, 300, 3000]),
+    seed=st.integers(0, 2**32 - 1),
+    pattern=st.lists(st.tuples(st.integers(1, 60), st.integers(1, 20)), min_size=1, max_size=4),
+)
+def test_a_long_loss_past_the_fade_plays_what_the_fade_would(rate: int, ms: int, level: int, seed: int,
+                                                             pattern: List[Tuple[int, int]]) -> None:
+    """Past 60 ms a lost frame is only comfort noise (or silence): the shortcut gives the bits, the history and the
+    noise generator's state of the general path, over losses that end and start again."""
+    size = rate * ms // 1000
+    fast, slow = Concealer(size, rate, seed=seed), _EveryLossTheLongWay(size, rate, seed=seed)
+    x = noise(0.7, level, seed % 1000, rate) if level else np.zeros(int(0.7 * rate), np.int16)
+    frames = list(x[: len(x) // size * size].reshape(-1, size))
+    for f in frames:  # past half a second: a background estimate, so comfort noise when the level is not 0
+        assert np.array_equal(fast.good(f), slow.good(f))
+    k, comfort = 0, False
+    for gone, good in pattern:
+        for _ in range(gone):
+            assert np.array_equal(fast.lost(), slow.lost())
+        comfort |= fast._cn_rms > 0.0 and gone * ms > 60
+        for _ in range(good):
+            f = frames[k % len(frames)]
+            k += 1
+            assert np.array_equal(fast.good(f), slow.good(f))
+        assert np.array_equal(fast._hist, slow._hist) and fast.concealed_frames == slow.concealed_frames
+    assert fast._random().standard_normal() == slow._random().standard_normal()
+    if level and max(g for g, _ in pattern) * ms > 60:
+        assert comfort  # the shortcut's comfort noise was compared, not only its silence
+
+
+def test_the_shortcut_takes_over_exactly_at_60_ms() -> None:
+    c = Concealer(80, 8000)  # 10 ms frames: the sixth lost frame starts at 50 ms, the seventh at 60 ms
+    for f in tone(0.3, 300.0, 8000.0).reshape(-1, 80):
+        c.good(f)
+    calls: List[int] = []
+    original = Concealer._conceal
+
+    class Counting(Concealer):
+        __slots__ = ()
+
+        def _conceal(self, n: int) -> np.ndarray:
+            calls.append(self._erased)
+            return original(self, n)
+
+    d = Counting(80, 8000)
+    for f in tone(0.3, 300.0, 8000.0).reshape(-1, 80):
+        d.good(f)
+    for _ in range(12):
+        d.lost()
+    assert calls == [0, 80, 160, 240, 320, 400]  # then 480 (60 ms) on: the shortcut
+    assert d.concealed_frames == 12 and d._erased == 12 * 80
