@@ -269,7 +269,10 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = canonical_name(name)
-        return any(k == key for k, _ in self._items)
+        for k, _ in self._items:  # a plain loop: every message asks this a dozen times, a generator costs more
+            if k == key:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[Tuple[str, str]]:
         return iter(list(self._items))
