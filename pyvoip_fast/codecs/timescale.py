@@ -112,6 +112,8 @@ def max_lag(rate: int) -> int:
 
 
 def _check_rate(rate: int) -> None:
+    if type(rate) is int and rate in RATES:  # the usual case, answered before the general checks
+        return
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or int(rate) not in RATES:
         raise ValueError(f"rate must be one of {RATES} Hz, got {rate!r}")
 

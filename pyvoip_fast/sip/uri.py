@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import SipParseError
 from .abnf import is_digits
@@ -42,7 +42,25 @@ def format_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+#: hosts already found valid (a host seen once is usually seen in every message of its calls); bounded: emptied
+#: when full, so a flood of distinct hosts costs the checks it always cost and no memory
+_VALID_HOSTS: Dict[str, str] = {}
+_VALID_HOSTS_MAX = 512
+
+
 def _check_host(host: str, context: str) -> str:
+    """``host`` checked (a hostname, an IPv4 address or a bracketed IPv6 reference); without brackets."""
+    known = _VALID_HOSTS.get(host)
+    if known is not None:
+        return known
+    checked = _check_host_text(host, context)
+    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS[host] = checked
+    return checked
+
+
+def _check_host_text(host: str, context: str) -> str:
     if not host:
         raise SipParseError(f"{context}: empty host")
     if host.startswith("["):

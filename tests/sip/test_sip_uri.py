@@ -106,3 +106,43 @@ def test_fuzz_uri_and_address(text: str) -> None:
             parser(text)
         except SipParseError:
             pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.text(alphabet="0123456789.", max_size=20),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-:[]", max_size=30),
+    st.sampled_from(["127.0.0.1", "256.1.1.1", "1.2.3", "[::1]", "[::1", "[zz::]", "example.com", "-a.b", "a..b"]),
+))
+def test_a_host_checked_again_gets_the_same_answer(host: str) -> None:
+    """The checked hosts are remembered: asking again gives what the checks give, and a bad host is refused every
+    time (a refusal is never remembered)."""
+    from pyvoip_fast.sip import uri
+
+    def answer() -> object:
+        try:
+            return uri._check_host(host, "test")
+        except SipParseError as exc:
+            return ("refused", str(exc))
+
+    first = answer()
+    assert answer() == first
+    try:
+        direct: object = uri._check_host_text(host, "test")
+    except SipParseError as exc:
+        direct = ("refused", str(exc))
+    assert first == direct
+    assert (host in uri._VALID_HOSTS) == (not isinstance(first, tuple))
+
+
+def test_the_remembered_hosts_stay_bounded() -> None:
+    from pyvoip_fast.sip import uri
+
+    for i in range(3 * uri._VALID_HOSTS_MAX):
+        assert parse_uri(f"sip:alice@host{i}.example.com").host == f"host{i}.example.com"
+        assert len(uri._VALID_HOSTS) <= uri._VALID_HOSTS_MAX
+    assert parse_uri("sip:alice@[::1]:5060").host == "::1"
+    with pytest.raises(SipParseError, match="bad IPv4"):
+        parse_uri("sip:alice@256.0.0.1")
+    with pytest.raises(SipParseError, match="bad IPv4"):
+        parse_uri("sip:alice@256.0.0.1")
