@@ -71,13 +71,28 @@ MAX_DATAGRAM = 2048
 
 
 def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> Tuple[int, Tuple[Any, ...]]:
-    """(family, sockaddr) for a host and port; numeric hosts without DNS, names through getaddrinfo."""
+    """(family, sockaddr) for a host and port; numeric hosts without DNS, names through getaddrinfo.
+
+    Raises:
+        TransportError: the host does not resolve, or is no host name at all (a NUL in it: the C resolver would read
+            only what comes before it).
+    """
+    if isinstance(host, str) and "\x00" in host:
+        raise TransportError(f"cannot resolve address {host!r}: a NUL character in the name")
+    if family in (socket.AF_UNSPEC, socket.AF_INET) and type(port) is int and 0 <= port <= 65535:
+        # an IPv4 address in its usual form (every call's media address, every set-up): what getaddrinfo would
+        # answer, without its call
+        try:
+            if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host)) == host:
+                return socket.AF_INET, (host, port)
+        except (OSError, TypeError, ValueError):
+            pass
     try:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
-    except socket.gaierror:
+    except (socket.gaierror, ValueError):
         try:
             infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
-        except socket.gaierror as exc:
+        except (socket.gaierror, ValueError) as exc:  # (ValueError: a NUL, or a name IDNA cannot encode)
             raise TransportError(f"cannot resolve address {host!r}: {exc}") from None
     if not infos:
         raise TransportError(f"cannot resolve address {host!r}")
