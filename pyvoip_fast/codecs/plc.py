@@ -240,6 +240,20 @@ class Concealer:
 
     def _synth(self, n: int) -> np.ndarray:
         """The next ``n`` samples of the concealment from ``_erased`` on (``_erased`` is not advanced)."""
+        if 1.0 - 0.2 * (self._erased - self._ms10) / self._ms10 <= 0.0:
+            # past the fade (60 ms; a peer that stopped sending, a long outage): only the comfort noise or silence
+            # that ``_faded`` gives there, without its per-sample gains. The gain's formula is the one ``_faded``
+            # evaluates, so both switch at the same sample and draw the same noise
+            if self._cn_rms > 0.0:
+                assert self._bg_fir is not None
+                noise, self._cn_tail = self._noise(self._bg_fir, self._cn_tail, n)
+                faded: np.ndarray = noise * self._cn_rms
+                return faded
+            return np.zeros(n)
+        return self._faded(n)
+
+    def _faded(self, n: int) -> np.ndarray:
+        """``_synth`` through the fade's per-sample gains (any position of the loss)."""
         t = np.arange(self._erased, self._erased + n, dtype=np.float64)
         g = np.clip(1.0 - 0.2 * (t - self._ms10) / self._ms10, 0.0, 1.0)  # 1 until 10 ms, 0 from 60 ms
         out = np.zeros(n, dtype=np.float64)
@@ -298,20 +312,6 @@ class Concealer:
         self.concealed_frames += 1
         if self._erased == 0:
             self._start_erasure()
-        elif 1.0 - 0.2 * (self._erased - self._ms10) / self._ms10 <= 0.0:
-            # past the fade (60 ms): what ``_synth`` gives there, without its per-sample gains (a peer that stopped
-            # sending, or a long outage, is concealed here frame after frame). The gain's formula is the one
-            # ``_synth`` evaluates, so the two paths switch at the same sample and draw the same noise
-            self._erased += n
-            if self._cn_rms > 0.0:
-                assert self._bg_fir is not None
-                noise, self._cn_tail = self._noise(self._bg_fir, self._cn_tail, n)
-                return self._push(noise * self._cn_rms)
-            return self._push(np.zeros(n))
-        return self._push(self._conceal(n))
-
-    def _conceal(self, n: int) -> np.ndarray:
-        """The next ``n`` samples of the concealment, fade and added periods included (``_erased`` advances)."""
         out = np.empty(n, dtype=np.float64)
         done = 0
         while done < n:
@@ -327,7 +327,7 @@ class Concealer:
             self._erased += chunk
             if boundary is not None and self._erased == boundary and self._periods < 3:
                 self._add_period()
-        return out
+        return self._push(out)
 
     def _start_erasure(self) -> None:
         self._pitch, corr = self._find_pitch()
