@@ -221,6 +221,25 @@ def test_the_lag_search_follows_its_rule_to_the_bit(impl: str) -> None:
     assert corr > 0.98 and abs(lag / (RATE / 140.0) - round(lag / (RATE / 140.0))) < 0.1
 
 
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), samples=arrays(np.int16, st.integers(2, 300),
+                                      elements=st.sampled_from([-32768, -32767, -1, 0, 1, 32767, 12345, -4321])))
+def test_the_lag_search_slides_its_window_energy_exactly(impl: str, data: st.DataObject,
+                                                          samples: np.ndarray) -> None:
+    """The shifted window's energy is carried from one lag to the next (a sample in, a sample out) rather than
+    summed again: over full-scale samples, every width, both directions and lag ranges to the very edge, the
+    result is still the written-out rule's."""
+    m = _compat.module_for("_timescale", impl)
+    n = len(samples)
+    half = data.draw(st.integers(1, n // 2), label="half")
+    sign = data.draw(st.sampled_from([1, -1]), label="sign")
+    centre = data.draw(st.integers(half, n - half), label="centre")
+    room = n - half - centre if sign > 0 else centre - half
+    lo = data.draw(st.integers(0, room), label="lo")
+    hi = data.draw(st.integers(lo, room), label="hi")
+    assert m.best_lag(samples, centre, half, lo, hi, sign) == _brute_force(samples, centre, half, lo, hi, sign)
+
+
 def test_the_lag_search_refuses_windows_outside_the_samples(impl: str) -> None:
     m = _compat.module_for("_timescale", impl)
     x = np.zeros(100, dtype=np.int16)
