@@ -39,6 +39,16 @@ def _ssize(value: Any) -> int:
     return int(value)
 
 
+def _real(value: object) -> float:
+    """``value`` as a C ``double`` argument: a real number (a string is not, TypeError), as Cython converts it."""
+    if type(value) is float:
+        return value
+    cls = type(value)
+    if not (hasattr(cls, "__float__") or hasattr(cls, "__index__")) or isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(f"must be real number, not {cls.__name__}")
+    return float(value)  # type: ignore[arg-type]
+
+
 def _push(hist: Any, samples: Any, out: Any, delay: int, fmt: str) -> float:
     h = np.frombuffer(_view(hist, "d", True), dtype=np.float64)
     src = np.frombuffer(_view(samples, fmt, False), dtype=np.int16 if fmt == "h" else np.float64)

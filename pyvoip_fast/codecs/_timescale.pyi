@@ -1,7 +1,13 @@
-"""Stub for the compiled lag search ``pyvoip_fast.codecs._timescale``; the contract is in ``codecs.timescale``."""
+"""Stub for the compiled time-stretch steps ``pyvoip_fast.codecs._timescale``; the contract is in ``codecs.timescale``."""
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
+
+import numpy as np
 
 LAG_TOLERANCE: float
 
 def best_lag(x: Any, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]: ...
+def level(x: Any, start: int, stop: int) -> Tuple[float, float]: ...
+def crossfade(x: Any, out: Any, at: int, a: int, b: int, n: int, equal_power: bool) -> None: ...
+def stretch(x: Any, grow: bool, keep: int, lo: int, top: int, half: int, min_correlation: float, quiet_level: float,
+            voiced: bool, noise_correlation: float, unvoiced_zcr: float) -> Tuple[Optional[np.ndarray], int, str]: ...

@@ -9,13 +9,13 @@ summation, and the correlation is the same IEEE operations on the same doubles a
 from __future__ import annotations
 
 import math
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ._plc_py import _ssize, _view
+from ._plc_py import _real, _ssize, _view
 
-__all__ = ["best_lag", "correlate_lags", "level", "crossfade", "LAG_TOLERANCE"]
+__all__ = ["best_lag", "correlate_lags", "level", "crossfade", "stretch", "LAG_TOLERANCE"]
 
 #: lags whose correlation is within this of the best count as equally good (the longest local maximum wins)
 LAG_TOLERANCE = 0.02
@@ -132,3 +132,67 @@ def crossfade(x: Any, out: Any, at: int, a: int, b: int, n: int, equal_power: bo
             wout, win = 1.0 - w, w
         v = float(np.rint(float(src[a + k]) * wout + float(src[b + k]) * win))
         dst[at + k] = int(min(32767.0, max(-32768.0, v)))
+
+
+def stretch(x: Any, grow: Any, keep: int, lo: int, top: int, half: int, min_correlation: float, quiet_level: float,
+            voiced: Any, noise_correlation: float, unvoiced_zcr: float) -> Tuple[Optional[np.ndarray], int, str]:
+    """One time-stretch attempt on int16 samples, whole: remove (``grow`` false: ``accelerate``) or insert
+    (``expand``) one lag of ``lo..top`` samples right after the ``keep`` samples of history, as
+    :mod:`pyvoip_fast.codecs.timescale` describes: ``best_lag``, ``level`` and ``crossfade`` in turn.
+
+    Args:
+        x: int16 samples (C-contiguous), the first ``keep`` already played.
+        lo, top: the lags allowed; half: half the correlation window.
+        min_correlation: what voiced audio needs; quiet_level: the RMS under which it is quiet; voiced: whether
+            voiced audio may change; noise_correlation, unvoiced_zcr: below this correlation and above this
+            zero-crossing rate it is unvoiced.
+
+    Returns:
+        ``(samples, change, kind)``: a new int16 array (``len(x) - change`` or ``len(x) + change`` samples), the
+        samples removed or inserted and ``"quiet"``, ``"voiced"`` or ``"unvoiced"``; ``(None, 0, "refused")``
+        when nothing changes (too short, or audio of no class).
+
+    Raises:
+        TypeError, ValueError: ``x`` not a C-contiguous int16 buffer.
+        ValueError: not ``0 <= keep <= len(x)``, ``lo < 1``, ``top < 0`` or ``half < 1``.
+        OverflowError: an argument beyond its C type.
+    """
+    samples = np.frombuffer(_view(x, "h", False), dtype=np.int16)
+    grow = bool(grow)
+    keep, lo, top, half = _ssize(keep), _ssize(lo), _ssize(top), _ssize(half)
+    min_correlation, quiet_level = _real(min_correlation), _real(quiet_level)
+    voiced = bool(voiced)
+    noise_correlation, unvoiced_zcr = _real(noise_correlation), _real(unvoiced_zcr)
+    n = len(samples)
+    if keep < 0 or keep > n or lo < 1 or top < 0 or half < 1:
+        raise ValueError(f"need 0 <= keep <= {n}, lo >= 1, top >= 0 and half >= 1, got {keep}, {lo}, {top}, {half}")
+    if grow:  # the lag before the splice repeated, fading from what follows it into what preceded it
+        s = keep if keep - half >= lo else max(keep, min(half + top, n - half))
+        hi = min(top, s - half, n - s)
+        if hi < lo or s + half > n:
+            return None, 0, "refused"
+        lag, corr = best_lag(samples, s, half, lo, hi, -1)
+        first, last, fade, a, b, rest, size = s - lag - half, s + lag, lag, s, s - lag, s, n + lag
+    else:  # the lag after the splice left out, fading from it into what follows it
+        s = keep
+        centre = max(s, half)
+        hi = min(top, n - centre - half, (4 * (n - s)) // 5)
+        if hi < lo:
+            return None, 0, "refused"
+        lag, corr = best_lag(samples, centre, half, lo, hi, 1)
+        fade = min(lag, n - s - lag)
+        first, last, a, b, rest, size = max(0, s - half), s + lag + fade, s, s + lag, s + lag + fade, n - lag
+    mean_square, crossing_rate = level(samples, first, last)
+    if math.sqrt(mean_square) < quiet_level:
+        kind = "quiet"
+    elif voiced and corr >= min_correlation:
+        kind = "voiced"
+    elif corr < noise_correlation and last - first > 1 and crossing_rate > unvoiced_zcr:
+        kind = "unvoiced"
+    else:
+        return None, 0, "refused"
+    out = np.empty(size, dtype=np.int16)
+    out[:s] = samples[:s]
+    crossfade(samples, out, s, a, b, fade, kind != "voiced")
+    out[s + fade :] = samples[rest:]
+    return out, lag, kind

@@ -149,46 +149,37 @@ def _validate(
 
 
 # Samples are analysed and spliced in one of two ways: int16 samples (what the playout has) by the compiled
-# ``_timescale`` (or its twin, to the bit), each step one call; float samples by numpy, on float64.
+# ``_timescale`` (or its twin, to the bit), the whole attempt in one call (``_whole``); float samples by numpy, on
+# float64, a step at a time (the helpers below: the same steps the twin's ``stretch`` takes).
 
-def _best_lag(xf: np.ndarray, centre: int, half: int, lo: int, hi: int, sign: int) -> Tuple[int, float]:
-    """The lag in ``[lo, hi]`` maximising the normalised cross-correlation between the window
-    ``x[centre - half : centre + half]`` and the same window shifted by ``sign * lag``, and that correlation."""
-    if xf.dtype is _INT16:
-        return _timescale.best_lag(xf, centre, half, lo, hi, sign)  # type: ignore[no-any-return]
-    return _timescale_py.correlate_lags(xf, centre, half, lo, hi, sign)
+def _whole(x: np.ndarray, xf: np.ndarray, grow: bool, keep: int, top: int, rate: int, min_correlation: float,
+           quiet_level: float, voiced: bool) -> Stretch:
+    """An attempt on int16 samples, every step in one compiled call."""
+    samples, change, kind = _timescale.stretch(xf, grow, keep, min_lag(rate), top, int(round(_WINDOW_S * rate)) // 2,
+                                               min_correlation, quiet_level, voiced, _NOISE_CORRELATION, _UNVOICED_ZCR)
+    return _refused(x) if samples is None else Stretch(samples, change, kind)
 
 
 def _classify(xf: np.ndarray, start: int, stop: int, corr: float, min_correlation: float, quiet_level: float,
               voiced: bool) -> str:
-    """What ``xf[start:stop]`` is: quiet, voiced, unvoiced or (neither) refused."""
-    segment = None if xf.dtype is _INT16 else xf[start:stop]
-    if segment is None:
-        mean_square, crossing_rate = _timescale.level(xf, start, stop)  # both in one compiled pass
-    else:
-        mean_square, crossing_rate = (float(np.mean(segment * segment)) if len(segment) else 0.0), None
+    """What ``xf[start:stop]`` (float samples) is: quiet, voiced, unvoiced or (neither) refused."""
+    segment = xf[start:stop]
+    mean_square = float(np.mean(segment * segment)) if len(segment) else 0.0
     if math.sqrt(mean_square) < quiet_level:
         return "quiet"
     if voiced and corr >= min_correlation:
         return "voiced"
-    if corr < _NOISE_CORRELATION and stop - start > 1:
-        if crossing_rate is None and segment is not None:  # float samples: counted only when it matters
-            crossing_rate = np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1])) / (len(segment) - 1)
+    if corr < _NOISE_CORRELATION and stop - start > 1:  # the zero crossings counted only when they matter
+        crossing_rate = np.count_nonzero(np.signbit(segment[1:]) != np.signbit(segment[:-1])) / (len(segment) - 1)
         if crossing_rate > _UNVOICED_ZCR:
             return "unvoiced"
     return "refused"
 
 
-def _splice(x: np.ndarray, xf: np.ndarray, size: int, s: int, fade: int, a: int, b: int, rest: int, kind: str,
+def _splice(x: np.ndarray, xf: np.ndarray, s: int, fade: int, a: int, b: int, rest: int, kind: str,
             change: int) -> Stretch:
-    """The stretched buffer of ``size`` samples: ``xf[:s]``, then ``fade`` samples fading from ``xf[a:]`` out to
-    ``xf[b:]`` in, then ``xf[rest:]``."""
-    if xf.dtype is _INT16:
-        out = np.empty(size, dtype=np.int16)
-        out[:s] = xf[:s]
-        _timescale.crossfade(xf, out, s, a, b, fade, kind != "voiced")
-        out[s + fade :] = xf[rest:]
-        return Stretch(out, change, kind)
+    """The stretched float buffer: ``xf[:s]``, then ``fade`` samples fading from ``xf[a:]`` out to ``xf[b:]`` in,
+    then ``xf[rest:]``."""
     w_out, w_in = _fade(fade, kind)
     joined = xf[a : a + fade] * w_out + xf[b : b + fade] * w_in
     return _result(x, np.concatenate((xf[:s], joined, xf[rest:])), change, kind)
@@ -245,6 +236,8 @@ def accelerate(
             ``quiet_level``.
     """
     xf, top = _validate(x, rate, keep, max_change, min_correlation, quiet_level)
+    if xf.dtype is _INT16:
+        return _whole(x, xf, False, keep, top, rate, min_correlation, quiet_level, voiced)
     n = len(xf)
     lo = min_lag(rate)
     half = int(round(_WINDOW_S * rate)) // 2
@@ -253,12 +246,12 @@ def accelerate(
     hi = min(top, n - centre - half, (4 * (n - s)) // 5)  # room for the shifted window and a P/4 cross-fade
     if hi < lo:
         return _refused(x)
-    lag, corr = _best_lag(xf, centre, half, lo, hi, +1)
+    lag, corr = _timescale_py.correlate_lags(xf, centre, half, lo, hi, +1)
     fade = min(lag, n - s - lag)
     kind = _classify(xf, max(0, s - half), s + lag + fade, corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
         return _refused(x)
-    return _splice(x, xf, n - lag, s, fade, s, s + lag, s + lag + fade, kind, lag)
+    return _splice(x, xf, s, fade, s, s + lag, s + lag + fade, kind, lag)
 
 
 def expand(
@@ -297,6 +290,8 @@ def expand(
             ``quiet_level``.
     """
     xf, top = _validate(x, rate, keep, max_change, min_correlation, quiet_level)
+    if xf.dtype is _INT16:
+        return _whole(x, xf, True, keep, top, rate, min_correlation, quiet_level, voiced)
     n = len(xf)
     lo = min_lag(rate)
     half = int(round(_WINDOW_S * rate)) // 2
@@ -307,8 +302,8 @@ def expand(
     hi = min(top, s - half, n - s)
     if hi < lo or s + half > n:
         return _refused(x)
-    lag, corr = _best_lag(xf, s, half, lo, hi, -1)
+    lag, corr = _timescale_py.correlate_lags(xf, s, half, lo, hi, -1)
     kind = _classify(xf, s - lag - half, s + lag, corr, min_correlation, quiet_level, voiced)
     if kind == "refused":
         return _refused(x)
-    return _splice(x, xf, n + lag, s, lag, s, s - lag, s, kind, lag)
+    return _splice(x, xf, s, lag, s, s - lag, s, kind, lag)

@@ -36,6 +36,7 @@ from operator import index as _index
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from .. import _compat
+from ..codecs._plc_py import _real
 
 # the report-block class of whichever RTP/RTCP implementation is loaded, so that a twin-built block is accepted by
 # a compiled SenderReport (and vice versa never arises)
@@ -86,16 +87,6 @@ _HIST_RESCALE = 1e20
 _MAX_RATE = 0x7FFFFFFF
 _MAX_BINS = 1 << 20
 _EMPTY = -(1 << 62)
-
-
-def _real(value: object) -> float:
-    """``float(value)`` for real numbers only (not strings), as a C ``double`` argument converts."""
-    if type(value) is float:
-        return value
-    cls = type(value)
-    if not (hasattr(cls, "__float__") or hasattr(cls, "__index__")) or isinstance(value, (str, bytes, bytearray)):
-        raise TypeError(f"must be real number, not {cls.__name__}")
-    return float(value)  # type: ignore[arg-type]
 
 
 class ReceiverStats:

@@ -336,3 +336,72 @@ def test_stretching_gives_the_same_samples_on_both_implementations() -> None:
             timescale._timescale = saved
     assert results[0] == results[1]
     assert {k for _s, _c, k in results[0]} >= {"voiced", "quiet", "refused"}
+
+
+# ------------------------------------------------------------------ a whole attempt in one call (``stretch``)
+
+_LEVELS = st.sampled_from([0, 1, 40, 300, 3000, 32767])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(0, 700), scale=_LEVELS, period=st.floats(12.0, 250.0),
+       grow=st.booleans(), voiced=st.booleans(), min_correlation=st.sampled_from([0.0, 0.5, 0.75, 0.9, 1.0]),
+       quiet_level=st.sampled_from([0.0, 200.0, 5000.0, 1e9]))
+def test_a_whole_attempt_in_one_call_is_the_same_on_both_implementations(
+        data: st.DataObject, n: int, scale: int, period: float, grow: bool, voiced: bool, min_correlation: float,
+        quiet_level: float) -> None:
+    """The compiled ``stretch`` against its twin, which takes the steps one at a time (``best_lag``, ``level``,
+    ``crossfade``): periodic, noisy, full-scale and silent buffers of every length, any history, lag caps down to
+    the shortest lag, both directions and every class."""
+    if _compat.implementation() != "cython":
+        skip_or_fail("the compiled modules are not built")
+    shape = data.draw(st.sampled_from(["tone", "noise", "edges"]), label="shape")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    if shape == "tone":
+        x = (scale * np.sin(2 * np.pi * np.arange(n) / period)).astype(np.int16)
+    elif shape == "noise":
+        x = (rng.standard_normal(n) * scale).clip(-32768, 32767).astype(np.int16)
+    else:
+        x = rng.choice(np.array([-32768, 32767, 0], dtype=np.int16), n)
+    keep = data.draw(st.integers(0, n), label="keep")
+    rate = data.draw(st.sampled_from(timescale.RATES), label="rate")
+    lo, half = timescale.min_lag(rate), int(round(0.010 * rate)) // 2
+    top = data.draw(st.integers(0, timescale.max_lag(rate)), label="top")
+    args = (grow, keep, lo, top, half, min_correlation, quiet_level, voiced, 0.5, 0.3)
+    got = _compat.module_for("_timescale", "cython").stretch(x, *args)
+    want = _compat.module_for("_timescale", "python").stretch(x, *args)
+    assert got[1:] == want[1:]
+    if want[0] is None:
+        assert got[0] is None and got[1:] == (0, "refused")
+    else:
+        assert got[0].dtype == np.int16 and np.array_equal(got[0], want[0])
+        assert len(got[0]) == n + (got[1] if grow else -got[1]) and lo <= got[1] <= top
+        assert np.array_equal(got[0][:keep], x[:keep])  # history is never changed
+
+
+def test_a_whole_attempt_refuses_arguments_that_do_not_fit(impl: str) -> None:
+    m = _compat.module_for("_timescale", impl)
+    x = np.zeros(100, dtype=np.int16)
+    for keep, lo, top, half in ((-1, 20, 120, 40), (101, 20, 120, 40), (0, 0, 120, 40), (0, 20, -1, 40),
+                                (0, 20, 120, 0)):
+        with pytest.raises(ValueError, match="need 0 <= keep <= 100, lo >= 1, top >= 0 and half >= 1"):
+            m.stretch(x, False, keep, lo, top, half, 0.9, 200.0, True, 0.5, 0.3)
+    with pytest.raises(ValueError):
+        m.stretch(x.astype(np.float64), False, 0, 20, 120, 40, 0.9, 200.0, True, 0.5, 0.3)  # int16 only
+    with pytest.raises(TypeError):
+        m.stretch(x, False, 0, 20, 120, 40, "0.9", 200.0, True, 0.5, 0.3)  # a string is no real number
+    with pytest.raises(OverflowError):
+        m.stretch(x, False, 1 << 64, 20, 120, 40, 0.9, 200.0, True, 0.5, 0.3)
+    # windows and lags far longer than the samples (sums past C's limits if taken as given): refused
+    for grow in (False, True):
+        for lo, top, half in ((23, 94, 8461051983981228994), (23, (1 << 63) - 1, 40), ((1 << 63) - 1, (1 << 63) - 1, 1),
+                              (1, (1 << 62) + 1, (1 << 62) + 1)):
+            assert m.stretch(x, grow, 50, lo, top, half, 0.9, 200.0, True, 0.5, 0.3)[1:] == m.stretch(
+                x, grow, 50, lo, min(top, 100), half, 0.9, 200.0, True, 0.5, 0.3)[1:]
+            if half > 100 or lo > 100:
+                assert m.stretch(x, grow, 50, lo, top, half, 0.9, 200.0, True, 0.5, 0.3) == (None, 0, "refused")
+    # too short for any lag: refused, not an error; silence past the history: quiet, a whole lag removed
+    assert m.stretch(x[:30], False, 0, 20, 120, 40, 0.9, 200.0, True, 0.5, 0.3) == (None, 0, "refused")
+    # (the window around sample 40 leaves room for lags up to 20: the longest of equally good ones)
+    samples, change, kind = m.stretch(x, False, 0, 20, 120, 40, 0.9, 200.0, True, 0.5, 0.3)
+    assert (kind, change, len(samples)) == ("quiet", 20, 80)

@@ -674,6 +674,29 @@ def _timescale_splice(fdp: Any) -> None:
     _both("_timescale", run)
 
 
+def _timescale_stretch(fdp: Any) -> None:
+    """A whole time-stretch attempt: int16 samples of any length and level (periodic or not), any history, lag
+    range and window (inside, past the samples, zero, negative, at C's limits), any thresholds (NaN and infinite
+    ones too), either direction."""
+    n = fdp.ConsumeIntInRange(0, 600)
+    scale = (0, 1, 300, 32767)[fdp.ConsumeIntInRange(0, 3)]
+    if fdp.ConsumeBool():
+        x = (scale * np.sin(np.arange(n) * (0.03 + fdp.ConsumeIntInRange(0, 100) / 200.0))).astype(np.int16)
+    else:
+        raw = np.frombuffer(_bytes(fdp, 2 * n).ljust(2 * n, b"\0"), dtype=np.int16).astype(np.int64)
+        x = (raw % (2 * scale + 1) - scale).astype(np.int16)
+
+    def arg(most: int) -> int:
+        return fdp.ConsumeIntInRange(-1, most + 1) if fdp.ConsumeIntInRange(0, 7) else _int(fdp)
+
+    def real(usual: float) -> float:
+        return usual if fdp.ConsumeIntInRange(0, 3) else _float(fdp)
+
+    args = (fdp.ConsumeBool(), arg(n), arg(40), arg(240), arg(80), real(0.9), real(200.0), fdp.ConsumeBool(),
+            real(0.5), real(0.3))
+    _both("_timescale", lambda m: m.stretch(x, *args))
+
+
 def _jitter(fdp: Any) -> None:
     """The jitter buffer (either mode): any settings (integers past every limit, NaN and infinite delays) and a
     run of packets with any numbers, payloads and arrival times, playout ticks at any time, advice for any amount
@@ -772,7 +795,7 @@ def _playout(fdp: Any) -> None:
 
 TARGETS: List[Callable[[Any], None]] = [
     _rtp_parse, _rtcp_parse, _rtp_write, _rtp_build, _rtcp_build, _g711_arrays, _g711_samples, _g722_stream,
-    _plc_push, _plc_timeline, _plc_lookahead_core, _timescale_lag, _timescale_splice,
+    _plc_push, _plc_timeline, _plc_lookahead_core, _timescale_lag, _timescale_splice, _timescale_stretch,
     _stats, _transit, _jitter, _playout, _batch, _batch_to, _drain_and_timers, _recv_stamped,
 ]
 
