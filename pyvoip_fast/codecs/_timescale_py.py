@@ -1,4 +1,4 @@
-"""Pure-Python twin of ``pyvoip_fast.codecs._timescale`` (the compiled lag search of ``codecs.timescale``).
+"""Pure-Python twin of ``pyvoip_fast.codecs._timescale`` (the compiled time-stretch steps of ``codecs.timescale``).
 
 Same function, same checks, same messages, same result to the bit: on int16 samples every dot product and window
 energy below is an exact integer in float64 (a few hundred products of at most 2**30), whatever numpy's order of
@@ -136,27 +136,9 @@ def crossfade(x: Any, out: Any, at: int, a: int, b: int, n: int, equal_power: bo
 
 def stretch(x: Any, grow: Any, keep: int, lo: int, top: int, half: int, min_correlation: float, quiet_level: float,
             voiced: Any, noise_correlation: float, unvoiced_zcr: float) -> Tuple[Optional[np.ndarray], int, str]:
-    """One time-stretch attempt on int16 samples, whole: remove (``grow`` false: ``accelerate``) or insert
-    (``expand``) one lag of ``lo..top`` samples right after the ``keep`` samples of history, as
-    :mod:`pyvoip_fast.codecs.timescale` describes: ``best_lag``, ``level`` and ``crossfade`` in turn.
-
-    Args:
-        x: int16 samples (C-contiguous), the first ``keep`` already played.
-        lo, top: the lags allowed; half: half the correlation window.
-        min_correlation: what voiced audio needs; quiet_level: the RMS under which it is quiet; voiced: whether
-            voiced audio may change; noise_correlation, unvoiced_zcr: below this correlation and above this
-            zero-crossing rate it is unvoiced.
-
-    Returns:
-        ``(samples, change, kind)``: a new int16 array (``len(x) - change`` or ``len(x) + change`` samples), the
-        samples removed or inserted and ``"quiet"``, ``"voiced"`` or ``"unvoiced"``; ``(None, 0, "refused")``
-        when nothing changes (too short, or audio of no class).
-
-    Raises:
-        TypeError, ValueError: ``x`` not a C-contiguous int16 buffer.
-        ValueError: not ``0 <= keep <= len(x)``, ``lo < 1``, ``top < 0`` or ``half < 1``.
-        OverflowError: an argument beyond its C type.
-    """
+    """The compiled ``stretch`` (its docstring has the arguments, result and errors), step by step: the splice
+    point and the lags that fit, then ``best_lag``, ``level`` and ``crossfade`` in turn. ``(None, 0, "refused")``
+    when nothing changes."""
     samples = np.frombuffer(_view(x, "h", False), dtype=np.int16)
     grow = bool(grow)
     keep, lo, top, half = _ssize(keep), _ssize(lo), _ssize(top), _ssize(half)
