@@ -1,4 +1,4 @@
-"""Pure-Python twin of ``pyvoip_fast.codecs._timescale`` (the compiled time-stretch steps of ``codecs.timescale``).
+"""Pure-Python twin of ``pyvoip_fast.codecs._timescale`` (the compiled steps of ``codecs.timescale``).
 
 Same function, same checks, same messages, same result to the bit: on int16 samples every dot product and window
 energy below is an exact integer in float64 (a few hundred products of at most 2**30), whatever numpy's order of
