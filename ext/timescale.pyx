@@ -35,8 +35,6 @@ from libc.string cimport memcpy
 
 cimport numpy as cnp
 
-import numpy as np
-
 cnp.import_array()
 
 #: lags whose correlation is within this of the best count as equally good (the longest local maximum wins)
@@ -205,7 +203,7 @@ def stretch(const short[::1] x, bint grow, Py_ssize_t keep, Py_ssize_t lo, Py_ss
             double min_correlation, double quiet_level, bint voiced, double noise_correlation, double unvoiced_zcr):
     """One time-stretch attempt on int16 samples, whole: remove (``grow`` false: ``accelerate``) or insert
     (``expand``) one lag of ``lo..top`` samples right after the ``keep`` samples of history, as
-    :mod:`pyvoip_fast.codecs.timescale` describes (its private helpers spell out the same steps).
+    :mod:`pyvoip_fast.codecs.timescale` describes (the twin's ``plan`` and ``cut`` spell out the same steps).
 
     Args:
         x: int16 samples (C-contiguous), the first ``keep`` already played.

@@ -1,4 +1,4 @@
-"""Stub for the compiled time-stretch steps ``pyvoip_fast.codecs._timescale``; the contract is in ``codecs.timescale``."""
+"""Stub for the compiled time-stretch ``pyvoip_fast.codecs._timescale`` (contract: ``codecs.timescale``)."""
 
 from typing import Any, Optional, Tuple
 

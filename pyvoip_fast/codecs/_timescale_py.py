@@ -15,7 +15,7 @@ import numpy as np
 
 from ._plc_py import _real, _ssize, _view
 
-__all__ = ["best_lag", "correlate_lags", "level", "crossfade", "stretch", "LAG_TOLERANCE"]
+__all__ = ["best_lag", "correlate_lags", "level", "crossfade", "plan", "cut", "stretch", "LAG_TOLERANCE"]
 
 #: lags whose correlation is within this of the best count as equally good (the longest local maximum wins)
 LAG_TOLERANCE = 0.02
@@ -134,11 +134,35 @@ def crossfade(x: Any, out: Any, at: int, a: int, b: int, n: int, equal_power: bo
         dst[at + k] = int(min(32767.0, max(-32768.0, v)))
 
 
+def plan(grow: bool, n: int, keep: int, lo: int, top: int, half: int) -> Optional[Tuple[int, int, int]]:
+    """Where an attempt on ``n`` samples splices and which lags fit: ``(s, centre, hi)`` (the splice point, the
+    correlation window's centre, the longest lag; every window read stays inside the samples), or None when no lag
+    of at least ``lo`` fits. Accelerate splices right after the history; expand too when there is history enough to
+    look back into, otherwise as early as that allows. (The compiled ``stretch`` follows the same rule.)"""
+    if grow:
+        s = keep if keep - half >= lo else max(keep, min(half + top, n - half))
+        hi = min(top, s - half, n - s)
+        return None if hi < lo or s + half > n else (s, s, hi)
+    centre = max(keep, half)
+    hi = min(top, n - centre - half, (4 * (n - keep)) // 5)  # room for the shifted window and a P/4 cross-fade
+    return None if hi < lo else (keep, centre, hi)
+
+
+def cut(grow: bool, n: int, s: int, lag: int, half: int) -> Tuple[int, int, int, int, int, int]:
+    """The splice of ``lag`` samples at ``s``: ``(first, last, fade, a, b, rest)``, the stretch classified
+    (``[first, last)``), then ``fade`` samples fading from ``a`` out to ``b`` in, the rest from ``rest`` on. Expand
+    repeats the lag before the splice, fading from what follows it into what preceded it; accelerate leaves out the
+    lag after it, fading from it into what follows."""
+    if grow:
+        return s - lag - half, s + lag, lag, s, s - lag, s
+    fade = min(lag, n - s - lag)
+    return max(0, s - half), s + lag + fade, fade, s, s + lag, s + lag + fade
+
+
 def stretch(x: Any, grow: Any, keep: int, lo: int, top: int, half: int, min_correlation: float, quiet_level: float,
             voiced: Any, noise_correlation: float, unvoiced_zcr: float) -> Tuple[Optional[np.ndarray], int, str]:
-    """The compiled ``stretch`` (its docstring has the arguments, result and errors), step by step: the splice
-    point and the lags that fit, then ``best_lag``, ``level`` and ``crossfade`` in turn. ``(None, 0, "refused")``
-    when nothing changes."""
+    """The compiled ``stretch`` (its docstring has the arguments, result and errors), step by step: ``plan``, then
+    ``best_lag``, ``cut``, ``level`` and ``crossfade`` in turn. ``(None, 0, "refused")`` when nothing changes."""
     samples = np.frombuffer(_view(x, "h", False), dtype=np.int16)
     grow = bool(grow)
     keep, lo, top, half = _ssize(keep), _ssize(lo), _ssize(top), _ssize(half)
@@ -148,22 +172,12 @@ def stretch(x: Any, grow: Any, keep: int, lo: int, top: int, half: int, min_corr
     n = len(samples)
     if keep < 0 or keep > n or lo < 1 or top < 0 or half < 1:
         raise ValueError(f"need 0 <= keep <= {n}, lo >= 1, top >= 0 and half >= 1, got {keep}, {lo}, {top}, {half}")
-    if grow:  # the lag before the splice repeated, fading from what follows it into what preceded it
-        s = keep if keep - half >= lo else max(keep, min(half + top, n - half))
-        hi = min(top, s - half, n - s)
-        if hi < lo or s + half > n:
-            return None, 0, "refused"
-        lag, corr = best_lag(samples, s, half, lo, hi, -1)
-        first, last, fade, a, b, rest, size = s - lag - half, s + lag, lag, s, s - lag, s, n + lag
-    else:  # the lag after the splice left out, fading from it into what follows it
-        s = keep
-        centre = max(s, half)
-        hi = min(top, n - centre - half, (4 * (n - s)) // 5)
-        if hi < lo:
-            return None, 0, "refused"
-        lag, corr = best_lag(samples, centre, half, lo, hi, 1)
-        fade = min(lag, n - s - lag)
-        first, last, a, b, rest, size = max(0, s - half), s + lag + fade, s, s + lag, s + lag + fade, n - lag
+    where = plan(grow, n, keep, lo, top, half)
+    if where is None:
+        return None, 0, "refused"
+    s, centre, hi = where
+    lag, corr = best_lag(samples, centre, half, lo, hi, -1 if grow else 1)
+    first, last, fade, a, b, rest = cut(grow, n, s, lag, half)
     mean_square, crossing_rate = level(samples, first, last)
     if math.sqrt(mean_square) < quiet_level:
         kind = "quiet"
@@ -173,7 +187,7 @@ def stretch(x: Any, grow: Any, keep: int, lo: int, top: int, half: int, min_corr
         kind = "unvoiced"
     else:
         return None, 0, "refused"
-    out = np.empty(size, dtype=np.int16)
+    out = np.empty(n + lag if grow else n - lag, dtype=np.int16)
     out[:s] = samples[:s]
     crossfade(samples, out, s, a, b, fade, kind != "voiced")
     out[s + fade :] = samples[rest:]

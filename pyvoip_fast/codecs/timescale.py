@@ -65,6 +65,8 @@ _NOISE_CORRELATION = 0.5
 _INT16 = np.dtype(np.int16)  # native int16 (an ``is`` test: another byte order takes the float path)
 #: zero crossings per sample above which an aperiodic stretch counts as noise-like (white noise: 0.5)
 _UNVOICED_ZCR = 0.3
+#: per rate: the shortest lag and half the correlation window, in samples
+_SIZES = {rate: (int(round(_MIN_LAG_S * rate)), int(round(_WINDOW_S * rate)) // 2) for rate in RATES}
 
 
 class Stretch(NamedTuple):
@@ -92,7 +94,7 @@ def min_lag(rate: int) -> int:
         ValueError: an unsupported rate.
     """
     _check_rate(rate)
-    return int(round(_MIN_LAG_S * rate))
+    return _SIZES[int(rate)][0]
 
 
 def max_lag(rate: int) -> int:
@@ -150,14 +152,32 @@ def _validate(
 
 # Samples are analysed and spliced in one of two ways: int16 samples (what the playout has) by the compiled
 # ``_timescale`` (or its twin, to the bit), the whole attempt in one call (``_whole``); float samples by numpy, on
-# float64, a step at a time (the helpers below: the same steps the twin's ``stretch`` takes).
+# float64, a step at a time (``_stepwise``: placed and cut by the twin's ``plan`` and ``cut``).
 
 def _whole(x: np.ndarray, xf: np.ndarray, grow: bool, keep: int, top: int, rate: int, min_correlation: float,
            quiet_level: float, voiced: bool) -> Stretch:
     """An attempt on int16 samples, every step in one compiled call."""
-    samples, change, kind = _timescale.stretch(xf, grow, keep, min_lag(rate), top, int(round(_WINDOW_S * rate)) // 2,
-                                               min_correlation, quiet_level, voiced, _NOISE_CORRELATION, _UNVOICED_ZCR)
+    lo, half = _SIZES[rate]
+    samples, change, kind = _timescale.stretch(xf, grow, keep, lo, top, half, min_correlation, quiet_level, voiced,
+                                               _NOISE_CORRELATION, _UNVOICED_ZCR)
     return _refused(x) if samples is None else Stretch(samples, change, kind)
+
+
+def _stepwise(x: np.ndarray, xf: np.ndarray, grow: bool, keep: int, top: int, rate: int, min_correlation: float,
+              quiet_level: float, voiced: bool) -> Stretch:
+    """An attempt on float samples, a numpy step at a time, placed and cut as the twin's ``stretch`` does."""
+    n = len(xf)
+    lo, half = _SIZES[rate]
+    where = _timescale_py.plan(grow, n, keep, lo, top, half)
+    if where is None:
+        return _refused(x)
+    s, centre, hi = where
+    lag, corr = _timescale_py.correlate_lags(xf, centre, half, lo, hi, -1 if grow else 1)
+    first, last, fade, a, b, rest = _timescale_py.cut(grow, n, s, lag, half)
+    kind = _classify(xf, first, last, corr, min_correlation, quiet_level, voiced)
+    if kind == "refused":
+        return _refused(x)
+    return _splice(x, xf, s, fade, a, b, rest, kind, lag)
 
 
 def _classify(xf: np.ndarray, start: int, stop: int, corr: float, min_correlation: float, quiet_level: float,
@@ -236,22 +256,8 @@ def accelerate(
             ``quiet_level``.
     """
     xf, top = _validate(x, rate, keep, max_change, min_correlation, quiet_level)
-    if xf.dtype is _INT16:
-        return _whole(x, xf, False, keep, top, rate, min_correlation, quiet_level, voiced)
-    n = len(xf)
-    lo = min_lag(rate)
-    half = int(round(_WINDOW_S * rate)) // 2
-    s = keep
-    centre = max(s, half)
-    hi = min(top, n - centre - half, (4 * (n - s)) // 5)  # room for the shifted window and a P/4 cross-fade
-    if hi < lo:
-        return _refused(x)
-    lag, corr = _timescale_py.correlate_lags(xf, centre, half, lo, hi, +1)
-    fade = min(lag, n - s - lag)
-    kind = _classify(xf, max(0, s - half), s + lag + fade, corr, min_correlation, quiet_level, voiced)
-    if kind == "refused":
-        return _refused(x)
-    return _splice(x, xf, s, fade, s, s + lag, s + lag + fade, kind, lag)
+    attempt = _whole if xf.dtype is _INT16 else _stepwise
+    return attempt(x, xf, False, keep, top, rate, min_correlation, quiet_level, voiced)
 
 
 def expand(
@@ -290,20 +296,5 @@ def expand(
             ``quiet_level``.
     """
     xf, top = _validate(x, rate, keep, max_change, min_correlation, quiet_level)
-    if xf.dtype is _INT16:
-        return _whole(x, xf, True, keep, top, rate, min_correlation, quiet_level, voiced)
-    n = len(xf)
-    lo = min_lag(rate)
-    half = int(round(_WINDOW_S * rate)) // 2
-    if keep - half >= lo:
-        s = keep
-    else:  # too little history: splice later, where the lag range can look back
-        s = max(keep, min(half + top, n - half))
-    hi = min(top, s - half, n - s)
-    if hi < lo or s + half > n:
-        return _refused(x)
-    lag, corr = _timescale_py.correlate_lags(xf, s, half, lo, hi, -1)
-    kind = _classify(xf, s - lag - half, s + lag, corr, min_correlation, quiet_level, voiced)
-    if kind == "refused":
-        return _refused(x)
-    return _splice(x, xf, s, lag, s, s - lag, s, kind, lag)
+    attempt = _whole if xf.dtype is _INT16 else _stepwise
+    return attempt(x, xf, True, keep, top, rate, min_correlation, quiet_level, voiced)
