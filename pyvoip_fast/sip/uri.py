@@ -15,10 +15,11 @@ angle brackets") everything after the first ``;`` belongs to the header, not to 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import SipParseError
 from .abnf import is_digits
@@ -35,6 +36,13 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]*$")
 _DISPLAY_TOKENS_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~ \t]*$")
+
+#: Header texts up to this long have what their parse found remembered (the most recent ``REMEMBERED`` of each
+#: kind, as tuples of strings): a call's From, To, Contact and Request-URI come back in every message of the call
+#: (INVITE, its responses, ACK, BYE), and a text seen again costs a lookup and a new object instead of a parse.
+#: Every parse still makes objects of its own; malformed texts are not remembered (they raise every time).
+REMEMBERED_LENGTH = 256
+REMEMBERED = 256
 
 
 def format_host(host: str) -> str:
@@ -287,6 +295,32 @@ def parse_uri(text: str) -> Uri:
     Raises:
         SipParseError: malformed URI.
     """
+    if len(text) <= REMEMBERED_LENGTH:
+        return _uri_from(_uri_fields(text))
+    return _parse_uri(text)
+
+
+@functools.lru_cache(maxsize=REMEMBERED)
+def _uri_fields(text: str) -> Tuple[Any, ...]:
+    return _fields_of(_parse_uri(text))
+
+
+def _fields_of(uri: Uri) -> Tuple[Any, ...]:
+    if isinstance(uri, SipUri):
+        return (uri.scheme, uri.user, uri.password, uri.host, uri.port, uri.params, uri.headers)
+    return (uri.scheme, uri.rest)
+
+
+def _uri_from(fields: Tuple[Any, ...]) -> Uri:
+    """A new URI object with ``fields`` (``_fields_of``), its host already without brackets."""
+    if len(fields) == 2:
+        return AbsoluteUri(fields[0], fields[1])
+    uri = SipUri.__new__(SipUri)
+    uri.scheme, uri.user, uri.password, uri.host, uri.port, uri.params, uri.headers = fields
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     text = text.strip()
     scheme, sep, rest = text.partition(":")
     if not sep or not _SCHEME_RE.match(scheme):
@@ -365,6 +399,15 @@ class NameAddress:
         Raises:
             SipParseError: malformed value.
         """
+        if cls is not NameAddress or len(text) > REMEMBERED_LENGTH:
+            return cls._parse(text)
+        display, uri, params = _name_address_fields(text)
+        found = NameAddress.__new__(NameAddress)
+        found.display_name, found.uri, found.params = display, _uri_from(uri), params
+        return found
+
+    @classmethod
+    def _parse(cls, text: str) -> "NameAddress":
         text = text.strip()
         if not text:
             raise SipParseError("empty address")
@@ -437,3 +480,9 @@ class NameAddress:
 
     def __repr__(self) -> str:
         return f"NameAddress({str(self)!r})"
+
+
+@functools.lru_cache(maxsize=REMEMBERED)
+def _name_address_fields(text: str) -> Tuple[Optional[str], Tuple[Any, ...], Params]:
+    found = NameAddress._parse(text)
+    return found.display_name, _fields_of(found.uri), found.params
