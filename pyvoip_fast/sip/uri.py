@@ -19,7 +19,7 @@ import functools
 import ipaddress
 import logging
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from ..errors import SipParseError
 from .abnf import is_digits
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["SipUri", "AbsoluteUri", "NameAddress", "Uri", "parse_uri", "parse_params", "format_params", "format_host"]
 
 Params = Tuple[Tuple[str, Optional[str]], ...]
+_T = TypeVar("_T")
 
 _BAD_URI_CHARS_RE = re.compile(r"[\x00-\x20<>\"\x7f]")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
@@ -295,14 +296,29 @@ def parse_uri(text: str) -> Uri:
     Raises:
         SipParseError: malformed URI.
     """
-    if len(text) <= REMEMBERED_LENGTH:
-        return _uri_from(_uri_fields(text))
-    return _parse_uri(text)
+    return _URIS(text)
 
 
-@functools.lru_cache(maxsize=REMEMBERED)
-def _uri_fields(text: str) -> Tuple[Any, ...]:
-    return _fields_of(_parse_uri(text))
+class Remembered(Generic[_T]):
+    """``parse`` that remembers the fields of the last ``REMEMBERED`` texts it parsed (texts up to
+    ``REMEMBERED_LENGTH``; see the notes there) and builds a new object from them every time.
+
+    Args:
+        parse: text to object; raises ``SipParseError`` (nothing is remembered then).
+        fields: an object to a tuple of immutable values.
+        build: such a tuple to a new object.
+    """
+
+    def __init__(self, parse: Callable[[str], _T], fields: Callable[[_T], Tuple[Any, ...]],
+                 build: Callable[[Tuple[Any, ...]], _T]) -> None:
+        self.parse = parse
+        self.build = build
+        self.fields = functools.lru_cache(maxsize=REMEMBERED)(lambda text: fields(parse(text)))
+
+    def __call__(self, text: str) -> _T:
+        if len(text) > REMEMBERED_LENGTH:
+            return self.parse(text)
+        return self.build(self.fields(text))
 
 
 def _fields_of(uri: Uri) -> Tuple[Any, ...]:
@@ -399,12 +415,7 @@ class NameAddress:
         Raises:
             SipParseError: malformed value.
         """
-        if cls is not NameAddress or len(text) > REMEMBERED_LENGTH:
-            return cls._parse(text)
-        display, uri, params = _name_address_fields(text)
-        found = NameAddress.__new__(NameAddress)
-        found.display_name, found.uri, found.params = display, _uri_from(uri), params
-        return found
+        return cls._parse(text) if cls is not NameAddress else _NAME_ADDRESSES(text)
 
     @classmethod
     def _parse(cls, text: str) -> "NameAddress":
@@ -482,7 +493,13 @@ class NameAddress:
         return f"NameAddress({str(self)!r})"
 
 
-@functools.lru_cache(maxsize=REMEMBERED)
-def _name_address_fields(text: str) -> Tuple[Optional[str], Tuple[Any, ...], Params]:
-    found = NameAddress._parse(text)
-    return found.display_name, _fields_of(found.uri), found.params
+
+def _name_address_from(fields: Tuple[Any, ...]) -> NameAddress:
+    found = NameAddress.__new__(NameAddress)
+    found.display_name, found.uri, found.params = fields[0], _uri_from(fields[1]), fields[2]
+    return found
+
+
+_URIS = Remembered(_parse_uri, _fields_of, _uri_from)
+_NAME_ADDRESSES = Remembered(NameAddress._parse, lambda a: (a.display_name, _fields_of(a.uri), a.params),
+                             _name_address_from)

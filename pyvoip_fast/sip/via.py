@@ -8,12 +8,11 @@ again (``uri.REMEMBERED``), though every parse returns a ``Via`` of its own.
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from ..errors import SipParseError
-from .uri import REMEMBERED, REMEMBERED_LENGTH, Params, format_host, format_params, parse_params, split_hostport
+from .uri import Params, Remembered, format_host, format_params, parse_params, split_hostport
 
 __all__ = ["Via"]
 
@@ -46,11 +45,7 @@ class Via:
         Raises:
             SipParseError: malformed value.
         """
-        if cls is not Via or len(text) > REMEMBERED_LENGTH:  # (remembered as URIs are: ``uri.REMEMBERED``)
-            return cls._parse(text)
-        via = Via.__new__(Via)
-        via.protocol, via.transport, via.host, via.port, via.params = _via_fields(text)
-        return via
+        return cls._parse(text) if cls is not Via else _VIAS(text)
 
     @classmethod
     def _parse(cls, text: str) -> "Via":
@@ -106,7 +101,10 @@ class Via:
         return f"Via({str(self)!r})"
 
 
-@functools.lru_cache(maxsize=REMEMBERED)
-def _via_fields(text: str) -> Tuple[str, str, str, Optional[int], Params]:
-    via = Via._parse(text)
-    return via.protocol, via.transport, via.host, via.port, via.params
+def _via_from(fields: Tuple[Any, ...]) -> Via:
+    via = Via.__new__(Via)
+    via.protocol, via.transport, via.host, via.port, via.params = fields
+    return via
+
+
+_VIAS = Remembered(Via._parse, lambda v: (v.protocol, v.transport, v.host, v.port, v.params), _via_from)
