@@ -6,7 +6,12 @@ them with a ``ValueError`` instead of the parser's own error. The grammars' DIGI
 
 from __future__ import annotations
 
-__all__ = ["is_digits"]
+import re
+
+__all__ = ["is_digits", "TOKEN_RE"]
+
+#: ``token`` (§25.1): methods, header names, transport names, parameter names
+TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 
 
 def is_digits(text: str) -> bool:

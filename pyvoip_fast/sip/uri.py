@@ -22,6 +22,7 @@ import re
 from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from ..errors import SipParseError
+from .abnf import TOKEN_RE as _TOKEN_RE
 from .abnf import is_digits
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ _T = TypeVar("_T")
 _BAD_URI_CHARS_RE = re.compile(r"[\x00-\x20<>\"\x7f]")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*$")
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.?$")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _PARAM_VALUE_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]*$")
 _DISPLAY_TOKENS_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~ \t]*$")
 
@@ -491,7 +491,6 @@ class NameAddress:
 
     def __repr__(self) -> str:
         return f"NameAddress({str(self)!r})"
-
 
 
 def _name_address_from(fields: Tuple[Any, ...]) -> NameAddress:

@@ -12,11 +12,10 @@ import re
 from typing import Any, Optional, Tuple
 
 from ..errors import SipParseError
-from .uri import Params, Remembered, format_host, format_params, parse_params, split_hostport
+from .abnf import TOKEN_RE as _TOKEN_RE
+from .uri import Params, Remembered, _param, format_host, format_params, parse_params, split_hostport
 
 __all__ = ["Via"]
-
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 
 
 class Via:
@@ -72,11 +71,7 @@ class Via:
 
     def param(self, name: str) -> Optional[str]:
         """Value of parameter ``name`` (``""`` for a flag), None when absent."""
-        lname = name.lower()
-        for k, v in self.params:
-            if k.lower() == lname:
-                return "" if v is None else v
-        return None
+        return _param(self.params, name)
 
     def with_param(self, name: str, value: Optional[str]) -> "Via":
         """A copy with ``name`` set (replacing)."""
