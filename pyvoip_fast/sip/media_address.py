@@ -17,6 +17,7 @@ not the peer's turns our media into a flood aimed at someone else (RFC 3264 §5.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Optional, Tuple, Union
 
@@ -62,16 +63,33 @@ def _ip(host: str) -> Optional[_Ip]:
     return ip
 
 
-def scope_of(host: str) -> str:
-    """``loopback``, ``link-local`` or ``global`` (every other unicast address, private ones included)."""
+_NOT_ONE_HOST = (ipaddress.IPv4Address("255.255.255.255"), ipaddress.IPv4Network("0.0.0.0/8"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _classify(host: str) -> Tuple[str, str]:
+    """``(kind, scope)`` of a host: kind is ``name``, ``unspecified``, ``multicast``, ``not one host's address``,
+    ``reserved`` or ``unicast``; scope as ``scope_of``. Remembered: every call's SDP names the same few hosts,
+    and ``ipaddress`` takes microseconds per look."""
     ip = _ip(host)
     if ip is None:
-        return "global"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    return "global"
+        return ("name", "global")
+    scope = "loopback" if ip.is_loopback else "link-local" if ip.is_link_local else "global"
+    if ip.is_unspecified:
+        return ("unspecified", scope)
+    if ip.is_multicast:
+        return ("multicast", scope)
+    if isinstance(ip, ipaddress.IPv4Address):
+        if ip == _NOT_ONE_HOST[0] or ip in _NOT_ONE_HOST[1]:
+            return ("not one host's address", scope)
+        if ip.is_reserved:  # 240.0.0.0/4
+            return ("reserved", scope)
+    return ("unicast", scope)
+
+
+def scope_of(host: str) -> str:
+    """``loopback``, ``link-local`` or ``global`` (every other unicast address, private ones included)."""
+    return _classify(host)[1]
 
 
 def vet_media_host(host: str, signalled_from: Optional[str] = None) -> bool:
@@ -87,19 +105,13 @@ def vet_media_host(host: str, signalled_from: Optional[str] = None) -> bool:
     Raises:
         MediaAddressRefused: multicast, broadcast, reserved, or loopback/link-local from another scope.
     """
-    ip = _ip(host)
-    if ip is None:
+    kind, scope = _classify(host)
+    if kind == "name":
         return True
-    if ip.is_unspecified:
+    if kind == "unspecified":
         return False
-    if ip.is_multicast:
-        raise MediaAddressRefused(f"media address {host} refused: multicast")
-    if isinstance(ip, ipaddress.IPv4Address) and (ip == ipaddress.IPv4Address("255.255.255.255")
-                                                  or ip in ipaddress.IPv4Network("0.0.0.0/8")):
-        raise MediaAddressRefused(f"media address {host} refused: not one host's address")
-    if isinstance(ip, ipaddress.IPv4Address) and ip.is_reserved:  # 240.0.0.0/4
-        raise MediaAddressRefused(f"media address {host} refused: reserved")
-    scope = scope_of(host)
+    if kind != "unicast":
+        raise MediaAddressRefused(f"media address {host} refused: {kind}")
     if scope != "global" and signalled_from is not None and scope_of(signalled_from) != scope:
         raise MediaAddressRefused(f"media address {host} refused: {scope}, but the call was signalled from "
                                   f"{signalled_from}")

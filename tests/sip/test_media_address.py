@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyvoip_fast.sip.media_address import MediaAddressRefused, scope_of, vet_media_host, warning_header
 from pyvoip_fast.sip.sdp import SessionDescription, make_offer, negotiate
@@ -69,3 +73,52 @@ def test_negotiate_applies_the_rule_to_offers_and_answers_alike() -> None:
         negotiate(ours, _remote("127.0.0.1"), signalled_from="192.0.2.1")
     with pytest.raises(MediaAddressRefused, match="multicast"):  # a=rtcp names a destination too
         negotiate(ours, _remote("192.0.2.1", "a=rtcp:7001 IN IP4 239.0.0.1\r\n"), signalled_from="192.0.2.1")
+
+
+def _reference(host: str, source: str) -> "bool | str":
+    """The rule computed from ``ipaddress`` at every call, as the module did before it remembered hosts."""
+    def ip(h: str) -> "ipaddress.IPv4Address | ipaddress.IPv6Address | None":
+        try:
+            a = ipaddress.ip_address(h.split("%", 1)[0].strip("[]"))
+        except ValueError:
+            return None
+        return a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped is not None else a
+
+    def scope(h: str) -> str:
+        a = ip(h)
+        return "global" if a is None else "loopback" if a.is_loopback else \
+            "link-local" if a.is_link_local else "global"
+
+    a = ip(host)
+    if a is None:
+        return True
+    if a.is_unspecified:
+        return False
+    if a.is_multicast or (isinstance(a, ipaddress.IPv4Address) and (
+            a == ipaddress.IPv4Address("255.255.255.255") or a in ipaddress.IPv4Network("0.0.0.0/8")
+            or a.is_reserved)):
+        return "refused"
+    return True if scope(host) == "global" or scope(source) == scope(host) else "refused"
+
+
+def _outcome(host: str, source: str) -> "bool | str":
+    try:
+        return vet_media_host(host, source)
+    except MediaAddressRefused:
+        return "refused"
+
+
+_HOSTS = st.one_of(
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+    st.sampled_from(["127.0.0.1", "::1", "169.254.3.3", "fe80::1%eth0", "[::1]", "pbx.example.com", "0.0.0.0"]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(host=_HOSTS, source=_HOSTS)
+def test_remembered_hosts_answer_as_the_rule_computed_each_time(host: str, source: str) -> None:
+    expected = _reference(host, source)
+    assert _outcome(host, source) == expected
+    assert _outcome(host, source) == expected  # the second look is answered from memory: the same answer
