@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -55,14 +54,6 @@ Addr = Tuple[str, int]
 #: seconds a cancelled ``call()`` waits for the INVITE's final response (so the 487 gets its ACK)
 _CANCEL_LINGER = 2.0
 Target = Union[str, Tuple[str, int]]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _Pending:

@@ -25,8 +25,6 @@ lines only at DEBUG.
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 import logging
 import random
 import secrets
@@ -38,6 +36,7 @@ from ..codecs import Codec
 from ..rtp.srtp import SrtpContext
 from ..net.sockets import Addr, MediaSockets, bind_pair, fmt_addr, resolve
 from ..rtp.rtcp_timing import UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
+from ..sip.calls import is_ip_literal
 from .callstats import CallStatistics
 from .clock import ClockEntry, MediaClock, Pacer
 from .lazy_event import LazyEvent
@@ -94,23 +93,13 @@ def _checked(params: Any, family: int) -> Tuple[Codec, int, str, Optional[Addr],
         _media_addr(str(chost), int(cport), family)
 
 
-@functools.lru_cache(maxsize=256)
-def _is_address(host: str) -> bool:
-    """True for an IP address literal (remembered: a process's calls name the same few hosts)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _media_addr(host: str, port: int, family: int) -> Optional[Addr]:
     """A peer's media address as a socket address: None for port 0 and for ``0.0.0.0``/``::`` (no media wanted:
     Linux would deliver it to this host). Never a DNS lookup on the event loop: a name is a ValueError (the
     application resolves names first, see ``Phone``)."""
     if not port or host in ("0.0.0.0", "::"):
         return None
-    if not _is_address(host):
+    if not is_ip_literal(host):
         raise ValueError(f"media address {host!r} is a host name: resolve it before starting the media")
     return resolve(host, port, family)[1]
 

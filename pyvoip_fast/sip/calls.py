@@ -9,6 +9,7 @@ forget it). ``fmt_addr`` and ``is_ip_literal`` are the address helpers the endpo
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -180,8 +181,10 @@ def option_tags(message: Any, header: str) -> List[str]:
     return tags
 
 
+@functools.lru_cache(maxsize=256)
 def is_ip_literal(host: str) -> bool:
-    """True when ``host`` is an IPv4/IPv6 literal (no DNS needed)."""
+    """True when ``host`` is an IPv4/IPv6 literal (no DNS needed). Remembered for the last 256 hosts: a process's
+    calls name the same few, and ``ipaddress`` takes microseconds per look."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
