@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from ..errors import LocalProtocolError, SipParseError
 from . import events as ev
 from .calls import _ALLOW, _SUPPORTED, ALLOWED_METHODS, Addr, CallState, _Call, fmt_addr, is_ip_literal
-from .dialog import Dialog, DialogInput, DialogState
+from .dialog import Dialog, DialogInput
 from .message import Headers, SipRequest, make_response, parse_message
 from .session_refresh import _SessionRefresh
 from .registration import RegistrationState
