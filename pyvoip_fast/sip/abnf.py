@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_digits", "TOKEN_RE"]
+__all__ = ["is_digits", "TOKEN_RE", "CONTROL_RE"]
 
 #: ``token`` (§25.1): methods, header names, transport names, parameter names
 TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+
+#: a control character other than HTAB: not allowed in a SIP header value (§25.1 TEXT-UTF8) nor in an SDP line
+#: (RFC 4566 §9 ``text``); one search, not a test per character
+CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def is_digits(text: str) -> bool:

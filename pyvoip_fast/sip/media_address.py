@@ -63,7 +63,8 @@ def _ip(host: str) -> Optional[_Ip]:
     return ip
 
 
-_NOT_ONE_HOST = (ipaddress.IPv4Address("255.255.255.255"), ipaddress.IPv4Network("0.0.0.0/8"))
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -80,7 +81,7 @@ def _classify(host: str) -> Tuple[str, str]:
     if ip.is_multicast:
         return ("multicast", scope)
     if isinstance(ip, ipaddress.IPv4Address):
-        if ip == _NOT_ONE_HOST[0] or ip in _NOT_ONE_HOST[1]:
+        if ip == _BROADCAST or ip in _THIS_NETWORK:
             return ("not one host's address", scope)
         if ip.is_reserved:  # 240.0.0.0/4
             return ("reserved", scope)

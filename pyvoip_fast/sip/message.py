@@ -31,6 +31,7 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import SipParseError
+from .abnf import CONTROL_RE as _CTL_RE
 from .abnf import TOKEN_RE as _TOKEN_RE
 from .abnf import is_digits
 from .uri import NameAddress, SipUri, Uri, parse_uri
@@ -121,7 +122,6 @@ REASON_PHRASES: Dict[int, str] = {
 }
 
 _VERSION_RE = re.compile(r"^SIP/(\d+)\.(\d+)$", re.IGNORECASE)
-_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CALL_ID_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}@]+$")
 
 

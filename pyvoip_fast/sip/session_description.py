@@ -22,15 +22,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import SdpParseError
-from .abnf import is_digits
-
-#: a control character other than HTAB (RFC 4566 §9: ``text`` excludes them); one search, not a test per character
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+from .abnf import CONTROL_RE, is_digits
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +417,7 @@ class _Parser:
                 continue
             if len(line) < 2 or line[1] != "=" or not ("a" <= line[0] <= "z"):
                 raise SdpParseError(f"SDP line {number} is not of the form <type>=<value>: {line[:40]!r}")
-            if _CONTROL.search(line):
+            if CONTROL_RE.search(line):
                 raise SdpParseError(f"SDP line {number} contains a control character")
             kind, value = line[0], line[2:]
             if number == 1:
