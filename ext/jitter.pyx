@@ -26,6 +26,8 @@ from array import array
 from pyvoip_fast.media import jitter_stats as _common
 from pyvoip_fast.rtp import stats as _stats
 
+from pyvoip_fast.rtp._stats cimport TransitStats
+
 logger = logging.getLogger("pyvoip_fast.media.jitter")
 
 __all__ = ["JitterBuffer", "TimeStretchJitterBuffer"]
@@ -98,6 +100,7 @@ cdef class JitterBuffer:
             self.clock_rate, max_delay=self.max_delay, window=self.window, coalesce=self._coalesce,
             release_time=self.release_time, peak=_max2(0.0, self.initial_delay - self.margin),
             **self._spread_options())
+        self._ct = self._transit if type(self._transit) is TransitStats else None
         self._last_shrink = NEG_INF
         self._reset_stream()
 
@@ -124,9 +127,23 @@ cdef class JitterBuffer:
         return {}
 
     cdef double _delay(self) except? -1.0:
-        t = self._transit
-        cdef double base = _max2(_max2(t.peak, self.jitter_factor * t.jitter), t.spread_quantile())
+        cdef double base
+        cdef TransitStats c = self._ct
+        if c is not None:
+            base = _max2(_max2(c.peak_, self.jitter_factor * c.jitter_), c.spread_quantile_c())
+        else:
+            t = self._transit
+            base = _max2(_max2(t.peak, self.jitter_factor * t.jitter), t.spread_quantile())
         return _min2(self.max_delay, _max2(self.min_delay, base + self.margin))
+
+    cdef object _min_transit(self):
+        """The transit statistics' ``min_transit``: the window's minimum transit, seconds; None when empty."""
+        cdef TransitStats c = self._ct
+        if c is None:
+            return self._transit.min_transit
+        if c.count == 0:
+            return None
+        return c.ring[2 * c.head + 1]
 
     @property
     def delay(self):
@@ -141,7 +158,7 @@ cdef class JitterBuffer:
     @property
     def current_delay(self):
         """Measured buffering delay of the fastest packets (``o - r_min``), or ``None`` when not playing."""
-        low = self._transit.min_transit
+        low = self._min_transit()
         if not self._has_offset or low is None or not self._has_next:
             return None
         return self._offset - <double>low
@@ -212,7 +229,10 @@ cdef class JitterBuffer:
             self.stats.duplicates += 1
             return "duplicate"
         cdef int64_t ets = _unwrap(self._ts_last, ts, TS_MOD) if self._ts_has else ts
-        self._transit.observe(ets, arrival)
+        if self._ct is not None:
+            self._ct.observe_c(ets, arrival)
+        else:
+            self._transit.observe(ets, arrival)
         if self._has_next:
             horizon, has_horizon = self._next_ts, True
         else:
@@ -282,7 +302,7 @@ cdef class JitterBuffer:
             return self._play_slot(self._take_slot())
         self._offset, self._has_offset = now - self._next_ts / <double>self.clock_rate, True
         target = self._delay()
-        low = self._transit.min_transit
+        low = self._min_transit()
         cdef bint known = low is not None
         cdef double current = self._offset - <double>low if known else 0.0
         if known and current < target - self.frame_seconds / 2:
@@ -428,7 +448,7 @@ cdef class TimeStretchJitterBuffer(JitterBuffer):
         return self.advise_c(now, float(held))  # (advise_c clamps it at 0, as the twin does)
 
     cdef tuple advise_c(self, double now, double held):
-        low = self._transit.min_transit
+        low = self._min_transit()
         if not self._has_next or low is None:
             return NO_ADVICE
         cdef double frame = self.frame_seconds

@@ -27,6 +27,7 @@ from _sock cimport (CONTROL_SIZE, iovec_t, mmsghdr, sockaddr_storage, addr_tuple
 from _wire cimport load_u16, load_u32
 
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
+from pyvoip_fast.rtp._stats cimport C_DUPLICATE, ReceiverStats
 from pyvoip_fast.rtp import stats as _stats
 
 __all__ = ["ReceiverCore"]
@@ -94,10 +95,14 @@ cdef class ReceiverCore:
         ts = load_u32(p + 4)
         plen = n - 12
         self.last_rtp_heard = now
-        status = self.rx.update(seq, ts, now, plen)
+        rx = self.rx
+        if type(rx) is ReceiverStats:  # the compiled statistics: C numbers in, the status as a C int
+            duplicate = (<ReceiverStats>rx).update_c(seq, ts, now, plen) == C_DUPLICATE
+        else:
+            duplicate = rx.update(seq, ts, now, plen) == _DUPLICATE
         if logger.isEnabledFor(_DEBUG):
             logger.debug("[RTP] Received packet: %d bytes (Sequence #%d)", plen, seq)
-        if status == _DUPLICATE:
+        if duplicate:
             return True
         # every distinct packet counts as received (RFC 3550's counters skip the probation packets)
         self.packets += 1

@@ -38,6 +38,7 @@ from _wire cimport store_u16, store_u32
 from pyvoip_fast.audio.clips import ClipSource as _ClipSource
 from pyvoip_fast.codecs._g711 cimport ENCODE_ALAW, ENCODE_ULAW, encode_frame
 from pyvoip_fast.codecs._g711 import alaw_encode as _alaw_encode, ulaw_encode as _ulaw_encode
+from pyvoip_fast.rtp._stats cimport SenderStats
 
 __all__ = ["SenderCore"]
 
@@ -135,7 +136,11 @@ cdef class SenderCore:
             else:
                 sent = self._transmit(buf)
             if sent:
-                self.stats.on_sent(plen)
+                st = self.stats
+                if type(st) is SenderStats:  # the compiled counters: a C call
+                    (<SenderStats>st).on_sent_c(plen)
+                else:
+                    st.on_sent(plen)
                 self.we_sent = True
                 now = self._now()
                 if self.first_sent_at is None:

@@ -5,9 +5,11 @@
 # Strategy
 # --------
 # The per-packet path (ReceiverStats.update) runs on C integers and doubles only: no allocation, no Python
-# objects touched after the arguments are converted. Same API, same results, same exceptions and messages as the
-# pure-Python twin pyvoip_fast/rtp/_stats_py.py, whose module docstring states the rules precisely (the tests drive
-# both with the same streams and compare them packet by packet).
+# objects touched after the arguments are converted; compiled callers (the receiver's common packet, the jitter
+# buffer, the sender) use the C entry points declared in pyvoip_fast/rtp/_stats.pxd (update_c, observe_c,
+# spread_quantile_c, on_sent_c), which take C numbers and skip the conversion. Same API, same results, same
+# exceptions and messages as the pure-Python twin pyvoip_fast/rtp/_stats_py.py, whose module docstring states the
+# rules precisely (the tests drive both with the same streams and compare them packet by packet).
 #
 # Implements: RFC 3550 appendix A.1 (probation with MIN_SEQUENTIAL, MAX_DROPOUT, MAX_MISORDER, cycles, resync
 # after two sequential bad packets), A.3 (expected / lost / fraction lost per interval, signed 24-bit clamp),
@@ -56,18 +58,7 @@ MAX_MISORDER = 100
 RTP_SEQ_MOD = 1 << 16
 DUPLICATE_WINDOW = 128
 
-cdef enum:
-    C_ACCEPTED = 0
-    C_DUPLICATE = 1
-    C_PROBATION = 2
-    C_BAD = 3
-    C_RESTARTED = 4
-    C_MIN_SEQUENTIAL = 2
-    C_MAX_DROPOUT = 3000
-    C_MAX_MISORDER = 100
-    C_SEQ_MOD = 65536
-    C_WINDOW = 128
-    C_RING_MASK = 127
+# the C_* constants (the statuses, RFC 3550 A.1's limits, the duplicate window) are in pyvoip_fast/rtp/_stats.pxd
 
 cdef int64_t C_EMPTY = -(<int64_t>1 << 62)
 
@@ -99,24 +90,7 @@ cdef class ReceiverStats:
         ValueError: a clock rate that is not positive.
     """
 
-    cdef int64_t _clock_rate
-    cdef bint _started
-    cdef int _probation
-    cdef int64_t _max_seq
-    cdef int64_t _cycles
-    cdef int64_t _base_seq
-    cdef int64_t _bad_seq
-    cdef int64_t _received
-    cdef int64_t _received_prior
-    cdef int64_t _expected_prior
-    cdef double _jitter
-    cdef bint _have_transit
-    cdef double _last_arrival
-    cdef uint32_t _last_ts
-    cdef int64_t _duplicates
-    cdef int64_t _reordered
-    cdef int64_t _octets
-    cdef int64_t _ring[C_WINDOW]
+    # (its fields are declared in pyvoip_fast/rtp/_stats.pxd)
 
     def __init__(self, clock_rate=8000):
         cdef long long rate = _index(clock_rate)
@@ -145,12 +119,12 @@ cdef class ReceiverStats:
         self._octets = 0
         self._clear_ring()
 
-    cdef inline void _clear_ring(self) noexcept:
+    cdef void _clear_ring(self) noexcept:
         cdef int i
         for i in range(C_WINDOW):
             self._ring[i] = C_EMPTY
 
-    cdef inline void _init_seq(self, int64_t seq) noexcept:
+    cdef void _init_seq(self, int64_t seq) noexcept:
         self._base_seq = seq
         self._max_seq = seq
         self._bad_seq = C_SEQ_MOD + 1
@@ -160,7 +134,7 @@ cdef class ReceiverStats:
         self._expected_prior = 0
         self._clear_ring()
 
-    cdef inline int _count(self, int64_t ext, uint32_t ts, double arrival, int64_t octets, int status) noexcept:
+    cdef int _count(self, int64_t ext, uint32_t ts, double arrival, int64_t octets, int status) noexcept:
         cdef double d
         cdef uint32_t dts
         self._ring[ext & C_RING_MASK] = ext
@@ -202,7 +176,6 @@ cdef class ReceiverStats:
         cdef long long seq = _index(sequence_number)
         cdef long long ts = _index(rtp_timestamp)
         cdef long long octets = _index(payload_octets)
-        cdef int64_t udelta, ext
         if seq < 0 or seq > 0xFFFF:
             raise ValueError(f"sequence_number must be in 0..65535, got {PyNumber_Index(sequence_number)}")
         if ts < 0 or ts > 0xFFFFFFFF:
@@ -211,7 +184,24 @@ cdef class ReceiverStats:
             raise ValueError(f"payload_octets must be in 0..65535, got {PyNumber_Index(payload_octets)}")
         if not isfinite(arrival_seconds):
             raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival_seconds}")
+        return self._update(seq, ts, arrival_seconds, octets)
 
+    cdef int update_c(self, int64_t seq, int64_t ts, double arrival, int64_t octets) except -1:
+        """``update`` for C numbers (the receiver's common packet): the same checks and messages, the status as a
+        C int."""
+        if seq < 0 or seq > 0xFFFF:
+            raise ValueError(f"sequence_number must be in 0..65535, got {seq}")
+        if ts < 0 or ts > 0xFFFFFFFF:
+            raise ValueError(f"rtp_timestamp must be in 0..4294967295, got {ts}")
+        if octets < 0 or octets > 0xFFFF:
+            raise ValueError(f"payload_octets must be in 0..65535, got {octets}")
+        if not isfinite(arrival):
+            raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival}")
+        return self._update(seq, ts, arrival, octets)
+
+    cdef int _update(self, int64_t seq, int64_t ts, double arrival_seconds, int64_t octets) except -1:
+        """One packet, its numbers checked: A.1's bookkeeping and A.8's jitter; the status."""
+        cdef int64_t udelta, ext
         if not self._started:
             self._started = True
             self._init_seq(seq)
@@ -265,7 +255,7 @@ cdef class ReceiverStats:
         self._reordered += 1
         return self._count(ext, <uint32_t>ts, arrival_seconds, octets, C_ACCEPTED)
 
-    cdef inline int64_t _expected(self) noexcept:
+    cdef int64_t _expected(self) noexcept:
         if not self._started or self._probation:
             return 0
         return self._cycles + self._max_seq - self._base_seq + 1
@@ -391,8 +381,7 @@ cdef class ReceiverStats:
 cdef class SenderStats:
     """The sender's packet and payload-octet counts for SRs (RFC 3550 §6.4.1); both wrap at 2**32."""
 
-    cdef uint32_t _packets
-    cdef uint32_t _octets
+    # (its fields are declared in pyvoip_fast/rtp/_stats.pxd)
 
     def __init__(self):
         self._packets = 0
@@ -407,6 +396,10 @@ cdef class SenderStats:
         cdef long long octets = _index(payload_octets)
         if octets < 0:
             raise ValueError(f"payload_octets must be >= 0, got {PyNumber_Index(payload_octets)}")
+        self.on_sent_c(octets)
+
+    cdef void on_sent_c(self, int64_t octets) noexcept:
+        """``on_sent`` for a size the caller knows is not negative."""
         self._packets += 1
         self._octets = <uint32_t>(self._octets + <uint64_t>octets)
 
@@ -440,14 +433,8 @@ cdef class TransitStats:
     """Transit-time statistics of one received stream, for an adaptive jitter buffer: the window's minimum transit,
     the smoothed jitter, the peak spread and a forgetting histogram of spreads (see the twin, ``_stats_py``)."""
 
-    cdef double rate, max_delay, window, coalesce, release, peak_, peak_time, forget, quantile, prev, jitter_
-    cdef double add, q_value
-    cdef bint has_peak_time, has_prev
-    cdef Py_ssize_t every, q_new, bins
-    cdef float *hist
-    # the window: a ring of (arrival, transit) pairs, monotonic in transit
-    cdef double *ring
-    cdef Py_ssize_t cap, head, count
+    # (its fields are declared in pyvoip_fast/rtp/_stats.pxd; the window is a ring of (arrival, transit) pairs,
+    # monotonic in transit)
 
     def __cinit__(self) -> None:
         self.hist = NULL
@@ -540,7 +527,7 @@ cdef class TransitStats:
         self.count = 0
         self.has_prev = False
 
-    cdef inline Py_ssize_t _at(self, Py_ssize_t k) noexcept:
+    cdef Py_ssize_t _at(self, Py_ssize_t k) noexcept:
         """The ring slot of the window's k-th entry (0: the oldest)."""
         return (self.head + k) % self.cap
 
@@ -570,11 +557,15 @@ cdef class TransitStats:
         window's minimum transit, seconds."""
         cdef int overflow = 0
         cdef long long e
-        cdef double r, d, spread, x
-        cdef Py_ssize_t last, k, top, i
         e = PyLong_AsLongLongAndOverflow(PyNumber_Index(ets), &overflow)
         if overflow:
             raise OverflowError("Python int too large to convert to C long")
+        return self.observe_c(e, arrival)
+
+    cdef double observe_c(self, int64_t e, double arrival) except? -1.0:
+        """``observe`` for a C timestamp (the jitter buffer's packet)."""
+        cdef double r, d, spread, x
+        cdef Py_ssize_t last, k, top, i
         r = arrival - <double>e / self.rate
         if self.count and fabs(r - self.ring[2 * self.head + 1]) > 2 * self.max_delay + 1.0:
             self.head = 0
@@ -633,6 +624,9 @@ cdef class TransitStats:
         """The histogram's ``quantile`` (the top of the 1 ms bin where the running sum reaches that share of the
         total; 0.0 with no histogram or nothing in it), seconds; recomputed at most every ``quantile_every``
         packets."""
+        return self.spread_quantile_c()
+
+    cdef double spread_quantile_c(self) noexcept:
         cdef double total = 0.0, target, run = 0.0
         cdef Py_ssize_t i
         if self.q_new >= self.every:

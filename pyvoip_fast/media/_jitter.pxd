@@ -3,6 +3,8 @@
 
 from libc.stdint cimport int64_t
 
+from pyvoip_fast.rtp._stats cimport TransitStats
+
 cdef enum:
     SEEN = 256  # media.jitter_stats.SEEN_WINDOW (jitter.pyx checks it at import)
 
@@ -14,6 +16,7 @@ cdef class JitterBuffer:
     cdef double _coalesce
     cdef public object silence_detector, stats, ssrc
     cdef readonly object _transit
+    cdef TransitStats _ct  # _transit when it is exactly the compiled class (its C entry points), else None
     cdef readonly dict _lost_seqs
     cdef dict _buf
     cdef bint _stretch
@@ -29,6 +32,7 @@ cdef class JitterBuffer:
 
     cdef void _reset_stream(self) except *
     cdef double _delay(self) except? -1.0
+    cdef object _min_transit(self)
     cdef void _new_stream(self) except *
     cdef str _accept(self, int64_t seq, int64_t ts, payload, arrival, marker)
     cdef str put_c(self, int64_t seq, int64_t timestamp, payload, arrival, ssrc, marker)
