@@ -7,9 +7,12 @@
 # The tick's own logic (the buffer's advice, taking slots into the FIFO, handing out one frame, the history kept
 # for the analysis) runs here with C fields; a buffer of the compiled classes (pyvoip_fast.media._jitter, exactly
 # those types: a Python subclass may override their methods) is called through its C entry points, any other
-# buffer through its Python methods. What stays Python is what the caller gives: the decoder, the concealer,
-# numpy's arrays, and the steps off the common path, written once in pyvoip_fast.media.playout_common (the
-# time-stretch splice, decoding what a lookahead concealer looks at).
+# buffer through its Python methods. A received frame goes to the compiled lookahead concealer's C entry point
+# (pyvoip_fast.codecs._plc, when the concealer's conceal is that class's, not overridden). What stays Python is
+# the rest of what the caller gives: the decoder, any other concealer, numpy's arrays, and the steps off the
+# common path, written once in pyvoip_fast.media.playout_common (the time-stretch splice, decoding what a
+# lookahead concealer looks at). The receiver (pyvoip_fast.media._receiver) calls tick_c, declared with the fields
+# in pyvoip_fast/media/_playout.pxd.
 #
 # Same API, same frames, same counters and exceptions as the pure-Python twin pyvoip_fast/media/_playout_py.py;
 # pyvoip_fast/media/playout.py explains the strategy, tests/media/test_playout_parity.py compares the two.
@@ -23,6 +26,7 @@ from libc.string cimport memcpy
 
 from pyvoip_fast.media import playout_common as _common
 
+from pyvoip_fast.codecs._plc cimport LookaheadCore
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
 
 __all__ = ["Playout"]
@@ -37,6 +41,7 @@ cdef object _splice = _common.splice
 cdef object _decode_ahead = _common.decode_ahead
 cdef long QUIET_RETRY_LEVEL = _common.QUIET_RETRY_LEVEL
 cdef dict RETRY_AFTER = _common.RETRY_AFTER  # the same dict: read at each refusal
+cdef object _LOOKAHEAD_CONCEAL = LookaheadCore.conceal
 
 cnp.import_array()
 
@@ -69,20 +74,7 @@ cdef class Playout:
     """One stream's playout, one frame per tick (compiled; the arguments and notes are the twin's,
     ``pyvoip_fast.media._playout_py.Playout``)."""
 
-    cdef public object jb, decode, concealer
-    cdef public bint stretching, playing
-    cdef public Py_ssize_t frame_samples, rate, tail_concealed, lookahead
-    cdef JitterBuffer _cjb  # ``jb`` when it is exactly a compiled buffer, else None
-    cdef TimeStretchJitterBuffer _tjb  # ``jb`` when it is exactly the compiled time-stretching buffer
-    cdef object _fifo
-    cdef Py_ssize_t _history_len, _recent_len
-    cdef list _recent
-    cdef object _jb_stats, _resets
-    cdef bint _has_shrink_since
-    cdef double _shrink_since
-    cdef dict _retry_at, _refusals
-    cdef object _good
-    cdef list _peeked
+    # (its fields are declared in pyvoip_fast/media/_playout.pxd)
 
     def __init__(self, jb, decode, concealer, frame_samples, rate):
         self.stretching, lags = _common.check_playout(jb, frame_samples, rate)
@@ -106,6 +98,10 @@ cdef class Playout:
         self._refusals = {}
         self.lookahead = int(getattr(concealer, "lookahead_frames", 0))
         self._good = concealer.conceal if self.lookahead else concealer.good
+        # the compiled lookahead concealer, its conceal not overridden: called at C level
+        self._lc = (concealer if self.lookahead and isinstance(concealer, LookaheadCore)
+                    and getattr(type(concealer), "conceal", None) is _LOOKAHEAD_CONCEAL
+                    and "conceal" not in getattr(concealer, "__dict__", ()) else None)
         self._peeked = []
 
     @property
@@ -116,6 +112,10 @@ cdef class Playout:
     # ------------------------------------------------------------------ ticks
     def tick(self, double now):
         """One playout tick: one frame of int16 samples for the sink, or ``None`` (see the twin)."""
+        return self.tick_c(now)
+
+    cdef object tick_c(self, double now):
+        """``tick``, called at C level by the compiled receiver."""
         cdef Py_ssize_t n = self.frame_samples
         cdef Py_ssize_t k
         resets = getattr(self._jb_stats, "resets", 0)
@@ -172,6 +172,8 @@ cdef class Playout:
         if kind == "frame":
             self.playing = True
             self.tail_concealed = 0
+            if self._lc is not None:
+                return _asarray(self._lc.conceal_c(self._decoded(payload), ()))
             return _asarray(self._good(self._decoded(payload)))
         if kind == "lost" and self.playing:
             self.tail_concealed += 1

@@ -259,13 +259,14 @@ cdef class LookaheadCore:
     same with numpy; both give the same bits.
     """
 
-    cdef public Py_ssize_t frame_samples, lookahead_frames, latency_samples
-    cdef public Py_ssize_t _keep, _cap, _base, _index, _planned_until
-    cdef public bint _started
-    cdef public object _pending_head, _c, _z
+    # (its fields are declared in pyvoip_fast/codecs/_plc.pxd)
 
     def conceal(self, frame, ahead=()):
         """One frame of output (``LookaheadConcealer.conceal``)."""
+        return self.conceal_c(frame, ahead)
+
+    cdef object conceal_c(self, frame, ahead):
+        """``conceal``, called at C level by the compiled playout."""
         cdef Py_ssize_t size = self.frame_samples, i = self._index, t
         cdef Timeline tl
         cdef bint took = False

@@ -27,6 +27,7 @@ from _sock cimport (CONTROL_SIZE, iovec_t, mmsghdr, sockaddr_storage, addr_tuple
 from _wire cimport load_u16, load_u32
 
 from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
+from pyvoip_fast.media._playout cimport Playout
 from pyvoip_fast.rtp._stats cimport C_DUPLICATE, ReceiverStats
 from pyvoip_fast.rtp import stats as _stats
 
@@ -203,9 +204,12 @@ cdef class ReceiverCore:
         if jb is None:
             return None
         po = self._playout
-        if po is None or po.jb is not jb or po.concealer is not self.concealer:
+        if type(po) is Playout:  # the compiled playout: its fields and its tick at C level
+            if (<Playout>po).jb is not jb or (<Playout>po).concealer is not self.concealer:
+                po = self._new_playout()
+        elif po is None or po.jb is not jb or po.concealer is not self.concealer:
             po = self._new_playout()
-        out = po.tick(now)
+        out = (<Playout>po).tick_c(now) if type(po) is Playout else po.tick(now)
         if out is None:
             return None
         self.frames_played += 1

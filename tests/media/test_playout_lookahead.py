@@ -102,6 +102,35 @@ def test_a_payload_looked_at_ahead_is_decoded_once() -> None:
     assert max(dec.counts.values()) == 1 and len(dec.counts) == len(x) // FRAME - 4
 
 
+class LoudConcealer(LookaheadConcealer):
+    """A subclass whose ``conceal`` changes what is played (the compiled playout must call it, not skip it)."""
+
+    def conceal(self, frame: Optional[np.ndarray], ahead: object = ()) -> np.ndarray:
+        out: np.ndarray = super().conceal(frame, ahead)
+        return out // 2
+
+
+def test_a_concealer_whose_conceal_is_replaced_is_still_called() -> None:
+    """The playout calls the compiled concealer's common frame directly only when ``conceal`` is the compiled
+    one: a subclass's override, or one set on the instance, sees every frame."""
+    x = voiced(1.0, seed=7)
+    plain = np.concatenate(play(x, set(), LookaheadConcealer(FRAME, RATE, 1), stretch=False))
+    halved = np.concatenate(play(x, set(), LoudConcealer(FRAME, RATE, 1), stretch=False))
+    assert np.array_equal(halved, plain // 2) and np.any(plain)
+    seen: List[int] = []
+    lc = LookaheadConcealer(FRAME, RATE, 1)
+    inner = lc.conceal
+
+    def counting(frame: Optional[np.ndarray], ahead: object = ()) -> np.ndarray:
+        seen.append(1)
+        out: np.ndarray = inner(frame, ahead)
+        return out
+
+    lc.conceal = counting  # type: ignore[method-assign]
+    out = play(x, set(), lc, stretch=False)
+    assert len(seen) == len(out) > 40
+
+
 def test_lookahead_makes_a_gap_closer_to_the_original_than_extrapolation() -> None:
     x = voiced(4.0, seed=5)
     rng = np.random.default_rng(6)
