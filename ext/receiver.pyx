@@ -19,7 +19,7 @@ import logging
 import numpy as np
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
 from _sock cimport (CONTROL_SIZE, iovec_t, mmsghdr, sockaddr_storage, addr_tuple, ask_sources, point_at,
@@ -97,8 +97,8 @@ cdef class ReceiverCore:
         plen = n - 12
         self.last_rtp_heard = now
         rx = self.rx
-        if type(rx) is ReceiverStats:  # the compiled statistics: C numbers in, the status as a C int
-            duplicate = (<ReceiverStats>rx).update_c(seq, ts, now, plen) == C_DUPLICATE
+        if type(rx) is ReceiverStats and plen <= 0xFFFF:  # the compiled statistics: C numbers in, a C status out
+            duplicate = (<ReceiverStats>rx).update_c(<uint16_t>seq, ts, now, <uint16_t>plen) == C_DUPLICATE
         else:
             duplicate = rx.update(seq, ts, now, plen) == _DUPLICATE
         if logger.isEnabledFor(_DEBUG):

@@ -19,7 +19,7 @@
 import logging
 
 from libc.math cimport exp, fabs, isfinite, isnan
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memset
 
@@ -186,15 +186,9 @@ cdef class ReceiverStats:
             raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival_seconds}")
         return self._update(seq, ts, arrival_seconds, octets)
 
-    cdef int update_c(self, int64_t seq, int64_t ts, double arrival, int64_t octets) except -1:
-        """``update`` for C numbers (the receiver's common packet): the same checks and messages, the status as a
-        C int."""
-        if seq < 0 or seq > 0xFFFF:
-            raise ValueError(f"sequence_number must be in 0..65535, got {seq}")
-        if ts < 0 or ts > 0xFFFFFFFF:
-            raise ValueError(f"rtp_timestamp must be in 0..4294967295, got {ts}")
-        if octets < 0 or octets > 0xFFFF:
-            raise ValueError(f"payload_octets must be in 0..65535, got {octets}")
+    cdef int update_c(self, uint16_t seq, uint32_t ts, double arrival, uint16_t octets) except -1:
+        """``update`` for C numbers (the receiver's common packet: their types hold only values in range), the
+        status as a C int."""
         if not isfinite(arrival):
             raise ValueError(f"arrival_seconds must be a finite number of seconds, got {arrival}")
         return self._update(seq, ts, arrival, octets)

@@ -3,7 +3,7 @@
 # Python call per packet). Cython finds this file by the module's name; the implementation and its notes are in
 # ext/stats.pyx.
 
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t
 
 cdef enum:
     C_ACCEPTED = 0
@@ -42,7 +42,7 @@ cdef class ReceiverStats:
     cdef void _clear_ring(self) noexcept
     cdef void _init_seq(self, int64_t seq) noexcept
     cdef int _count(self, int64_t ext, uint32_t ts, double arrival, int64_t octets, int status) noexcept
-    cdef int update_c(self, int64_t seq, int64_t ts, double arrival, int64_t octets) except -1
+    cdef int update_c(self, uint16_t seq, uint32_t ts, double arrival, uint16_t octets) except -1
     cdef int _update(self, int64_t seq, int64_t ts, double arrival_seconds, int64_t octets) except -1
     cdef int64_t _expected(self) noexcept
 

@@ -157,3 +157,23 @@ def test_the_common_packet_is_taken_compiled() -> None:
     assert r.rest == 1  # the first packet: a new SSRC
     assert r.packets == 50 and r.octets == 50 * 160 and r.jb.stats.as_dict()["received"] == 50
     assert r.on_datagram(b"\x80\x00", PEER, 3.0) is False and r.invalid == 1 and r.rest == 2
+
+
+@pytest.mark.parametrize("length, now", [(65535, 3.0), (65536, 3.0), (70000, 3.0), (160, math.inf),
+                                         (160, math.nan)])
+def test_edge_packets_meet_the_same_answer_as_the_python_path(length: int, now: float) -> None:
+    """A payload the statistics cannot count (over 65,535 bytes) and an arrival time that is not finite, in the
+    stream once it is latched: the compiled receiver and the Python path answer alike, a value or the same error."""
+    outcomes = []
+    for cls in (_Counting, _twin_class()):
+        r = _receiver(cls, [])
+        if cls is _Counting:
+            r.rest = 0
+        for i in range(3):
+            r.on_datagram(bytes(rtp.build_packet(0, i, 160 * i, 0x99, bytes(160))), PEER, 1.0 + 0.02 * i)
+        try:
+            got: Any = r.on_datagram(bytes(rtp.build_packet(0, 3, 480, 0x99, bytes(length))), PEER, now)
+        except ValueError as exc:
+            got = ("ValueError", str(exc))
+        outcomes.append((got, _state(r)))
+    assert _same(outcomes[0], outcomes[1]), outcomes
