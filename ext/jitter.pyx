@@ -137,13 +137,8 @@ cdef class JitterBuffer:
         return _min2(self.max_delay, _max2(self.min_delay, base + self.margin))
 
     cdef object _min_transit(self):
-        """The transit statistics' ``min_transit``: the window's minimum transit, seconds; None when empty."""
-        cdef TransitStats c = self._ct
-        if c is None:
-            return self._transit.min_transit
-        if c.count == 0:
-            return None
-        return c.ring[2 * c.head + 1]
+        """The transit statistics' ``min_transit`` (its C entry point when they are the compiled class)."""
+        return self._ct.min_transit_c() if self._ct is not None else self._transit.min_transit
 
     @property
     def delay(self):

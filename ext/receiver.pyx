@@ -204,12 +204,9 @@ cdef class ReceiverCore:
         if jb is None:
             return None
         po = self._playout
-        if type(po) is Playout:  # the compiled playout: its fields and its tick at C level
-            if (<Playout>po).jb is not jb or (<Playout>po).concealer is not self.concealer:
-                po = self._new_playout()
-        elif po is None or po.jb is not jb or po.concealer is not self.concealer:
+        if po is None or po.jb is not jb or po.concealer is not self.concealer:
             po = self._new_playout()
-        out = (<Playout>po).tick_c(now) if type(po) is Playout else po.tick(now)
+        out = (<Playout>po).tick_c(now) if type(po) is Playout else po.tick(now)  # (compiled: at C level)
         if out is None:
             return None
         self.frames_played += 1

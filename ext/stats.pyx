@@ -511,6 +511,9 @@ cdef class TransitStats:
     @property
     def min_transit(self):
         """The minimum transit of the window, seconds; None when empty."""
+        return self.min_transit_c()
+
+    cdef object min_transit_c(self):
         if self.count == 0:
             return None
         return self.ring[2 * self.head + 1]

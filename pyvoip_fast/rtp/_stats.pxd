@@ -68,3 +68,4 @@ cdef class TransitStats:
     cdef int _push(self, double arrival, double r) except -1
     cdef double observe_c(self, int64_t ets, double arrival) except? -1.0
     cdef double spread_quantile_c(self) noexcept
+    cdef object min_transit_c(self)
