@@ -6,10 +6,20 @@
 # --------
 # The buffer runs on every packet a call receives and on every tick of its playout. Its state lives in C fields:
 # the sequence and timestamp references (extended, as int64), the ring of recently seen sequence numbers, the
-# optional slot numbers and times as a value plus a flag. What stays a Python object is what the caller sees or
-# what is rarely touched: the buffered payloads (a dict of extended timestamp -> (extended sequence number,
-# payload, marker)), the recently lost sequence numbers, the counters (media.jitter_stats.JitterStats) and the
-# transit statistics (rtp.stats.TransitStats, compiled on its own).
+# optional slot numbers and times as a value plus a flag. What stays a Python object is what the caller sees
+# or what is rarely touched: the recently lost sequence numbers, the counters (media.jitter_stats.JitterStats)
+# and the transit statistics (rtp.stats.TransitStats, compiled on its own).
+#
+# The held packets
+# ----------------
+# The twin keeps a dict of extended timestamp -> (extended sequence number, payload, marker) and takes min()
+# of it on every tick. Here they are a ring of C structs (Held) kept in timestamp order: the earliest is the
+# ring's head, so starting a spurt, taking a slot and dropping what fell behind read the head, and a packet
+# that arrives in order is appended at the tail (one out of order moves the later ones along by one). The
+# ring starts at 8 slots and doubles as needed, never past the next power of two above ``capacity``; each
+# slot owns a reference to an exact bytes object, so releasing one never runs Python code. Nothing reads the
+# marker: it is not kept. The payload handed out is the object that was held, as in the twin, so the
+# playout's match of a looked-ahead payload by identity (``Playout._decoded``) still holds.
 #
 # Same API, same results, same exceptions as the pure-Python twin pyvoip_fast/media/_jitter_py.py, whose rules
 # pyvoip_fast/media/jitter.py explains; tests/media/test_jitter_parity.py drives both with the same random
@@ -18,8 +28,11 @@
 
 import logging
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.math cimport INFINITY, floor
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 
 from array import array
 
@@ -46,6 +59,7 @@ cdef int64_t TS_MOD = 1LL << 32
 if _common.SEEN_WINDOW != SEEN:
     raise ImportError("ext/jitter.pyx: SEEN does not match media.jitter_stats.SEEN_WINDOW")
 
+cdef Py_ssize_t HELD_START = 8
 cdef tuple EMPTY_SLOT = ("empty", None)
 cdef tuple LOST_SLOT = ("lost", None)
 cdef tuple NO_ADVICE = ("", 0.0)
@@ -104,12 +118,89 @@ cdef class JitterBuffer:
         self._last_shrink = NEG_INF
         self._reset_stream()
 
+    def __dealloc__(self):
+        self._drop_held()
+        free(self._held)
+
+    # ------------------------------------------------------------------ the held packets
+    cdef Held *_slot(self, Py_ssize_t i) noexcept:
+        """The ``i``-th held packet in timestamp order (0 <= i < _held_count)."""
+        return &self._held[(self._held_head + i) & (self._held_cap - 1)]
+
+    cdef Py_ssize_t _find(self, int64_t ts) noexcept:
+        """The index of the packet held at ``ts``, or -1."""
+        cdef Py_ssize_t i
+        cdef int64_t t
+        for i in range(self._held_count):
+            t = self._slot(i).ts
+            if t == ts:
+                return i
+            if t > ts:
+                return -1
+        return -1
+
+    cdef Py_ssize_t _place(self, int64_t ts) noexcept:
+        """Where a packet at ``ts`` goes (searched from the tail: packets mostly come in order), or -1 when
+        one is held there already."""
+        cdef Py_ssize_t i = self._held_count
+        while i > 0 and self._slot(i - 1).ts > ts:
+            i -= 1
+        if i > 0 and self._slot(i - 1).ts == ts:
+            return -1
+        return i
+
+    cdef int _insert(self, Py_ssize_t i, int64_t ts, int64_t seq, bytes payload) except -1:
+        """Hold ``payload`` (an exact bytes object) at index ``i`` from ``_place``."""
+        cdef Py_ssize_t n = self._held_count, cap = self._held_cap, k
+        cdef Held *grown
+        if n == cap:
+            cap = cap * 2 if cap else HELD_START
+            grown = <Held *>malloc(<size_t>cap * sizeof(Held))
+            if grown == NULL:
+                raise MemoryError()
+            for k in range(n):
+                grown[k] = self._slot(k)[0]
+            free(self._held)
+            self._held, self._held_cap, self._held_head = grown, cap, 0
+        k = n
+        while k > i:
+            self._slot(k)[0] = self._slot(k - 1)[0]
+            k -= 1
+        cdef Held *h = self._slot(i)
+        h.ts, h.seq, h.payload = ts, seq, <PyObject *>payload
+        Py_INCREF(payload)
+        self._held_count = n + 1
+        return 0
+
+    cdef bytes _remove(self, Py_ssize_t i, int64_t *seq):
+        """Take the ``i``-th held packet out: its payload, and its sequence number in ``seq``."""
+        cdef Held *h = self._slot(i)
+        cdef Py_ssize_t k
+        seq[0] = h.seq
+        cdef bytes payload = <bytes>h.payload  # a new reference; the ring's is released below
+        Py_XDECREF(h.payload)
+        if i == 0:
+            self._held_head = (self._held_head + 1) & (self._held_cap - 1)
+        else:
+            for k in range(i, self._held_count - 1):
+                self._slot(k)[0] = self._slot(k + 1)[0]
+        self._held_count -= 1
+        return payload
+
+    cdef void _drop_held(self) noexcept:
+        """Release every held packet (exact bytes: no Python code runs)."""
+        cdef Py_ssize_t i
+        for i in range(self._held_count):
+            Py_XDECREF(self._slot(i).payload)
+        self._held_count = 0
+        self._held_head = 0
+
     # ------------------------------------------------------------------ state
     cdef void _reset_stream(self) except *:
         cdef int i
         self._seq_has = False
         self._ts_has = False
-        self._buf = {}
+        self._drop_held()
         for i in range(SEEN):
             self._ring[i] = -1
         self._has_next = False
@@ -161,7 +252,7 @@ cdef class JitterBuffer:
     @property
     def depth(self):
         """Packets buffered now."""
-        return len(self._buf)
+        return self._held_count
 
     @property
     def playing(self):
@@ -249,8 +340,7 @@ cdef class JitterBuffer:
             # absurdly far ahead of playout: not something we will ever play in time
             self.stats.overflow += 1
             return "overflow"
-        buf = self._buf
-        if len(buf) >= self.capacity:
+        if self._held_count >= self.capacity:
             self.stats.overflow += 1
             return "overflow"
         if not self._seq_has or eseq > self._seq_last:
@@ -258,17 +348,20 @@ cdef class JitterBuffer:
         if not self._ts_has or ets > self._ts_last:
             self._ts_last, self._ts_has = ets, True
         self._ring[eseq & (SEEN - 1)] = <int>(eseq & SEEN_MASK)
-        key = ets
-        if key in buf:  # same timestamp, different sequence number: keep the first
+        cdef Py_ssize_t at = self._place(ets)
+        if at < 0:  # same timestamp, different sequence number: keep the first
             self.stats.duplicates += 1
             return "duplicate"
-        buf[key] = (eseq, bytes(payload), marker)
+        held = bytes(payload)
+        if type(held) is not bytes:  # a subclass's __bytes__: hold a plain copy (see "The held packets")
+            held = PyBytes_FromStringAndSize(PyBytes_AS_STRING(held), PyBytes_GET_SIZE(held))
+        self._insert(at, ets, eseq, <bytes>held)
         if not self._has_first and not self._has_next:
             self._first_arrival, self._has_first = arrival, True
         stats = self.stats
         stats.received += 1
-        if len(buf) > stats.max_depth:
-            stats.max_depth = len(buf)
+        if self._held_count > stats.max_depth:
+            stats.max_depth = self._held_count
         return "ok"
 
     # ------------------------------------------------------------------ output
@@ -279,8 +372,10 @@ cdef class JitterBuffer:
 
     cdef tuple get_c(self, double now):
         cdef double early, target
+        cdef int64_t eseq = 0
+        cdef bytes payload
         if not self._has_next:
-            if not self._buf or not self._has_first:
+            if not self._held_count or not self._has_first:
                 return EMPTY_SLOT
             # time-stretch mode: the take delay starts at the target or just above it (no stretch needed at once)
             early = 0.0 if self._stretch else self.frame_seconds / 2
@@ -294,7 +389,8 @@ cdef class JitterBuffer:
         if self._stretch:
             if not self._has_offset:
                 self._offset, self._has_offset = now - self._next_ts / <double>self.clock_rate, True
-            return self._play_slot(self._take_slot())
+            payload = self._take_slot(&eseq)
+            return self._play_slot(payload, eseq)
         self._offset, self._has_offset = now - self._next_ts / <double>self.clock_rate, True
         target = self._delay()
         low = self._min_transit()
@@ -305,29 +401,27 @@ cdef class JitterBuffer:
             self.stats.concealed += 1
             self.stats.stretched += 1
             return LOST_SLOT
-        entry = self._take_slot()
-        if entry is not None and known and current > target + self.frame_seconds:
-            if self._may_shrink(now, entry[1], current - target):
+        payload = self._take_slot(&eseq)
+        if payload is not None and known and current > target + self.frame_seconds:
+            if self._may_shrink(now, payload, current - target):
                 self.stats.shrunk += 1
                 self._last_shrink = now
-                self._mark_played(entry[0], True)
+                self._mark_played(eseq, True)
                 self._advance()
                 self._offset = now - self._next_ts / <double>self.clock_rate
-                entry = self._take_slot()
-        return self._play_slot(entry)
+                payload = self._take_slot(&eseq)
+        return self._play_slot(payload, eseq)
 
-    cdef tuple _play_slot(self, entry):
-        """Play slot ``next_ts`` (``entry``: what was taken from it, or None)."""
-        cdef int64_t eseq
-        if entry is None:
+    cdef tuple _play_slot(self, bytes payload, int64_t eseq):
+        """Play slot ``next_ts`` (``payload`` and ``eseq``: what was taken from it; None when nothing was)."""
+        if payload is None:
             self.stats.concealed += 1
             self._advance()
-            if not self._buf:
+            if not self._held_count:
                 self._missing_run += 1
                 if self._missing_run * self.frame_seconds >= self.max_delay:
                     self._go_idle()
             return LOST_SLOT
-        eseq = entry[0]
         if self._has_played and eseq == self._last_played_seq + 1:  # the next in sequence: nothing skipped
             self._last_played_seq = eseq
         else:
@@ -335,7 +429,7 @@ cdef class JitterBuffer:
         self._missing_run = 0
         self.stats.played += 1
         self._advance()
-        return ("frame", entry[1])
+        return ("frame", payload)
 
     def peek(self, count):
         """The payloads buffered for the next ``count`` slots (``None`` where nothing is there yet), without
@@ -348,44 +442,39 @@ cdef class JitterBuffer:
         if not self._has_next:
             return []
         cdef list out = []
-        buf = self._buf
+        cdef Py_ssize_t k, i
         for k in range(count):
-            e = buf.get(self._next_ts + k * self.frame_samples)
-            out.append(e[1] if e is not None else None)
+            i = self._find(self._next_ts + k * self.frame_samples)
+            out.append(<bytes>self._slot(i).payload if i >= 0 else None)
         return out
 
-    cdef int64_t _first_key(self) except? -1:
+    cdef int64_t _first_key(self) noexcept:
         """The smallest buffered timestamp (the buffer is not empty)."""
-        cdef int64_t best = 0, k
-        cdef bint first = True
-        for key in self._buf:
-            k = key
-            if first or k < best:
-                best, first = k, False
-        return best
+        return self._slot(0).ts
 
-    cdef object _take_slot(self):
-        """Remove and return the packet playing in slot ``next_ts`` (realigning to a packet inside the slot)."""
-        buf = self._buf
-        entry = buf.pop(self._next_ts, None)
-        if entry is not None or not buf:
-            return entry
+    cdef bytes _take_slot(self, int64_t *seq):
+        """Remove and return the packet playing in slot ``next_ts`` (realigning to a packet inside the slot),
+        its sequence number in ``seq``; None when there is none."""
+        cdef Py_ssize_t i = self._find(self._next_ts)
+        if i >= 0:
+            return self._remove(i, seq)
+        if not self._held_count:
+            return None
         cdef int64_t first = self._first_key()
         if first < self._next_ts + self.frame_samples:
             # a packet starting inside this slot (sender frame grid differs): realign the slot to it
             self._next_ts = first
-            return buf.pop(first)
+            return self._remove(0, seq)
         return None
 
     cdef void _advance(self) except *:
+        cdef int64_t eseq
         self._next_ts += self.frame_samples
-        # anything that is now behind the slot can no longer be played
-        buf = self._buf
-        if buf and self._first_key() < self._next_ts:
-            for k in [k for k in buf if k < self._next_ts]:
-                entry = buf.pop(k)
-                self.stats.late += 1
-                self._mark_played(entry[0], False)
+        # anything now behind the slot can no longer be played (the held packets are in timestamp order)
+        while self._held_count and self._first_key() < self._next_ts:
+            self._remove(0, &eseq)
+            self.stats.late += 1
+            self._mark_played(eseq, False)
 
     cdef void _mark_played(self, int64_t eseq, bint count_gap) except *:
         cdef int64_t last = self._last_played_seq, s, stop

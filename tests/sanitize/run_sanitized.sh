@@ -45,6 +45,7 @@ PY
 echo "== the compiled modules' tests and the seeded parser fuzz tests under the sanitizers"
 python -m pytest -q -p no:cacheprovider tests/codecs tests/rtp tests/net tests/test_extensions.py \
     tests/test_compiled_parity_fuzz.py tests/media/test_jitter.py tests/media/test_jitter_parity.py \
+    tests/media/test_jitter_held.py \
     tests/media/test_playout.py tests/media/test_playout_parity.py tests/media/test_playout_fuzz.py \
     tests/media/test_playout_retries.py tests/media/test_playout_lookahead.py tests/media/test_receiver_parity.py \
     tests/media/test_receiver_poll.py tests/media/test_sender_direct.py \
