@@ -467,9 +467,11 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
     return EXIT_OK
 
 
-#: the garbage collector's thresholds while a listener keeps serving: a young collection every 20,000 new objects
-#: (not 700), older ones as rarely as before relative to it
-SERVING_GC_THRESHOLDS = (20000, 20, 20)
+#: the garbage collector's thresholds while a listener keeps serving: a young collection every 5,000 new
+#: objects (not 700), and the older ones as rarely as at 20,000 x 20 x 20 (a middle one every 400,000). At
+#: 20,000 a young collection paused the media for up to 15 ms while calls were being set up (twenty-fourth
+#: session, benchmarks/README.md); at 5,000 for up to 4 ms, for the same CPU within this VM's noise
+SERVING_GC_THRESHOLDS = (5000, 80, 20)
 
 
 def tune_gc_for_serving() -> Tuple[int, int, int]:
