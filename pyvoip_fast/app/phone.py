@@ -61,6 +61,11 @@ SourceLike = Union[None, str, "os.PathLike[str]", Any]
 SinkLike = Union[None, Any]
 
 
+def _is_factory(source: SourceLike) -> bool:
+    """Whether ``source`` is a factory of sources (``audio.ClipCache.opener``) rather than a source object."""
+    return callable(source) and not hasattr(source, "read")
+
+
 def _open_source(source: SourceLike, rate: int) -> Any:
     """A file opened at ``rate``, a factory called with ``rate`` (``audio.ClipCache.opener``), a source object
     resampled to ``rate`` when it says it runs at another one."""
@@ -68,7 +73,7 @@ def _open_source(source: SourceLike, rate: int) -> Any:
         return None
     if isinstance(source, (str, os.PathLike)):
         return audio.open_source(Path(source), rate=rate)
-    made: Any = source(rate) if callable(source) and not hasattr(source, "read") else source
+    made: Any = source(rate) if _is_factory(source) else source
     if getattr(made, "rate", None) not in (None, rate):
         return audio.resampled(made, rate)
     return made
@@ -117,7 +122,10 @@ class _MediaIO:
         self.rate = rate
         try:
             self.source = _open_source(source, rate)
-            if isinstance(source, (str, os.PathLike)) and self.source is not None:
+            # what was opened or made for this call is closed with it (a factory's source may hold a file open:
+            # left to the garbage collector, a listener's descriptors piled up while calls came and went)
+            made = isinstance(source, (str, os.PathLike)) or _is_factory(source)
+            if made and self.source is not None and callable(getattr(self.source, "close", None)):
                 self.owned.append(self.source)
             if sink is not None and getattr(sink, "rate", None) not in (None, rate):
                 raise ValueError(f"the sink runs at {sink.rate} Hz but the call's codec at {rate} Hz")
@@ -518,8 +526,8 @@ class Phone:
             target: ``"host:port"``, ``(host, port)`` or a SIP URI.
             source: an audio file path (any format libsndfile reads), a source object (resampled to the
                 codec's rate when its ``rate`` differs), or a factory called with the codec's sample rate that
-                returns one (``audio.ClipCache().opener(path)``: a short file decoded once for many calls);
-                None sends nothing.
+                returns a fresh one (``audio.ClipCache().opener(path)``: a short file decoded once for many
+                calls), which the call closes when it ends; None sends nothing.
             sink / record / play: where received audio goes: a sink object (one with a ``rate`` limits the offer
                 to the codecs of that rate), a WAV file, the sound device.
             ring_timeout: CANCEL the call when not answered within this many seconds.

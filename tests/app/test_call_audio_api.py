@@ -8,16 +8,20 @@ round-trip SNR), in what the other side's ``audio_in`` yields.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+from pathlib import Path
 from typing import Any, AsyncIterator, List, Tuple
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from mediakit import chunk_match, playout_events, speech_like, wait_for
 from pyvoip_fast.app.call_events import CallState
 from pyvoip_fast.app.phone import CallEnd, Phone
 from pyvoip_fast.app.useragent import TimerConfig
-from pyvoip_fast.audio import ToneSource
+from pyvoip_fast.audio import ClipCache, FileSource, ToneSource
 from pyvoip_fast.errors import AudioFileError
 
 FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
@@ -292,3 +296,55 @@ def test_states_and_the_end_side_by_side_in_a_task_group() -> None:
 
     seen, digits, frames, reason = run(main())
     assert seen == ["active", "ended"] and digits == "4" and frames >= 20 and reason == CallEnd.REMOTE_HANGUP
+
+
+def _open_descriptors_of(path: Path) -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            pass
+    return count
+
+
+def test_a_source_made_for_a_call_by_a_factory_is_closed_when_the_call_ends(tmp_path: Path) -> None:
+    """``listen --keep-serving`` answers every call from a factory (``ClipCache.opener``); a file too long to
+    cache is opened for each call. Its descriptor is closed with the call, not left to the garbage collector
+    (a listener's descriptors once piled up while calls came and went), and only the call's own source."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc/self/fd to count descriptors on this system")
+    path = tmp_path / "long.wav"
+    t = np.arange(8000 * 3) / 8000
+    sf.write(str(path), np.round(np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16), 8000, subtype="PCM_16")
+    cache = ClipCache(max_seconds=1.0)  # 3 s: streamed from the file, one descriptor per call
+    made: List[Any] = []
+    shared = ToneSource(440.0)
+
+    def factory(rate: int) -> Any:
+        made.append(cache.source(path, rate))
+        return made[-1]
+
+    async def main() -> List[int]:
+        open_during: List[int] = []
+        gc.disable()  # nothing may be closed by a collection: only by the call
+        try:
+            async with phone() as alice, phone(user="bob") as bob:
+                for _ in range(3):
+                    a, b = await connected(alice, bob, source=factory)
+                    open_during.append(_open_descriptors_of(path))
+                    await a.hangup()
+                    await b.wait_done(timeout=5.0)
+                    open_during.append(_open_descriptors_of(path))
+                a, b = await connected(alice, bob, source=shared)  # a source object: the caller's to close
+                await a.hangup()
+                await b.wait_done(timeout=5.0)
+        finally:
+            gc.enable()
+        return open_during
+
+    open_during = run(main())
+    assert len(made) == 3 and all(isinstance(s, FileSource) for s in made)
+    assert open_during == [1, 0, 1, 0, 1, 0]
+    assert shared.read(160).shape == (160,)  # not closed by the call that played it
