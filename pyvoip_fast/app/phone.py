@@ -122,8 +122,9 @@ class _MediaIO:
         self.rate = rate
         try:
             self.source = _open_source(source, rate)
-            # what was opened or made for this call is closed with it (a factory's source may hold a file open:
-            # left to the garbage collector, a listener's descriptors piled up while calls came and went)
+            # what was opened or made for this call is closed with it (a factory's source may hold a
+            # file open: left to the garbage collector, a listener's descriptors piled up as calls came
+            # and went)
             made = isinstance(source, (str, os.PathLike)) or _is_factory(source)
             if made and self.source is not None and callable(getattr(self.source, "close", None)):
                 self.owned.append(self.source)
