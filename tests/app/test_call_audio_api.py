@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers import skip_or_fail
 from mediakit import chunk_match, playout_events, speech_like, wait_for
 from pyvoip_fast.app.call_events import CallState
 from pyvoip_fast.app.phone import CallEnd, Phone
@@ -314,7 +315,7 @@ def test_a_source_made_for_a_call_by_a_factory_is_closed_when_the_call_ends(tmp_
     cache is opened for each call. Its descriptor is closed with the call, not left to the garbage collector
     (a listener's descriptors once piled up while calls came and went), and only the call's own source."""
     if not os.path.isdir("/proc/self/fd"):
-        pytest.skip("no /proc/self/fd to count descriptors on this system")
+        skip_or_fail("no /proc/self/fd to count descriptors on this system")
     path = tmp_path / "long.wav"
     t = np.arange(8000 * 3) / 8000
     sf.write(str(path), np.round(np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16), 8000, subtype="PCM_16")
