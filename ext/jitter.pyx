@@ -35,6 +35,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from array import array
+from dataclasses import fields as _fields
 
 from pyvoip_fast.media import jitter_stats as _common
 from pyvoip_fast.rtp import stats as _stats
@@ -43,9 +44,49 @@ from pyvoip_fast.rtp._stats cimport TransitStats
 
 logger = logging.getLogger("pyvoip_fast.media.jitter")
 
-__all__ = ["JitterBuffer", "TimeStretchJitterBuffer"]
+__all__ = ["JitterBuffer", "JitterStats", "TimeStretchJitterBuffer"]
 
-JitterStats = _common.JitterStats
+
+
+cdef tuple COUNTERS = ("received", "played", "lost", "late", "duplicates", "resets", "max_depth", "concealed",
+                       "stretched", "shrunk", "overflow", "invalid")
+if COUNTERS != tuple(f.name for f in _fields(_common.JitterStats)):
+    raise ImportError("ext/jitter.pyx: JitterStats' counters do not match media.jitter_stats.JitterStats")
+
+
+cdef tuple _counts(JitterStats s):
+    """The counters, in ``COUNTERS``' order."""
+    return (s.received, s.played, s.lost, s.late, s.duplicates, s.resets, s.max_depth, s.concealed, s.stretched,
+            s.shrunk, s.overflow, s.invalid)
+
+
+cdef class JitterStats:
+    """Counters of one jitter buffer (cumulative over resets): ``media.jitter_stats.JitterStats``' fields, the
+    same names, order, constructor, ``as_dict``, equality and repr, kept in C fields so that the compiled buffer
+    counts a packet or a frame without touching a Python object."""
+
+    def __init__(self, received=0, played=0, lost=0, late=0, duplicates=0, resets=0, max_depth=0, concealed=0,
+                 stretched=0, shrunk=0, overflow=0, invalid=0):
+        self.received, self.played, self.lost, self.late = received, played, lost, late
+        self.duplicates, self.resets, self.max_depth, self.concealed = duplicates, resets, max_depth, concealed
+        self.stretched, self.shrunk, self.overflow, self.invalid = stretched, shrunk, overflow, invalid
+
+    def as_dict(self):
+        """A plain dict (for JSON)."""
+        return dict(zip(COUNTERS, _counts(self)))
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return _counts(self) == _counts(<JitterStats>other)
+
+    __hash__ = None  # mutable, compared by value (as the dataclass)
+
+    def __repr__(self):
+        return "JitterStats(" + ", ".join(f"{k}={v}" for k, v in zip(COUNTERS, _counts(self))) + ")"
+
+    def __reduce__(self):
+        return (JitterStats, _counts(self))
 
 
 cdef int64_t MAX_DROPOUT = _common.MAX_DROPOUT
@@ -275,11 +316,11 @@ cdef class JitterBuffer:
         common packet calls this)."""
         cdef bint reset = False
         cdef int64_t udelta
-        if ssrc is not None and self.ssrc is not None and ssrc != self.ssrc:
-            logger.info("[Jitter] SSRC changed %08x -> %08x: new stream", self.ssrc, ssrc)
-            self._new_stream()
-            reset = True
-        if ssrc is not None:
+        if ssrc is not None and ssrc is not self.ssrc:  # (the receiver hands the same object every packet)
+            if self.ssrc is not None and ssrc != self.ssrc:
+                logger.info("[Jitter] SSRC changed %08x -> %08x: new stream", self.ssrc, ssrc)
+                self._new_stream()
+                reset = True
             self.ssrc = ssrc
         # RFC 3550 A.1: a big jump needs a second, sequential packet before we believe it
         if self._seq_has and not reset:
@@ -358,7 +399,7 @@ cdef class JitterBuffer:
         self._insert(at, ets, eseq, <bytes>held)
         if not self._has_first and not self._has_next:
             self._first_arrival, self._has_first = arrival, True
-        stats = self.stats
+        cdef JitterStats stats = self.stats
         stats.received += 1
         if self._held_count > stats.max_depth:
             stats.max_depth = self._held_count

@@ -27,7 +27,7 @@ from libc.string cimport memcpy
 from pyvoip_fast.media import playout_common as _common
 
 from pyvoip_fast.codecs._plc cimport LookaheadCore
-from pyvoip_fast.media._jitter cimport JitterBuffer, TimeStretchJitterBuffer
+from pyvoip_fast.media._jitter cimport JitterBuffer, JitterStats, TimeStretchJitterBuffer
 
 __all__ = ["Playout"]
 
@@ -118,7 +118,8 @@ cdef class Playout:
         """``tick``, called at C level by the compiled receiver."""
         cdef Py_ssize_t n = self.frame_samples
         cdef Py_ssize_t k
-        resets = getattr(self._jb_stats, "resets", 0)
+        st = self._jb_stats
+        resets = (<JitterStats>st).resets if type(st) is JitterStats else getattr(st, "resets", 0)
         if resets != self._resets:  # a new stream: its losses before its first frame are not played
             self._resets = resets
             self.playing = False

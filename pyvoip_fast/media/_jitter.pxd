@@ -16,12 +16,18 @@ cdef struct Held:  # one buffered packet (ext/jitter.pyx: "The held packets")
     PyObject *payload  # an owned reference to an exact bytes object
 
 
+cdef class JitterStats:  # media.jitter_stats.JitterStats' counters, as C fields (ext/jitter.pyx)
+    cdef public int64_t received, played, lost, late, duplicates, resets, max_depth, concealed, stretched, shrunk
+    cdef public int64_t overflow, invalid
+
+
 cdef class JitterBuffer:
     cdef public int64_t clock_rate, frame_samples, capacity
     cdef public double frame_seconds, min_delay, max_delay, initial_delay, jitter_factor, margin
     cdef public double release_time, window
     cdef double _coalesce
-    cdef public object silence_detector, stats, ssrc
+    cdef public object silence_detector, ssrc
+    cdef readonly JitterStats stats
     cdef readonly object _transit
     cdef TransitStats _ct  # _transit when it is exactly the compiled class (its C entry points), else None
     cdef readonly dict _lost_seqs

@@ -61,8 +61,10 @@ resets the buffer: a new stream.
 Implementation. The buffer runs on every packet and every tick of every call, so it is compiled
 (``ext/jitter.pyx``: ``pyvoip_fast.media._jitter``, its state in C fields) with a pure-Python twin
 (``pyvoip_fast.media._jitter_py``) that gives the same results, statistics and exceptions for any sequence of calls
-(``tests/media/test_jitter_parity.py``); this module picks one through ``pyvoip_fast._compat``. Their counters,
-constants and argument checks live in :mod:`pyvoip_fast.media.jitter_stats`.
+(``tests/media/test_jitter_parity.py``); this module picks one through ``pyvoip_fast._compat``. Their constants
+and argument checks live in :mod:`pyvoip_fast.media.jitter_stats`, and so do the twin's counters (a dataclass);
+the compiled buffer counts into a class of the same shape whose counters are C fields. ``JitterStats`` here is
+the class of the buffers' ``stats``.
 """
 
 from __future__ import annotations
@@ -70,14 +72,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import _compat
-from .jitter_stats import MAX_DROPOUT, MAX_MISORDER, QUANTILE_EVERY, SEEN_WINDOW, JitterStats
+from .jitter_stats import MAX_DROPOUT, MAX_MISORDER, QUANTILE_EVERY, SEEN_WINDOW
 
 if TYPE_CHECKING:
-    from ._jitter_py import JitterBuffer, TimeStretchJitterBuffer
+    from ._jitter_py import JitterBuffer, JitterStats, TimeStretchJitterBuffer
 else:
     _impl = _compat.load("_jitter")
     JitterBuffer = _impl.JitterBuffer
     TimeStretchJitterBuffer = _impl.TimeStretchJitterBuffer
+    JitterStats = _impl.JitterStats  # the class of a buffer's ``stats`` (compiled: its counters are C fields)
 
 __all__ = ["JitterBuffer", "JitterStats", "TimeStretchJitterBuffer", "MAX_DROPOUT", "MAX_MISORDER", "SEEN_WINDOW",
            "QUANTILE_EVERY"]
