@@ -29,6 +29,7 @@ COMPILED_HARNESS = Path(__file__).resolve().parent / "fuzz" / "atheris_compiled.
 BUILD = Path(__file__).resolve().parent / "fuzz" / "build_instrumented.py"
 
 
+@pytest.mark.timeout(1000)  # the fuzzer's own limit is 900 s, beyond the suite's 300 s per test
 def test_coverage_guided_fuzzing_of_every_parser(tmp_path: Path) -> None:
     try:
         import atheris  # noqa: F401
@@ -41,6 +42,7 @@ def test_coverage_guided_fuzzing_of_every_parser(tmp_path: Path) -> None:
     assert "Done 1000000" in result.stderr
 
 
+@pytest.mark.timeout(2700)  # an instrumented build (up to 600 s) and the fuzzer (up to 1,800 s)
 def test_coverage_guided_fuzzing_of_the_compiled_modules_under_asan(tmp_path: Path) -> None:
     try:
         import atheris
