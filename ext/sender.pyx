@@ -60,6 +60,8 @@ cdef class SenderCore:
     cdef public object first_sent_at, dtmf, dtmf_payload_type, source, source_done, _encoder, _transmit, stats, _now
     cdef public int tx_fd, tx_family
     cdef public object tx_sockets, tx_peer
+    cdef public bint sending
+    cdef public object remote_of, proof
     cdef object _to_key, _clip_of
     cdef const int16_t[::1] _clip
     cdef Py_ssize_t _clip_pos
@@ -68,6 +70,24 @@ cdef class SenderCore:
 
     def __cinit__(self, *args, **kwargs):
         self.tx_fd = -1
+
+    def tick(self, n, deadline):
+        """The media tick's send stage (see the twin): slot ``n`` goes out while the direction sends, the peer's
+        address (``remote_of.remote_rtp``) is known and allowed by ``proof``, and there is audio or a digit."""
+        peer = self.remote_of
+        if not self.sending or peer is None:
+            return None
+        remote = peer.remote_rtp
+        if remote is None:
+            return None
+        if self.source is None:
+            ds = self.dtmf
+            if ds is None or not ds.busy:
+                return None
+        proof = self.proof
+        if proof is not None and proof.all_proven is not True and not proof.allows(remote):
+            return None
+        return self.send_slot(n)
 
     def send_slot(self, n):
         """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""

@@ -20,7 +20,7 @@ class SenderCore:
     __slots__ = ("ssrc", "_seq", "_ts0", "frame_timestamps", "frame_samples", "_last_sent_n", "payload_type",
                  "marker_next", "we_sent", "sent_audio", "last_sent_at", "first_sent_at", "dtmf", "dtmf_payload_type",
                  "source", "source_done", "_encoder", "_transmit", "stats", "_now", "tx_fd", "tx_family", "tx_sockets",
-                 "tx_peer")
+                 "tx_peer", "sending", "remote_of", "proof")
 
     ssrc: int
     _seq: int
@@ -46,6 +46,20 @@ class SenderCore:
     tx_family: int
     tx_sockets: Any
     tx_peer: Any
+    # the media tick's guard: a direction that sends, the receiver whose remote_rtp is the peer, the session's
+    # AddressProof (None: no address check)
+    sending: bool
+    remote_of: Any
+    proof: Any
+
+    def tick(self, n: int, deadline: float) -> None:
+        """The media tick's send stage: slot ``n`` goes out while the direction sends, the peer's address
+        (``remote_of.remote_rtp``) is known and allowed by ``proof``, and there is audio or a digit to send."""
+        remote = self.remote_of.remote_rtp if self.sending and self.remote_of is not None else None
+        if remote is None or (self.source is None and not (self.dtmf is not None and self.dtmf.busy)):
+            return
+        if self.proof is None or self.proof.allows(remote):
+            self.send_slot(n)
 
     def send_slot(self, n: int) -> None:
         """Send slot ``n``'s packet: a telephone-event while a digit plays, else the next frame of audio."""

@@ -65,6 +65,9 @@ class RtpSender(_Core):
         #: the session's RTP socket (its descriptor and family), its ``MediaSockets`` and the receiver whose
         #: ``remote_rtp`` is the peer: the compiled base then sends the common slot's packet itself (-1: never)
         self.tx_fd, self.tx_family, self.tx_sockets, self.tx_peer = -1, 0, None, None
+        #: the media tick's guard (``tick``): the session says whether its direction sends, and gives the receiver
+        #: whose ``remote_rtp`` is the peer and its ``AddressProof``
+        self.sending, self.remote_of, self.proof = False, None, None
         self._loop = loop
         self._now = loop_time(loop)
         self._seq = rng.getrandbits(16)

@@ -186,6 +186,7 @@ class MediaSession:
         self._started_at: Optional[float] = None
         self._stopped_at: Optional[float] = None
         self._proof = AddressProof()  # return routability: media only to addresses the peer proved
+        self._sender.remote_of, self._sender.proof = self._receiver, self._proof  # (the tick's send guard)
         self._started = False
         self.ignore_before_start = False  #: drop RTP that arrives before ``start()`` (early media nobody hears)
         self._closed = False
@@ -422,6 +423,7 @@ class MediaSession:
         if direction in _SENDING and self._direction not in _SENDING:
             self._sender.marker_next = True
         self._direction = direction
+        self._sender.sending = direction in _SENDING  # the tick's send stage (``RtpSender.tick``) reads it
         self._receiver.receiving = direction in _RECEIVING
         self._receiver.set_remote(new_rtp, initial=initial)
         self._reporter.set_remote(new_rtcp, initial=initial)
@@ -434,7 +436,7 @@ class MediaSession:
 
     def _new_pacer(self, now: float) -> Pacer:
         return Pacer(self._clock, self._sender.ptime / 1000.0, None, start=now, max_burst=self._max_burst,
-                     on_skip=self._sender.on_skip, stages=(self._tick_send, self._sockets.poll_rtp, self._tick_playout))
+                     on_skip=self._sender.on_skip, stages=(self._sender.tick, self._sockets.poll_rtp, self._tick_playout))
 
     def _send_rtcp(self, datagram: bytes, addr: Addr) -> bool:
         return self._proof.allows(addr) and self._sockets.send_rtcp(datagram, addr)
@@ -450,11 +452,6 @@ class MediaSession:
             self._announced = False
 
     # -- the media tick --------------------------------------------------------------------------------------------
-    def _tick_send(self, n: int, deadline: float) -> None:
-        remote = self._receiver.remote_rtp  # sending: a direction that sends, a proven address, something to say
-        if self._direction in _SENDING and remote is not None and self._sender.has_work and self._proof.allows(remote):
-            self._sender.send_slot(n)
-
     def _tick_playout(self, n: int, deadline: float) -> None:
         if self._direction in _RECEIVING:
             self._receiver.playout(self._clock.now())

@@ -729,7 +729,7 @@ def test_a_calls_tick_sends_before_it_receives_and_its_lateness_is_the_sends() -
             b.start(params(a.local_rtp_port), source=ArraySource(tone), sink=ListSink())
             pacer = a._pacer
             assert pacer is not None and pacer.stages
-            assert pacer.stages[pacer.note_stage] == a._tick_send and pacer.note_stage == 0
+            assert pacer.stages[pacer.note_stage] == a._sender.tick and pacer.note_stage == 0
             send, receive, play = pacer.stages
             pacer.stages = (lambda n, d: (order.append("send"), send(n, d)),
                             lambda n, d: (order.append("receive"), receive(n, d)),

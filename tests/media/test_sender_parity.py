@@ -227,3 +227,52 @@ def test_a_clip_is_read_in_place(loop: asyncio.AbstractEventLoop) -> None:
         s.send_slot(n)
     assert s.reads == 1 and len(out) == 11 and s.source_done.done()
     assert b"".join(p[12:] for p in out) == codecs.g711.ulaw_encode(np.concatenate([pcm, np.zeros(120, np.int16)]))
+
+
+class _Peer:
+    """What the tick reads of the session's receiver: the peer's RTP address."""
+
+    def __init__(self) -> None:
+        self.remote_rtp: Any = ("127.0.0.1", 40000)
+
+
+def test_the_tick_sends_only_what_the_session_allows(loop: asyncio.AbstractEventLoop) -> None:
+    """The media tick's send stage (``tick``): a slot leaves only while the direction sends, the peer's address is
+    known and proven, and there is audio or a digit to send; compiled and twin alike."""
+    from pyvoip_fast.media.liveness import AddressProof
+
+    def attempt(cls: Any, change: Any) -> Tuple[int, int]:
+        sent: List[bytes] = []
+        s = cls(0x1234ABCD, random.Random(7), lambda buf: sent.append(bytes(buf)) or True, loop)
+        s.configure(codecs.PCMU, 0, 20, 101)
+        s.set_source(_Source(40, 0))
+        s.start(0.0)
+        s.sending, s.remote_of, s.proof = True, _Peer(), AddressProof()
+        change(s)
+        s.tick(1, 0.02)
+        return len(sent), (sent[0][1] & 0x7F) if sent else -1
+
+    def unproven(s: Any) -> None:
+        s.proof.reset(False)
+
+    def heard(s: Any) -> None:
+        s.proof.reset(False)
+        s.proof.heard(("127.0.0.1", 40000))
+
+    def digit_only(s: Any) -> None:
+        s.set_source(None)
+        s.queue_dtmf("5")
+
+    cases = [
+        (lambda s: None, (1, 0)),
+        (lambda s: setattr(s, "sending", False), (0, -1)),  # recvonly or inactive
+        (lambda s: setattr(s, "remote_of", None), (0, -1)),
+        (lambda s: setattr(s.remote_of, "remote_rtp", None), (0, -1)),  # no address yet
+        (lambda s: s.set_source(None), (0, -1)),  # nothing to say
+        (digit_only, (1, 101)),  # a digit goes out without audio
+        (unproven, (0, -1)),  # an answerer before the ACK: the address is not proven
+        (heard, (1, 0)),  # ... until the peer was heard from it
+        (lambda s: setattr(s, "proof", None), (1, 0)),  # no proof given: no address check
+    ]
+    for k, (change, want) in enumerate(cases):
+        assert attempt(RtpSender, change) == want == attempt(_twin_class(), change), k
