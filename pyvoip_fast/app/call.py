@@ -390,6 +390,7 @@ class Call(CallControl):
                 callback()
             if self._on_closed is not None:
                 self._on_closed(self)
+            self.sip.on_reinvite = self.sip.on_request = None  # (references back to this call: media.session._unlink)
 
     # -- the peer's re-INVITE ------------------------------------------------------------------------------------
 

@@ -501,6 +501,10 @@ class _TickGroup:
             self._schedule(nxt)
 
 
+def _no_slot(n: int, deadline: float) -> None:
+    """A stopped pacer's callback."""
+
+
 class Pacer:
     """A periodic schedule on a ``MediaClock``: slot n is due at ``start + n·period``.
 
@@ -584,6 +588,9 @@ class Pacer:
         group, self._group = self._group, None
         if group is not None:
             group.remove(self)
+        # what it would call holds its owner (and ``_run_stages`` the pacer itself): a stopped pacer lets go,
+        # so the owner is freed by its last reference, not by a full collection
+        self.callback, self.stages, self.on_skip = _no_slot, (), None
 
     def _run_stages(self, n: int, deadline: float) -> None:
         for stage in self.stages:
