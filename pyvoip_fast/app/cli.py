@@ -467,11 +467,13 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
     return EXIT_OK
 
 
-#: the garbage collector's thresholds while a listener keeps serving: a young collection every 5,000 new
-#: objects (not 700), and the older ones as rarely as at 20,000 x 20 x 20 (a middle one every 400,000). At
-#: 20,000 a young collection paused the media for up to 15 ms while calls were being set up (twenty-fourth
-#: session, benchmarks/README.md); at 5,000 for up to 4 ms, for the same CPU within this VM's noise
-SERVING_GC_THRESHOLDS = (5000, 80, 20)
+#: the garbage collector's thresholds while a listener keeps serving: a young collection every 1,000 objects
+#: more than were freed (not 700), a middle one every 80 young ones, the oldest as rarely as CPython allows. An
+#: ended call is freed by reference counting (it holds no cycles: media.session._unlink), so set-ups and
+#: teardowns nearly cancel out in the young count and a young collection finds every call set up since the
+#: last one: at 5,000 that was up to 30,000 objects and 6-19 ms with the media waiting, at 1,000 at most
+#: 1.7-2.7 ms (twenty-fifth session, benchmarks/README.md)
+SERVING_GC_THRESHOLDS = (1000, 80, 20)
 
 
 def tune_gc_for_serving() -> Tuple[int, int, int]:
@@ -480,8 +482,8 @@ def tune_gc_for_serving() -> Tuple[int, int, int]:
     Everything alive once the listener is up (modules, the phone, its sockets) is frozen out of every
     collection, and young collections run far less often: with a few hundred calls they otherwise ran many times
     a second, and each full one scanned every call's objects while packets waited (the worst media lateness
-    dropped from 33-58 ms to 11-15 ms at 100 calls, ``benchmarks/bench_calls.py``). Calls hold few reference
-    cycles, so memory barely changes.
+    dropped from 33-58 ms to 11-15 ms at 100 calls, ``benchmarks/bench_calls.py``). An ended call holds no
+    reference cycles, so nothing waits for a collection to be freed.
     """
     import gc
 
