@@ -42,6 +42,19 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_compiled(name: str) -> Any:
+    """The compiled module ``name`` (as ``pyvoip_fast._compat`` names them, e.g. ``"_jitter"``): a skip when the
+    extensions are switched off on purpose (PYVOIP_FAST_NO_EXTENSIONS), else, when it failed to build, a skip on a
+    laptop and a failure under CI=true."""
+    from pyvoip_fast import _compat
+
+    if _compat.NO_EXTENSIONS:
+        pytest.skip("the compiled modules are switched off (PYVOIP_FAST_NO_EXTENSIONS)")
+    if name in _compat.MISSING_EXTENSIONS:
+        skip_or_fail(f"the compiled module {name} is not built")
+    return _compat.module_for(name, "cython")
+
+
 def require_tool(name: str) -> str:
     """Path of an external program; skip on a laptop without it, fail in CI."""
     path = shutil.which(name)

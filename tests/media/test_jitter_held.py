@@ -14,22 +14,12 @@ from typing import Any, List
 
 import pytest
 
-from helpers import skip_or_fail
+from helpers import require_compiled
 from pyvoip_fast import _compat
 
 compiled = _compat.module_for("_jitter", "cython") if "_jitter" not in _compat.MISSING_EXTENSIONS else None
 twin = _compat.module_for("_jitter", "python")
 MODULES = [m for m in (compiled, twin) if m is not None]
-
-
-def _need_compiled() -> Any:
-    """The compiled module: a skip when the extensions are switched off on purpose, else (a build that failed)
-    a skip on a laptop and a failure under CI=true."""
-    if _compat.NO_EXTENSIONS:
-        pytest.skip("the compiled modules are switched off (PYVOIP_FAST_NO_EXTENSIONS)")
-    if compiled is None:
-        skip_or_fail("the compiled jitter buffer is not built")
-    return compiled
 
 
 def _trace(mod: Any, stretch: bool, order: List[int], frame: int, capacity: int) -> List[Any]:
@@ -55,7 +45,7 @@ def _trace(mod: Any, stretch: bool, order: List[int], frame: int, capacity: int)
 def test_deep_reordering_and_a_wrapping_ring_answer_as_the_twin(stretch: bool, capacity: int, shuffle: int) -> None:
     """Windows of ``shuffle`` packets arrive in random order (300: the whole stream backwards and forwards), across
     a wrap of both the sequence number and the timestamp."""
-    mod = _need_compiled()
+    mod = require_compiled("_jitter")
     rng = random.Random(capacity * 1000 + shuffle)
     order = list(range(300))
     if shuffle:
@@ -115,7 +105,7 @@ def test_payloads_of_any_buffer_type_come_out_equal_and_what_peek_showed_is_what
 
 
 def test_held_payloads_are_released_when_played_dropped_reset_or_the_buffer_goes() -> None:
-    mod = _need_compiled()  # (CPython only, as the package: sys.getrefcount is there)
+    mod = require_compiled("_jitter")  # (CPython only, as the package: sys.getrefcount is there)
     payloads = [bytes([i]) * 100 + b"unique" for i in range(50)]  # exact bytes: the buffer holds these objects
     base = [sys.getrefcount(p) for p in payloads]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import skip_or_fail
+from helpers import require_compiled
 from pyvoip_fast import _compat
 from pyvoip_fast.media import jitter, jitter_stats
 
@@ -19,16 +19,6 @@ compiled = _compat.module_for("_jitter", "cython") if "_jitter" not in _compat.M
 twin = _compat.module_for("_jitter", "python")
 NAMES = ["received", "played", "lost", "late", "duplicates", "resets", "max_depth", "concealed", "stretched",
          "shrunk", "overflow", "invalid"]
-
-
-def _compiled() -> Any:
-    """The compiled module: a skip when the extensions are switched off on purpose, else (a build that failed)
-    a skip on a laptop and a failure under CI=true."""
-    if _compat.NO_EXTENSIONS:
-        pytest.skip("the compiled modules are switched off (PYVOIP_FAST_NO_EXTENSIONS)")
-    if compiled is None:
-        skip_or_fail("the compiled jitter buffer is not built")
-    return compiled
 
 
 def test_the_buffer_s_counters_are_the_class_the_jitter_module_names() -> None:
@@ -40,7 +30,7 @@ def test_the_buffer_s_counters_are_the_class_the_jitter_module_names() -> None:
 
 
 def test_the_compiled_counters_behave_as_the_dataclass() -> None:
-    cls, ref = _compiled().JitterStats, jitter_stats.JitterStats
+    cls, ref = require_compiled("_jitter").JitterStats, jitter_stats.JitterStats
     for make in (lambda c: c(), lambda c: c(3, 4, 5), lambda c: c(late=7, invalid=2**40)):
         a, b = make(cls), make(ref)
         assert a.as_dict() == b.as_dict() and list(a.as_dict()) == NAMES == list(b.as_dict())
@@ -67,7 +57,7 @@ def test_the_compiled_counters_behave_as_the_dataclass() -> None:
 
 
 def test_both_buffers_count_the_same_stream_alike() -> None:
-    mod = _compiled()
+    mod = require_compiled("_jitter")
     out = []
     for m in (mod, twin):
         jb = m.JitterBuffer(initial_delay=0.02, capacity=8)
@@ -83,7 +73,7 @@ def test_both_buffers_count_the_same_stream_alike() -> None:
 
 
 def test_the_compiled_buffer_s_counters_cannot_be_swapped_for_another_object() -> None:
-    jb = _compiled().JitterBuffer()
+    jb = require_compiled("_jitter").JitterBuffer()
     with pytest.raises(AttributeError):
         jb.stats = jitter_stats.JitterStats()  # the buffer counts into its own C fields
     jb.stats.received = 41  # the counters themselves are the user's to reset
