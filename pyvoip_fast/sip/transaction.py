@@ -316,7 +316,8 @@ class Transaction:
 
     Attributes:
         key: the matching key.
-        request: the request that created it.
+        request: the request that created it (a server transaction lets it go with its final response).
+        method: its method (kept for the transaction's whole life).
         dest: where its messages go.
         state: the current state.
         deadlines: ``{Timer: absolute time}``.
@@ -333,7 +334,8 @@ class Transaction:
 
     def __init__(self, key: Tuple[str, ...], request: SipRequest, dest: Tuple[str, int], timers: TimerConfig) -> None:
         self.key = key
-        self.request = request
+        self._request: Optional[SipRequest] = request
+        self.method = request.method
         self.dest = dest
         self.timers = timers
         self.deadlines: Dict[Timer, float] = {}
@@ -346,6 +348,18 @@ class Transaction:
         #: over TCP/TLS (the request's top Via says so) nothing is retransmitted and the wait timers D, I, J, K
         #: are zero (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2): the connection delivers or fails
         self.reliable = _is_reliable(request)
+
+    @property
+    def request(self) -> SipRequest:
+        """The request that created the transaction.
+
+        Raises:
+            LocalProtocolError: a server transaction that has sent its final response (it no longer keeps it).
+        """
+        request = self._request
+        if request is None:
+            raise LocalProtocolError(f"{self.kind}: its request is no longer kept after the final response")
+        return request
 
     # -- driving -----------------------------------------------------------------------------------------------
     def fire(self, inp: TxInput, now: float, message: Any = None) -> None:
@@ -526,9 +540,14 @@ class _ServerTransaction(Transaction):
         code = response.status_code
         inp = TxInput.SEND_1XX if code < 200 else TxInput.SEND_2XX if code < 300 else TxInput.SEND_FAIL
         self.fire(inp, now, response)
-        if code >= 200 and self.on_final is not None:
-            done, self.on_final = self.on_final, None
-            done(self)
+        if code >= 200:
+            # what is left (absorbing retransmissions for timer J or L, re-sending a non-2xx until the ACK) needs
+            # only the response's bytes: the request goes, so ~4,800 ended calls' worth of transactions (150
+            # set-ups/s for 32 s) keep neither its memory nor its objects for the garbage collector to scan
+            self._request = None
+            if self.on_final is not None:
+                done, self.on_final = self.on_final, None
+                done(self)
 
     def receive_request(self, now: float) -> None:
         """A retransmission of the request arrived."""

@@ -117,6 +117,12 @@ class _UaBase:
         return (counts[CallState.INCOMING] + counts[CallState.WAIT_ACK] + counts[CallState.CONFIRMED]
                 + counts[CallState.CALLING])
 
+    @property
+    def kept_calls(self) -> int:
+        """Every call the endpoint keeps: up, being set up, and ended ones absorbing late retransmissions (for
+        timer B after their end)."""
+        return len(self._calls)
+
     def _add_call(self, call: _Call) -> None:
         self._calls[call.handle] = call
         self._by_call_id.setdefault(call.dialog.call_id, []).append(call)

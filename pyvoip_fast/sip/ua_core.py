@@ -144,6 +144,7 @@ class _UaCore(_UaBase):
             call.dialog.state = DialogState.TERMINATED
         self._answer_leftovers(call, now)
         # keep the call around to absorb late retransmissions (2xx -> ACK again), then forget it
+        call.let_go()
         call.purge_at = now + self.timers.b
         self._schedule(call.purge_at, call)
 
@@ -157,6 +158,7 @@ class _UaCore(_UaBase):
         call.state = CallState.CONFIRMED
         self._send_bye(call, now)
         call.state = CallState.ENDED
+        call.let_go()
         call.purge_at = now + self.timers.b
         self._schedule(call.purge_at, call)
 
@@ -231,7 +233,7 @@ class _UaCore(_UaBase):
     def _tx_result(self, tx: Transaction, kind: str, payload: object, now: float) -> None:
         handle = self._tx_call.get(tx.key)
         call = self._calls.get(handle) if handle is not None else None
-        method = tx.request.method
+        method = tx.method
         if call is None:
             reg = self._tx_reg.get(tx.key)
             if reg is not None:

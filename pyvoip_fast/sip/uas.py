@@ -182,7 +182,7 @@ class _UasRequests(_UaCore):
         from_tag = request.from_.tag
         number, _ = request.cseq
         for call in self._calls_with_id(request.call_id):
-            if (not call.is_caller and call.dialog.remote_tag == from_tag and call.invite.cseq[0] == number):
+            if (not call.is_caller and call.dialog.remote_tag == from_tag and call.invite_cseq == number):
                 self.log.debug("[SIP] Duplicate INVITE for an existing call ignored")
                 return
         tx = InviteServerTransaction(key, request, addr, self.timers)
