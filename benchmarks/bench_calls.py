@@ -66,6 +66,10 @@ class Measured:
     schedule_skips: int = 0
     packets_received: int = 0
     packets_lost: int = 0
+    #: the serving collector (``app/gc_policy.py``): survivors frozen once a second, sweeps and the longest
+    gc_freezes: int = 0
+    gc_sweeps: int = 0
+    gc_longest_sweep_ms: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -309,6 +313,10 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
         step.schedule_skips += int(totals.get("schedule_skips", 0))
         step.packets_received += int(totals.get("packets_received", 0))
         step.packets_lost += int(totals.get("packets_lost", 0))
+        collector = summary.get("collector", {})
+        step.gc_freezes += int(collector.get("freezes", 0))
+        step.gc_sweeps += int(collector.get("sweeps", 0))
+        step.gc_longest_sweep_ms = max(step.gc_longest_sweep_ms, float(collector.get("longest_sweep_ms", 0.0)))
     step.admitted = step.completed - step.refused
     if step.sipp_hung:
         step.failed = max(step.failed, step.attempted - step.completed)
@@ -387,6 +395,7 @@ def test_full_calls_through_sipp_smoke(benchmark, tmp_path: Path) -> None:  # ty
     # each call received about 2 s of sipp's RTP (100 packets of 20 ms) and the listener's media clock ran
     assert step.packets_received >= 12 * 80, asdict(step)
     assert step.setup_ms and step.lateness_ms and step.lateness_ms["p50"] < 5.0, asdict(step)
+    assert step.gc_freezes >= 2, asdict(step)  # the listener's serving collector ran
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .._native import quiet_native_stderr
 from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, CallError, PyVoipError,
                       RegistrationError, TransportError)
 from .cli_report import _summary, _write_stats, follow_for_plot, write_plot
+from .gc_policy import ServingCollector
 from .timeline import plotting_available
 from .cli_network import (CallTotals, _add_account_options, _add_listener_options, _admission, _require_auth,
                           _write_listener_stats, numbered)
@@ -467,32 +468,6 @@ async def _run_call(args: argparse.Namespace, local: Tuple[str, int], target: Un
     return EXIT_OK
 
 
-#: the garbage collector's thresholds while a listener keeps serving: a young collection every 1,000 objects
-#: more than were freed (not 700), a middle one every 80 young ones, the oldest as rarely as CPython allows. An
-#: ended call is freed by reference counting (it holds no cycles: media.session._unlink), so set-ups and
-#: teardowns nearly cancel out in the young count and a young collection finds every call set up since the
-#: last one: at 5,000 that was up to 30,000 objects and 6-19 ms with the media waiting, at 1,000 at most
-#: 1.7-2.7 ms (twenty-fifth session, benchmarks/README.md)
-SERVING_GC_THRESHOLDS = (1000, 80, 20)
-
-
-def tune_gc_for_serving() -> Tuple[int, int, int]:
-    """Make the collector's pauses short and rare for a long-running listener; returns the old thresholds.
-
-    Everything alive once the listener is up (modules, the phone, its sockets) is frozen out of every
-    collection, and young collections run far less often: with a few hundred calls they otherwise ran many times
-    a second, and each full one scanned every call's objects while packets waited (the worst media lateness
-    dropped from 33-58 ms to 11-15 ms at 100 calls, ``benchmarks/bench_calls.py``). An ended call holds no
-    reference cycles, so nothing waits for a collection to be freed.
-    """
-    import gc
-
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLDS)
-    return (int(old[0]), int(old[1]), int(old[2]))
-
-
 async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: Optional[str],
                       expected: Optional[Tuple[str, int]], keep_serving: bool) -> int:
     from ..sip.sdp import NegotiationError
@@ -527,10 +502,13 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
     play = _want_play(args)
     phone = _phone(local[0], local[1], args)
     status = EXIT_OK
+    collector: Optional[ServingCollector] = None
     async with phone:
         host, port = phone.local_address
-        if keep_serving:
-            tune_gc_for_serving()
+        if keep_serving:  # collections scan only the last second's objects (app/gc_policy.py)
+            endpoint = phone.ua.endpoint
+            collector = ServingCollector(busy=lambda: endpoint.live_calls, kept=lambda: endpoint.kept_calls)
+            collector.start(asyncio.get_running_loop())
         logger.info("[SIP] Listening on %s:%d", host, port)
         n = 0
         tasks: List["asyncio.Task[int]"] = []
@@ -611,7 +589,10 @@ async def _run_listen(args: argparse.Namespace, local: Tuple[str, int], audio: O
             for t in running:
                 t.cancel()  # each hangs up (BYE) and prints its statistics; report() logs any failure
             await asyncio.gather(*running, return_exceptions=True)
-            _write_listener_stats(args.stats_json, phone, n, totals)
+            if collector is not None:
+                collector.stop()
+            _write_listener_stats(args.stats_json, phone, n, totals,
+                                  collector=collector.stats if collector is not None else None)
     return status
 
 

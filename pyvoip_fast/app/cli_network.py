@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -203,9 +204,10 @@ def numbered(path: Optional[str], index: int, default_ext: str) -> Optional[str]
     return f"{stem}-{index}{ext or default_ext}"
 
 
-def _write_listener_stats(path: Optional[str], phone: Any, calls: int, totals: Optional[CallTotals] = None) -> None:
-    """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason, and
-    the totals over every call that ended."""
+def _write_listener_stats(path: Optional[str], phone: Any, calls: int, totals: Optional[CallTotals] = None, *,
+                          collector: Any = None) -> None:
+    """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason, the
+    totals over every call that ended and what the serving collector did (``gc_policy.CollectorStats``)."""
     if not path or phone.ua is None:
         return
     stem, ext = os.path.splitext(path)
@@ -225,6 +227,9 @@ def _write_listener_stats(path: Optional[str], phone: Any, calls: int, totals: O
         p50, p99, p999, top = clock.lateness_percentiles(50, 99, 99.9, 100)
         data["media_clock"] = {"callbacks": sum(clock.lateness),
                                "lateness_ms": {"p50": p50, "p99": p99, "p99.9": p999, "max": top}}
+    if collector is not None:
+        data["collector"] = {**dataclasses.asdict(collector), "sweeps": collector.sweeps,
+                             "longest_sweep_ms": round(collector.longest_sweep_ms, 2)}
     if phone.load is not None:
         data["loop_lag_worst_ms"] = round(phone.load.worst * 1000.0, 2)
     try:

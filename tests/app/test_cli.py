@@ -183,19 +183,3 @@ def test_call_dials_the_target_uri_as_written(target, request_uri):
     expected = request_uri.format(port=port)
     assert lines[0] == f"INVITE {expected} SIP/2.0"
     assert f"To: <{expected}>" in lines
-
-
-def test_a_serving_listener_freezes_what_is_alive_and_collects_young_objects_rarely() -> None:
-    import gc
-
-    from pyvoip_fast.app.cli import SERVING_GC_THRESHOLDS, tune_gc_for_serving
-
-    before = gc.get_threshold()
-    frozen = gc.get_freeze_count()
-    try:
-        assert tune_gc_for_serving() == before
-        assert gc.get_threshold() == SERVING_GC_THRESHOLDS
-        assert gc.get_freeze_count() > frozen  # what was alive is out of every collection from now on
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
