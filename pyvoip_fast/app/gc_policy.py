@@ -29,10 +29,10 @@ import asyncio
 import gc
 import logging
 import time
-from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
 
-__all__ = ["ServingCollector", "CollectorStats", "SERVING_GC_THRESHOLDS"]
+__all__ = ["ServingCollector", "CollectorStats", "SERVING_GC_THRESHOLDS", "SWEEP_REASONS"]
 
 logger = logging.getLogger("pyvoip_fast.app")
 
@@ -44,20 +44,22 @@ logger = logging.getLogger("pyvoip_fast.app")
 SERVING_GC_THRESHOLDS = (1000, 80, 20)
 
 
+#: why a sweep runs (``ServingCollector.tick``)
+SWEEP_REASONS = ("idle", "growth", "longest")
+
+
 @dataclass
 class CollectorStats:
-    """What the serving collector did: sweeps by reason, the objects they freed and the longest pause."""
+    """What the serving collector did: freezes, sweeps by reason, the objects they freed, the longest pause."""
 
     freezes: int = 0
-    sweeps_idle: int = 0
-    sweeps_growth: int = 0
-    sweeps_longest: int = 0
+    sweeps_by_reason: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SWEEP_REASONS, 0))
     collected: int = 0
     longest_sweep_ms: float = 0.0
 
     @property
     def sweeps(self) -> int:
-        return self.sweeps_idle + self.sweeps_growth + self.sweeps_longest
+        return sum(self.sweeps_by_reason.values())
 
 
 class ServingCollector:
@@ -165,7 +167,7 @@ class ServingCollector:
         self._last_sweep = self._last_check = now
         self._busy_since_sweep = False
         stats = self.stats
-        setattr(stats, f"sweeps_{why}", getattr(stats, f"sweeps_{why}") + 1)
+        stats.sweeps_by_reason[why] += 1
         stats.collected += found
         stats.longest_sweep_ms = max(stats.longest_sweep_ms, pause)
         logger.debug("[GC] Swept %d unreachable objects in %.1f ms (%s)", found, pause, why)

@@ -109,7 +109,8 @@ def test_a_sweep_runs_when_the_listener_goes_idle_once(clean_gc: None) -> None:
         calls[0] = 0
         clock.now += 1.0
         assert collector.tick() == "idle"
-        assert ended == ["call", "call"] and collector.stats.sweeps_idle == 1 and collector.stats.collected >= 2
+        assert ended == ["call", "call"] and collector.stats.collected >= 2
+        assert collector.stats.sweeps_by_reason == {"idle": 1, "growth": 0, "longest": 0}
         clock.now += 1.0
         assert collector.tick() is None  # idle again, nothing has happened since: no second sweep
     finally:
@@ -143,7 +144,7 @@ def test_under_load_a_sweep_runs_when_the_objects_per_call_kept_double(clean_gc:
         assert collector.tick() is None  # counted only every check_every seconds
         clock.now += 9.0
         assert collector.tick() == "growth"  # 500 per call kept, more than twice 200
-        assert ended == ["leaked", "leaked"] and collector.stats.sweeps_growth == 1
+        assert ended == ["leaked", "leaked"] and collector.stats.sweeps_by_reason["growth"] == 1
         clock.now += 10.0
         assert collector.tick() is None  # counted afresh after a sweep
         assert collector.stats.longest_sweep_ms > 0
