@@ -21,19 +21,25 @@ from pyvoip_fast.sip.endpoint import CallState, SipEndpoint
 from pyvoip_fast.sip.message import SipRequest
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
 def _requests_reachable(roots: Iterable[object], stop: object) -> List[SipRequest]:
-    """Every ``SipRequest`` reachable from ``roots`` without passing through ``stop`` (the endpoint)."""
+    """Every ``SipRequest`` reachable from ``roots`` through the SIP layer's own objects and plain containers (not
+    through functions, methods, loggers or the endpoint ``stop``: those lead to the rest of the process)."""
     seen = {id(stop)}
     found: List[SipRequest] = []
     todo = list(roots)
     while todo:
         obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, type):
+        if id(obj) in seen:
             continue
         seen.add(id(obj))
+        assert len(seen) < 50_000, "the walk left the endpoint's own objects"
         if isinstance(obj, SipRequest):
             found.append(obj)
-        todo.extend(gc.get_referents(obj))
+        if isinstance(obj, _CONTAINERS) or type(obj).__module__.startswith("pyvoip_fast.sip"):
+            todo.extend(o for o in gc.get_referents(obj) if not isinstance(o, type))
     return found
 
 
