@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import AudioFileError
 from ..media.clock import MediaClock
+from .gc_policy import CollectorStats
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -205,7 +206,7 @@ def numbered(path: Optional[str], index: int, default_ext: str) -> Optional[str]
 
 
 def _write_listener_stats(path: Optional[str], phone: Any, calls: int, totals: Optional[CallTotals] = None, *,
-                          collector: Any = None) -> None:
+                          collector: Optional[CollectorStats] = None) -> None:
     """``<stem>-listener.json`` beside the per-call files: calls offered and requests refused, by reason, the
     totals over every call that ended and what the serving collector did (``gc_policy.CollectorStats``)."""
     if not path or phone.ua is None:
