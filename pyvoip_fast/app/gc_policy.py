@@ -80,8 +80,8 @@ class ServingCollector:
         clock: monotonic seconds.
     """
 
-    #: allocated blocks (beyond those of start-up) below which growth is not looked at: about 20,000 objects
-    #: (an object with its parts is two or three blocks), a hundred calls' worth
+    #: allocated blocks (beyond those of start-up) below which growth is not looked at: about the 20,000 objects
+    #: counted before (an object with its parts is two or three blocks)
     GROWTH_FLOOR = 60_000
 
     def __init__(self, busy: Callable[[], int], *, kept: Optional[Callable[[], int]] = None, period: float = 1.0,
