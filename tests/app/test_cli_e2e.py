@@ -290,7 +290,7 @@ def test_missing_audio_file_fails_cleanly(tmp_path):
 def test_renamed_but_valid_file_is_handled_by_content(peers, tmp_path):
     """Test case 4b: a FLAC file named .mp3 is recognised by its content and streamed."""
     audio = tmp_path / "really_flac.mp3"
-    data = write_sample(audio, seconds=1.5, rate=16000, fmt="FLAC", subtype="PCM_16")
+    data = write_sample(audio, seconds=3.0, rate=16000, fmt="FLAC", subtype="PCM_16")
     caller, receiver, rec = run_call(peers, tmp_path, audio, _free_port(), _free_port(), name="renamed")
     assert caller.wait(30) == 0, caller.output()
     assert receiver.wait(10) == 0, receiver.output()
