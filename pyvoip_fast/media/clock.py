@@ -15,7 +15,9 @@ Strategy
 - **Pacers that share an instant share a wake-up** (``_TickGroup``), and those that split their slot into stages
   (a media session: send, receive, play out) run stage by stage across the group, so each stage's code runs for
   one call after another while it is hot. Sending goes first: every call's packet leaves before the group's
-  receiving and playout, and the lateness counted is the send's.
+  receiving and playout, and the lateness counted is the send's. A wake-up that serves several groups (the clock
+  fell behind: a burst of signalling, a busy processor) sends for all of them before any group receives or plays
+  out, so a late clock catches up on its sending first.
 
 The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
 """
@@ -345,6 +347,7 @@ class MediaClock:
         ran = 0
         note = self.note_lateness
         clock = self.loop.time
+        later: List[Tuple[_TickGroup, List[Tuple[Pacer, int, float]]]] = []
         while heap and heap[0][0] <= limit:
             item = pop(heap)
             cb = item[2]
@@ -356,9 +359,20 @@ class MediaClock:
             if item[3]:
                 note(clock() - item[0])  # when this one really runs: after the callbacks before it
             try:
-                cb(item[0])
+                group = getattr(cb, "__self__", None)
+                if type(group) is _TickGroup:  # sending first: the group's later stages wait for the other groups
+                    rest = group._fire_first()
+                    if rest is not None:
+                        later.append((group, rest))
+                else:
+                    cb(item[0])
             except Exception:  # a broken stream must not stop every other stream
                 logger.exception("media clock callback %r failed", cb)
+        for group, rest in later:
+            try:
+                group._fire_rest(rest)
+            except Exception:
+                logger.exception("media clock tick group %r failed", group)
         self.callbacks_run += ran
         for hook in self._flush_hooks:
             try:
@@ -449,6 +463,18 @@ class _TickGroup:
             self.entry = self.clock.call_at(when, self._fire, measured=False)
 
     def _fire(self, _when: float) -> None:
+        rest = self._fire_first()
+        if rest is not None:
+            self._fire_rest(rest)
+
+    def _fire_first(self) -> "Optional[List[Tuple[Pacer, int, float]]]":
+        """Serve the members' due slots up to their first stage, and reschedule the group.
+
+        Returns the staged members whose later stages are still to run (``_fire_rest``), or None. A wake-up that
+        serves several groups (the clock fell behind) runs every group's first stage, the send, before any group's
+        later ones: the packets of the last group due wait for the other groups' sending only, not for their
+        receiving and playout too.
+        """
         self.entry = None
         self.when = math.inf
         clock = self.clock
@@ -458,7 +484,7 @@ class _TickGroup:
         served = 0
         grouped = self.key is not None  # the clock is a MediaClock: its lateness histogram is counted here
         staged: List[Tuple[Pacer, int, float]] = []
-        stages = 0
+        later = False
         for pacer in list(self.members):
             if pacer._group is not self:
                 continue
@@ -470,8 +496,8 @@ class _TickGroup:
                 served += 1
                 if pacer.stages:  # run with the group's other staged pacers, stage by stage (below)
                     staged.append((pacer, n, due))
-                    if len(pacer.stages) > stages:
-                        stages = len(pacer.stages)
+                    if len(pacer.stages) > 1:
+                        later = True
                 else:
                     clock.note_lateness(now() - due)
                     try:
@@ -484,21 +510,33 @@ class _TickGroup:
                 due = pacer.start + pacer.n * pacer.period
                 if due < nxt:
                     nxt = due
-        for k in range(stages):
-            for pacer, n, due in staged:
-                todo = pacer.stages
-                if k >= len(todo) or pacer._group is not self:  # (stopped by an earlier stage)
-                    continue
-                if k == pacer.note_stage:
-                    clock.note_lateness(now() - due)
-                try:
-                    todo[k](n, due)
-                except Exception:  # a broken stream must not stop the others of its group
-                    logger.exception("media clock stage %r failed", todo[k])
+        self._run_stage(0, staged)
         if self.key is not None:
             clock.callbacks_run += served - 1  # the clock counted this entry once
         if self.members and nxt < self.when:
             self._schedule(nxt)
+        return staged if later else None
+
+    def _fire_rest(self, staged: List[Tuple["Pacer", int, float]]) -> None:
+        """The later stages of the members ``_fire_first`` served, stage by stage."""
+        stages = max(len(pacer.stages) for pacer, _n, _due in staged)
+        for k in range(1, stages):
+            self._run_stage(k, staged)
+
+    def _run_stage(self, k: int, staged: List[Tuple["Pacer", int, float]]) -> None:
+        """Stage ``k`` of each staged member still in the group, its lateness counted at its ``note_stage``."""
+        clock = self.clock
+        now = clock.now if self.key is not None else clock.time
+        for pacer, n, due in staged:
+            todo = pacer.stages
+            if k >= len(todo) or pacer._group is not self:  # (stopped by an earlier stage)
+                continue
+            if k == pacer.note_stage:
+                clock.note_lateness(now() - due)
+            try:
+                todo[k](n, due)
+            except Exception:  # a broken stream must not stop the others of its group
+                logger.exception("media clock stage %r failed", todo[k])
 
 
 def _no_slot(n: int, deadline: float) -> None:
@@ -521,7 +559,8 @@ class Pacer:
     member's second, and so on, each stage in its own ``try``. A media session's tick is three such stages (send,
     receive, play out): the same code then runs for one call after another while it is still in the processor's
     caches, which costs measurably less than each call's three stages in turn. The slot's lateness is counted when
-    its ``note_stage`` starts. A wake-up with skipped or several due slots calls ``callback`` as before.
+    its ``note_stage`` starts. A wake-up with skipped or several due slots calls ``callback`` as before. When one
+    wake-up of a ``MediaClock`` serves several groups, every group's first stage runs before any group's second.
 
     Args:
         clock: the media clock.

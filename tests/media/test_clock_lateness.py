@@ -276,3 +276,39 @@ def test_staged_pacers_of_a_group_run_stage_by_stage() -> None:
             raise AssertionError("a pacer with neither a callback nor stages was accepted")
 
     run(main())
+
+
+def test_a_late_wake_up_sends_for_every_due_group_before_any_group_receives() -> None:
+    """Two tick groups (two phases of the 2 ms grid) both due at one wake-up, because the loop was blocked past
+    both instants: every member's first stage, the send, runs before any member's later stages, across the groups,
+    so the second group's packets do not wait for the first group's receiving and playout. Each slot is still
+    served once and counted once."""
+    async def main() -> List[str]:
+        clock = MediaClock()
+        order: List[str] = []
+        first = clock.on_grid(clock.time() + 0.03)
+
+        def stage(name: str, group: str):  # type: ignore[no-untyped-def]
+            def run(n: int, deadline: float) -> None:
+                if n == 0:
+                    order.append(f"{name}{group}")
+                    time.sleep(0.001)  # a millisecond of work in each stage
+            return run
+
+        pacers = [Pacer(clock, 0.02, None, start=start, stages=(stage("send", g), stage("recv", g), stage("play", g)))
+                  for g, start in (("A", first), ("A", first), ("B", first + 0.004))]
+        assert len(clock._groups) == 2
+        counted = sum(clock.lateness)
+        time.sleep(max(0.0, first + 0.006 - clock.time()))  # the loop blocked past both groups' first instant
+        while len(order) < 9:
+            await asyncio.sleep(0.002)
+        for p in pacers:
+            p.stop()
+        assert sum(clock.lateness) - counted >= 3  # the three sends, counted when they ran
+        clock.close()
+        return order
+
+    order = run(main())
+    assert order[:3] == ["sendA", "sendA", "sendB"], order
+    assert sorted(order[3:9]) == ["playA", "playA", "playB", "recvA", "recvA", "recvB"]
+    assert order[3:5] == ["recvA", "recvA"] and order.index("recvB") > order.index("playA"), order
