@@ -50,6 +50,8 @@ LATENESS_BINS = 1000
 GRID = 0.002
 #: pacers whose slot phases agree to this (seconds) share one clock entry
 _PHASE_STEP = 1e-5
+#: what a tick group's first part hands its second: the staged members' (pacer, slot, due) and the most stages
+_Staged = Tuple[List[Tuple["Pacer", int, float]], int]
 
 
 class ClockEntry:
@@ -347,7 +349,7 @@ class MediaClock:
         ran = 0
         note = self.note_lateness
         clock = self.loop.time
-        later: List[Tuple[_TickGroup, List[Tuple[Pacer, int, float]]]] = []
+        later: List[Tuple[_TickGroup, _Staged]] = []
         while heap and heap[0][0] <= limit:
             item = pop(heap)
             cb = item[2]
@@ -467,13 +469,13 @@ class _TickGroup:
         if rest is not None:
             self._fire_rest(rest)
 
-    def _fire_first(self) -> "Optional[List[Tuple[Pacer, int, float]]]":
+    def _fire_first(self) -> "Optional[_Staged]":
         """Serve the members' due slots up to their first stage, and reschedule the group.
 
-        Returns the staged members whose later stages are still to run (``_fire_rest``), or None. A wake-up that
-        serves several groups (the clock fell behind) runs every group's first stage, the send, before any group's
-        later ones: the packets of the last group due wait for the other groups' sending only, not for their
-        receiving and playout too.
+        Returns the staged members whose later stages are still to run and the most stages any of them has (for
+        ``_fire_rest``), or None. A wake-up that serves several groups (the clock fell behind) runs every group's
+        first stage, the send, before any group's later ones: the packets of the last group due wait for the other
+        groups' sending only, not for their receiving and playout too.
         """
         self.entry = None
         self.when = math.inf
@@ -484,7 +486,7 @@ class _TickGroup:
         served = 0
         grouped = self.key is not None  # the clock is a MediaClock: its lateness histogram is counted here
         staged: List[Tuple[Pacer, int, float]] = []
-        later = False
+        stages = 0
         for pacer in list(self.members):
             if pacer._group is not self:
                 continue
@@ -496,8 +498,8 @@ class _TickGroup:
                 served += 1
                 if pacer.stages:  # run with the group's other staged pacers, stage by stage (below)
                     staged.append((pacer, n, due))
-                    if len(pacer.stages) > 1:
-                        later = True
+                    if len(pacer.stages) > stages:
+                        stages = len(pacer.stages)
                 else:
                     clock.note_lateness(now() - due)
                     try:
@@ -515,11 +517,11 @@ class _TickGroup:
             clock.callbacks_run += served - 1  # the clock counted this entry once
         if self.members and nxt < self.when:
             self._schedule(nxt)
-        return staged if later else None
+        return (staged, stages) if stages > 1 else None
 
-    def _fire_rest(self, staged: List[Tuple["Pacer", int, float]]) -> None:
+    def _fire_rest(self, rest: "_Staged") -> None:
         """The later stages of the members ``_fire_first`` served, stage by stage."""
-        stages = max(len(pacer.stages) for pacer, _n, _due in staged)
+        staged, stages = rest
         for k in range(1, stages):
             self._run_stage(k, staged)
 
