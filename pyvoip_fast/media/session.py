@@ -454,8 +454,9 @@ class MediaSession:
 
     # -- the media tick --------------------------------------------------------------------------------------------
     def _tick_playout(self, n: int, deadline: float) -> None:
+        # at the slot's deadline however late the tick ran: a late ``now`` reads as delay (needless shrink and regrow)
         if self._direction in _RECEIVING:
-            self._receiver.playout(self._clock.now())
+            self._receiver.playout(deadline)
 
     def _transmit(self, datagram: bytes) -> bool:
         return self._sockets.send_rtp(datagram, self._receiver.remote_rtp)
