@@ -74,7 +74,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 #: ext/<name>.pyx -> the subpackage its compiled module belongs to (the same table as _compat.EXTENSION_MODULES)
 LAYER = {"g711": "codecs", "g722": "codecs", "plc": "codecs", "rtp": "rtp", "stats": "rtp", "timescale": "codecs",
          "udp": "net", "jitter": "media", "playout": "media", "receiver": "media",
-         "sender": "media"}
+         "sender": "media", "ticks": "media"}
 
 
 def extensions():

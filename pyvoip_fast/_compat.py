@@ -28,6 +28,7 @@ EXTENSION_MODULES: Dict[str, str] = {
     "_sender": "media",
     "_rtp": "rtp",
     "_stats": "rtp",
+    "_ticks": "media",
     "_timescale": "codecs",
     "_udp": "net",
 }

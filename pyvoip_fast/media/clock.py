@@ -19,7 +19,9 @@ Strategy
   fell behind: a burst of signalling, a busy processor) sends for all of them before any group receives or plays
   out, so a late clock catches up on its sending first.
 
-The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``.
+The timerfd calls are the compiled ``pyvoip_fast.net._udp`` (or its twin), loaded through ``_compat``; a tick
+group's loop over its members at each wake-up, and the pacers' fields, are the compiled ``pyvoip_fast.media._ticks``
+(or its twin).
 """
 
 from __future__ import annotations
@@ -32,12 +34,17 @@ import os
 import sys
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _compat
 
 logger = logging.getLogger(__name__)
 _udp = _compat.load("_udp")
+if TYPE_CHECKING:
+    from ._ticks_py import PacerCore as _PacerCore, TickGroupCore as _TickGroupCore
+else:
+    _PacerCore = _compat.load("_ticks").PacerCore
+    _TickGroupCore = _compat.load("_ticks").TickGroupCore
 
 __all__ = ["MediaClock", "ClockEntry", "Pacer", "LATENESS_BINS", "GRID", "loop_time"]
 
@@ -50,8 +57,8 @@ LATENESS_BINS = 1000
 GRID = 0.002
 #: pacers whose slot phases agree to this (seconds) share one clock entry
 _PHASE_STEP = 1e-5
-#: what a tick group's first part hands its second: the staged members' (pacer, slot, due) and the most stages
-_Staged = Tuple[List[Tuple["Pacer", int, float]], int]
+#: what a tick group's first part hands its second: the staged members and the most stages any of them has
+_Staged = Tuple[List[Any], int]
 
 
 class ClockEntry:
@@ -423,7 +430,7 @@ def _timerfd_usable(loop: asyncio.AbstractEventLoop) -> bool:
     return time.get_clock_info("monotonic").implementation.startswith("clock_gettime(CLOCK_MONOTONIC")
 
 
-class _TickGroup:
+class _TickGroup(_TickGroupCore):
     """The pacers of one period whose slots fall on the same instants: one clock entry serves all of them.
 
     A thousand 20 ms calls started on the 2 ms grid make 10 groups, so the clock's heap holds 10 entries and each
@@ -431,13 +438,13 @@ class _TickGroup:
     Each member still computes its own due slots from its own start, and its lateness is counted on its own.
     """
 
-    __slots__ = ("clock", "key", "members", "entry", "when")
+    __slots__ = ()  # (the fields are the base's)
 
     def __init__(self, clock: MediaClock, key: Optional[Tuple[float, int]]) -> None:
         self.clock = clock
         self.key = key
-        self.members: Dict[Pacer, None] = {}  # insertion ordered: members are served in the order they joined
-        self.entry: Optional[ClockEntry] = None
+        self.members = {}  # pacer -> None, insertion ordered: members are served in the order they joined
+        self.entry = None  # the ClockEntry of its next wake-up
         self.when = math.inf
 
     def add(self, pacer: "Pacer", first: float) -> None:
@@ -469,83 +476,12 @@ class _TickGroup:
         if rest is not None:
             self._fire_rest(rest)
 
-    def _fire_first(self) -> "Optional[_Staged]":
-        """Serve the members' due slots up to their first stage, and reschedule the group.
-
-        Returns the staged members whose later stages are still to run and the most stages any of them has (for
-        ``_fire_rest``), or None. A wake-up that serves several groups (the clock fell behind) runs every group's
-        first stage, the send, before any group's later ones: the packets of the last group due wait for the other
-        groups' sending only, not for their receiving and playout too.
-        """
-        self.entry = None
-        self.when = math.inf
-        clock = self.clock
-        now = clock.now if self.key is not None else clock.time  # (a pacer's own clock may be a simulated one)
-        limit = now() + clock.early
-        nxt = math.inf
-        served = 0
-        grouped = self.key is not None  # the clock is a MediaClock: its lateness histogram is counted here
-        staged: List[Tuple[Pacer, int, float]] = []
-        stages = 0
-        for pacer in list(self.members):
-            if pacer._group is not self:
-                continue
-            n, start, period = pacer.n, pacer.start, pacer.period
-            due = start + n * period
-            if grouped and due <= limit < start + (n + 1) * period:
-                # the usual wake-up: exactly one slot due, nothing to skip (``Pacer._serve``, inlined)
-                pacer.n = n + 1
-                served += 1
-                if pacer.stages:  # run with the group's other staged pacers, stage by stage (below)
-                    staged.append((pacer, n, due))
-                    if len(pacer.stages) > stages:
-                        stages = len(pacer.stages)
-                else:
-                    clock.note_lateness(now() - due)
-                    try:
-                        pacer.callback(n, due)
-                    except Exception:  # a broken stream must not stop the others of its group
-                        logger.exception("media clock callback %r failed", pacer.callback)
-            else:
-                served += pacer._serve(limit)
-            if pacer._group is self:
-                due = pacer.start + pacer.n * pacer.period
-                if due < nxt:
-                    nxt = due
-        self._run_stage(0, staged)
-        if self.key is not None:
-            clock.callbacks_run += served - 1  # the clock counted this entry once
-        if self.members and nxt < self.when:
-            self._schedule(nxt)
-        return (staged, stages) if stages > 1 else None
-
-    def _fire_rest(self, rest: "_Staged") -> None:
-        """The later stages of the members ``_fire_first`` served, stage by stage."""
-        staged, stages = rest
-        for k in range(1, stages):
-            self._run_stage(k, staged)
-
-    def _run_stage(self, k: int, staged: List[Tuple["Pacer", int, float]]) -> None:
-        """Stage ``k`` of each staged member still in the group, its lateness counted at its ``note_stage``."""
-        clock = self.clock
-        now = clock.now if self.key is not None else clock.time
-        for pacer, n, due in staged:
-            todo = pacer.stages
-            if k >= len(todo) or pacer._group is not self:  # (stopped by an earlier stage)
-                continue
-            if k == pacer.note_stage:
-                clock.note_lateness(now() - due)
-            try:
-                todo[k](n, due)
-            except Exception:  # a broken stream must not stop the others of its group
-                logger.exception("media clock stage %r failed", todo[k])
-
 
 def _no_slot(n: int, deadline: float) -> None:
     """A stopped pacer's callback."""
 
 
-class Pacer:
+class Pacer(_PacerCore):
     """A periodic schedule on a ``MediaClock``: slot n is due at ``start + n·period``.
 
     ``callback(n, deadline)`` runs for every slot. A wake-up that finds more than ``max_burst`` slots due runs only
@@ -575,8 +511,7 @@ class Pacer:
         note_stage: the stage whose start counts as the slot's time (default the first).
     """
 
-    __slots__ = ("clock", "period", "callback", "start", "n", "max_burst", "skipped", "on_skip", "_group", "_note",
-                 "stages", "note_stage")
+    __slots__ = ()  # (the fields are the base's: ``_ticks.PacerCore``)
 
     def __init__(
         self,
