@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict
+from typing import Any
 
 from tests.helpers import require_compiled
 
@@ -77,19 +77,85 @@ print(json.dumps(out))
 """
 
 
-def _run(twins: bool) -> Dict[str, Any]:
+#: random schedules, one per seed: pacers joining and leaving groups, zero to four stages, any note stage and burst,
+#: stages that raise or stop another pacer (or themselves), wake-ups early, on time and up to 150 ms late
+RANDOM = r"""
+import asyncio, json, logging, random, sys
+from pyvoip_fast.media import clock as mc
+
+logging.disable(logging.CRITICAL)
+results = []
+for seed in json.loads(sys.argv[1]):
+    rng = random.Random(seed)
+    T = [500.0]
+
+    class Loop(asyncio.SelectorEventLoop):
+        def time(self):
+            return T[0]
+
+    loop = Loop()
+    clock = mc.MediaClock(loop)
+    trace, pacers = [], []
+
+    def make(i, k, nstages):
+        def run(n, due):
+            trace.append([i, k, n, round(due, 6), round(T[0], 6)])
+            T[0] += rng.choice((0.0, 0.0001, 0.0004))
+            roll = rng.random()
+            if roll < 0.02:
+                raise RuntimeError("a broken stream")
+            if roll < 0.04 and pacers:
+                rng.choice(pacers).stop()
+        return run
+
+    def add():
+        i = len(pacers)
+        nstages = rng.choice((0, 1, 2, 3, 3, 4))
+        period = rng.choice((0.02, 0.02, 0.03))
+        start = clock.on_grid(T[0]) + mc.GRID * rng.randrange(3)
+        kw = dict(start=start, max_burst=rng.randint(1, 5))
+        if nstages:
+            p = mc.Pacer(clock, period, None, stages=[make(i, k, nstages) for k in range(nstages)],
+                         note_stage=rng.randrange(nstages), **kw)
+        else:
+            p = mc.Pacer(clock, period, make(i, -1, 0), **kw)
+        pacers.append(p)
+
+    for _ in range(rng.randint(1, 10)):
+        add()
+    for step in range(400):
+        T[0] += rng.choice((0.0002, 0.0005, 0.001, 0.002, 0.002, 0.004, 0.021, 0.07, 0.15))
+        roll = rng.random()
+        if roll < 0.03:
+            add()
+        elif roll < 0.05 and pacers:
+            rng.choice(pacers).stop()
+        if clock._heap and clock._heap[0][0] <= T[0] + clock.early:
+            clock._run()
+    results.append({
+        "trace": trace,
+        "lateness": {str(i): c for i, c in enumerate(clock.lateness) if c},
+        "worst": round(clock.worst_recent, 6),
+        "callbacks_run": clock.callbacks_run,
+        "skipped": [p.skipped for p in pacers],
+        "n": [p.n for p in pacers],
+    })
+print(json.dumps(results))
+"""
+
+
+def _run(twins: bool, script: str = SCENARIO, *args: str) -> Any:
     env = {k: v for k, v in os.environ.items() if k != "PYVOIP_FAST_NO_EXTENSIONS"}
     if twins:
         env["PYVOIP_FAST_NO_EXTENSIONS"] = "1"
-    done = subprocess.run([sys.executable, "-c", SCENARIO], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    result: Dict[str, Any] = json.loads(done.stdout)
-    return result
+    return json.loads(done.stdout)
 
 
 def test_compiled_tick_loop_runs_the_schedule_as_the_twin_does() -> None:
     require_compiled("_ticks")
-    compiled, twin = _run(twins=False), _run(twins=True)
+    compiled, twin = _run(False), _run(True)
     assert compiled["impl"] == "cython" and compiled["base"] == "pyvoip_fast.media._ticks"
     assert twin["impl"] == "python" and twin["base"] == "pyvoip_fast.media._ticks_py"
     for key in ("trace", "lateness", "worst", "callbacks_run", "skipped", "n"):
@@ -109,3 +175,16 @@ def test_compiled_tick_loop_runs_the_schedule_as_the_twin_does() -> None:
     # stage by stage across a group: every member's stage 0 before any member's stage 1
     first = [row for row in trace if row[2] == 0 and row[0] in ("a", "stopper")]
     assert [row[1] for row in first] == [0, 0, 1, 1, 2, 2]
+
+
+def test_compiled_tick_loop_matches_the_twin_on_random_schedules() -> None:
+    require_compiled("_ticks")
+    seeds = json.dumps(list(range(1, 41)))
+    compiled, twin = _run(False, RANDOM, seeds), _run(True, RANDOM, seeds)
+    assert len(compiled) == len(twin) == 40
+    for seed, (c, t) in enumerate(zip(compiled, twin), start=1):
+        assert c == t, f"seed {seed}"
+    # the schedules were not trivial: many slots, skips, counts across the histogram
+    assert sum(len(t["trace"]) for t in twin) > 20_000
+    assert sum(sum(t["skipped"]) for t in twin) > 100
+    assert max(int(bin_) for t in twin for bin_ in t["lateness"]) == 1000
