@@ -19,18 +19,23 @@ from typing import Any
 
 from tests.helpers import require_compiled
 
-SCENARIO = r"""
-import asyncio, json, logging, sys
+#: what both scenarios start from: a loop whose time is ``T[0]``, set by the scenario
+PRELUDE = r"""
+import asyncio, json, logging, random, sys
 from pyvoip_fast import _compat
 from pyvoip_fast.media import clock as mc
 
-logging.disable(logging.CRITICAL)  # (the raising stage is logged; the trace is what is compared)
-T = [1000.0]
+logging.disable(logging.CRITICAL)  # (the raising stages are logged; the trace is what is compared)
+T = [0.0]
 
 class Loop(asyncio.SelectorEventLoop):
     def time(self):
         return T[0]
 
+"""
+
+SCENARIO = PRELUDE + r"""
+T[0] = 1000.0
 loop = Loop()
 clock = mc.MediaClock(loop)
 trace = []
@@ -63,6 +68,7 @@ for dt in steps:
     T[0] += 0.0019
     if clock._heap and clock._heap[0][0] <= T[0] + clock.early:
         clock._run()
+loop.close()
 out = {
     "impl": _compat.implementation(),
     "base": type(pacers["a"]).__mro__[1].__module__,
@@ -79,20 +85,11 @@ print(json.dumps(out))
 
 #: random schedules, one per seed: pacers joining and leaving groups, zero to four stages, any note stage and burst,
 #: stages that raise or stop another pacer (or themselves), wake-ups early, on time and up to 150 ms late
-RANDOM = r"""
-import asyncio, json, logging, random, sys
-from pyvoip_fast.media import clock as mc
-
-logging.disable(logging.CRITICAL)
+RANDOM = PRELUDE + r"""
 results = []
 for seed in json.loads(sys.argv[1]):
     rng = random.Random(seed)
-    T = [500.0]
-
-    class Loop(asyncio.SelectorEventLoop):
-        def time(self):
-            return T[0]
-
+    T[0] = 500.0
     loop = Loop()
     clock = mc.MediaClock(loop)
     trace, pacers = [], []
@@ -132,6 +129,7 @@ for seed in json.loads(sys.argv[1]):
             rng.choice(pacers).stop()
         if clock._heap and clock._heap[0][0] <= T[0] + clock.early:
             clock._run()
+    loop.close()
     results.append({
         "trace": trace,
         "lateness": {str(i): c for i, c in enumerate(clock.lateness) if c},
