@@ -80,6 +80,7 @@ class Step(Measured):
     call_seconds: float
     hold: float
     workers: int = 1
+    realtime: Optional[int] = None  # the listeners' SCHED_RR priority (``listen --realtime``), or None
     attempted: int = 0
     completed: int = 0  # sipp's successful calls: a call refused with 503 ends its scenario normally too
     failed: int = 0
@@ -215,10 +216,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, max_lag_ms: Optional[float] = None,
              max_calls: int = 5000, max_setup: int = 1000, sipp: str = "sipp", workers: int = 1,
-             max_cpu: Optional[float] = None) -> Step:
+             max_cpu: Optional[float] = None, realtime: Optional[int] = None) -> Step:
     """One rate step: fresh listeners (``workers`` of them behind Kamailio's dispatcher when more than one), sipp at
     ``rate`` calls/s for ``hold`` s of new calls, then the reports (CPU and memory summed over the workers)."""
-    step = Step(rate=rate, call_seconds=call_seconds, hold=hold, workers=workers)
+    step = Step(rate=rate, call_seconds=call_seconds, hold=hold, workers=workers, realtime=realtime)
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / "speech.ulaw").exists():
         _ulaw_file(workdir / "speech.ulaw")
@@ -231,7 +232,8 @@ def run_step(rate: float, call_seconds: float, hold: float, workdir: Path, *, ma
     with contextlib.ExitStack() as stack:
         for i in range(workers):
             proc, port = _start_listener(workdir, "calls" if workers == 1 else f"calls-w{i}", max_calls, max_setup,
-                                         max_lag_ms, audio, max_cpu)
+                                         max_lag_ms, audio, max_cpu,
+                                         extra=("--realtime", str(realtime)) if realtime is not None else ())
             listeners.append(proc)
             stack.callback(_stop, proc)
             if workers > 1:
@@ -355,6 +357,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--hold", type=float, default=20.0, help="seconds of new calls per step")
     parser.add_argument("--max-lag", type=float, default=None, help="pass --max-lag MS to the listener")
     parser.add_argument("--max-cpu", type=float, default=None, help="pass --max-cpu PCT to the listener")
+    parser.add_argument("--realtime", type=int, default=None, metavar="PRIORITY",
+                        help="pass --realtime PRIORITY to the listener(s): SCHED_RR (needs root or CAP_SYS_NICE)")
     parser.add_argument("--workers", type=int, default=1,
                         help="listeners behind Kamailio's dispatcher (deploy/kamailio/dispatcher.cfg); 1: direct")
     parser.add_argument("--json", default=None, help="also write the steps as JSON here")
@@ -369,7 +373,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pyvoip-bench-calls-") as tmp:
         for rate in (float(r) for r in args.rates.split(",")):
             step = run_step(rate, call_seconds, args.hold, Path(tmp) / f"r{rate:g}", max_lag_ms=args.max_lag,
-                            sipp=sipp, workers=args.workers, max_cpu=args.max_cpu)
+                            sipp=sipp, workers=args.workers, max_cpu=args.max_cpu, realtime=args.realtime)
             steps.append(step)
             print(json.dumps(asdict(step)), flush=True)
     return report(steps, _table(steps), args.json)

@@ -32,6 +32,7 @@ from ..errors import (AudioDeviceError, AudioFileError, AuthenticationError, Cal
                       RegistrationError, TransportError)
 from .cli_report import _summary, _write_stats, follow_for_plot, write_plot
 from .gc_policy import ServingCollector
+from .realtime import RealtimeRefused, enter_realtime
 from .timeline import plotting_available
 from .cli_network import (CallTotals, _add_account_options, _add_listener_options, _admission, _require_auth,
                           _write_listener_stats, numbered)
@@ -759,6 +760,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "listen":
             if args.echo and args.file:
                 return _fail(EXIT_USAGE, "--echo sends back what it hears: it cannot also send --file")
+            if args.realtime is not None:  # before the loop and its threads start (they inherit it)
+                try:
+                    enter_realtime(args.realtime)
+                except RealtimeRefused as exc:
+                    return _fail(EXIT_FAILURE, str(exc))
             status = _run(lambda: _run_listen(args, args.bind, args.file, None, keep_serving=args.keep_serving))
         elif args.command == "demo":
             status = _run(lambda: _run_demo(args))

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Optional
 from ..errors import AudioFileError
 from ..media.clock import MediaClock
 from .gc_policy import CollectorStats
+from .realtime import DEFAULT_PRIORITY, PRIORITY_RANGE
 
 logger = logging.getLogger("pyvoip_fast.cli")
 
@@ -100,6 +101,24 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--require-auth", action="store_true",
                    help="callers must prove the password of --password-env (digest, RFC 3261 section 22: 401 "
                         "challenge, nonces valid 5 minutes, replays refused) as --auth-user (default: pyvoip)")
+    s = p.add_argument_group("scheduling")
+    s.add_argument("--realtime", nargs="?", const=DEFAULT_PRIORITY, type=_rt_priority, default=None,
+                   metavar="PRIORITY",
+                   help="run under real-time scheduling (SCHED_RR at PRIORITY, 1-99, default %d): the media goes "
+                        "out on time even when other processes want the same cores. Needs root, CAP_SYS_NICE or an "
+                        "RLIMIT_RTPRIO (ulimit -r) of at least PRIORITY; when refused, the listener exits with an "
+                        "error" % DEFAULT_PRIORITY)
+
+
+def _rt_priority(text: str) -> int:
+    lo, hi = PRIORITY_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, not {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
