@@ -110,22 +110,23 @@ def _add_listener_options(p: argparse.ArgumentParser) -> None:
                         "error" % DEFAULT_PRIORITY)
 
 
-def _rt_priority(text: str) -> int:
-    lo, hi = PRIORITY_RANGE
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _rt_priority(text: str) -> int:
+    lo, hi = PRIORITY_RANGE
+    value = _whole(text)
     if not lo <= value <= hi:
         raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, not {value}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
