@@ -8,8 +8,8 @@
 # listener's media clock wakes every 2 ms and serves one group: a hundred calls, each slot in three stages (send,
 # receive, play out). In Python that loop, with the lateness count of each slot, took about a fifth of the
 # process's time (perf, 1,000 calls up); here it reads the pacers' fields as C fields, calls each stage with one
-# argument tuple made per slot, reads the clock as time.monotonic does (clock_gettime(CLOCK_MONOTONIC)) when that is
-# the clock's now, and counts lateness straight into the clock's histogram (MediaClock.note_lateness's rule).
+# argument tuple made per slot, reads the clock as time.monotonic does (clock_gettime(CLOCK_MONOTONIC), on Linux)
+# when that is the clock's now, and counts lateness straight into the clock's histogram (MediaClock.note_lateness's rule).
 # Everything that is not the usual wake-up (skipped or several due slots, a pacer without stages, a clock that is not
 # a MediaClock) goes to the same Python as before: Pacer._serve, the pacer's callback, the clock's note_lateness.
 # The pure-Python twin (pyvoip_fast/media/_ticks_py.py) is the definition; tests/media/test_ticks_parity.py runs
@@ -20,18 +20,31 @@ import time
 
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+cdef extern from *:
+    """
+    /* time.monotonic() in C where it is clock_gettime(CLOCK_MONOTONIC) (Linux); elsewhere (macOS's time.monotonic
+       is mach_absolute_time, Windows has no clock_gettime) the clock's own now() is called */
+    #if defined(__linux__)
+    #include <time.h>
+    #define PYVOIP_C_MONOTONIC 1
+    static double pyvoip_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    #else
+    #define PYVOIP_C_MONOTONIC 0
+    static double pyvoip_monotonic(void) { return 0.0; }
+    #endif
+    """
+    const int PYVOIP_C_MONOTONIC
+    double pyvoip_monotonic() nogil
 
 cdef object logger = logging.getLogger("pyvoip_fast.media.clock")  # the clock's own log
 cdef object _monotonic = time.monotonic
 #: bins of 0.1 ms in MediaClock's lateness histogram (media.clock.LATENESS_BINS; the last counts 100 ms and up)
 cdef Py_ssize_t _BINS = 1000
-
-
-cdef inline double _mono_now():
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
 cdef class PacerCore:
@@ -125,7 +138,7 @@ cdef class TickGroupCore:
         cdef list hist = None
         clock = self.clock
         now = clock.now if grouped else clock.time
-        mono = now is _monotonic
+        mono = PYVOIP_C_MONOTONIC and now is _monotonic
         if grouped:
             counts = clock.lateness
             if type(counts) is list and len(<list>counts) == _BINS + 1:
@@ -139,7 +152,7 @@ cdef class TickGroupCore:
                     continue
                 if k == p.note_stage:
                     due = (<tuple?>args)[1]
-                    late = (_mono_now() if mono else <double>now()) - due
+                    late = (pyvoip_monotonic() if mono else <double>now()) - due
                     if hist is None:
                         clock.note_lateness(late)
                     else:  # MediaClock.note_lateness, without the call

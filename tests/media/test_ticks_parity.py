@@ -186,3 +186,44 @@ def test_compiled_tick_loop_matches_the_twin_on_random_schedules() -> None:
     assert sum(len(t["trace"]) for t in twin) > 20_000
     assert sum(sum(t["skipped"]) for t in twin) > 100
     assert max(int(bin_) for t in twin for bin_ in t["lateness"]) == 1000
+
+
+def test_lateness_is_read_on_the_loops_clock() -> None:
+    """On a real asyncio loop the compiled loop reads the time itself (``clock_gettime``, where ``time.monotonic``
+    is that): a member whose slot waits 5 ms behind the stage before it is counted 5 ms late, not on another clock."""
+    import asyncio
+    import time as _time
+
+    from pyvoip_fast.media.clock import MediaClock, Pacer
+
+    ticks = 8
+
+    async def main() -> MediaClock:
+        clock = MediaClock(asyncio.get_running_loop())
+        done = asyncio.get_running_loop().create_future()
+        seen = []
+
+        def slow(n: int, due: float) -> None:
+            until = _time.monotonic() + 0.005
+            while _time.monotonic() < until:
+                pass
+
+        def record(n: int, due: float) -> None:
+            seen.append(n)
+            if len(seen) == ticks and not done.done():
+                done.set_result(None)
+
+        start = clock.on_grid(clock.now()) + 0.02
+        first = Pacer(clock, 0.02, None, start=start, stages=[slow, slow])
+        second = Pacer(clock, 0.02, None, start=start, stages=[record, slow])
+        assert first._group is second._group
+        await asyncio.wait_for(done, 5)
+        first.stop()
+        second.stop()
+        return clock
+
+    clock = asyncio.run(main())
+    late_bins = [i for i, c in enumerate(clock.lateness) for _ in range(c) if i >= 45]
+    # the second member of every tick: 5 ms behind the first's send stage (bins of 0.1 ms), never the last bin
+    assert len(late_bins) >= ticks and all(45 <= i < 1000 for i in late_bins), late_bins
+    assert 0.0045 <= clock.worst_recent < 0.1
