@@ -56,9 +56,6 @@ cdef class PacerCore:
     cdef public int64_t n
     cdef public Py_ssize_t max_burst, skipped, note_stage
 
-    def _serve(self, double limit):
-        raise NotImplementedError("PacerCore is the base of media.clock.Pacer")
-
 
 cdef class TickGroupCore:
     """The fields of ``media.clock._TickGroup`` and what it does at each wake-up (see the twin)."""
@@ -68,7 +65,19 @@ cdef class TickGroupCore:
     cdef public double when
 
     def _schedule(self, double when):
-        raise NotImplementedError("TickGroupCore is the base of media.clock._TickGroup")
+        """The group's next wake-up at ``when``, in place of the one it had."""
+        if self.entry is not None:
+            self.entry.cancel()
+        self.when = when
+        if self.key is None:  # a pacer of its own on a clock with only the basic interface
+            self.entry = self.clock.call_at(when, self._fire)
+        else:
+            self.entry = self.clock.call_at(when, self._fire, measured=False)
+
+    def _fire(self, _when):
+        rest = self._fire_first()
+        if rest is not None:
+            self._fire_rest(rest)
 
     def _fire_first(self):
         """Serve the members' due slots up to their first stage, and reschedule the group (see the twin)."""

@@ -2,8 +2,8 @@
 per-wake-up loop of a tick group (the pacers of one period and phase that share one clock entry).
 
 ``media.clock`` subclasses both: ``Pacer`` adds its schedule's rules (``_serve``: skipping, bursts), ``_TickGroup``
-its membership and its clock entry. What runs here is every member's due slot at each wake-up, stage by stage, and
-the count of each slot's lateness in the clock's histogram. The compiled module runs the same loop without the
+its membership. What runs here is the group's clock entry and, at each wake-up, every member's due slot, stage by
+stage, and the count of each slot's lateness in the clock's histogram. The compiled module runs the same loop without the
 interpreter (about a fifth of a loaded listener's processor time went to this loop in Python);
 ``tests/media/test_ticks_parity.py`` runs both on the same schedules.
 """
@@ -38,9 +38,6 @@ class PacerCore:
     stages: Tuple[Callable[[int, float], None], ...]
     note_stage: int
 
-    def _serve(self, limit: float) -> int:  # (``media.clock.Pacer``)
-        raise NotImplementedError("PacerCore is the base of media.clock.Pacer")
-
 
 class TickGroupCore:
     """The fields of ``media.clock._TickGroup`` and what it does at each wake-up.
@@ -58,8 +55,20 @@ class TickGroupCore:
     entry: Any
     when: float
 
-    def _schedule(self, when: float) -> None:  # (``media.clock._TickGroup``)
-        raise NotImplementedError("TickGroupCore is the base of media.clock._TickGroup")
+    def _schedule(self, when: float) -> None:
+        """The group's next wake-up at ``when``, in place of the one it had."""
+        if self.entry is not None:
+            self.entry.cancel()
+        self.when = when
+        if self.key is None:  # a pacer of its own on a clock with only the basic interface
+            self.entry = self.clock.call_at(when, self._fire)
+        else:
+            self.entry = self.clock.call_at(when, self._fire, measured=False)
+
+    def _fire(self, _when: float) -> None:
+        rest = self._fire_first()
+        if rest is not None:
+            self._fire_rest(rest)
 
     def _fire_first(self) -> Optional[Tuple[List[Any], int]]:
         """Serve the members' due slots up to their first stage, and reschedule the group.

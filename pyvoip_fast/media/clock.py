@@ -462,20 +462,6 @@ class _TickGroup(_TickGroupCore):
             if self.key is not None and self.clock._groups.get(self.key) is self:
                 del self.clock._groups[self.key]
 
-    def _schedule(self, when: float) -> None:
-        if self.entry is not None:
-            self.entry.cancel()
-        self.when = when
-        if self.key is None:  # a pacer of its own on a clock with only the basic interface
-            self.entry = self.clock.call_at(when, self._fire)
-        else:
-            self.entry = self.clock.call_at(when, self._fire, measured=False)
-
-    def _fire(self, _when: float) -> None:
-        rest = self._fire_first()
-        if rest is not None:
-            self._fire_rest(rest)
-
 
 def _no_slot(n: int, deadline: float) -> None:
     """A stopped pacer's callback."""
